@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/* Structures shared with the Go control plane. bpf2go generates their Go
+ * twins with -type, so this file is the single definition of every map
+ * layout: change a field here, run `go generate`, and both sides agree. */
+#ifndef XDPLB_TYPES_H
+#define XDPLB_TYPES_H
+
+#include <linux/types.h>
+
+/* A service is addressed by what a client puts on the wire. */
+struct svc_key {
+	__be32 vip;
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+/* Every scheduler is a ring of backend ids: a contiguous slice
+ * [ring_off, ring_off + ring_len) of the rings array. The control plane
+ * writes a new slice and then swaps this value, so a packet always sees a
+ * complete ring. */
+struct svc_value {
+	__u32 id;
+	__u32 ring_off;
+	__u32 ring_len;
+	__u32 flags;
+};
+
+struct backend {
+	__be32 addr;
+	__be16 port;
+	__u16 flags;
+};
+
+/* A connection as one side sees it on the wire. The forward map is keyed by
+ * the client's tuple (client -> VIP), the reverse map by the backend's reply
+ * tuple (backend -> local address). */
+struct ct_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+enum ct_state {
+	CT_NONE = 0,
+	CT_SYN_SENT = 1,
+	CT_ESTABLISHED = 2,
+	CT_FIN_WAIT = 3,
+	CT_CLOSE = 4,
+	CT_UDP = 5,
+};
+
+/* Forward half: how to rewrite client -> VIP into local -> backend. */
+struct ct_fwd {
+	__u64 last_seen; /* bpf_ktime_get_coarse_ns() */
+	__be32 local_addr;
+	__be32 backend_addr;
+	__be16 local_port;
+	__be16 backend_port;
+	__u32 backend_id;
+	__u32 svc_id;
+	enum ct_state state;
+};
+
+/* Reverse half: how to rewrite backend -> local back into VIP -> client,
+ * and where the client's packets came from (its next hop), so the reply
+ * needs no route or neighbour lookup. */
+struct ct_rev {
+	__u64 last_seen;
+	struct ct_key client; /* the forward key */
+	__u8 client_mac[6];
+	__u8 lb_mac[6];
+	__u32 ifindex;
+	__u32 svc_id;
+	__u32 backend_id;
+	enum ct_state state;
+};
+
+/* Runtime settings the control plane may change without reloading. */
+struct lb_config {
+	__u32 local_count; /* entries used in the local_addrs array */
+	__u16 port_min;    /* host order, inclusive */
+	__u16 port_max;
+};
+
+/* Per service and per backend traffic, per CPU. "in" is client -> backend,
+ * "out" is backend -> client. */
+struct traffic {
+	__u64 packets_in;
+	__u64 bytes_in;
+	__u64 packets_out;
+	__u64 bytes_out;
+	__u64 new_conns;
+};
+
+/* Why a packet left the program. Every exit bumps exactly one of these. */
+enum reason {
+	R_FWD_TX = 0,        /* forwarded out of the interface it came in on */
+	R_FWD_REDIRECT,      /* forwarded out of another interface */
+	R_PASS_NOT_IPV4,     /* not IPv4: the host handles it */
+	R_PASS_NOT_L4,       /* IPv4 but neither TCP nor UDP */
+	R_PASS_NO_SERVICE,   /* no service and not a NAT port */
+	R_PASS_NO_CONN,      /* to a NAT port but no connection: the host's own */
+	R_PASS_TRUNCATED,    /* headers cut short */
+	R_PASS_BAD_HEADER,   /* IHL < 5, TCP data offset < 5, IPv4 total length too small */
+	R_PASS_FRAGMENT,     /* fragment not addressed to a VIP */
+	R_DROP_FRAGMENT,     /* fragment addressed to a VIP: cannot be balanced */
+	R_DROP_NO_CONN,      /* TCP non-SYN to a service with no connection */
+	R_DROP_NO_BACKEND,   /* service has an empty ring */
+	R_DROP_PORTS_EXHAUSTED, /* no free local address:port within the retries */
+	R_DROP_CT_FULL,      /* forward entry could not be inserted */
+	R_DROP_NO_NEIGH,     /* backend's next hop not resolved yet */
+	R_DROP_NO_ROUTE,     /* FIB has no usable route to the backend */
+	R_DROP_BAD_BACKEND,  /* ring names a backend id with no address */
+	R_MAX,
+};
+
+/* Events to the control plane. */
+enum event_type {
+	EV_NO_NEIGH = 1,     /* addr: the backend whose next hop is missing */
+	EV_PORTS_PRESSURE = 2, /* allocation needed many retries */
+};
+
+struct event {
+	enum event_type type;
+	__be32 addr;
+};
+
+#endif

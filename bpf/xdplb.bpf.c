@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause
+/* xdplb datapath: Full-NAT layer-4 load balancing in XDP.
+ *
+ * The story of a packet: parse it; if it is addressed to a service, find or
+ * open its connection and rewrite client -> VIP into local -> backend; if it
+ * is a backend's reply to a local address:port we handed out, rewrite it
+ * back into VIP -> client. Everything else belongs to the host: XDP_PASS. */
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "lib/types.h"
+#include "lib/maps.h"
+#include "lib/stats.h"
+#include "lib/parse.h"
+#include "lib/csum.h"
+#include "lib/nat.h"
+#include "lib/conntrack.h"
+#include "lib/sched.h"
+#include "lib/snat.h"
+#include "lib/fib.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* open_connection chooses a backend and a local address:port for a new
+ * connection and records both halves. On CONTINUE, *fwd holds the forward
+ * half to use (ours, or one another CPU inserted first). */
+static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
+					   const struct svc_value *svc,
+					   const struct ct_key *fk, struct ct_fwd *fwd)
+{
+	const struct backend *be;
+	struct ct_rev rev = {};
+	struct ct_key rk = {};
+	struct ct_fwd *won;
+	__u32 backend_id = 0, reason = 0;
+	int ret;
+
+	if (p->proto == IPPROTO_TCP &&
+	    (p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN)
+		return verdict(R_DROP_NO_CONN, XDP_DROP);
+	be = pick_backend(svc, &backend_id, &reason);
+	if (!be)
+		return verdict(reason, XDP_DROP);
+
+	rev.last_seen = bpf_ktime_get_coarse_ns();
+	rev.client = *fk;
+	__builtin_memcpy(rev.client_mac, p->eth->h_source, ETH_ALEN);
+	__builtin_memcpy(rev.lb_mac, p->eth->h_dest, ETH_ALEN);
+	rev.ifindex = ctx->ingress_ifindex;
+	rev.svc_id = svc->id;
+	rev.backend_id = backend_id;
+	rev.state = initial_state(p->proto);
+
+	ret = claim_local_port(p, be, &rev, &rk);
+	if (ret >= 0)
+		return ret;
+
+	fwd->last_seen = rev.last_seen;
+	fwd->local_addr = rk.daddr;
+	fwd->local_port = rk.dport;
+	fwd->backend_addr = be->addr;
+	fwd->backend_port = be->port;
+	fwd->backend_id = backend_id;
+	fwd->svc_id = svc->id;
+	fwd->state = rev.state;
+	if (bpf_map_update_elem(&ct_forward, fk, fwd, BPF_NOEXIST) != 0) {
+		/* Another CPU opened this connection first (a retransmitted SYN
+		 * on another queue), or the map refused: give our port back. */
+		bpf_map_delete_elem(&ct_reverse, &rk);
+		won = bpf_map_lookup_elem(&ct_forward, fk);
+		if (!won)
+			return verdict(R_DROP_CT_FULL, XDP_DROP);
+		*fwd = *won;
+		return CONTINUE;
+	}
+	count_new_conn(&svc_stats, svc->id);
+	count_new_conn(&backend_stats, backend_id);
+	return CONTINUE;
+}
+
+static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
+				       const struct svc_value *svc)
+{
+	struct ct_fwd conn = {}, *fwd;
+	struct ct_key fk = {};
+	struct tuple to;
+	int ret;
+
+	key_from_packet(&fk, p);
+	fwd = bpf_map_lookup_elem(&ct_forward, &fk);
+	if (fwd) {
+		touch(&fwd->last_seen, &fwd->state, p->proto, p->tcp_flags);
+		conn = *fwd;
+	} else {
+		ret = open_connection(ctx, p, svc, &fk, &conn);
+		if (ret >= 0)
+			return ret;
+	}
+
+	to.saddr = conn.local_addr;
+	to.daddr = conn.backend_addr;
+	to.sport = conn.local_port;
+	to.dport = conn.backend_port;
+	rewrite(p, &to);
+	count_traffic(&svc_stats, conn.svc_id, p->len, 1);
+	count_traffic(&backend_stats, conn.backend_id, p->len, 1);
+	return send_to_backend(ctx, p);
+}
+
+/* from_backend handles what is not addressed to a service: a reply to one of
+ * our local address:port pairs, or the host's own traffic. */
+static __always_inline int from_backend(struct xdp_md *ctx, struct packet *p)
+{
+	struct lb_config *cfg;
+	struct ct_rev *rev;
+	struct ct_key rk = {};
+	struct tuple to;
+	__u32 zero = 0;
+	__u16 port;
+
+	/* Only ports in the NAT range can be ours; skip the lookup otherwise. */
+	cfg = bpf_map_lookup_elem(&config, &zero);
+	port = bpf_ntohs(*p->dport);
+	if (!cfg || port < cfg->port_min || port > cfg->port_max)
+		return verdict(R_PASS_NO_SERVICE, XDP_PASS);
+
+	key_from_packet(&rk, p);
+	rev = bpf_map_lookup_elem(&ct_reverse, &rk);
+	if (!rev)
+		return verdict(R_PASS_NO_CONN, XDP_PASS);
+	touch(&rev->last_seen, &rev->state, p->proto, p->tcp_flags);
+
+	to.saddr = rev->client.daddr;
+	to.daddr = rev->client.saddr;
+	to.sport = rev->client.dport;
+	to.dport = rev->client.sport;
+	rewrite(p, &to);
+	count_traffic(&svc_stats, rev->svc_id, p->len, 0);
+	count_traffic(&backend_stats, rev->backend_id, p->len, 0);
+	return send_to_client(ctx, p, rev);
+}
+
+SEC("xdp")
+int xdplb(struct xdp_md *ctx)
+{
+	struct packet p = {};
+	struct svc_key key = {};
+	struct svc_value *svc;
+	int ret;
+
+	ret = parse_packet(ctx, &p);
+	if (ret >= 0)
+		return ret;
+
+	key.vip = p.ip->daddr;
+	key.port = *p.dport;
+	key.proto = p.proto;
+	svc = bpf_map_lookup_elem(&services, &key);
+	if (svc)
+		return from_client(ctx, &p, svc);
+	return from_backend(ctx, &p);
+}

@@ -1,0 +1,55 @@
+package datapath
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/cilium/ebpf/ringbuf"
+)
+
+// EventType says what the datapath asks the control plane to look at.
+type EventType uint32
+
+const (
+	// EventNoNeighbour: a backend's next hop is not resolved; Addr is the
+	// backend.
+	EventNoNeighbour = EventType(xdplbEventTypeEV_NO_NEIGH)
+	// EventPortsPressure: a local port took many probes to find; Addr is
+	// the backend.
+	EventPortsPressure = EventType(xdplbEventTypeEV_PORTS_PRESSURE)
+)
+
+// Event is one notification from the datapath.
+type Event struct {
+	Type EventType
+	Addr netip.Addr
+}
+
+// ReadEvents delivers datapath events to fn until ctx ends.
+func (d *Datapath) ReadEvents(ctx context.Context, fn func(Event)) error {
+	rd, err := ringbuf.NewReader(d.objs.Events)
+	if err != nil {
+		return fmt.Errorf("open event ring: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { rd.Close() })
+	defer stop()
+	defer rd.Close()
+	var raw xdplbEvent
+	for {
+		rec, err := rd.Read()
+		if errors.Is(err, ringbuf.ErrClosed) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("read event: %w", err)
+		}
+		if err := binary.Read(bytes.NewReader(rec.RawSample), binary.NativeEndian, &raw); err != nil {
+			continue // a short record cannot come from our program; skip it
+		}
+		fn(Event{Type: EventType(raw.Type), Addr: addrFromBE32(raw.Addr)})
+	}
+}

@@ -1,0 +1,155 @@
+package datapath
+
+import (
+	"bytes"
+	"encoding/hex"
+	"net/netip"
+	"testing"
+)
+
+// XDP verdicts as the kernel numbers them.
+const (
+	xdpDrop     = 1
+	xdpPass     = 2
+	xdpTX       = 3
+	xdpRedirect = 4
+)
+
+var (
+	lbMAC      = mac("02:00:00:00:00:05")
+	lb1MAC     = mac("02:00:00:00:01:05")
+	clientMAC  = mac("02:00:00:00:00:09")
+	client2MAC = mac("02:00:00:00:00:08")
+	rs1MAC     = mac("02:00:00:00:00:02")
+	rs2MAC     = mac("02:00:00:00:00:03")
+	rs3MAC     = mac("02:00:00:00:01:02")
+
+	localAddr = netip.MustParseAddr("172.19.0.5")
+	vip       = netip.MustParseAddr("172.19.0.10")
+)
+
+// fixture is a loaded datapath configured like the reference scenario, in a
+// private namespace with two interfaces: lb0 on the clients' and backends'
+// segment, lb1 towards one more backend (to see redirects).
+type fixture struct {
+	dp  *Datapath
+	nt  *nsThread
+	lb0 testLink
+	lb1 testLink
+}
+
+type testService struct {
+	key      ServiceKey
+	backends []netip.AddrPort
+}
+
+var fixtureServices = []testService{
+	{ServiceKey{vip, 80, TCP}, []netip.AddrPort{ap("172.19.0.2:80"), ap("172.19.0.3:8080")}},
+	{ServiceKey{vip, 53, UDP}, []netip.AddrPort{ap("172.19.0.2:5353")}},
+	{ServiceKey{vip, 81, TCP}, []netip.AddrPort{ap("172.19.0.99:80")}}, // no neighbour
+	{ServiceKey{vip, 82, TCP}, []netip.AddrPort{ap("198.18.0.1:80")}},  // no route
+	{ServiceKey{vip, 83, TCP}, nil},                                     // empty ring
+	{ServiceKey{vip, 84, TCP}, []netip.AddrPort{ap("10.20.0.2:80")}},   // behind lb1
+	{ServiceKey{netip.MustParseAddr("172.19.0.11"), 80, TCP}, []netip.AddrPort{ap("172.19.0.2:80")}},
+}
+
+func newFixture(t *testing.T, portMin, portMax uint16) *fixture {
+	t.Helper()
+	requirePrivileges(t)
+	f := &fixture{nt: newNSThread(t)}
+	f.lb0 = addVeth(t, f.nt, "lb0", lbMAC, netip.MustParsePrefix("172.19.0.5/16"),
+		map[netip.Addr][6]byte{
+			netip.MustParseAddr("172.19.0.2"): [6]byte(rs1MAC),
+			netip.MustParseAddr("172.19.0.3"): [6]byte(rs2MAC),
+		})
+	f.lb1 = addVeth(t, f.nt, "lb1", lb1MAC, netip.MustParsePrefix("10.20.0.1/24"),
+		map[netip.Addr][6]byte{netip.MustParseAddr("10.20.0.2"): [6]byte(rs3MAC)})
+
+	dp, err := Load(Options{ConntrackCapacity: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dp.Close() })
+	f.dp = dp
+	if err := dp.SetLocal([]netip.Addr{localAddr}, portMin, portMax); err != nil {
+		t.Fatal(err)
+	}
+	var backendID, slot uint32
+	for i, s := range fixtureServices {
+		ring := Ring{Offset: slot, Len: uint32(len(s.backends))}
+		var ids []uint32
+		for _, b := range s.backends {
+			if err := dp.SetBackend(backendID, b); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, backendID)
+			backendID++
+		}
+		if err := dp.WriteRing(slot, ids); err != nil {
+			t.Fatal(err)
+		}
+		slot += uint32(len(ids))
+		if err := dp.SetService(s.key, uint32(i), ring); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+// run passes in through the program as arriving on ifindex and checks the
+// verdict, the output frame (nil: unchanged) and that exactly the reasons in
+// want moved, by one each.
+func (f *fixture) run(t *testing.T, in []byte, ifindex int, verdict uint32, want []byte, reasons ...string) {
+	t.Helper()
+	before, err := f.dp.Reasons()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got uint32
+	var out []byte
+	f.nt.do(func() { got, out, err = f.dp.Run(in, ifindex, 1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != verdict {
+		t.Errorf("verdict %d, want %d", got, verdict)
+	}
+	if want == nil {
+		want = in
+	}
+	if !bytes.Equal(out, want) {
+		t.Errorf("output frame differs\n got: %s\nwant: %s", hex.EncodeToString(out), hex.EncodeToString(want))
+	}
+	after, err := f.dp.Reasons()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantDelta := map[string]uint64{}
+	for _, r := range reasons {
+		wantDelta[r]++
+	}
+	for r := range after {
+		name := Reason(r).String()
+		if d := after[r] - before[r]; d != wantDelta[name] {
+			t.Errorf("counter %s moved by %d, want %d", name, d, wantDelta[name])
+		}
+	}
+}
+
+func (f *fixture) forward(t *testing.T, client netip.AddrPort) xdplbCtFwd {
+	t.Helper()
+	k := xdplbCtKey{Saddr: mustBE32(client.Addr()), Daddr: mustBE32(vip), Sport: be16(client.Port()), Dport: be16(80), Proto: TCP}
+	var v xdplbCtFwd
+	if err := f.dp.objs.CtForward.Lookup(k, &v); err != nil {
+		t.Fatalf("forward entry of %s: %v", client, err)
+	}
+	return v
+}
+
+func mustBE32(a netip.Addr) uint32 {
+	v, err := be32(a)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

@@ -1,0 +1,105 @@
+package datapath
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+)
+
+// frame describes a test packet. It is serialised by gopacket, whose
+// checksum code is independent of the datapath's incremental updates, so an
+// expected frame built here checks the program's checksums byte for byte.
+type frame struct {
+	srcMAC, dstMAC net.HardwareAddr
+	vlan           uint16 // 0: untagged
+	src, dst       netip.AddrPort
+	udp            bool
+	syn, ack, fin  bool
+	rst            bool
+	seq            uint32
+	payload        []byte
+	ipOptions      []layers.IPv4Option
+	moreFragments  bool
+	fragOffset     uint16
+	zeroUDPCsum    bool
+}
+
+func (f frame) bytes(t testing.TB) []byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: f.srcMAC, DstMAC: f.dstMAC, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{
+		Version: 4, TTL: 64, Id: 0x1234,
+		SrcIP: f.src.Addr().AsSlice(), DstIP: f.dst.Addr().AsSlice(),
+		Options: f.ipOptions, FragOffset: f.fragOffset,
+	}
+	if f.moreFragments {
+		ip.Flags = layers.IPv4MoreFragments
+	} else {
+		ip.Flags = layers.IPv4DontFragment
+	}
+	var stack []gopacket.SerializableLayer
+	if f.vlan != 0 {
+		eth.EthernetType = layers.EthernetTypeDot1Q
+		stack = append(stack, eth, &layers.Dot1Q{VLANIdentifier: f.vlan, Type: layers.EthernetTypeIPv4})
+	} else {
+		stack = append(stack, eth)
+	}
+	stack = append(stack, ip)
+	if f.udp {
+		ip.Protocol = layers.IPProtocolUDP
+		u := &layers.UDP{SrcPort: layers.UDPPort(f.src.Port()), DstPort: layers.UDPPort(f.dst.Port())}
+		if err := u.SetNetworkLayerForChecksum(ip); err != nil {
+			t.Fatal(err)
+		}
+		stack = append(stack, u)
+	} else {
+		ip.Protocol = layers.IPProtocolTCP
+		tcp := &layers.TCP{
+			SrcPort: layers.TCPPort(f.src.Port()), DstPort: layers.TCPPort(f.dst.Port()),
+			Seq: f.seq, SYN: f.syn, ACK: f.ack, FIN: f.fin, RST: f.rst, Window: 64240,
+		}
+		if f.ack {
+			tcp.Ack = 1000
+		}
+		if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
+			t.Fatal(err)
+		}
+		stack = append(stack, tcp)
+	}
+	stack = append(stack, gopacket.Payload(f.payload))
+	buf := gopacket.NewSerializeBuffer()
+	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+	if err := gopacket.SerializeLayers(buf, opts, stack...); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.Bytes()
+	if f.udp && f.zeroUDPCsum {
+		l4 := len(out) - len(f.payload) - 8
+		out[l4+6], out[l4+7] = 0, 0
+	}
+	return out
+}
+
+// reply swaps the roles of f's endpoints, as a peer answering it would.
+func (f frame) reply() frame {
+	r := f
+	r.srcMAC, r.dstMAC = f.dstMAC, f.srcMAC
+	r.src, r.dst = f.dst, f.src
+	if f.syn && !f.ack {
+		r.ack = true
+	}
+	return r
+}
+
+func mac(s string) net.HardwareAddr {
+	hw, err := net.ParseMAC(s)
+	if err != nil {
+		panic(err)
+	}
+	return hw
+}
+
+func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }

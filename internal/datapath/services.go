@@ -1,0 +1,157 @@
+package datapath
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/cilium/ebpf"
+)
+
+// Protocol numbers as IPv4 carries them.
+const (
+	TCP uint8 = 6
+	UDP uint8 = 17
+)
+
+// ServiceKey is what a client addresses: VIP, port and protocol.
+type ServiceKey struct {
+	VIP   netip.Addr
+	Port  uint16
+	Proto uint8
+}
+
+func (k ServiceKey) String() string {
+	name := "tcp"
+	if k.Proto == UDP {
+		name = "udp"
+	}
+	return fmt.Sprintf("%s/%s", netip.AddrPortFrom(k.VIP, k.Port), name)
+}
+
+func (k ServiceKey) wire() (xdplbSvcKey, error) {
+	vip, err := be32(k.VIP)
+	if err != nil {
+		return xdplbSvcKey{}, fmt.Errorf("service %s: %w", k, err)
+	}
+	return xdplbSvcKey{Vip: vip, Port: be16(k.Port), Proto: k.Proto}, nil
+}
+
+// Ring is a slice of the rings array holding one service's backend ids.
+type Ring struct {
+	Offset uint32
+	Len    uint32
+}
+
+// SetService makes key reachable: packets to it pick backends from ring. The
+// value is replaced in one map write, so packets see the old ring or the new
+// one, never a mix.
+func (d *Datapath) SetService(key ServiceKey, id uint32, ring Ring) error {
+	if id >= MaxServices {
+		return fmt.Errorf("service %s: id %d out of range", key, id)
+	}
+	if uint64(ring.Offset)+uint64(ring.Len) > RingSlots {
+		return fmt.Errorf("service %s: ring [%d,+%d) beyond %d slots", key, ring.Offset, ring.Len, RingSlots)
+	}
+	k, err := key.wire()
+	if err != nil {
+		return err
+	}
+	v := xdplbSvcValue{Id: id, RingOff: ring.Offset, RingLen: ring.Len}
+	if err := d.objs.Services.Update(k, v, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write service %s: %w", key, err)
+	}
+	if err := d.objs.Vips.Update(k.Vip, uint32(0), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write VIP %s: %w", key.VIP, err)
+	}
+	return nil
+}
+
+// DeleteService removes key. Established connections keep flowing: they
+// are found in conntrack before the service is looked at again.
+// vipInUse tells whether another service still uses the same VIP.
+func (d *Datapath) DeleteService(key ServiceKey, vipInUse bool) error {
+	k, err := key.wire()
+	if err != nil {
+		return err
+	}
+	if err := d.objs.Services.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("delete service %s: %w", key, err)
+	}
+	if vipInUse {
+		return nil
+	}
+	if err := d.objs.Vips.Delete(k.Vip); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("delete VIP %s: %w", key.VIP, err)
+	}
+	return nil
+}
+
+// WriteRing stores backend ids into consecutive ring slots from offset.
+func (d *Datapath) WriteRing(offset uint32, ids []uint32) error {
+	if uint64(offset)+uint64(len(ids)) > RingSlots {
+		return fmt.Errorf("ring write [%d,+%d) beyond %d slots", offset, len(ids), RingSlots)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	keys := make([]uint32, len(ids))
+	for i := range ids {
+		keys[i] = offset + uint32(i)
+	}
+	if _, err := d.objs.Rings.BatchUpdate(keys, ids, nil); err != nil {
+		return fmt.Errorf("write ring [%d,+%d): %w", offset, len(ids), err)
+	}
+	return nil
+}
+
+// SetBackend stores the address a backend id stands for.
+func (d *Datapath) SetBackend(id uint32, addr netip.AddrPort) error {
+	if id >= MaxBackends {
+		return fmt.Errorf("backend %s: id %d out of range", addr, id)
+	}
+	a, err := be32(addr.Addr())
+	if err != nil {
+		return fmt.Errorf("backend: %w", err)
+	}
+	v := xdplbBackend{Addr: a, Port: be16(addr.Port())}
+	if err := d.objs.Backends.Update(id, v, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write backend %d (%s): %w", id, addr, err)
+	}
+	return nil
+}
+
+// ClearBackend blanks a backend id; a ring still naming it drops new
+// connections with the bad_backend reason instead of sending them anywhere.
+func (d *Datapath) ClearBackend(id uint32) error {
+	if err := d.objs.Backends.Update(id, xdplbBackend{}, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("clear backend %d: %w", id, err)
+	}
+	return nil
+}
+
+// SetLocal sets the pool of local source addresses and the port range new
+// connections take their local address:port from. Addresses are written
+// before the count that makes them visible.
+func (d *Datapath) SetLocal(addrs []netip.Addr, portMin, portMax uint16) error {
+	if len(addrs) == 0 || len(addrs) > MaxLocalAddrs {
+		return fmt.Errorf("local addresses: %d given, want 1 to %d", len(addrs), MaxLocalAddrs)
+	}
+	if portMin == 0 || portMin > portMax {
+		return fmt.Errorf("local ports %d-%d: not a range", portMin, portMax)
+	}
+	for i, a := range addrs {
+		v, err := be32(a)
+		if err != nil {
+			return fmt.Errorf("local address: %w", err)
+		}
+		if err := d.objs.LocalAddrs.Update(uint32(i), v, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("write local address %s: %w", a, err)
+		}
+	}
+	cfg := xdplbLbConfig{LocalCount: uint32(len(addrs)), PortMin: portMin, PortMax: portMax}
+	if err := d.objs.Config.Update(uint32(0), cfg, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write datapath config: %w", err)
+	}
+	return nil
+}

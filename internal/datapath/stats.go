@@ -1,0 +1,120 @@
+package datapath
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+// Reason is why a packet left the program; every packet counts once.
+type Reason uint32
+
+var reasonNames = map[xdplbReason]string{
+	xdplbReasonR_FWD_TX:               "fwd_tx",
+	xdplbReasonR_FWD_REDIRECT:         "fwd_redirect",
+	xdplbReasonR_PASS_NOT_IPV4:        "pass_not_ipv4",
+	xdplbReasonR_PASS_NOT_L4:          "pass_not_l4",
+	xdplbReasonR_PASS_NO_SERVICE:      "pass_no_service",
+	xdplbReasonR_PASS_NO_CONN:         "pass_no_conn",
+	xdplbReasonR_PASS_TRUNCATED:       "pass_truncated",
+	xdplbReasonR_PASS_BAD_HEADER:      "pass_bad_header",
+	xdplbReasonR_PASS_FRAGMENT:        "pass_fragment",
+	xdplbReasonR_DROP_FRAGMENT:        "drop_fragment",
+	xdplbReasonR_DROP_NO_CONN:         "drop_no_conn",
+	xdplbReasonR_DROP_NO_BACKEND:      "drop_no_backend",
+	xdplbReasonR_DROP_PORTS_EXHAUSTED: "drop_ports_exhausted",
+	xdplbReasonR_DROP_CT_FULL:         "drop_ct_full",
+	xdplbReasonR_DROP_NO_NEIGH:        "drop_no_neigh",
+	xdplbReasonR_DROP_NO_ROUTE:        "drop_no_route",
+	xdplbReasonR_DROP_BAD_BACKEND:     "drop_bad_backend",
+}
+
+// ReasonCount is the number of reasons the datapath counts.
+const ReasonCount = int(xdplbReasonR_MAX)
+
+func (r Reason) String() string {
+	if name, ok := reasonNames[xdplbReason(r)]; ok {
+		return name
+	}
+	return fmt.Sprintf("reason_%d", uint32(r))
+}
+
+// ReasonByName finds a reason by its String form.
+func ReasonByName(name string) (Reason, bool) {
+	for r, n := range reasonNames {
+		if n == name {
+			return Reason(r), true
+		}
+	}
+	return 0, false
+}
+
+// Reasons returns every reason's count, summed over CPUs, indexed by Reason.
+func (d *Datapath) Reasons() ([]uint64, error) {
+	out := make([]uint64, ReasonCount)
+	for r := range out {
+		var perCPU []uint64
+		if err := d.objs.Reasons.Lookup(uint32(r), &perCPU); err != nil {
+			return nil, fmt.Errorf("read counter %s: %w", Reason(r), err)
+		}
+		for _, v := range perCPU {
+			out[r] += v
+		}
+	}
+	return out, nil
+}
+
+// Traffic is what one service or backend carried, summed over CPUs. In is
+// client -> backend, Out is backend -> client.
+type Traffic struct {
+	PacketsIn  uint64 `json:"packets_in"`
+	BytesIn    uint64 `json:"bytes_in"`
+	PacketsOut uint64 `json:"packets_out"`
+	BytesOut   uint64 `json:"bytes_out"`
+	NewConns   uint64 `json:"new_conns"`
+}
+
+// ServiceTraffic reads the counters of a service id.
+func (d *Datapath) ServiceTraffic(id uint32) (Traffic, error) {
+	return sumTraffic(d.objs.SvcStats, id)
+}
+
+// BackendTraffic reads the counters of a backend id.
+func (d *Datapath) BackendTraffic(id uint32) (Traffic, error) {
+	return sumTraffic(d.objs.BackendStats, id)
+}
+
+// ResetServiceTraffic zeroes a service id's counters, so a reused id starts
+// from nothing.
+func (d *Datapath) ResetServiceTraffic(id uint32) error {
+	return resetTraffic(d.objs.SvcStats, id)
+}
+
+// ResetBackendTraffic zeroes a backend id's counters.
+func (d *Datapath) ResetBackendTraffic(id uint32) error {
+	return resetTraffic(d.objs.BackendStats, id)
+}
+
+func sumTraffic(m *ebpf.Map, id uint32) (Traffic, error) {
+	var perCPU []xdplbTraffic
+	if err := m.Lookup(id, &perCPU); err != nil {
+		return Traffic{}, fmt.Errorf("read traffic of id %d: %w", id, err)
+	}
+	var t Traffic
+	for _, c := range perCPU {
+		t.PacketsIn += c.PacketsIn
+		t.BytesIn += c.BytesIn
+		t.PacketsOut += c.PacketsOut
+		t.BytesOut += c.BytesOut
+		t.NewConns += c.NewConns
+	}
+	return t, nil
+}
+
+func resetTraffic(m *ebpf.Map, id uint32) error {
+	zero := make([]xdplbTraffic, ebpf.MustPossibleCPU())
+	if err := m.Update(id, zero, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("reset traffic of id %d: %w", id, err)
+	}
+	return nil
+}
