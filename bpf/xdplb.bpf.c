@@ -81,6 +81,7 @@ static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
 static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 				       const struct svc_value *svc)
 {
+	struct bpf_fib_lookup fib = {};
 	struct ct_fwd conn = {}, *fwd;
 	struct ct_key fk = {};
 	struct tuple to;
@@ -101,10 +102,13 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 	to.daddr = conn.backend_addr;
 	to.sport = conn.local_port;
 	to.dport = conn.backend_port;
+	ret = backend_hop(ctx, p, &to, &fib);
+	if (ret >= 0)
+		return ret;
 	rewrite(p, &to);
 	count_traffic(&svc_stats, conn.svc_id, p->len, 1);
 	count_traffic(&backend_stats, conn.backend_id, p->len, 1);
-	return send_to_backend(ctx, p);
+	return send_to_backend(ctx, p, &fib);
 }
 
 /* from_backend handles what is not addressed to a service: a reply to one of

@@ -1,0 +1,100 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// XDPMode selects how the XDP program is attached to the interfaces.
+type XDPMode string
+
+const (
+	// ModeAuto tries native (driver) mode and falls back to generic.
+	ModeAuto XDPMode = "auto"
+	// ModeNative requires driver support; attaching fails without it.
+	ModeNative XDPMode = "native"
+	// ModeGeneric uses the kernel's SKB path; slow, but works everywhere.
+	ModeGeneric XDPMode = "generic"
+)
+
+// Protocol is the layer-4 protocol of a service.
+type Protocol string
+
+const (
+	TCP Protocol = "tcp"
+	UDP Protocol = "udp"
+)
+
+// Limits imposed by the sizes of the datapath's BPF maps. They are
+// checked here so that an oversized config fails at load time with a
+// clear message instead of as a map update error halfway through
+// programming the datapath.
+const (
+	MaxServices           = 4096
+	MaxBackends           = 65536 // total across all services
+	MaxBackendsPerService = 4096
+)
+
+// Config is the whole configuration file. After Load or Parse every
+// optional field holds its final (defaulted) value.
+type Config struct {
+	// Interfaces the XDP program is attached to: at least one, unique.
+	Interfaces []string  `yaml:"interfaces"`
+	XDPMode    XDPMode   `yaml:"xdp_mode"`
+	Local      Local     `yaml:"local"`
+	Services   []Service `yaml:"services"`
+	Conntrack  Conntrack `yaml:"conntrack"`
+	Log        Log       `yaml:"log"`
+}
+
+// Local describes the balancer's own side of Full-NAT: the source
+// addresses and ports it uses towards the backends.
+type Local struct {
+	// Addresses are the SNAT source addresses; at least one IPv4 address.
+	Addresses []netip.Addr `yaml:"addresses"`
+	// Ports is the SNAT source port range, shared by all addresses.
+	Ports PortRange `yaml:"ports"`
+}
+
+// Conntrack sizes the connection tracking table.
+type Conntrack struct {
+	// Capacity is the maximum number of tracked connections.
+	Capacity int `yaml:"capacity"`
+}
+
+// Log configures the daemon's logger.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn or error
+	Format string `yaml:"format"` // text or json
+}
+
+// Service is one virtual service: traffic to VIP:Port/Protocol is spread
+// over Backends.
+type Service struct {
+	// Name identifies the service in logs and metrics. It defaults to
+	// Key(), so it is never empty after Parse.
+	Name      string     `yaml:"name"`
+	VIP       netip.Addr `yaml:"vip"`
+	Port      uint16     `yaml:"port"`
+	Protocol  Protocol   `yaml:"protocol"`
+	Scheduler string     `yaml:"scheduler"`
+	// Backends may be empty: the datapath then drops (and counts) new
+	// connections, which lets an operator drain a service entirely.
+	Backends []Backend `yaml:"backends"`
+}
+
+// Key identifies a service by what the datapath matches on, e.g.
+// "172.19.0.10:80/tcp".
+func (s Service) Key() string {
+	return fmt.Sprintf("%s/%s", netip.AddrPortFrom(s.VIP, s.Port), s.Protocol)
+}
+
+// Backend is one real server behind a service.
+type Backend struct {
+	Address netip.Addr `yaml:"address"`
+	// Port defaults to the service port.
+	Port uint16 `yaml:"port"`
+	// Weight defaults to 1. Zero is valid and means drained: existing
+	// connections continue but no new ones are scheduled.
+	Weight uint32 `yaml:"weight"`
+}

@@ -1,0 +1,58 @@
+package config
+
+// Default values for optional fields.
+const (
+	defaultXDPMode           = ModeAuto
+	defaultConntrackCapacity = 1 << 20
+	defaultLogLevel          = "info"
+	defaultLogFormat         = "text"
+	defaultProtocol          = TCP
+	defaultScheduler         = "rr"
+	defaultWeight            = 1
+)
+
+// defaultLocalPorts leaves 1-9999 to well-known and registered services
+// and stays below the usual Linux ephemeral range (32768-60999), so SNAT
+// ports do not collide with the host's own outgoing connections.
+var defaultLocalPorts = PortRange{Min: 10000, Max: 19999}
+
+// The decoder starts each struct from these values and overwrites only
+// the fields present in the YAML. That way an absent field gets its
+// default while an explicit zero (weight: 0 meaning "drained") survives,
+// without needing pointer fields in the public types.
+
+func defaultConfig() Config {
+	return Config{
+		XDPMode:   defaultXDPMode,
+		Local:     Local{Ports: defaultLocalPorts},
+		Conntrack: Conntrack{Capacity: defaultConntrackCapacity},
+		Log:       Log{Level: defaultLogLevel, Format: defaultLogFormat},
+	}
+}
+
+func defaultService() Service {
+	return Service{Protocol: defaultProtocol, Scheduler: defaultScheduler}
+}
+
+func defaultBackend() Backend {
+	return Backend{Weight: defaultWeight}
+}
+
+// applyDerivedDefaults fills the defaults that depend on other fields and
+// so can only be set once the whole document is decoded.
+func (c *Config) applyDerivedDefaults() {
+	for i := range c.Services {
+		s := &c.Services[i]
+		// Without a VIP the key would read "invalid IP:…"; leave the name
+		// empty and let Validate report the missing VIP instead.
+		if s.Name == "" && s.VIP.IsValid() {
+			s.Name = s.Key()
+		}
+		// The decoder rejects an explicit port 0, so 0 here means absent.
+		for j := range s.Backends {
+			if s.Backends[j].Port == 0 {
+				s.Backends[j].Port = s.Port
+			}
+		}
+	}
+}

@@ -1,0 +1,199 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// minimal is the smallest valid document; cases append to it.
+const minimal = "interfaces: [eth0]\nlocal: {addresses: [172.19.0.5]}\n"
+
+// svc wraps flow-style service mappings into a services list.
+func svc(services ...string) string {
+	return minimal + "services: [" + strings.Join(services, ", ") + "]\n"
+}
+
+// TestParseProblems checks that each broken document yields exactly one
+// problem, at the expected YAML path, with a message containing msg.
+func TestParseProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		path string
+		msg  string
+	}{
+		// Document level.
+		{"empty", "", "", "configuration is empty"},
+		{"comments only", "# nothing\n", "", "configuration is empty"},
+		{"null document", "---\n~\n", "", "configuration is empty"},
+		{"not a mapping", "- eth0\n", "", "expected a mapping at the top level, got a list"},
+		{"syntax error", "interfaces: [eth0\n", "", "invalid YAML: "},
+		{"two documents", minimal + "---\n" + minimal, "", "more than one YAML document"},
+
+		// Strict decoding.
+		{"unknown top-level field", minimal + "bogus: 1\n", "bogus", "unknown field at line 3"},
+		{"unknown nested field", svc("{vip: 172.19.0.10, port: 80, prot: tcp}"), "services[0].prot", "unknown field at line 3 (known fields: backends, name, port, protocol, scheduler, vip)"},
+		{"unknown backend field", svc("{vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2, wieght: 2}]}"), "services[0].backends[0].wieght", "unknown field"},
+		{"duplicate key", minimal + "xdp_mode: auto\nxdp_mode: native\n", "xdp_mode", "set twice, at lines 3 and 4"},
+		{"list expected", "interfaces: eth0\nlocal: {addresses: [172.19.0.5]}\n", "interfaces", "expected a list, got string \"eth0\""},
+		{"mapping expected", minimal + "log: debug\n", "log", "expected a mapping, got string \"debug\""},
+		{"string expected", minimal + "xdp_mode: [auto]\n", "xdp_mode", "expected a string, got a list"},
+		{"empty list item", "interfaces: [eth0, ~]\nlocal: {addresses: [172.19.0.5]}\n", "interfaces[1]", "empty list item"},
+
+		// Interfaces.
+		{"no interfaces", "local: {addresses: [172.19.0.5]}\n", "interfaces", "at least one interface is required"},
+		{"interface too long", "interfaces: [abcdefghijklmnop]\nlocal: {addresses: [172.19.0.5]}\n", "interfaces[0]", "longer than 15 characters"},
+		{"interface with slash", "interfaces: [eth/0]\nlocal: {addresses: [172.19.0.5]}\n", "interfaces[0]", "contains '/'"},
+		{"interface with space", "interfaces: [\"eth 0\"]\nlocal: {addresses: [172.19.0.5]}\n", "interfaces[0]", "contains whitespace"},
+		{"interface empty", "interfaces: [\"\"]\nlocal: {addresses: [172.19.0.5]}\n", "interfaces[0]", "empty"},
+		{"duplicate interface", "interfaces: [eth0, eth1, eth0]\nlocal: {addresses: [172.19.0.5]}\n", "interfaces[2]", `"eth0" is already listed at interfaces[0]`},
+
+		// Top-level enums and numbers.
+		{"wrong xdp_mode", minimal + "xdp_mode: turbo\n", "xdp_mode", `"turbo" is not an XDP mode (accepted: auto, native, generic)`},
+		{"bad log level", minimal + "log: {level: verbose}\n", "log.level", `"verbose" is not a log level (accepted: debug, info, warn, error)`},
+		{"bad log format", minimal + "log: {format: xml}\n", "log.format", `"xml" is not a log format (accepted: text, json)`},
+		{"capacity too small", minimal + "conntrack: {capacity: 1000}\n", "conntrack.capacity", "1000 is out of range (1024-16777216)"},
+		{"capacity too large", minimal + "conntrack: {capacity: 16777217}\n", "conntrack.capacity", "16777217 is out of range (1024-16777216)"},
+		{"capacity explicit zero", minimal + "conntrack: {capacity: 0}\n", "conntrack.capacity", "0 is out of range"},
+		{"capacity not a number", minimal + "conntrack: {capacity: lots}\n", "conntrack.capacity", `expected an integer, got string "lots"`},
+
+		// Local.
+		{"no local addresses", "interfaces: [eth0]\n", "local.addresses", "at least one local address is required"},
+		{"local IPv6", "interfaces: [eth0]\nlocal: {addresses: [\"2001:db8::1\"]}\n", "local.addresses[0]", "IPv6 is not supported yet"},
+		{"local not an address", "interfaces: [eth0]\nlocal: {addresses: [abc]}\n", "local.addresses[0]", `"abc" is not an IP address`},
+		{"local unspecified", "interfaces: [eth0]\nlocal: {addresses: [0.0.0.0]}\n", "local.addresses[0]", "unspecified"},
+		{"local loopback", "interfaces: [eth0]\nlocal: {addresses: [127.0.0.1]}\n", "local.addresses[0]", "loopback"},
+		{"local multicast", "interfaces: [eth0]\nlocal: {addresses: [224.0.0.1]}\n", "local.addresses[0]", "multicast"},
+		{"local broadcast", "interfaces: [eth0]\nlocal: {addresses: [255.255.255.255]}\n", "local.addresses[0]", "broadcast"},
+		{"duplicate local", "interfaces: [eth0]\nlocal: {addresses: [10.0.0.1, 10.0.0.1]}\n", "local.addresses[1]", "already listed at local.addresses[0]"},
+		{"ports not a number", "interfaces: [eth0]\nlocal: {addresses: [172.19.0.5], ports: abc}\n", "local.ports", `"abc" is not a port range`},
+		{"ports reversed", "interfaces: [eth0]\nlocal: {addresses: [172.19.0.5], ports: 20000-10000}\n", "local.ports", `"20000-10000" is not a port range: 20000 is greater than 10000`},
+		{"ports from zero", "interfaces: [eth0]\nlocal: {addresses: [172.19.0.5], ports: 0-5}\n", "local.ports", `"0-5" is not a port range: 0 is not a port (1-65535)`},
+		{"ports too high", "interfaces: [eth0]\nlocal: {addresses: [172.19.0.5], ports: 1-70000}\n", "local.ports", `"1-70000" is not a port range: 70000 is not a port (1-65535)`},
+		{"ports as list", "interfaces: [eth0]\nlocal: {addresses: [172.19.0.5], ports: [1, 2]}\n", "local.ports", "expected a string, got a list"},
+
+		// Services.
+		{"service port too large", svc("{vip: 172.19.0.10, port: 70000}"), "services[0].port", "70000 is not a port (1-65535)"},
+		{"service port zero", svc("{vip: 172.19.0.10, port: 0}"), "services[0].port", "0 is not a port (1-65535)"},
+		{"service port negative", svc("{vip: 172.19.0.10, port: -1}"), "services[0].port", "-1 is not a port (1-65535)"},
+		{"service port quoted", svc(`{vip: 172.19.0.10, port: "80"}`), "services[0].port", `expected a port (1-65535), got string "80"`},
+		{"service port missing", svc("{vip: 172.19.0.10}"), "services[0].port", "missing"},
+		{"vip missing", svc("{port: 80}"), "services[0].vip", "missing (an IPv4 address is required)"},
+		{"vip IPv6", svc(`{vip: "2001:db8::10", port: 80}`), "services[0].vip", "2001:db8::10 is an IPv6 address; IPv6 is not supported yet"},
+		{"vip is local", svc("{vip: 172.19.0.5, port: 80}"), "services[0].vip", "172.19.0.5 is also a local address (local.addresses[0])"},
+		{"bad protocol", svc("{vip: 172.19.0.10, port: 80, protocol: sctp}"), "services[0].protocol", `"sctp" is not a protocol (accepted: tcp, udp)`},
+		{"bad scheduler", svc("{vip: 172.19.0.10, port: 80, scheduler: wrr}"), "services[0].scheduler", `"wrr" is not a scheduler (accepted: rr)`},
+		{"duplicate service", svc("{vip: 172.19.0.10, port: 80}", "{vip: 172.19.0.11, port: 80}", "{vip: 172.19.0.10, port: 80, protocol: TCP}"), "services[2]", "172.19.0.10:80/tcp duplicates services[0]"},
+		{"duplicate name", svc("{name: web, vip: 172.19.0.10, port: 80}", "{name: web, vip: 172.19.0.10, port: 443}"), "services[1].name", `"web" is already the name of services[0]`},
+
+		// Backends.
+		{"backend port too large", svc("{vip: 172.19.0.10, port: 80}", "{vip: 172.19.0.10, port: 81, backends: [{address: 172.19.0.2, port: 70000}]}"), "services[1].backends[0].port", "70000 is not a port (1-65535)"},
+		{"backend port zero", svc("{vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2, port: 0}]}"), "services[0].backends[0].port", "0 is not a port (1-65535)"},
+		{"backend address missing", svc("{vip: 172.19.0.10, port: 80, backends: [{port: 8080}]}"), "services[0].backends[0].address", "missing"},
+		{"backend IPv6", svc(`{vip: 172.19.0.10, port: 80, backends: [{address: "::1"}]}`), "services[0].backends[0].address", "IPv6 is not supported yet"},
+		{"backend weight too large", svc("{vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2, weight: 65536}]}"), "services[0].backends[0].weight", "65536 is not a weight (0-65535)"},
+		{"backend weight negative", svc("{vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2, weight: -1}]}"), "services[0].backends[0].weight", "-1 is not a weight (0-65535)"},
+		{"duplicate backend", svc("{vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2}, {address: 172.19.0.3}, {address: 172.19.0.2, port: 80}]}"), "services[0].backends[2]", "172.19.0.2:80 duplicates backends[0]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.yaml))
+			if err == nil {
+				t.Fatalf("Parse succeeded: %+v", c)
+			}
+			ps := problemsOf(t, err)
+			if len(ps) != 1 {
+				t.Fatalf("got %d problems, want 1:\n%v", len(ps), err)
+			}
+			if ps[0].Path != tt.path || !strings.Contains(ps[0].Msg, tt.msg) {
+				t.Errorf("got problem %q,\nwant path %q with message containing %q", ps[0], tt.path, tt.msg)
+			}
+		})
+	}
+}
+
+// TestParseAccepts covers inputs that look unusual but are valid.
+func TestParseAccepts(t *testing.T) {
+	tests := []struct{ name, yaml string }{
+		{"no services", minimal},
+		{"null sections", minimal + "services:\nconntrack:\nlog:\n"},
+		{"service without backends", svc("{vip: 172.19.0.10, port: 80}")},
+		{"same vip and port, different protocols", svc("{vip: 172.19.0.10, port: 53}", "{vip: 172.19.0.10, port: 53, protocol: udp}")},
+		{"same backend in two services", svc("{vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2}]}", "{vip: 172.19.0.11, port: 80, backends: [{address: 172.19.0.2}]}")},
+		{"same backend address, different ports", svc("{vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2}, {address: 172.19.0.2, port: 81}]}")},
+		{"hex port", svc("{vip: 172.19.0.10, port: 0x50}")},
+		{"anchors and aliases", "interfaces: [eth0]\nlocal: {addresses: [&a 172.19.0.5]}\nservices: [{vip: 172.19.0.10, port: 80, backends: &b [{address: 172.19.0.2}]}, {vip: 172.19.0.11, port: 80, backends: *b}]\n"},
+		{"longest interface name", "interfaces: [abcdefghijklmno]\nlocal: {addresses: [172.19.0.5]}\n"},
+		{"capacity bounds", minimal + "conntrack: {capacity: 1024}\n"},
+		{"weight bounds", svc("{vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2, weight: 65535}]}")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Parse([]byte(tt.yaml)); err != nil {
+				t.Errorf("Parse: %v", err)
+			}
+		})
+	}
+}
+
+func TestParseReportsAllProblems(t *testing.T) {
+	_, err := Parse([]byte(`
+interfaces: []
+xdp_mode: turbo
+local:
+  addresses: ["2001:db8::1"]
+services:
+  - vip: 172.19.0.10
+    port: 80
+    protocol: sctp
+    backends:
+      - {address: "::1"}
+  - vip: 172.19.0.10
+    port: 80
+    protocol: sctp
+log: {level: loud}
+`))
+	var got []string
+	for _, p := range problemsOf(t, err) {
+		got = append(got, p.Path)
+	}
+	want := []string{
+		"interfaces",
+		"xdp_mode",
+		"local.addresses[0]",
+		"services[0].protocol",
+		"services[0].backends[0].address",
+		"services[1].protocol",
+		"services[1]", // duplicate of services[0]
+		"log.level",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("problem paths:\n got %q\nwant %q\nerror:\n%v", got, want, err)
+	}
+}
+
+// Decoding problems are all reported too, even though they stop Parse
+// before validation.
+func TestParseReportsAllDecodeProblems(t *testing.T) {
+	_, err := Parse([]byte(`
+interfaces: [eth0]
+typo: 1
+services:
+  - {vip: 172.19.0.10, port: 70000}
+  - {vip: nope, port: 80, backends: [{address: 172.19.0.2, port: 99999}]}
+`))
+	var got []string
+	for _, p := range problemsOf(t, err) {
+		got = append(got, p.String())
+	}
+	want := []string{
+		"typo: unknown field at line 3 (known fields: conntrack, interfaces, local, log, services, xdp_mode)",
+		"services[0].port: 70000 is not a port (1-65535)",
+		`services[1].vip: "nope" is not an IP address`,
+		"services[1].backends[0].port: 99999 is not a port (1-65535)",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("problems:\n got %q\nwant %q", got, want)
+	}
+}

@@ -1,0 +1,233 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// Accepted values of the enumerated fields, in the order messages list
+// them.
+var (
+	xdpModes   = []XDPMode{ModeAuto, ModeNative, ModeGeneric}
+	protocols  = []Protocol{TCP, UDP}
+	schedulers = []string{"rr"}
+	logLevels  = []string{"debug", "info", "warn", "error"}
+	logFormats = []string{"text", "json"}
+)
+
+// Bounds that the decoder and the validator both enforce; keeping the
+// message text in one place means a value out of range reads the same
+// whichever of them catches it.
+const (
+	portBounds   = "(1-65535)"
+	weightBounds = "(0-65535)"
+	// maxWeight keeps weights within what the datapath's scheduler
+	// tables are sized for.
+	maxWeight = 65535
+
+	minConntrackCapacity = 1024
+	maxConntrackCapacity = 16 << 20
+)
+
+var broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
+
+// Validate checks c against every rule and returns all problems at once
+// as an *Error, or nil. It expects defaults to be applied already (Parse
+// does that), so zero values count as missing.
+func (c *Config) Validate() error {
+	var ps problems
+	ps.interfaces(c.Interfaces)
+	if !slices.Contains(xdpModes, c.XDPMode) {
+		ps.add("xdp_mode", "%q is not an XDP mode (accepted: %s)", c.XDPMode, join(xdpModes))
+	}
+	locals := ps.local(c.Local)
+	ps.services(c.Services, locals)
+	if n := c.Conntrack.Capacity; n < minConntrackCapacity || n > maxConntrackCapacity {
+		ps.add("conntrack.capacity", "%d is out of range (%d-%d)", n, minConntrackCapacity, maxConntrackCapacity)
+	}
+	if !slices.Contains(logLevels, c.Log.Level) {
+		ps.add("log.level", "%q is not a log level (accepted: %s)", c.Log.Level, join(logLevels))
+	}
+	if !slices.Contains(logFormats, c.Log.Format) {
+		ps.add("log.format", "%q is not a log format (accepted: %s)", c.Log.Format, join(logFormats))
+	}
+	return ps.err()
+}
+
+func (ps *problems) interfaces(names []string) {
+	if len(names) == 0 {
+		ps.add("interfaces", "at least one interface is required")
+	}
+	first := map[string]int{}
+	for i, name := range names {
+		p := index("interfaces", i)
+		if why := ifnameProblem(name); why != "" {
+			ps.add(p, "%q is not a valid interface name: %s", name, why)
+			continue
+		}
+		if j, dup := first[name]; dup {
+			ps.add(p, "%q is already listed at interfaces[%d]", name, j)
+			continue
+		}
+		first[name] = i
+	}
+}
+
+// ifnameProblem mirrors the kernel's dev_valid_name(), so a name that
+// passes here is one the kernel could actually have given a device.
+func ifnameProblem(name string) string {
+	switch {
+	case name == "":
+		return "empty"
+	case len(name) > 15: // IFNAMSIZ (16) including the terminating NUL
+		return "longer than 15 characters"
+	case name == "." || name == "..":
+		return "reserved name"
+	case strings.ContainsAny(name, "/:"):
+		return "contains '/' or ':'"
+	case strings.ContainsAny(name, " \t\n\v\f\r"):
+		return "contains whitespace"
+	}
+	return ""
+}
+
+// local validates the SNAT side and returns the index of each local
+// address, for the VIP overlap check.
+func (ps *problems) local(l Local) map[netip.Addr]int {
+	if len(l.Addresses) == 0 {
+		ps.add("local.addresses", "at least one local address is required")
+	}
+	locals := map[netip.Addr]int{}
+	for i, a := range l.Addresses {
+		p := index("local.addresses", i)
+		if why := unicastIPv4Problem(a); why != "" {
+			ps.add(p, "%s", why)
+			continue
+		}
+		if j, dup := locals[a]; dup {
+			ps.add(p, "%s is already listed at local.addresses[%d]", a, j)
+			continue
+		}
+		locals[a] = i
+	}
+	if why := l.Ports.problem(); why != "" {
+		ps.add("local.ports", "%s", why)
+	}
+	return locals
+}
+
+func (ps *problems) services(services []Service, locals map[netip.Addr]int) {
+	if len(services) > MaxServices {
+		ps.add("services", "%d services, more than the maximum of %d", len(services), MaxServices)
+	}
+	total := 0
+	byKey := map[string]int{}
+	byName := map[string]int{}
+	for i, s := range services {
+		p := index("services", i)
+		total += len(s.Backends)
+		ps.service(p, s, locals)
+
+		// Only complete keys can be compared; incomplete ones have
+		// already been reported above.
+		if s.VIP.IsValid() && s.Port != 0 {
+			if j, dup := byKey[s.Key()]; dup {
+				ps.add(p, "%s duplicates services[%d] (same vip, port and protocol)", s.Key(), j)
+			} else {
+				byKey[s.Key()] = i
+			}
+		}
+		if s.Name != "" {
+			if j, dup := byName[s.Name]; dup {
+				// Two unnamed duplicates share a defaulted name too;
+				// the duplicate-service problem above says it already.
+				if services[j].Key() != s.Key() {
+					ps.add(field(p, "name"), "%q is already the name of services[%d]", s.Name, j)
+				}
+			} else {
+				byName[s.Name] = i
+			}
+		}
+	}
+	if total > MaxBackends {
+		ps.add("services", "%d backends in total, more than the maximum of %d", total, MaxBackends)
+	}
+}
+
+func (ps *problems) service(path string, s Service, locals map[netip.Addr]int) {
+	if why := unicastIPv4Problem(s.VIP); why != "" {
+		ps.add(field(path, "vip"), "%s", why)
+	} else if j, isLocal := locals[s.VIP]; isLocal {
+		// Replies from backends come back to the local addresses; a VIP
+		// among them would make the datapath mistake them for new
+		// client connections.
+		ps.add(field(path, "vip"), "%s is also a local address (local.addresses[%d])", s.VIP, j)
+	}
+	if s.Port == 0 {
+		ps.add(field(path, "port"), "missing (a port %s is required)", portBounds)
+	}
+	if !slices.Contains(protocols, s.Protocol) {
+		ps.add(field(path, "protocol"), "%q is not a protocol (accepted: %s)", s.Protocol, join(protocols))
+	}
+	if !slices.Contains(schedulers, s.Scheduler) {
+		ps.add(field(path, "scheduler"), "%q is not a scheduler (accepted: %s)", s.Scheduler, join(schedulers))
+	}
+
+	bp := field(path, "backends")
+	if len(s.Backends) > MaxBackendsPerService {
+		ps.add(bp, "%d backends, more than the maximum of %d per service", len(s.Backends), MaxBackendsPerService)
+	}
+	first := map[netip.AddrPort]int{}
+	for i, b := range s.Backends {
+		p := index(bp, i)
+		if why := unicastIPv4Problem(b.Address); why != "" {
+			ps.add(field(p, "address"), "%s", why)
+		}
+		// With the service port missing, the backend port defaulted to
+		// nothing; that is the service's problem, reported above.
+		if b.Port == 0 && s.Port != 0 {
+			ps.add(field(p, "port"), "missing (a port %s is required)", portBounds)
+		}
+		if b.Weight > maxWeight {
+			ps.add(field(p, "weight"), "%d is not a weight %s", b.Weight, weightBounds)
+		}
+		if b.Address.IsValid() && b.Port != 0 {
+			ap := netip.AddrPortFrom(b.Address, b.Port)
+			if j, dup := first[ap]; dup {
+				ps.add(p, "%s duplicates backends[%d]", ap, j)
+			} else {
+				first[ap] = i
+			}
+		}
+	}
+}
+
+// unicastIPv4Problem explains why a cannot be a local address, VIP or
+// backend, or returns "" if it can.
+func unicastIPv4Problem(a netip.Addr) string {
+	switch {
+	case !a.IsValid():
+		return "missing (an IPv4 address is required)"
+	case !a.Is4():
+		return fmt.Sprintf("%s is an IPv6 address; IPv6 is not supported yet", a)
+	case a.IsUnspecified():
+		return fmt.Sprintf("%s is the unspecified address", a)
+	case a.IsLoopback():
+		return fmt.Sprintf("%s is a loopback address", a)
+	case a.IsMulticast():
+		return fmt.Sprintf("%s is a multicast address", a)
+	case a == broadcast:
+		return fmt.Sprintf("%s is the broadcast address", a)
+	}
+	return ""
+}
+
+func join[T ~string](values []T) string {
+	s := make([]string, len(values))
+	for i, v := range values {
+		s[i] = string(v)
+	}
+	return strings.Join(s, ", ")
+}

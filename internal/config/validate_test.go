@@ -1,0 +1,116 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestValidateReference(t *testing.T) {
+	// A plain nil, not a nil *Error hiding in the interface.
+	if err := referenceConfig().Validate(); err != nil {
+		t.Errorf("Validate() = %#v, want nil", err)
+	}
+}
+
+// TestValidate covers what only a Config built in Go can get wrong (the
+// decoder never produces these values) and the datapath size limits.
+func TestValidate(t *testing.T) {
+	backends := func(n int, third byte) []Backend {
+		bs := make([]Backend, n)
+		for i := range bs {
+			bs[i] = Backend{Address: netip.AddrFrom4([4]byte{10, third, byte(i >> 8), byte(i)}), Port: 80, Weight: 1}
+		}
+		return bs
+	}
+	services := func(n, backendsEach int) []Service {
+		ss := make([]Service, n)
+		for i := range ss {
+			ss[i] = Service{
+				VIP:       netip.AddrFrom4([4]byte{192, 168, byte(i >> 8), byte(i)}),
+				Port:      80,
+				Protocol:  TCP,
+				Scheduler: "rr",
+				Backends:  backends(backendsEach, byte(i)),
+			}
+		}
+		return ss
+	}
+	tests := []struct {
+		name   string
+		mutate func(c *Config)
+		path   string
+		msg    string
+	}{
+		{"empty xdp mode", func(c *Config) { c.XDPMode = "" }, "xdp_mode", `"" is not an XDP mode`},
+		{"zero port range", func(c *Config) { c.Local.Ports = PortRange{} }, "local.ports", "0-0 is not a port range: 0 is not a port (1-65535)"},
+		{"reversed port range", func(c *Config) { c.Local.Ports = PortRange{Min: 2, Max: 1} }, "local.ports", "2-1 is not a port range: 2 is greater than 1"},
+		{"uppercase protocol", func(c *Config) { c.Services[0].Protocol = "TCP" }, "services[0].protocol", `"TCP" is not a protocol`},
+		{"zero service port", func(c *Config) { c.Services[0].Port = 0 }, "services[0].port", "missing (a port (1-65535) is required)"},
+		{"zero backend port", func(c *Config) { c.Services[0].Backends[1].Port = 0 }, "services[0].backends[1].port", "missing"},
+		{"weight too large", func(c *Config) { c.Services[0].Backends[0].Weight = 1 << 20 }, "services[0].backends[0].weight", "1048576 is not a weight (0-65535)"},
+		{"IPv4-mapped IPv6 vip", func(c *Config) { c.Services[0].VIP = netip.MustParseAddr("::ffff:172.19.0.10") }, "services[0].vip", "IPv6 is not supported yet"},
+		{"too many backends in a service", func(c *Config) { c.Services[0].Backends = backends(MaxBackendsPerService+1, 0) }, "services[0].backends", "4097 backends, more than the maximum of 4096 per service"},
+		{"too many services", func(c *Config) { c.Services = services(MaxServices+1, 0) }, "services", "4097 services, more than the maximum of 4096"},
+		{"too many backends in total", func(c *Config) { c.Services = services(MaxBackends/MaxBackendsPerService+1, MaxBackendsPerService) }, "services", "69632 backends in total, more than the maximum of 65536"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := referenceConfig()
+			tt.mutate(c)
+			ps := problemsOf(t, c.Validate())
+			if len(ps) != 1 {
+				t.Fatalf("got %d problems, want 1:\n%v", len(ps), &Error{Problems: ps})
+			}
+			if ps[0].Path != tt.path || !strings.Contains(ps[0].Msg, tt.msg) {
+				t.Errorf("got problem %q,\nwant path %q with message containing %q", ps[0], tt.path, tt.msg)
+			}
+		})
+	}
+}
+
+func TestValidateLimitsAreInclusive(t *testing.T) {
+	c := referenceConfig()
+	c.Services = nil
+	for i := range MaxBackends / MaxBackendsPerService {
+		s := Service{
+			VIP:       netip.AddrFrom4([4]byte{192, 168, 0, byte(i)}),
+			Port:      80,
+			Protocol:  TCP,
+			Scheduler: "rr",
+			Name:      fmt.Sprint("s", i),
+		}
+		for j := range MaxBackendsPerService {
+			s.Backends = append(s.Backends, Backend{Address: netip.AddrFrom4([4]byte{10, byte(i), byte(j >> 8), byte(j)}), Port: 80})
+		}
+		c.Services = append(c.Services, s)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate with exactly %d backends: %v", MaxBackends, err)
+	}
+}
+
+func TestIfnameProblem(t *testing.T) {
+	tests := []struct {
+		name string
+		ok   bool
+	}{
+		{"eth0", true},
+		{"enp0s31f6", true},
+		{"veth-a.100", true},
+		{"abcdefghijklmno", true}, // 15 characters
+		{"abcdefghijklmnop", false},
+		{"", false},
+		{".", false},
+		{"..", false},
+		{"eth0:1", false},
+		{"a/b", false},
+		{"eth\t0", false},
+	}
+	for _, tt := range tests {
+		if got := ifnameProblem(tt.name) == ""; got != tt.ok {
+			t.Errorf("ifnameProblem(%q) = %q, want ok=%v", tt.name, ifnameProblem(tt.name), tt.ok)
+		}
+	}
+}
