@@ -45,6 +45,13 @@ type Config struct {
 	Services   []Service `yaml:"services"`
 	Conntrack  Conntrack `yaml:"conntrack"`
 	Log        Log       `yaml:"log"`
+	API        API       `yaml:"api"`
+}
+
+// API is the daemon's local control socket, used by the CLI.
+type API struct {
+	// Socket is the path of the unix socket; absolute.
+	Socket string `yaml:"socket"`
 }
 
 // Local describes the balancer's own side of Full-NAT: the source

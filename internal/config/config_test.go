@@ -47,6 +47,7 @@ func referenceConfig() *Config {
 		}},
 		Conntrack: Conntrack{Capacity: 1048576},
 		Log:       Log{Level: "info", Format: "text"},
+		API:       API{Socket: DefaultAPISocket},
 	}
 }
 
@@ -97,6 +98,7 @@ services:
 		}},
 		Conntrack: Conntrack{Capacity: 1048576},
 		Log:       Log{Level: "info", Format: "text"},
+		API:       API{Socket: DefaultAPISocket},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", got, want)
@@ -126,6 +128,7 @@ log: {level: debug, format: json}
 		},
 		Conntrack: Conntrack{Capacity: 2048},
 		Log:       Log{Level: "debug", Format: "json"},
+		API:       API{Socket: DefaultAPISocket},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", got, want)

@@ -40,6 +40,15 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"local":     func(v *yaml.Node, p string) { d.local(v, p, &c.Local) },
 		"conntrack": func(v *yaml.Node, p string) { d.conntrack(v, p, &c.Conntrack) },
 		"log":       func(v *yaml.Node, p string) { d.log(v, p, &c.Log) },
+		"api": func(v *yaml.Node, p string) {
+			d.mapping(v, p, fieldDecoders{
+				"socket": func(v *yaml.Node, p string) {
+					if s, ok := d.str(v, p); ok {
+						c.API.Socket = s
+					}
+				},
+			})
+		},
 		"services": func(v *yaml.Node, p string) {
 			c.Services = nil
 			d.list(v, p, func(item *yaml.Node, ip string) {

@@ -9,6 +9,9 @@ const (
 	defaultProtocol          = TCP
 	defaultScheduler         = "rr"
 	defaultWeight            = 1
+	// DefaultAPISocket is where the daemon listens and the CLI connects
+	// unless told otherwise.
+	DefaultAPISocket = "/run/xdplb/xdplb.sock"
 )
 
 // defaultLocalPorts leaves 1-9999 to well-known and registered services
@@ -27,6 +30,7 @@ func defaultConfig() Config {
 		Local:     Local{Ports: defaultLocalPorts},
 		Conntrack: Conntrack{Capacity: defaultConntrackCapacity},
 		Log:       Log{Level: defaultLogLevel, Format: defaultLogFormat},
+		API:       API{Socket: DefaultAPISocket},
 	}
 }
 

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -49,6 +50,9 @@ func (c *Config) Validate() error {
 	}
 	if !slices.Contains(logLevels, c.Log.Level) {
 		ps.add("log.level", "%q is not a log level (accepted: %s)", c.Log.Level, join(logLevels))
+	}
+	if !filepath.IsAbs(c.API.Socket) {
+		ps.add("api.socket", "%q is not an absolute path", c.API.Socket)
 	}
 	if !slices.Contains(logFormats, c.Log.Format) {
 		ps.add("log.format", "%q is not a log format (accepted: %s)", c.Log.Format, join(logFormats))

@@ -1,0 +1,6 @@
+// Package hostnet prepares the balancer host's own network stack through
+// netlink and /proc/sys: the addresses the kernel must answer ARP for, IPv4
+// forwarding on the balancing interfaces (bpf_fib_lookup requires it), the
+// kernel's ephemeral port range, and resolved neighbours for the backends.
+// Everything it changes it records, so the daemon can undo it on exit.
+package hostnet

@@ -1,0 +1,175 @@
+package hostnet
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Neighbours keeps the next hops of the backends resolved, so the datapath's
+// FIB lookups find a MAC address for a backend before its first packet. The
+// kernel does the resolving: entries are created "managed" (the kernel keeps
+// re-validating them by itself) where supported, and otherwise nudged with
+// NTF_USE, which makes the kernel send a probe if the entry is not valid.
+type Neighbours struct {
+	log     *slog.Logger
+	mu      sync.Mutex
+	targets map[netip.Addr]bool
+	kick    chan struct{}
+}
+
+// NewNeighbours returns a keeper with no targets.
+func NewNeighbours(log *slog.Logger) *Neighbours {
+	return &Neighbours{log: log, targets: map[netip.Addr]bool{}, kick: make(chan struct{}, 1)}
+}
+
+// SetTargets replaces the set of backend addresses to keep resolved.
+func (n *Neighbours) SetTargets(addrs []netip.Addr) {
+	n.mu.Lock()
+	n.targets = make(map[netip.Addr]bool, len(addrs))
+	for _, a := range addrs {
+		n.targets[a] = true
+	}
+	n.mu.Unlock()
+	n.Kick()
+}
+
+// Kick asks for an immediate pass, e.g. when the datapath reports a missing
+// neighbour.
+func (n *Neighbours) Kick() {
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run refreshes the neighbours every interval and on Kick until ctx ends.
+func (n *Neighbours) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n.refresh()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-n.kick:
+		}
+	}
+}
+
+// WaitResolved waits until every target's next hop is resolved, or ctx
+// ends; it returns the addresses still unresolved.
+func (n *Neighbours) WaitResolved(ctx context.Context) []netip.Addr {
+	for {
+		n.refresh()
+		missing := n.unresolved()
+		if len(missing) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return missing
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (n *Neighbours) snapshot() []netip.Addr {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]netip.Addr, 0, len(n.targets))
+	for a := range n.targets {
+		out = append(out, a)
+	}
+	return out
+}
+
+func (n *Neighbours) refresh() {
+	for _, a := range n.snapshot() {
+		hop, err := nextHop(a)
+		if err != nil {
+			n.log.Warn("no route to backend", "backend", a, "err", err)
+			continue
+		}
+		if resolved(hop) {
+			continue
+		}
+		if err := resolve(hop); err != nil {
+			n.log.Warn("cannot resolve backend next hop", "backend", a, "next_hop", hop.ip, "err", err)
+		}
+	}
+}
+
+func (n *Neighbours) unresolved() []netip.Addr {
+	var out []netip.Addr
+	for _, a := range n.snapshot() {
+		hop, err := nextHop(a)
+		if err != nil || !resolved(hop) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+type hop struct {
+	ip      netip.Addr
+	ifindex int
+}
+
+// nextHop is the gateway towards addr, or addr itself when on-link.
+func nextHop(addr netip.Addr) (hop, error) {
+	routes, err := netlink.RouteGet(addr.AsSlice())
+	if err != nil {
+		return hop{}, err
+	}
+	if len(routes) == 0 {
+		return hop{}, fmt.Errorf("no route")
+	}
+	r := routes[0]
+	h := hop{ip: addr, ifindex: r.LinkIndex}
+	if gw, ok := netip.AddrFromSlice(r.Gw); ok && r.Gw != nil {
+		h.ip = gw.Unmap()
+	}
+	return h, nil
+}
+
+const nudValid = netlink.NUD_REACHABLE | netlink.NUD_STALE | netlink.NUD_DELAY |
+	netlink.NUD_PROBE | netlink.NUD_PERMANENT | netlink.NUD_NOARP
+
+func resolved(h hop) bool {
+	neighs, err := netlink.NeighList(h.ifindex, netlink.FAMILY_V4)
+	if err != nil {
+		return false
+	}
+	for _, ne := range neighs {
+		if ip, ok := netip.AddrFromSlice(ne.IP); ok && ip.Unmap() == h.ip {
+			return ne.State&nudValid != 0 && len(ne.HardwareAddr) > 0
+		}
+	}
+	return false
+}
+
+// resolve asks the kernel to resolve the hop: first as a managed entry,
+// which the kernel then keeps fresh on its own; kernels without managed
+// neighbours get a one-off NTF_USE nudge.
+func resolve(h hop) error {
+	managed := &netlink.Neigh{
+		LinkIndex: h.ifindex, Family: netlink.FAMILY_V4, IP: h.ip.AsSlice(),
+		State: netlink.NUD_NONE, FlagsExt: netlink.NTF_EXT_MANAGED,
+	}
+	if err := netlink.NeighSet(managed); err == nil {
+		return nil
+	}
+	use := &netlink.Neigh{
+		LinkIndex: h.ifindex, Family: netlink.FAMILY_V4, IP: h.ip.AsSlice(),
+		State: netlink.NUD_NONE, Flags: unix.NTF_USE,
+	}
+	return netlink.NeighSet(use)
+}

@@ -1,0 +1,295 @@
+package lb
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+
+	"github.com/xdplb/xdplb/internal/config"
+	"github.com/xdplb/xdplb/internal/datapath"
+)
+
+// Writer is the part of the datapath the balancer writes to; tests record
+// the calls to check that a change produces exactly the writes it should.
+type Writer interface {
+	SetService(key datapath.ServiceKey, id uint32, ring datapath.Ring) error
+	DeleteService(key datapath.ServiceKey, vipInUse bool) error
+	WriteRing(offset uint32, ids []uint32) error
+	SetBackend(id uint32, addr netip.AddrPort) error
+	ClearBackend(id uint32) error
+	ResetServiceTraffic(id uint32) error
+	ResetBackendTraffic(id uint32) error
+}
+
+// Balancer is the desired state last applied to the datapath.
+type Balancer struct {
+	w          Writer
+	services   map[datapath.ServiceKey]*service
+	svcIDs     *idAlloc
+	backendIDs *idAlloc
+	rings      ringAlloc
+}
+
+type service struct {
+	cfg      config.Service
+	key      datapath.ServiceKey
+	id       uint32
+	backends []backend // in config order
+	ring     datapath.Ring
+	ringIDs  []uint32
+}
+
+type backend struct {
+	cfg config.Backend
+	id  uint32
+}
+
+// New returns an empty balancer writing to w.
+func New(w Writer) *Balancer {
+	return &Balancer{
+		w:          w,
+		services:   map[datapath.ServiceKey]*service{},
+		svcIDs:     newIDAlloc(datapath.MaxServices),
+		backendIDs: newIDAlloc(datapath.MaxBackends),
+		rings:      ringAlloc{size: datapath.RingSlots},
+	}
+}
+
+// Key is the datapath's key of a configured service.
+func Key(s config.Service) datapath.ServiceKey {
+	proto := datapath.TCP
+	if s.Protocol == config.UDP {
+		proto = datapath.UDP
+	}
+	return datapath.ServiceKey{VIP: s.VIP, Port: s.Port, Proto: proto}
+}
+
+// Apply makes the datapath serve exactly the desired services. Services and
+// backends that did not change are not written; established connections
+// are never moved, whatever changes. A service whose change fails keeps its
+// previous state (or, if new, is left out) and is retried by the next Apply.
+func (b *Balancer) Apply(desired []config.Service) error {
+	want := make(map[datapath.ServiceKey]config.Service, len(desired))
+	vips := map[netip.Addr]bool{}
+	for _, s := range desired {
+		want[Key(s)] = s
+		vips[s.VIP] = true
+	}
+	var gone []*service
+	for key, s := range b.services {
+		if _, ok := want[key]; !ok {
+			gone = append(gone, s)
+		}
+	}
+	// Removed in key order, so that the writes do not depend on map order.
+	sort.Slice(gone, func(i, j int) bool { return keyLess(gone[i].key, gone[j].key) })
+	var errs []error
+	for _, s := range gone {
+		if err := b.remove(s, vips[s.key.VIP]); err != nil {
+			errs = append(errs, fmt.Errorf("service %s: %w", s.cfg.Name, err))
+		}
+	}
+	for _, cs := range desired {
+		var err error
+		if s, ok := b.services[Key(cs)]; ok {
+			err = b.update(s, cs)
+		} else {
+			err = b.add(cs)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("service %s: %w", cs.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// add programs a new service. On failure nothing of it is kept: its ids are
+// freed and the backends it wrote are cleared again.
+func (b *Balancer) add(cs config.Service) error {
+	positions, err := buildRing(cs.Scheduler, cs.Backends)
+	if err != nil {
+		return err
+	}
+	id, err := b.svcIDs.alloc()
+	if err != nil {
+		return fmt.Errorf("service id: %w", err)
+	}
+	s := &service{cfg: cs, key: Key(cs), id: id}
+	fail := func(err error, created []backend) error {
+		b.svcIDs.free(id)
+		return errors.Join(err, b.dropBackends(created))
+	}
+	backends := make([]backend, 0, len(cs.Backends))
+	for _, cb := range cs.Backends {
+		be, err := b.newBackend(cb)
+		if err != nil {
+			return fail(err, backends)
+		}
+		backends = append(backends, be)
+	}
+	if err := b.w.ResetServiceTraffic(id); err != nil {
+		return fail(err, backends)
+	}
+	if err := b.publishRing(s, backends, positions); err != nil {
+		return fail(err, backends)
+	}
+	s.backends = backends
+	b.services[s.key] = s
+	return nil
+}
+
+// update moves a service to its new config. On failure the service keeps
+// its previous config, backends and ring, and the backends written for the
+// new config are cleared again.
+func (b *Balancer) update(s *service, cs config.Service) error {
+	positions, err := buildRing(cs.Scheduler, cs.Backends)
+	if err != nil {
+		return err
+	}
+	byAddr := make(map[netip.AddrPort]backend, len(s.backends))
+	for _, be := range s.backends {
+		byAddr[addrPort(be.cfg)] = be
+	}
+	backends := make([]backend, 0, len(cs.Backends))
+	var created []backend
+	for _, cb := range cs.Backends {
+		be, ok := byAddr[addrPort(cb)]
+		if ok {
+			delete(byAddr, addrPort(cb))
+			be.cfg = cb
+		} else {
+			if be, err = b.newBackend(cb); err != nil {
+				return errors.Join(err, b.dropBackends(created))
+			}
+			created = append(created, be)
+		}
+		backends = append(backends, be)
+	}
+	if err := b.publishRing(s, backends, positions); err != nil {
+		return errors.Join(err, b.dropBackends(created))
+	}
+	var removed []backend
+	for _, be := range s.backends {
+		if _, ok := byAddr[addrPort(be.cfg)]; ok {
+			removed = append(removed, be)
+		}
+	}
+	s.cfg, s.backends = cs, backends
+	// Only now that no ring names them can the removed backends go.
+	return b.dropBackends(removed)
+}
+
+func (b *Balancer) remove(s *service, vipInUse bool) error {
+	if err := b.w.DeleteService(s.key, vipInUse); err != nil {
+		return err
+	}
+	delete(b.services, s.key)
+	b.svcIDs.free(s.id)
+	b.rings.free(s.ring)
+	return b.dropBackends(s.backends)
+}
+
+// publishRing lays the ring of backends out at positions and, if it differs
+// from the service's current one, writes it to a fresh slice and then
+// points the service at it in one write. The old slice is freed only then;
+// on failure the service keeps its old ring.
+func (b *Balancer) publishRing(s *service, backends []backend, positions []int) error {
+	ids := make([]uint32, len(positions))
+	for i, p := range positions {
+		ids[i] = backends[p].id
+	}
+	if s.ringIDs != nil && slices.Equal(ids, s.ringIDs) {
+		return nil
+	}
+	var ring datapath.Ring
+	if len(ids) > 0 {
+		var err error
+		if ring, err = b.rings.alloc(uint32(len(ids))); err != nil {
+			return err
+		}
+		if err := b.w.WriteRing(ring.Offset, ids); err != nil {
+			b.rings.free(ring)
+			return err
+		}
+	}
+	if err := b.w.SetService(s.key, s.id, ring); err != nil {
+		b.rings.free(ring)
+		return err
+	}
+	b.rings.free(s.ring)
+	s.ring, s.ringIDs = ring, ids
+	return nil
+}
+
+func (b *Balancer) newBackend(cb config.Backend) (backend, error) {
+	id, err := b.backendIDs.alloc()
+	if err != nil {
+		return backend{}, fmt.Errorf("backend %s: id: %w", addrPort(cb), err)
+	}
+	if err := b.w.ResetBackendTraffic(id); err != nil {
+		b.backendIDs.free(id)
+		return backend{}, err
+	}
+	if err := b.w.SetBackend(id, addrPort(cb)); err != nil {
+		b.backendIDs.free(id)
+		return backend{}, err
+	}
+	return backend{cfg: cb, id: id}, nil
+}
+
+// dropBackends frees the ids of backends no ring names any more and clears
+// them in the datapath, all of them even if some clears fail.
+func (b *Balancer) dropBackends(bes []backend) error {
+	var errs []error
+	for _, be := range bes {
+		b.backendIDs.free(be.id)
+		if err := b.w.ClearBackend(be.id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func keyLess(a, b datapath.ServiceKey) bool {
+	if c := a.VIP.Compare(b.VIP); c != 0 {
+		return c < 0
+	}
+	if a.Port != b.Port {
+		return a.Port < b.Port
+	}
+	return a.Proto < b.Proto
+}
+
+func addrPort(b config.Backend) netip.AddrPort { return netip.AddrPortFrom(b.Address, b.Port) }
+
+// ServiceInfo describes one applied service, for listings and counters.
+type ServiceInfo struct {
+	Name      string
+	Key       datapath.ServiceKey
+	ID        uint32
+	Scheduler string
+	Backends  []BackendInfo
+}
+
+// BackendInfo describes one backend of an applied service.
+type BackendInfo struct {
+	Addr   netip.AddrPort
+	Weight uint32
+	ID     uint32
+}
+
+// Services lists the applied services ordered by VIP, port and protocol.
+func (b *Balancer) Services() []ServiceInfo {
+	out := make([]ServiceInfo, 0, len(b.services))
+	for _, s := range b.services {
+		si := ServiceInfo{Name: s.cfg.Name, Key: s.key, ID: s.id, Scheduler: s.cfg.Scheduler}
+		for _, be := range s.backends {
+			si.Backends = append(si.Backends, BackendInfo{Addr: addrPort(be.cfg), Weight: be.cfg.Weight, ID: be.id})
+		}
+		out = append(out, si)
+	}
+	sort.Slice(out, func(i, j int) bool { return keyLess(out[i].Key, out[j].Key) })
+	return out
+}
