@@ -1,0 +1,19 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/xdplb/xdplb/internal/config"
+)
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "xdplb",
+		Short:         "Layer-4 load balancer with an XDP datapath (Full-NAT)",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().String("socket", config.DefaultAPISocket, "the daemon's API socket")
+	root.AddCommand(newServeCmd(), newDemoCmd(), newStatsCmd())
+	return root
+}
