@@ -1,0 +1,27 @@
+# Targets a newcomer guesses. Everything that loads BPF needs root.
+MODE ?= native
+GO ?= go
+
+.PHONY: build demo test generate lint bench clean
+
+build:
+	$(GO) build -o xdplb ./cmd/xdplb
+
+demo: build
+	./xdplb demo --mode $(MODE)
+
+test:
+	$(GO) test -count=1 -timeout 40m ./...
+
+generate:
+	$(GO) generate ./internal/datapath/
+
+lint:
+	gofmt -l $$(git ls-files '*.go')
+	$(GO) vet ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -f xdplb
