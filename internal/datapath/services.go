@@ -57,12 +57,14 @@ func (d *Datapath) SetService(key ServiceKey, id uint32, ring Ring) error {
 	if err != nil {
 		return err
 	}
+	// The VIP first: if that fails, the service still points at its old
+	// ring, which the caller may then keep using.
+	if err := d.objs.Vips.Update(k.Vip, uint32(0), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write VIP %s: %w", key.VIP, err)
+	}
 	v := xdplbSvcValue{Id: id, RingOff: ring.Offset, RingLen: ring.Len}
 	if err := d.objs.Services.Update(k, v, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write service %s: %w", key, err)
-	}
-	if err := d.objs.Vips.Update(k.Vip, uint32(0), ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("write VIP %s: %w", key.VIP, err)
 	}
 	return nil
 }
