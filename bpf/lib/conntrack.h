@@ -15,12 +15,17 @@ static __always_inline enum ct_state initial_state(__u8 proto)
 	return proto == IPPROTO_TCP ? CT_SYN_SENT : CT_UDP;
 }
 
+/* next_state follows one direction's flags. A SYN starts the half over, so
+ * a client reusing its port after a close revives the entry instead of
+ * leaving it marked closed (and soon expired) while in use. */
 static __always_inline enum ct_state next_state(enum ct_state state, __u8 proto, __u8 flags)
 {
 	if (proto != IPPROTO_TCP)
 		return state;
 	if (flags & TCP_RST)
 		return CT_CLOSE;
+	if (flags & TCP_SYN)
+		return (flags & TCP_ACK) ? CT_ESTABLISHED : CT_SYN_SENT;
 	if (state == CT_CLOSE)
 		return state;
 	if (flags & TCP_FIN)

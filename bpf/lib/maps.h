@@ -67,15 +67,19 @@ struct {
 	__type(value, struct lb_config);
 } config SEC(".maps");
 
+/* Plain hash maps, not LRU: an LRU map would evict a live connection's half
+ * to make room, and a port whose reverse half vanished could be handed to a
+ * second client while the first still uses it. A full table refuses new
+ * connections instead (counted); the control plane expires old ones. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, CT_DEFAULT_ENTRIES);
 	__type(key, struct ct_key);
 	__type(value, struct ct_fwd);
 } ct_forward SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, CT_DEFAULT_ENTRIES);
 	__type(key, struct ct_key);
 	__type(value, struct ct_rev);
@@ -101,6 +105,15 @@ struct {
 	__type(key, enum reason);
 	__type(value, __u64);
 } reasons SEC(".maps");
+
+/* The layout version of the pinned maps, so a daemon can tell whether the
+ * maps it finds pinned were made by a compatible datapath. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, enum layout_version);
+} layout SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);

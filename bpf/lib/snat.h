@@ -5,6 +5,10 @@
 
 #include "parse.h"
 
+#ifndef EEXIST
+#define EEXIST 17
+#endif
+
 /* Upper bound the verifier sees; alloc_tries (set at load) is the real one. */
 #define ALLOC_TRIES_MAX 64
 
@@ -21,6 +25,7 @@ static __always_inline int claim_local_port(const struct packet *p,
 					    struct ct_key *rk)
 {
 	__u32 zero = 0, span, total, tries, idx, i;
+	long err;
 	struct lb_config *cfg;
 
 	cfg = bpf_map_lookup_elem(&config, &zero);
@@ -45,11 +50,14 @@ static __always_inline int claim_local_port(const struct packet *p,
 			break;
 		rk->daddr = *local;
 		rk->dport = bpf_htons(cfg->port_min + idx % span);
-		if (bpf_map_update_elem(&ct_reverse, rk, rev, BPF_NOEXIST) == 0) {
+		err = bpf_map_update_elem(&ct_reverse, rk, rev, BPF_NOEXIST);
+		if (err == 0) {
 			if (i >= tries / 2 && i > 0)
 				emit_event(EV_PORTS_PRESSURE, be->addr);
 			return CONTINUE;
 		}
+		if (err != -EEXIST)
+			return verdict(R_DROP_CT_FULL, XDP_DROP);
 		if (++idx == total)
 			idx = 0;
 	}

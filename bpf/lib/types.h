@@ -7,6 +7,12 @@
 
 #include <linux/types.h>
 
+/* Bump LAYOUT_VERSION whenever a pinned map's meaning changes, even if its
+ * sizes do not: a daemon refuses to adopt maps of another version. */
+enum layout_version {
+	LAYOUT_VERSION = 1,
+};
+
 /* A service is addressed by what a client puts on the wire. */
 struct svc_key {
 	__be32 vip;

@@ -3,8 +3,11 @@ package datapath
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
 )
 
 // Mode is how the program hooks into an interface.
@@ -20,9 +23,26 @@ const (
 )
 
 // Attach hooks the program to the interface and returns the mode in effect.
+// If an earlier run left its attachment pinned there, the program in it is
+// replaced in one step, so no packet meets a missing program; the mode then
+// stays what it was.
 func (d *Datapath) Attach(ifindex int, mode Mode) (Mode, error) {
 	if _, ok := d.links[ifindex]; ok {
 		return "", fmt.Errorf("ifindex %d: already attached", ifindex)
+	}
+	if d.pinPath != "" {
+		l, err := link.LoadPinnedLink(d.linkPin(ifindex), nil)
+		switch {
+		case err == nil:
+			if err := l.Update(d.objs.Xdplb); err != nil {
+				l.Close()
+				return "", fmt.Errorf("replace program on ifindex %d: %w", ifindex, err)
+			}
+			d.links[ifindex] = l
+			return attachedMode(ifindex), nil
+		case !errors.Is(err, os.ErrNotExist):
+			return "", fmt.Errorf("open pinned attachment on ifindex %d: %w", ifindex, err)
+		}
 	}
 	switch mode {
 	case Native, Generic:
@@ -57,6 +77,31 @@ func (d *Datapath) attach(ifindex int, mode Mode) error {
 	if err != nil {
 		return fmt.Errorf("attach XDP in %s mode to ifindex %d: %w", mode, ifindex, err)
 	}
+	if d.pinPath != "" {
+		if err := l.Pin(d.linkPin(ifindex)); err != nil {
+			l.Close()
+			return fmt.Errorf("pin attachment on ifindex %d: %w", ifindex, err)
+		}
+	}
 	d.links[ifindex] = l
 	return nil
+}
+
+func (d *Datapath) linkPin(ifindex int) string {
+	return filepath.Join(d.pinPath, fmt.Sprintf("link_xdp_if%d", ifindex))
+}
+
+// attachedMode asks the kernel how the program sits on the interface.
+func attachedMode(ifindex int) Mode {
+	l, err := netlink.LinkByIndex(ifindex)
+	if err != nil || l.Attrs().Xdp == nil {
+		return Auto
+	}
+	switch l.Attrs().Xdp.AttachMode {
+	case 1: // XDP_ATTACHED_DRV
+		return Native
+	case 2: // XDP_ATTACHED_SKB
+		return Generic
+	}
+	return Auto
 }

@@ -48,7 +48,7 @@ var fixtureServices = []testService{
 	{ServiceKey{vip, 53, UDP}, []netip.AddrPort{ap("172.19.0.2:5353")}},
 	{ServiceKey{vip, 81, TCP}, []netip.AddrPort{ap("172.19.0.99:80")}}, // no neighbour
 	{ServiceKey{vip, 82, TCP}, []netip.AddrPort{ap("198.18.0.1:80")}},  // no route
-	{ServiceKey{vip, 83, TCP}, nil},                                     // empty ring
+	{ServiceKey{vip, 83, TCP}, nil},                                    // empty ring
 	{ServiceKey{vip, 84, TCP}, []netip.AddrPort{ap("10.20.0.2:80")}},   // behind lb1
 	{ServiceKey{netip.MustParseAddr("172.19.0.11"), 80, TCP}, []netip.AddrPort{ap("172.19.0.2:80")}},
 }

@@ -79,6 +79,12 @@ const (
 	xdplbEventTypeEV_PORTS_PRESSURE xdplbEventType = 2
 )
 
+type xdplbLayoutVersion uint32
+
+const (
+	xdplbLayoutVersionLAYOUT_VERSION xdplbLayoutVersion = 1
+)
+
 type xdplbLbConfig struct {
 	_          structs.HostLayout
 	LocalCount uint32
@@ -144,6 +150,7 @@ const (
 	xdplbMapCtForward    = "ct_forward"
 	xdplbMapCtReverse    = "ct_reverse"
 	xdplbMapEvents       = "events"
+	xdplbMapLayout       = "layout"
 	xdplbMapLocalAddrs   = "local_addrs"
 	xdplbMapReasons      = "reasons"
 	xdplbMapRings        = "rings"
@@ -211,6 +218,7 @@ type xdplbMapSpecs struct {
 	CtForward    *ebpf.MapSpec `ebpf:"ct_forward"`
 	CtReverse    *ebpf.MapSpec `ebpf:"ct_reverse"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
+	Layout       *ebpf.MapSpec `ebpf:"layout"`
 	LocalAddrs   *ebpf.MapSpec `ebpf:"local_addrs"`
 	Reasons      *ebpf.MapSpec `ebpf:"reasons"`
 	Rings        *ebpf.MapSpec `ebpf:"rings"`
@@ -254,6 +262,7 @@ type xdplbMaps struct {
 	CtForward    *ebpf.Map `ebpf:"ct_forward"`
 	CtReverse    *ebpf.Map `ebpf:"ct_reverse"`
 	Events       *ebpf.Map `ebpf:"events"`
+	Layout       *ebpf.Map `ebpf:"layout"`
 	LocalAddrs   *ebpf.Map `ebpf:"local_addrs"`
 	Reasons      *ebpf.Map `ebpf:"reasons"`
 	Rings        *ebpf.Map `ebpf:"rings"`
@@ -271,6 +280,7 @@ func (m *xdplbMaps) Close() error {
 		m.CtForward,
 		m.CtReverse,
 		m.Events,
+		m.Layout,
 		m.LocalAddrs,
 		m.Reasons,
 		m.Rings,

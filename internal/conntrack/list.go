@@ -1,0 +1,63 @@
+package conntrack
+
+import (
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/xdplb/xdplb/internal/datapath"
+)
+
+// Conn is one connection as a person reads it (`xdplb conn list`).
+type Conn struct {
+	Protocol  string         `json:"protocol"`
+	State     string         `json:"state"`
+	ExpiresIn time.Duration  `json:"expires_in_ns"`
+	Client    netip.AddrPort `json:"client"`
+	VIP       netip.AddrPort `json:"vip"`
+	Local     netip.AddrPort `json:"local"`
+	Backend   netip.AddrPort `json:"backend"`
+}
+
+// List returns every connection with both halves present, ordered by
+// client, with the time left before it expires if it stays idle.
+func List(table Table, timeouts Timeouts) ([]Conn, error) {
+	now := datapath.Now()
+	revs := map[flowKey]datapath.Reverse{}
+	err := table.WalkReverse(func(batch []datapath.Reverse) error {
+		for _, r := range batch {
+			revs[compact(r.Key)] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []Conn
+	err = table.WalkForward(func(batch []datapath.Forward) error {
+		for _, f := range batch {
+			r, ok := revs[compact(f.ReverseKey())]
+			if !ok || r.Client != f.Key {
+				continue
+			}
+			phase := Phase(f.Key.Proto, f.State, r.State)
+			idle := time.Duration(age(now, max(f.LastSeen, r.LastSeen)))
+			proto := "TCP"
+			if f.Key.Proto == datapath.UDP {
+				proto = "UDP"
+			}
+			out = append(out, Conn{
+				Protocol: proto, State: phase.String(), ExpiresIn: max(timeouts.For(phase)-idle, 0),
+				Client: f.Key.Src, VIP: f.Key.Dst, Local: f.Local, Backend: f.Backend,
+			})
+		}
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool {
+		if c := out[i].Client.Addr().Compare(out[j].Client.Addr()); c != 0 {
+			return c < 0
+		}
+		return out[i].Client.Port() < out[j].Client.Port()
+	})
+	return out, err
+}
