@@ -14,6 +14,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().String("socket", config.DefaultAPISocket, "the daemon's API socket")
-	root.AddCommand(newServeCmd(), newDemoCmd(), newStatsCmd())
+	root.AddCommand(newServeCmd(), newDemoCmd(), newStatsCmd(), newConnCmd())
 	return root
 }

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -12,13 +16,19 @@ import (
 )
 
 func newServeCmd() *cobra.Command {
-	var path string
+	var (
+		path       string
+		resetState bool
+	)
 	cmd := &cobra.Command{
 		Use:   "serve --config FILE",
 		Short: "Run the balancer daemon",
 		Long: "Loads the XDP program, attaches it to the configured interfaces, programs the " +
-			"services and serves the local API until SIGINT or SIGTERM; then detaches and " +
-			"removes every address and setting it added.",
+			"services and serves the local API.\n\n" +
+			"SIGINT or SIGTERM: stop balancing; detach and remove every address, setting and " +
+			"connection xdplb added.\n" +
+			"SIGUSR2: exit for a restart or upgrade; the datapath keeps forwarding every " +
+			"connection from its pinned state until the next `xdplb serve` takes it over.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(path)
@@ -29,10 +39,26 @@ func newServeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return daemon.Run(cmd.Context(), cfg, log)
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			keep := new(atomic.Bool)
+			usr2 := make(chan os.Signal, 1)
+			signal.Notify(usr2, syscall.SIGUSR2)
+			defer signal.Stop(usr2)
+			go func() {
+				select {
+				case <-usr2:
+					keep.Store(true)
+					cancel()
+				case <-ctx.Done():
+				}
+			}()
+			return daemon.Run(ctx, cfg, daemon.Options{ResetState: resetState, KeepOnExit: keep}, log)
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "/etc/xdplb/xdplb.yaml", "configuration file")
+	cmd.Flags().BoolVar(&resetState, "reset-state", false,
+		"discard the pinned datapath state of an earlier run (and every connection in it) instead of adopting it")
 	return cmd
 }
 

@@ -1,9 +1,12 @@
 package api
 
 import (
+	"net/url"
+
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/xdplb/xdplb/internal/conntrack"
 	"net"
 	"net/http"
 	"time"
@@ -36,6 +39,20 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 func (c *Client) Stats(ctx context.Context) (Stats, error) {
 	var s Stats
 	return s, c.get(ctx, "/v1/stats", &s)
+}
+
+// Connections lists tracked connections; service ("VIP:port[/proto]") and
+// backend ("IP:port") filter when not empty.
+func (c *Client) Connections(ctx context.Context, service, backend string) ([]conntrack.Conn, error) {
+	q := url.Values{}
+	if service != "" {
+		q.Set("service", service)
+	}
+	if backend != "" {
+		q.Set("backend", backend)
+	}
+	var out []conntrack.Conn
+	return out, c.get(ctx, "/v1/connections?"+q.Encode(), &out)
 }
 
 func (c *Client) get(ctx context.Context, path string, out any) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/xdplb/xdplb/internal/conntrack"
 	"log/slog"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 type Source interface {
 	Status() Status
 	Stats() (Stats, error)
+	Connections() ([]conntrack.Conn, error)
 }
 
 // Server serves the API for one Source.
@@ -40,6 +42,7 @@ func NewServer(src Source, log *slog.Logger) *Server {
 		}
 		writeJSON(w, http.StatusOK, st)
 	})
+	s.mux.HandleFunc("GET /v1/connections", s.connections)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no endpoint %s %s", r.Method, r.URL.Path))
 	})

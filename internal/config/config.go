@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"time"
 )
 
 // XDPMode selects how the XDP program is attached to the interfaces.
@@ -46,6 +47,7 @@ type Config struct {
 	Conntrack  Conntrack `yaml:"conntrack"`
 	Log        Log       `yaml:"log"`
 	API        API       `yaml:"api"`
+	State      State     `yaml:"state"`
 }
 
 // API is the daemon's local control socket, used by the CLI.
@@ -63,10 +65,31 @@ type Local struct {
 	Ports PortRange `yaml:"ports"`
 }
 
-// Conntrack sizes the connection tracking table.
+// Conntrack sizes the connection tracking table and sets its timeouts.
 type Conntrack struct {
 	// Capacity is the maximum number of tracked connections.
 	Capacity int `yaml:"capacity"`
+	// Timeouts are the idle times after which a connection is forgotten.
+	Timeouts Timeouts `yaml:"timeouts"`
+	// GCInterval is how often expired connections are collected.
+	GCInterval time.Duration `yaml:"gc_interval"`
+}
+
+// Timeouts per connection phase, as IPVS has them.
+type Timeouts struct {
+	SynSent     time.Duration `yaml:"syn_sent"`
+	Established time.Duration `yaml:"established"`
+	FinWait     time.Duration `yaml:"fin_wait"`
+	Close       time.Duration `yaml:"close"`
+	UDP         time.Duration `yaml:"udp"`
+}
+
+// State is where the datapath keeps what must outlive the daemon.
+type State struct {
+	// PinPath is a directory on the BPF filesystem holding the pinned maps
+	// and attachments, so restarts keep every connection. Empty: nothing
+	// is pinned and connections end with the daemon.
+	PinPath string `yaml:"pin_path"`
 }
 
 // Log configures the daemon's logger.

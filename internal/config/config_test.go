@@ -45,9 +45,10 @@ func referenceConfig() *Config {
 				{Address: netip.MustParseAddr("172.19.0.3"), Port: 80, Weight: 1},
 			},
 		}},
-		Conntrack: Conntrack{Capacity: 1048576},
+		Conntrack: Conntrack{Capacity: 1048576, Timeouts: defaultTimeouts, GCInterval: defaultGCInterval},
 		Log:       Log{Level: "info", Format: "text"},
 		API:       API{Socket: DefaultAPISocket},
+		State:     State{PinPath: DefaultPinPath},
 	}
 }
 
@@ -96,9 +97,10 @@ services:
 				{Address: netip.MustParseAddr("172.19.0.4"), Port: 53, Weight: 7},
 			},
 		}},
-		Conntrack: Conntrack{Capacity: 1048576},
+		Conntrack: Conntrack{Capacity: 1048576, Timeouts: defaultTimeouts, GCInterval: defaultGCInterval},
 		Log:       Log{Level: "info", Format: "text"},
 		API:       API{Socket: DefaultAPISocket},
+		State:     State{PinPath: DefaultPinPath},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", got, want)
@@ -126,9 +128,10 @@ log: {level: debug, format: json}
 			Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")},
 			Ports:     PortRange{Min: 40000, Max: 40000},
 		},
-		Conntrack: Conntrack{Capacity: 2048},
+		Conntrack: Conntrack{Capacity: 2048, Timeouts: defaultTimeouts, GCInterval: defaultGCInterval},
 		Log:       Log{Level: "debug", Format: "json"},
 		API:       API{Socket: DefaultAPISocket},
+		State:     State{PinPath: DefaultPinPath},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", got, want)

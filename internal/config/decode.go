@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -40,6 +41,15 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"local":     func(v *yaml.Node, p string) { d.local(v, p, &c.Local) },
 		"conntrack": func(v *yaml.Node, p string) { d.conntrack(v, p, &c.Conntrack) },
 		"log":       func(v *yaml.Node, p string) { d.log(v, p, &c.Log) },
+		"state": func(v *yaml.Node, p string) {
+			d.mapping(v, p, fieldDecoders{
+				"pin_path": func(v *yaml.Node, p string) {
+					if s, ok := d.str(v, p); ok {
+						c.State.PinPath = s
+					}
+				},
+			})
+		},
 		"api": func(v *yaml.Node, p string) {
 			d.mapping(v, p, fieldDecoders{
 				"socket": func(v *yaml.Node, p string) {
@@ -93,7 +103,32 @@ func (d *decoder) conntrack(n *yaml.Node, path string, c *Conntrack) {
 				c.Capacity = int(i)
 			}
 		},
+		"gc_interval": func(v *yaml.Node, p string) { d.duration(v, p, &c.GCInterval) },
+		"timeouts": func(v *yaml.Node, p string) {
+			t := &c.Timeouts
+			d.mapping(v, p, fieldDecoders{
+				"syn_sent":    func(v *yaml.Node, p string) { d.duration(v, p, &t.SynSent) },
+				"established": func(v *yaml.Node, p string) { d.duration(v, p, &t.Established) },
+				"fin_wait":    func(v *yaml.Node, p string) { d.duration(v, p, &t.FinWait) },
+				"close":       func(v *yaml.Node, p string) { d.duration(v, p, &t.Close) },
+				"udp":         func(v *yaml.Node, p string) { d.duration(v, p, &t.UDP) },
+			})
+		},
 	})
+}
+
+// duration decodes a Go duration string ("900s", "15m", "250ms") into out.
+func (d *decoder) duration(n *yaml.Node, path string, out *time.Duration) {
+	s, ok := d.str(n, path)
+	if !ok {
+		return
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		d.add(path, "%q is not a duration (write it like 900s, 15m or 250ms)", s)
+		return
+	}
+	*out = v
 }
 
 func (d *decoder) log(n *yaml.Node, path string, l *Log) {

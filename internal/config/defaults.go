@@ -1,5 +1,7 @@
 package config
 
+import "time"
+
 // Default values for optional fields.
 const (
 	defaultXDPMode           = ModeAuto
@@ -12,7 +14,20 @@ const (
 	// DefaultAPISocket is where the daemon listens and the CLI connects
 	// unless told otherwise.
 	DefaultAPISocket = "/run/xdplb/xdplb.sock"
+	// DefaultPinPath is where the datapath's maps are pinned.
+	DefaultPinPath    = "/sys/fs/bpf/xdplb"
+	defaultGCInterval = 10 * time.Second
 )
+
+// defaultTimeouts are IPVS's: established 900 s, after FIN 120 s, UDP 300 s;
+// a half-open SYN gets 60 s and a reset connection 10 s.
+var defaultTimeouts = Timeouts{
+	SynSent:     60 * time.Second,
+	Established: 900 * time.Second,
+	FinWait:     120 * time.Second,
+	Close:       10 * time.Second,
+	UDP:         300 * time.Second,
+}
 
 // defaultLocalPorts leaves 1-9999 to well-known and registered services
 // and stays below the usual Linux ephemeral range (32768-60999), so SNAT
@@ -28,9 +43,10 @@ func defaultConfig() Config {
 	return Config{
 		XDPMode:   defaultXDPMode,
 		Local:     Local{Ports: defaultLocalPorts},
-		Conntrack: Conntrack{Capacity: defaultConntrackCapacity},
+		Conntrack: Conntrack{Capacity: defaultConntrackCapacity, Timeouts: defaultTimeouts, GCInterval: defaultGCInterval},
 		Log:       Log{Level: defaultLogLevel, Format: defaultLogFormat},
 		API:       API{Socket: DefaultAPISocket},
+		State:     State{PinPath: DefaultPinPath},
 	}
 }
 

@@ -56,6 +56,11 @@ func TestParseProblems(t *testing.T) {
 		{"capacity too small", minimal + "conntrack: {capacity: 1000}\n", "conntrack.capacity", "1000 is out of range (1024-16777216)"},
 		{"capacity too large", minimal + "conntrack: {capacity: 16777217}\n", "conntrack.capacity", "16777217 is out of range (1024-16777216)"},
 		{"capacity explicit zero", minimal + "conntrack: {capacity: 0}\n", "conntrack.capacity", "0 is out of range"},
+		{"timeout not a duration", minimal + "conntrack: {timeouts: {fin_wait: 2 minutes}}\n", "conntrack.timeouts.fin_wait", `"2 minutes" is not a duration`},
+		{"timeout too short", minimal + "conntrack: {timeouts: {udp: 1ms}}\n", "conntrack.timeouts.udp", "1ms is too short"},
+		{"unknown timeout", minimal + "conntrack: {timeouts: {time_wait: 1s}}\n", "conntrack.timeouts.time_wait", "unknown field"},
+		{"gc interval too long", minimal + "conntrack: {gc_interval: 2h}\n", "conntrack.gc_interval", "2h0m0s is out of range"},
+		{"relative pin path", minimal + "state: {pin_path: xdplb}\n", "state.pin_path", `"xdplb" is not an absolute path`},
 		{"capacity not a number", minimal + "conntrack: {capacity: lots}\n", "conntrack.capacity", `expected an integer, got string "lots"`},
 
 		// Local.
@@ -188,7 +193,7 @@ services:
 		got = append(got, p.String())
 	}
 	want := []string{
-		"typo: unknown field at line 3 (known fields: api, conntrack, interfaces, local, log, services, xdp_mode)",
+		"typo: unknown field at line 3 (known fields: api, conntrack, interfaces, local, log, services, state, xdp_mode)",
 		"services[0].port: 70000 is not a port (1-65535)",
 		`services[1].vip: "nope" is not an IP address`,
 		"services[1].backends[0].port: 99999 is not a port (1-65535)",

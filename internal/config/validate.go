@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Accepted values of the enumerated fields, in the order messages list
@@ -50,6 +51,24 @@ func (c *Config) Validate() error {
 	}
 	if !slices.Contains(logLevels, c.Log.Level) {
 		ps.add("log.level", "%q is not a log level (accepted: %s)", c.Log.Level, join(logLevels))
+	}
+	for _, t := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"syn_sent", c.Conntrack.Timeouts.SynSent}, {"established", c.Conntrack.Timeouts.Established},
+		{"fin_wait", c.Conntrack.Timeouts.FinWait}, {"close", c.Conntrack.Timeouts.Close},
+		{"udp", c.Conntrack.Timeouts.UDP},
+	} {
+		if t.v < time.Second/100 {
+			ps.add("conntrack.timeouts."+t.name, "%s is too short (at least 10ms)", t.v)
+		}
+	}
+	if g := c.Conntrack.GCInterval; g < time.Second/100 || g > time.Hour {
+		ps.add("conntrack.gc_interval", "%s is out of range (10ms to 1h)", g)
+	}
+	if c.State.PinPath != "" && !filepath.IsAbs(c.State.PinPath) {
+		ps.add("state.pin_path", "%q is not an absolute path", c.State.PinPath)
 	}
 	if !filepath.IsAbs(c.API.Socket) {
 		ps.add("api.socket", "%q is not an absolute path", c.API.Socket)

@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
 
 	"github.com/xdplb/xdplb/internal/api"
 	"github.com/xdplb/xdplb/internal/config"
+	"github.com/xdplb/xdplb/internal/conntrack"
 	"github.com/xdplb/xdplb/internal/datapath"
 	"github.com/xdplb/xdplb/internal/hostnet"
 	"github.com/xdplb/xdplb/internal/lb"
@@ -22,31 +24,41 @@ import (
 // to resolve before declaring itself ready anyway.
 const neighbourWait = 3 * time.Second
 
+// Options change how the daemon starts and stops.
+type Options struct {
+	// ResetState discards pinned state (and every connection in it) that
+	// an earlier run left, instead of adopting it.
+	ResetState bool
+	// KeepOnExit, when it reports true at shutdown, leaves the datapath,
+	// its pinned state and the host addresses in place: the program keeps
+	// forwarding while a new daemon (a restart, an upgrade) takes over.
+	KeepOnExit *atomic.Bool
+}
+
 // Daemon is one running balancer.
 type Daemon struct {
-	cfg   *config.Config
-	log   *slog.Logger
-	dp    *datapath.Datapath
-	neigh *hostnet.Neighbours
+	cfg       *config.Config
+	opts      Options
+	log       *slog.Logger
+	dp        *datapath.Datapath
+	neigh     *hostnet.Neighbours
+	collector *conntrack.Collector
+	owned     owned
 
 	mu          sync.Mutex
 	bal         *lb.Balancer
 	attachments []api.Attachment
 	ready       bool
-
-	// What start-up changed on the host, undone by cleanup.
-	added      []hostnet.AddedAddr
-	forwarding map[string]string
 }
 
-// Run serves cfg until ctx ends, then removes everything it set up.
-func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) {
-	d := &Daemon{cfg: cfg, log: log, forwarding: map[string]string{}, neigh: hostnet.NewNeighbours(log)}
-	defer func() {
-		if cerr := d.cleanup(); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
-	}()
+// Run serves cfg until ctx ends, then removes everything it set up (or, as
+// opts.KeepOnExit says, leaves the datapath running).
+func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger) (err error) {
+	if opts.KeepOnExit == nil {
+		opts.KeepOnExit = new(atomic.Bool)
+	}
+	d := &Daemon{cfg: cfg, opts: opts, log: log, neigh: hostnet.NewNeighbours(log)}
+	defer func() { err = errors.Join(err, d.shutdown()) }()
 	if err := d.start(ctx); err != nil {
 		return err
 	}
@@ -56,6 +68,8 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer func() { cancel(); wg.Wait() }()
 	wg.Go(func() { d.neigh.Run(runCtx, 5*time.Second) })
+	wg.Go(func() { d.collector.Run(runCtx, cfg.Conntrack.GCInterval, cfg.Conntrack.GCInterval/10) })
+	wg.Go(func() { d.watchDrops(runCtx, 10*time.Second) })
 	wg.Go(func() { errc <- d.dp.ReadEvents(runCtx, d.onEvent) })
 	wg.Go(func() { errc <- api.NewServer(d, log).Serve(runCtx, cfg.API.Socket) })
 
@@ -63,7 +77,6 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) 
 	log.Info("xdplb ready", "services", len(cfg.Services), "api", cfg.API.Socket)
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down")
 		return nil
 	case err := <-errc:
 		return err
@@ -83,12 +96,20 @@ func (d *Daemon) start(ctx context.Context) error {
 	if err := checkPorts(cfg.Local); err != nil {
 		return err
 	}
+	if d.opts.ResetState && cfg.State.PinPath != "" {
+		if err := datapath.RemovePins(cfg.State.PinPath); err != nil {
+			return err
+		}
+		d.log.Warn("discarded pinned datapath state", "path", cfg.State.PinPath)
+	}
 
-	dp, err := datapath.Load(datapath.Options{ConntrackCapacity: uint32(cfg.Conntrack.Capacity)})
+	dp, err := datapath.Load(datapath.Options{ConntrackCapacity: uint32(cfg.Conntrack.Capacity), PinPath: cfg.State.PinPath})
 	if err != nil {
 		return err
 	}
 	d.dp = dp
+	d.logCapacity()
+	d.collector = conntrack.NewCollector(dp, timeouts(cfg.Conntrack.Timeouts), d.log)
 	if err := dp.SetLocal(cfg.Local.Addresses, cfg.Local.Ports.Min, cfg.Local.Ports.Max); err != nil {
 		return err
 	}
@@ -97,13 +118,8 @@ func (d *Daemon) start(ctx context.Context) error {
 		return err
 	}
 
-	for _, l := range links {
-		name := l.Attrs().Name
-		prev, err := hostnet.EnableForwarding(name)
-		if err != nil {
-			return err
-		}
-		d.forwarding[name] = prev
+	if err := d.prepareHost(); err != nil {
+		return err
 	}
 	d.neigh.SetTargets(backendAddrs(cfg.Services))
 	waitCtx, cancel := context.WithTimeout(ctx, neighbourWait)
@@ -121,35 +137,34 @@ func (d *Daemon) start(ctx context.Context) error {
 			return fmt.Errorf("interface %s: %w", l.Attrs().Name, err)
 		}
 		d.attachments = append(d.attachments, api.Attachment{Name: l.Attrs().Name, Mode: string(mode)})
-		d.log.Info("XDP attached", "interface", l.Attrs().Name, "mode", mode)
+		d.log.Info("XDP attached", "interface", l.Attrs().Name, "mode", mode, "replaced_running_program", dp.Adopted())
 	}
-	added, err := hostnet.AddAddrs(cfg.Interfaces[0], append(vips(cfg.Services), cfg.Local.Addresses...))
-	d.added = added
-	if err != nil {
-		return err
-	}
-	for _, a := range added {
-		d.log.Info("address added", "interface", a.Link.Attrs().Name, "address", a.Addr)
-	}
-	return nil
+	return d.addAddresses()
 }
 
-func (d *Daemon) cleanup() error {
-	var errs []error
-	if err := hostnet.RemoveAddrs(d.added); err != nil {
-		errs = append(errs, err)
+func (d *Daemon) logCapacity() {
+	capacity := d.dp.ConntrackCapacity()
+	mib := float64(capacity) * float64(datapath.ConntrackEntryBytes) / (1 << 20)
+	if d.dp.Adopted() {
+		var n int
+		d.dp.WalkForward(func(b []datapath.Forward) error { n += len(b); return nil })
+		d.log.Info("adopted pinned datapath state", "path", d.cfg.State.PinPath, "connections", n)
 	}
-	if d.dp != nil {
-		if err := d.dp.Close(); err != nil {
-			errs = append(errs, err)
-		}
+	d.log.Info("conntrack table", "capacity", capacity, "memory_mib", fmt.Sprintf("%.0f", mib))
+}
+
+// shutdown removes the datapath and undoes the host changes, or, when
+// asked to keep them, only lets go of this process's handles.
+func (d *Daemon) shutdown() error {
+	if d.dp == nil {
+		return nil
 	}
-	for name, prev := range d.forwarding {
-		if err := hostnet.RestoreForwarding(name, prev); err != nil {
-			errs = append(errs, err)
-		}
+	if d.opts.KeepOnExit.Load() && d.cfg.State.PinPath != "" {
+		d.log.Info("exiting; the datapath keeps running for the next daemon", "pins", d.cfg.State.PinPath)
+		return d.dp.Close()
 	}
-	return errors.Join(errs...)
+	d.log.Info("shutting down: detaching and removing what xdplb added")
+	return errors.Join(d.restoreHost(), d.dp.Remove())
 }
 
 func (d *Daemon) onEvent(e datapath.Event) {
@@ -158,7 +173,8 @@ func (d *Daemon) onEvent(e datapath.Event) {
 		d.log.Debug("datapath: backend next hop unresolved", "backend", e.Addr)
 		d.neigh.Kick()
 	case datapath.EventPortsPressure:
-		d.log.Debug("datapath: local port allocation under pressure", "backend", e.Addr)
+		d.log.Debug("datapath: local ports scarce; collecting early", "backend", e.Addr)
+		d.collector.Kick()
 	}
 }
 
@@ -166,6 +182,10 @@ func (d *Daemon) setReady() {
 	d.mu.Lock()
 	d.ready = true
 	d.mu.Unlock()
+}
+
+func timeouts(t config.Timeouts) conntrack.Timeouts {
+	return conntrack.Timeouts{SynSent: t.SynSent, Established: t.Established, FinWait: t.FinWait, Close: t.Close, UDP: t.UDP}
 }
 
 func vips(services []config.Service) []netip.Addr {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"github.com/xdplb/xdplb/internal/conntrack"
 	"net/netip"
 
 	"github.com/xdplb/xdplb/internal/api"
@@ -53,4 +54,9 @@ func protoName(p uint8) string {
 		return "udp"
 	}
 	return "tcp"
+}
+
+// Connections implements api.Source.
+func (d *Daemon) Connections() ([]conntrack.Conn, error) {
+	return conntrack.List(d.dp, timeouts(d.cfg.Conntrack.Timeouts))
 }

@@ -2,20 +2,14 @@ package demo
 
 import (
 	"fmt"
+	"hash/fnv"
 	"path/filepath"
 )
 
-// ReferenceConfig is the balancer's configuration for the reference
-// scenario: VIP 172.19.0.10:80 round robin over rs1 and rs2, SNAT from the
-// balancer's own address, plus a UDP service on port 5353 for the tests.
-func ReferenceConfig(mode, dir string) string {
-	return fmt.Sprintf(`interfaces: [eth0]
-xdp_mode: %s
-local:
-  addresses: [172.19.0.5]
-  ports: 10000-19999
-services:
-  - name: web
+// ReferenceServices are the reference scenario's services (a YAML list):
+// VIP 172.19.0.10:80 round robin over rs1 and rs2, and a UDP service on
+// port 5353 over both for the tests.
+const ReferenceServices = `  - name: web
     vip: 172.19.0.10
     port: 80
     protocol: tcp
@@ -30,7 +24,46 @@ services:
     backends:
       - address: 172.19.0.2
       - address: 172.19.0.3
-api:
+`
+
+// Setup describes a balancer configuration on the reference topology.
+type Setup struct {
+	Mode     string // xdp_mode
+	Dir      string // holds the API socket and ownership file
+	Services string // YAML list items under services:
+	Ports    string // local port range; default 10000-19999
+	Extra    string // more top-level YAML, e.g. a conntrack section
+}
+
+// YAML renders the configuration. Its pinned state goes to a directory
+// named after Dir, so balancers of concurrent runs never share it.
+func (s Setup) YAML() string {
+	ports := s.Ports
+	if ports == "" {
+		ports = "10000-19999"
+	}
+	return fmt.Sprintf(`interfaces: [eth0]
+xdp_mode: %s
+local:
+  addresses: [172.19.0.5]
+  ports: %s
+services:
+%sapi:
   socket: %s
-`, mode, filepath.Join(dir, "xdplb.sock"))
+state:
+  pin_path: %s
+%s`, s.Mode, ports, s.Services, filepath.Join(s.Dir, "xdplb.sock"), PinPath(s.Dir), s.Extra)
+}
+
+// PinPath is the BPF filesystem directory a balancer set up in dir pins to.
+func PinPath(dir string) string {
+	h := fnv.New64a()
+	h.Write([]byte(dir))
+	return fmt.Sprintf("/sys/fs/bpf/xdplb-test-%016x", h.Sum64())
+}
+
+// ReferenceConfig is the balancer's configuration for the reference
+// scenario.
+func ReferenceConfig(mode, dir string) string {
+	return Setup{Mode: mode, Dir: dir, Services: ReferenceServices}.YAML()
 }

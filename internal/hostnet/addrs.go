@@ -9,12 +9,6 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// AddedAddr is an address this process put on an interface.
-type AddedAddr struct {
-	Link netlink.Link
-	Addr netip.Addr
-}
-
 // HostHas reports whether addr is configured on any interface already.
 func HostHas(addr netip.Addr) (bool, error) {
 	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
@@ -29,40 +23,37 @@ func HostHas(addr netip.Addr) (bool, error) {
 	return false, nil
 }
 
-// AddAddrs puts each address on the interface as a /32, so the kernel
-// answers ARP for it, skipping those the host already has. It returns what
-// it added, for RemoveAddrs.
-func AddAddrs(ifname string, addrs []netip.Addr) ([]AddedAddr, error) {
+// AddAddr puts addr on the interface as a host route (/32), so the kernel
+// answers ARP for it. It does nothing and reports false if the host has the
+// address already.
+func AddAddr(ifname string, addr netip.Addr) (added bool, err error) {
+	has, err := HostHas(addr)
+	if err != nil || has {
+		return false, err
+	}
 	l, err := netlink.LinkByName(ifname)
 	if err != nil {
-		return nil, fmt.Errorf("interface %s: %w", ifname, err)
+		return false, fmt.Errorf("interface %s: %w", ifname, err)
 	}
-	var added []AddedAddr
-	for _, a := range addrs {
-		has, err := HostHas(a)
-		if err != nil {
-			return added, err
-		}
-		if has {
-			continue
-		}
-		ipn := &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(a.BitLen(), a.BitLen())}
-		if err := netlink.AddrAdd(l, &netlink.Addr{IPNet: ipn}); err != nil {
-			return added, fmt.Errorf("add %s to %s: %w", a, ifname, err)
-		}
-		added = append(added, AddedAddr{Link: l, Addr: a})
+	if err := netlink.AddrAdd(l, hostAddr(addr)); err != nil {
+		return false, fmt.Errorf("add %s to %s: %w", addr, ifname, err)
 	}
-	return added, nil
+	return true, nil
 }
 
-// RemoveAddrs takes away addresses AddAddrs added.
-func RemoveAddrs(added []AddedAddr) error {
-	var errs []error
-	for _, a := range added {
-		ipn := &net.IPNet{IP: a.Addr.AsSlice(), Mask: net.CIDRMask(a.Addr.BitLen(), a.Addr.BitLen())}
-		if err := netlink.AddrDel(a.Link, &netlink.Addr{IPNet: ipn}); err != nil {
-			errs = append(errs, fmt.Errorf("remove %s from %s: %w", a.Addr, a.Link.Attrs().Name, err))
-		}
+// RemoveAddr takes addr off the interface; an address already gone is not
+// an error.
+func RemoveAddr(ifname string, addr netip.Addr) error {
+	l, err := netlink.LinkByName(ifname)
+	if err != nil {
+		return fmt.Errorf("interface %s: %w", ifname, err)
 	}
-	return errors.Join(errs...)
+	if err := netlink.AddrDel(l, hostAddr(addr)); err != nil && !errors.Is(err, errAddrNotAvail) {
+		return fmt.Errorf("remove %s from %s: %w", addr, ifname, err)
+	}
+	return nil
+}
+
+func hostAddr(a netip.Addr) *netlink.Addr {
+	return &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(a.BitLen(), a.BitLen())}}
 }

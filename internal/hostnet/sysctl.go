@@ -2,6 +2,7 @@ package hostnet
 
 import (
 	"fmt"
+	"golang.org/x/sys/unix"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -55,3 +56,7 @@ func EphemeralRange() (lo, hi uint16, err error) {
 	}
 	return uint16(l), uint16(h), nil
 }
+
+// errAddrNotAvail is what the kernel answers when asked to remove an
+// address an interface does not have.
+var errAddrNotAvail = unix.EADDRNOTAVAIL

@@ -14,13 +14,13 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/xdplb/xdplb/internal/api"
+	"github.com/xdplb/xdplb/internal/demo"
 	"github.com/xdplb/xdplb/internal/testbed"
 )
 
@@ -53,28 +53,10 @@ var (
 // rs1 and rs2, echo 172.19.0.10:5353/udp over both) plus two bulk services
 // with rs1 as their only backend.
 func trafficConfig(mode, dir string) string {
-	return fmt.Sprintf(`interfaces: [eth0]
-xdp_mode: %s
-local:
-  addresses: [172.19.0.5]
-  ports: 10000-19999
-services:
-  - name: web
-    vip: 172.19.0.10
-    port: 80
-    protocol: tcp
-    scheduler: rr
-    backends:
-      - address: 172.19.0.2
-      - address: 172.19.0.3
-  - name: echo
-    vip: 172.19.0.10
-    port: 5353
-    protocol: udp
-    backends:
-      - address: 172.19.0.2
-      - address: 172.19.0.3
-  - name: download
+	return demo.Setup{Mode: mode, Dir: dir, Services: demo.ReferenceServices + bulkServices}.YAML()
+}
+
+const bulkServices = `  - name: download
     vip: 172.19.0.10
     port: 9000
     protocol: tcp
@@ -88,10 +70,7 @@ services:
     backends:
       - address: 172.19.0.2
         port: 9001
-api:
-  socket: %s
-`, mode, filepath.Join(dir, "xdplb.sock"))
-}
+`
 
 // TestTraffic sends every kind of traffic through the balancer, one
 // topology per XDP mode, then checks the balancer's counters against what

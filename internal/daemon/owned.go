@@ -1,0 +1,62 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+)
+
+// owned records what the daemon changed on the host, in a file beside the
+// API socket. A daemon that exits keeping the datapath (for a restart or
+// upgrade) leaves it behind, so its successor knows which addresses are
+// xdplb's to remove on the final stop and which forwarding settings to put
+// back, although it finds them already in place.
+type owned struct {
+	Addresses  []ownedAddr       `json:"addresses"`
+	Forwarding map[string]string `json:"forwarding"` // interface -> value before xdplb
+}
+
+type ownedAddr struct {
+	Interface string     `json:"interface"`
+	Address   netip.Addr `json:"address"`
+}
+
+func readOwned(path string) (owned, error) {
+	o := owned{Forwarding: map[string]string{}}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return o, nil
+	}
+	if err != nil {
+		return o, fmt.Errorf("read %s: %w", path, err)
+	}
+	if err := json.Unmarshal(b, &o); err != nil {
+		return o, fmt.Errorf("read %s: %w", path, err)
+	}
+	if o.Forwarding == nil {
+		o.Forwarding = map[string]string{}
+	}
+	return o, nil
+}
+
+func (o owned) write(path string) error {
+	b, err := json.MarshalIndent(o, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path+".tmp", b, 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return os.Rename(path+".tmp", path)
+}
+
+func (o owned) hasAddr(ifname string, a netip.Addr) bool {
+	for _, x := range o.Addresses {
+		if x.Interface == ifname && x.Address == a {
+			return true
+		}
+	}
+	return false
+}
