@@ -53,7 +53,12 @@ var fixtureServices = []testService{
 	{ServiceKey{netip.MustParseAddr("172.19.0.11"), 80, TCP}, []netip.AddrPort{ap("172.19.0.2:80")}},
 }
 
-func newFixture(t *testing.T, portMin, portMax uint16) *fixture {
+func newFixture(t testing.TB, portMin, portMax uint16) *fixture {
+	t.Helper()
+	return newFixtureWith(t, portMin, portMax, 4096)
+}
+
+func newFixtureWith(t testing.TB, portMin, portMax uint16, capacity uint32) *fixture {
 	t.Helper()
 	requirePrivileges(t)
 	f := &fixture{nt: newNSThread(t)}
@@ -65,7 +70,7 @@ func newFixture(t *testing.T, portMin, portMax uint16) *fixture {
 	f.lb1 = addVeth(t, f.nt, "lb1", lb1MAC, netip.MustParsePrefix("10.20.0.1/24"),
 		map[netip.Addr][6]byte{netip.MustParseAddr("10.20.0.2"): [6]byte(rs3MAC)})
 
-	dp, err := Load(Options{ConntrackCapacity: 4096})
+	dp, err := Load(Options{ConntrackCapacity: capacity})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +112,7 @@ func (f *fixture) run(t *testing.T, in []byte, ifindex int, verdict uint32, want
 	}
 	var got uint32
 	var out []byte
-	f.nt.do(func() { got, out, err = f.dp.Run(in, ifindex, 1) })
+	f.nt.do(func() { got, out, _, err = f.dp.Run(in, ifindex, 1) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func TestTCPConnection(t *testing.T) {
 	// The local port is random: learn it from conntrack, then check the frame.
 	var verdict uint32
 	var err error
-	f.nt.do(func() { verdict, _, err = f.dp.Run(syn.bytes(t), f.lb0.ifindex, 1) })
+	f.nt.do(func() { verdict, _, _, err = f.dp.Run(syn.bytes(t), f.lb0.ifindex, 1) })
 	if err != nil || verdict != xdpTX {
 		t.Fatalf("first SYN: verdict %d err %v", verdict, err)
 	}
@@ -122,7 +122,7 @@ func TestRoundRobinAndSharedSourcePort(t *testing.T) {
 	for i, c := range []netip.AddrPort{client, client2, ap("172.19.0.9:40001"), ap("172.19.0.9:40002")} {
 		var verdict uint32
 		var err error
-		f.nt.do(func() { verdict, _, err = f.dp.Run(clientSYN(c, clientMAC, vip80).bytes(t), f.lb0.ifindex, 1) })
+		f.nt.do(func() { verdict, _, _, err = f.dp.Run(clientSYN(c, clientMAC, vip80).bytes(t), f.lb0.ifindex, 1) })
 		if err != nil || verdict != xdpTX {
 			t.Fatalf("SYN from %s: verdict %d err %v", c, verdict, err)
 		}

@@ -1,0 +1,128 @@
+package datapath
+
+import (
+	"net/netip"
+	"testing"
+)
+
+// TestStateTransitions drives one connection through every TCP state each
+// half can take, including a revival by a new SYN after a reset.
+func TestStateTransitions(t *testing.T) {
+	f := newFixture(t, 10000, 10000)
+	rs1 := ap("172.19.0.2:80")
+	local := ap("172.19.0.5:10000")
+	fromClient := func(syn, ack, fin, rst bool) frame {
+		return frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, syn: syn, ack: ack, fin: fin, rst: rst}
+	}
+	fromBackend := func(syn, ack, fin, rst bool) frame {
+		return frame{srcMAC: rs1MAC, dstMAC: lbMAC, src: rs1, dst: local, syn: syn, ack: ack, fin: fin, rst: rst}
+	}
+	S, E, F, C := StateSynSent, StateEstablished, StateFinWait, StateClose
+	steps := []struct {
+		name     string
+		in       frame
+		fwd, rev State
+	}{
+		{"client SYN", fromClient(true, false, false, false), S, S},
+		{"backend SYN-ACK", fromBackend(true, true, false, false), S, E},
+		{"client ACK", fromClient(false, true, false, false), E, E},
+		{"backend FIN", fromBackend(false, true, true, false), E, F},
+		{"client FIN", fromClient(false, true, true, false), F, F},
+		{"client last ACK", fromClient(false, true, false, false), F, F},
+		{"backend RST", fromBackend(false, false, false, true), F, C},
+		{"client ACK after the reset", fromClient(false, true, false, false), F, C},
+		{"client SYN reusing the port", fromClient(true, false, false, false), S, C},
+		{"backend SYN-ACK revives the reply half", fromBackend(true, true, false, false), S, E},
+		{"client ACK", fromClient(false, true, false, false), E, E},
+	}
+	for _, s := range steps {
+		var verdict uint32
+		var err error
+		f.nt.do(func() { verdict, _, _, err = f.dp.Run(s.in.bytes(t), f.lb0.ifindex, 1) })
+		if err != nil || verdict != xdpTX {
+			t.Fatalf("%s: verdict %d err %v", s.name, verdict, err)
+		}
+		fwd, rev := f.halves(t, client, local, rs1)
+		if fwd != s.fwd || rev != s.rev {
+			t.Errorf("%s: states forward %s reverse %s, want %s %s", s.name, fwd, rev, s.fwd, s.rev)
+		}
+	}
+
+	udp := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: netip.AddrPortFrom(vip, 53), udp: true}
+	f.nt.do(func() { _, _, _, _ = f.dp.Run(udp.bytes(t), f.lb0.ifindex, 1) })
+	var n int
+	f.dp.WalkForward(func(b []Forward) error {
+		for _, e := range b {
+			if e.Key.Proto == UDP {
+				n++
+				if e.State != StateUDP {
+					t.Errorf("UDP flow state %s, want UDP", e.State)
+				}
+			}
+		}
+		return nil
+	})
+	if n != 1 {
+		t.Errorf("%d UDP flows, want 1", n)
+	}
+}
+
+// TestReuseAfterExpiry: with one local port, a second client waits until
+// the first connection's entries are gone, then gets the same port.
+func TestReuseAfterExpiry(t *testing.T) {
+	f := newFixture(t, 20000, 20000)
+	single := netip.AddrPortFrom(netip.MustParseAddr("172.19.0.11"), 80)
+	rs1 := ap("172.19.0.2:80")
+	local := ap("172.19.0.5:20000")
+	first := clientSYN(client, clientMAC, single)
+	wantFirst := first
+	wantFirst.srcMAC, wantFirst.dstMAC, wantFirst.src, wantFirst.dst = lbMAC, rs1MAC, local, rs1
+	f.run(t, first.bytes(t), f.lb0.ifindex, xdpTX, wantFirst.bytes(t), "fwd_tx")
+	second := clientSYN(client2, client2MAC, single)
+	f.run(t, second.bytes(t), f.lb0.ifindex, xdpDrop, nil, "drop_ports_exhausted")
+
+	// What the collector does when the first connection expires.
+	if err := f.dp.DeleteForward([]FlowKey{{Src: client, Dst: single, Proto: TCP}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.dp.DeleteReverse([]FlowKey{{Src: rs1, Dst: local, Proto: TCP}}); err != nil {
+		t.Fatal(err)
+	}
+	want := second
+	want.srcMAC, want.dstMAC, want.src, want.dst = lbMAC, rs1MAC, local, rs1
+	f.run(t, second.bytes(t), f.lb0.ifindex, xdpTX, want.bytes(t), "fwd_tx")
+}
+
+// halves returns the states of the connection from client via local to
+// backend.
+func (f *fixture) halves(t *testing.T, client, local, backend netip.AddrPort) (State, State) {
+	t.Helper()
+	fwd := f.forward(t, client)
+	rk, err := FlowKey{Src: backend, Dst: local, Proto: TCP}.wire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rev xdplbCtRev
+	if err := f.dp.objs.CtReverse.Lookup(rk, &rev); err != nil {
+		t.Fatalf("reverse entry: %v", err)
+	}
+	return State(fwd.State), State(rev.State)
+}
+
+// TestTableFull: when the conntrack table has no room, a new connection is
+// dropped and counted; the connections already in it go on.
+func TestTableFull(t *testing.T) {
+	f := newFixtureWith(t, 10000, 10999, 1)
+	first := clientSYN(client, clientMAC, vip80)
+	var verdict uint32
+	var err error
+	f.nt.do(func() { verdict, _, _, err = f.dp.Run(first.bytes(t), f.lb0.ifindex, 1) })
+	if err != nil || verdict != xdpTX {
+		t.Fatalf("first SYN: verdict %d err %v", verdict, err)
+	}
+	f.run(t, clientSYN(client2, client2MAC, vip80).bytes(t), f.lb0.ifindex, xdpDrop, nil, "drop_ct_full")
+	f.nt.do(func() { verdict, _, _, err = f.dp.Run(first.bytes(t), f.lb0.ifindex, 1) })
+	if err != nil || verdict != xdpTX {
+		t.Fatalf("first connection after the refusal: verdict %d err %v", verdict, err)
+	}
+}
