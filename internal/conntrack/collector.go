@@ -10,12 +10,11 @@ import (
 	"github.com/xdplb/xdplb/internal/datapath"
 )
 
-// Table is the part of the datapath the collector works on.
+// Table is the part of the datapath the collector and listings work on.
 type Table interface {
+	Sweep(now, grace uint64, expired datapath.ExpiryFunc, full bool) (datapath.SweepResult, error)
 	WalkForward(fn func([]datapath.Forward) error) error
 	WalkReverse(fn func([]datapath.Reverse) error) error
-	DeleteForward(keys []datapath.FlowKey) error
-	DeleteReverse(keys []datapath.FlowKey) error
 }
 
 // OrphanGrace is how old a half without its partner must be before it is
@@ -28,6 +27,7 @@ type Result struct {
 	Entries  int           // connections (forward halves) seen
 	Expired  int           // connections removed for idleness
 	Orphans  int           // halves removed for lack of a partner
+	Full     bool          // both tables were read (see FullSweepEvery)
 	Duration time.Duration // wall time of the collection
 }
 
@@ -97,75 +97,26 @@ func (c *Collector) Run(ctx context.Context, interval, minGap time.Duration) {
 	}
 }
 
-// reverseInfo is what a collection needs of a reverse half.
-type reverseInfo struct {
-	lastSeen uint64
-	client   flowKey
-	state    datapath.State
-	matched  bool
-}
+// FullSweepEvery is how many collections pass between two full sweeps,
+// the only ones that find reverse halves whose forward half is gone (rare:
+// a daemon killed halfway through removing a connection leaves one).
+const FullSweepEvery = 30
 
-// Collect walks both halves once, removes expired connections (both halves
-// together) and orphaned halves, and reports what it did.
+// Collect sweeps the table once: connections idle for longer than their
+// phase allows go (both halves together), and so do halves whose partner
+// is gone. The first collection, and every FullSweepEvery-th, is full.
 func (c *Collector) Collect() (Result, error) {
 	start := time.Now()
-	now := c.now()
-	grace := uint64(OrphanGrace)
-	revs := map[flowKey]reverseInfo{}
-	err := c.table.WalkReverse(func(batch []datapath.Reverse) error {
-		for _, r := range batch {
-			revs[compact(r.Key)] = reverseInfo{lastSeen: r.LastSeen, client: compact(r.Client), state: r.State}
-		}
-		return nil
-	})
+	c.mu.Lock()
+	full := c.totals.Runs%FullSweepEvery == 0
+	c.mu.Unlock()
+	sw, err := c.table.Sweep(c.now(), uint64(OrphanGrace), func(proto uint8, fwd, rev datapath.State, idle uint64) bool {
+		return idle > uint64(c.timeouts.For(Phase(proto, fwd, rev)))
+	}, full)
 	if err != nil {
-		return Result{}, err
+		return Result{}, fmt.Errorf("collect connections: %w", err)
 	}
-
-	var res Result
-	var delFwd, delRev []datapath.FlowKey
-	err = c.table.WalkForward(func(batch []datapath.Forward) error {
-		for _, f := range batch {
-			res.Entries++
-			rk := f.ReverseKey()
-			ck := compact(rk)
-			r, ok := revs[ck]
-			if !ok || r.client != compact(f.Key) {
-				if age(now, f.LastSeen) > grace {
-					delFwd = append(delFwd, f.Key)
-					res.Orphans++
-				}
-				continue
-			}
-			r.matched = true
-			revs[ck] = r
-			last := max(f.LastSeen, r.lastSeen)
-			if age(now, last) > uint64(c.timeouts.For(Phase(f.Key.Proto, f.State, r.state))) {
-				delFwd = append(delFwd, f.Key)
-				delRev = append(delRev, rk)
-				res.Expired++
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return Result{}, err
-	}
-	for k, r := range revs {
-		if !r.matched && age(now, r.lastSeen) > grace {
-			delRev = append(delRev, k.expand())
-			res.Orphans++
-		}
-	}
-	// Forward halves first: once a client's packets find nothing, no new
-	// packet can refresh the reverse half being removed.
-	if err := c.table.DeleteForward(delFwd); err != nil {
-		return Result{}, fmt.Errorf("expire connections: %w", err)
-	}
-	if err := c.table.DeleteReverse(delRev); err != nil {
-		return Result{}, fmt.Errorf("expire connections: %w", err)
-	}
-	res.Duration = time.Since(start)
+	res := Result{Entries: sw.Entries, Expired: sw.Expired, Orphans: sw.Orphans, Full: full, Duration: time.Since(start)}
 	c.mu.Lock()
 	c.totals.Runs++
 	c.totals.Expired += uint64(res.Expired)

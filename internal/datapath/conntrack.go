@@ -178,20 +178,7 @@ func deleteKeys(m *ebpf.Map, keys []FlowKey) error {
 		}
 		wire[i] = w
 	}
-	// A batch delete stops at the first key that is gone (the datapath
-	// or a concurrent walk may have removed it); skip it and go on.
-	for len(wire) > 0 {
-		n, err := m.BatchDelete(wire, nil)
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, ebpf.ErrKeyNotExist):
-			wire = wire[min(n+1, len(wire)):]
-		default:
-			return fmt.Errorf("delete from %s: %w", m, err)
-		}
-	}
-	return nil
+	return deleteWire(m, wire)
 }
 
 // PutConns inserts connections, both halves each, all reverse halves

@@ -42,6 +42,9 @@ type Datapath struct {
 	pinPath string
 	adopted bool
 	links   map[int]link.Link
+
+	// lastSweepSize sizes the next sweep's map up front.
+	lastSweepSize int
 }
 
 // ErrIncompatiblePins is returned by Load when the maps pinned at PinPath
