@@ -38,7 +38,7 @@ static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
 	if (p->proto == IPPROTO_TCP &&
 	    (p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN)
 		return verdict(R_DROP_NO_CONN, XDP_DROP);
-	be = pick_backend(svc, &backend_id, &reason);
+	be = pick_backend(svc, p, &backend_id, &reason);
 	if (!be)
 		return verdict(reason, XDP_DROP);
 

@@ -13,6 +13,7 @@
 #define RING_SLOTS (1 << 20)
 #define MAX_LOCAL_ADDRS 64
 #define CT_DEFAULT_ENTRIES (1 << 20)
+#define PERSIST_ENTRIES (1 << 18)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -52,6 +53,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct backend);
 } backends SEC(".maps");
+
+/* LRU is right here, unlike conntrack: forgetting a client's backend early
+ * only costs it its stickiness, never a wrong mapping. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PERSIST_ENTRIES);
+	__type(key, struct persist_key);
+	__type(value, struct persist_value);
+} persist SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -5,36 +5,101 @@
 
 #include "parse.h"
 
-/* pick_backend returns the backend for a new connection to svc, or NULL
- * with *reason set. Round robin advances a counter shared by all CPUs; it is
- * touched only here, so established packets never contend for it. */
-static __always_inline const struct backend *
-pick_backend(const struct svc_value *svc, __u32 *backend_id, __u32 *reason)
+/* flow_hash mixes words with the murmur3 finaliser. It must stay stable:
+ * two balancers (and one balancer across restarts) send the same client
+ * to the same backend only if they hash alike. */
+static __always_inline __u32 mix32(__u32 h)
 {
-	__u32 *pos, slot, *id;
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35;
+	h ^= h >> 16;
+	return h;
+}
+
+static __always_inline __u32 flow_hash(const struct packet *p, enum sched_kind kind)
+{
+	__u32 h = mix32(p->ip->saddr ^ 0x9e3779b9);
+
+	if (kind == SCHED_HASH_SRC)
+		return h;
+	h = mix32(h ^ p->ip->daddr);
+	h = mix32(h ^ (((__u32)*p->sport << 16) | *p->dport));
+	return mix32(h ^ p->proto);
+}
+
+static __always_inline __u32 ring_position(const struct svc_value *svc, const struct packet *p)
+{
+	__u32 *pos;
+
+	if (svc->sched != SCHED_COUNTER)
+		return flow_hash(p, svc->sched);
+	/* Shared by all CPUs, and touched only for new connections, so
+	 * established packets never contend for it. */
+	pos = bpf_map_lookup_elem(&rr_pos, &svc->id);
+	return pos ? __sync_fetch_and_add(pos, 1) : 0;
+}
+
+static __always_inline const struct backend *backend_by_id(__u32 id)
+{
+	const struct backend *be = bpf_map_lookup_elem(&backends, &id);
+
+	return be && be->addr ? be : NULL;
+}
+
+/* persisted_backend returns the backend this client last got from svc, if
+ * that is recent and the backend still takes new connections. */
+static __always_inline const struct backend *
+persisted_backend(const struct svc_value *svc, const struct packet *p, __u64 now, __u32 *backend_id)
+{
+	struct persist_key k = { .svc_id = svc->id, .client = p->ip->saddr };
+	struct persist_value *v = bpf_map_lookup_elem(&persist, &k);
 	const struct backend *be;
+
+	if (!v || now - v->last_seen > (__u64)svc->persist_secs * 1000000000ULL)
+		return NULL;
+	be = backend_by_id(v->backend_id);
+	if (!be || (be->flags & BACKEND_DRAINED))
+		return NULL;
+	v->last_seen = now;
+	*backend_id = v->backend_id;
+	return be;
+}
+
+/* pick_backend returns the backend for a new connection to svc, or NULL
+ * with *reason set. */
+static __always_inline const struct backend *
+pick_backend(const struct svc_value *svc, const struct packet *p, __u32 *backend_id, __u32 *reason)
+{
+	const struct backend *be;
+	__u64 now = 0;
+	__u32 slot, *id;
 
 	if (svc->ring_len == 0) {
 		*reason = R_DROP_NO_BACKEND;
 		return NULL;
 	}
-	pos = bpf_map_lookup_elem(&rr_pos, &svc->id);
-	if (!pos) {
-		*reason = R_DROP_NO_BACKEND;
-		return NULL;
+	if (svc->persist_secs) {
+		now = bpf_ktime_get_coarse_ns();
+		be = persisted_backend(svc, p, now, backend_id);
+		if (be)
+			return be;
 	}
-	slot = svc->ring_off + __sync_fetch_and_add(pos, 1) % svc->ring_len;
+	slot = svc->ring_off + ring_position(svc, p) % svc->ring_len;
 	id = bpf_map_lookup_elem(&rings, &slot);
-	if (!id) {
-		*reason = R_DROP_BAD_BACKEND;
-		return NULL;
-	}
-	be = bpf_map_lookup_elem(&backends, id);
-	if (!be || !be->addr) {
+	be = id ? backend_by_id(*id) : NULL;
+	if (!be) {
 		*reason = R_DROP_BAD_BACKEND;
 		return NULL;
 	}
 	*backend_id = *id;
+	if (svc->persist_secs) {
+		struct persist_key k = { .svc_id = svc->id, .client = p->ip->saddr };
+		struct persist_value v = { .last_seen = now, .backend_id = *id };
+
+		bpf_map_update_elem(&persist, &k, &v, BPF_ANY);
+	}
 	return be;
 }
 

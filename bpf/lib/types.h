@@ -21,6 +21,13 @@ struct svc_key {
 	__u8 pad;
 };
 
+/* How a new connection picks its slot of the service's ring. */
+enum sched_kind {
+	SCHED_COUNTER = 0,    /* rr, wrr: a counter shared by all CPUs */
+	SCHED_HASH_TUPLE = 1, /* maglev: hash of the client's 5-tuple */
+	SCHED_HASH_SRC = 2,   /* sh: hash of the client's address */
+};
+
 /* Every scheduler is a ring of backend ids: a contiguous slice
  * [ring_off, ring_off + ring_len) of the rings array. The control plane
  * writes a new slice and then swaps this value, so a packet always sees a
@@ -29,13 +36,31 @@ struct svc_value {
 	__u32 id;
 	__u32 ring_off;
 	__u32 ring_len;
-	__u32 flags;
+	enum sched_kind sched;
+	__u32 persist_secs; /* 0: no persistence */
+};
+
+enum backend_flags {
+	BACKEND_DRAINED = 1, /* weight 0 or unhealthy: no new connections */
 };
 
 struct backend {
 	__be32 addr;
 	__be16 port;
-	__u16 flags;
+	__u16 pad;
+	enum backend_flags flags;
+};
+
+/* Persistence: which backend a client address last got, per service. */
+struct persist_key {
+	__u32 svc_id;
+	__be32 client;
+};
+
+struct persist_value {
+	__u64 last_seen;
+	__u32 backend_id;
+	__u32 pad;
 };
 
 /* A connection as one side sees it on the wire. The forward map is keyed by

@@ -108,6 +108,9 @@ type Service struct {
 	Port      uint16     `yaml:"port"`
 	Protocol  Protocol   `yaml:"protocol"`
 	Scheduler string     `yaml:"scheduler"`
+	// Persistence, if non-zero, sends a client address back to the
+	// backend it last got for this long after its last new connection.
+	Persistence time.Duration `yaml:"persistence"`
 	// Backends may be empty: the datapath then drops (and counts) new
 	// connections, which lets an operator drain a service entirely.
 	Backends []Backend `yaml:"backends"`

@@ -174,6 +174,7 @@ func (d *decoder) service(n *yaml.Node, path string, s *Service) {
 				s.Scheduler = str
 			}
 		},
+		"persistence": func(v *yaml.Node, p string) { d.duration(v, p, &s.Persistence) },
 		"backends": func(v *yaml.Node, p string) {
 			s.Backends = nil
 			d.list(v, p, func(item *yaml.Node, ip string) {

@@ -33,7 +33,7 @@ func TestParseProblems(t *testing.T) {
 
 		// Strict decoding.
 		{"unknown top-level field", minimal + "bogus: 1\n", "bogus", "unknown field at line 3"},
-		{"unknown nested field", svc("{vip: 172.19.0.10, port: 80, prot: tcp}"), "services[0].prot", "unknown field at line 3 (known fields: backends, name, port, protocol, scheduler, vip)"},
+		{"unknown nested field", svc("{vip: 172.19.0.10, port: 80, prot: tcp}"), "services[0].prot", "unknown field at line 3 (known fields: backends, name, persistence, port, protocol, scheduler, vip)"},
 		{"unknown backend field", svc("{vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2, wieght: 2}]}"), "services[0].backends[0].wieght", "unknown field"},
 		{"duplicate key", minimal + "xdp_mode: auto\nxdp_mode: native\n", "xdp_mode", "set twice, at lines 3 and 4"},
 		{"list expected", "interfaces: eth0\nlocal: {addresses: [172.19.0.5]}\n", "interfaces", "expected a list, got string \"eth0\""},
@@ -88,7 +88,8 @@ func TestParseProblems(t *testing.T) {
 		{"vip IPv6", svc(`{vip: "2001:db8::10", port: 80}`), "services[0].vip", "2001:db8::10 is an IPv6 address; IPv6 is not supported yet"},
 		{"vip is local", svc("{vip: 172.19.0.5, port: 80}"), "services[0].vip", "172.19.0.5 is also a local address (local.addresses[0])"},
 		{"bad protocol", svc("{vip: 172.19.0.10, port: 80, protocol: sctp}"), "services[0].protocol", `"sctp" is not a protocol (accepted: tcp, udp)`},
-		{"bad scheduler", svc("{vip: 172.19.0.10, port: 80, scheduler: wrr}"), "services[0].scheduler", `"wrr" is not a scheduler (accepted: rr)`},
+		{"bad scheduler", svc("{vip: 172.19.0.10, port: 80, scheduler: lc}"), "services[0].scheduler", `"lc" is not a scheduler (accepted: rr, wrr, maglev, sh)`},
+		{"bad persistence", svc("{vip: 172.19.0.10, port: 80, persistence: 48h}"), "services[0].persistence", "48h0m0s is out of range (0 to 24h)"},
 		{"duplicate service", svc("{vip: 172.19.0.10, port: 80}", "{vip: 172.19.0.11, port: 80}", "{vip: 172.19.0.10, port: 80, protocol: TCP}"), "services[2]", "172.19.0.10:80/tcp duplicates services[0]"},
 		{"duplicate name", svc("{name: web, vip: 172.19.0.10, port: 80}", "{name: web, vip: 172.19.0.10, port: 443}"), "services[1].name", `"web" is already the name of services[0]`},
 

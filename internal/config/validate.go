@@ -14,7 +14,7 @@ import (
 var (
 	xdpModes   = []XDPMode{ModeAuto, ModeNative, ModeGeneric}
 	protocols  = []Protocol{TCP, UDP}
-	schedulers = []string{"rr"}
+	schedulers = []string{"rr", "wrr", "maglev", "sh"}
 	logLevels  = []string{"debug", "info", "warn", "error"}
 	logFormats = []string{"text", "json"}
 )
@@ -193,6 +193,9 @@ func (ps *problems) service(path string, s Service, locals map[netip.Addr]int) {
 	}
 	if !slices.Contains(protocols, s.Protocol) {
 		ps.add(field(path, "protocol"), "%q is not a protocol (accepted: %s)", s.Protocol, join(protocols))
+	}
+	if s.Persistence < 0 || s.Persistence > 24*time.Hour {
+		ps.add(field(path, "persistence"), "%s is out of range (0 to 24h)", s.Persistence)
 	}
 	if !slices.Contains(schedulers, s.Scheduler) {
 		ps.add(field(path, "scheduler"), "%q is not a scheduler (accepted: %s)", s.Scheduler, join(schedulers))

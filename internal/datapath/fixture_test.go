@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 // XDP verdicts as the kernel numbers them.
@@ -41,16 +42,21 @@ type fixture struct {
 type testService struct {
 	key      ServiceKey
 	backends []netip.AddrPort
+	index    Index
+	persist  time.Duration
 }
 
 var fixtureServices = []testService{
-	{ServiceKey{vip, 80, TCP}, []netip.AddrPort{ap("172.19.0.2:80"), ap("172.19.0.3:8080")}},
-	{ServiceKey{vip, 53, UDP}, []netip.AddrPort{ap("172.19.0.2:5353")}},
-	{ServiceKey{vip, 81, TCP}, []netip.AddrPort{ap("172.19.0.99:80")}}, // no neighbour
-	{ServiceKey{vip, 82, TCP}, []netip.AddrPort{ap("198.18.0.1:80")}},  // no route
-	{ServiceKey{vip, 83, TCP}, nil},                                    // empty ring
-	{ServiceKey{vip, 84, TCP}, []netip.AddrPort{ap("10.20.0.2:80")}},   // behind lb1
-	{ServiceKey{netip.MustParseAddr("172.19.0.11"), 80, TCP}, []netip.AddrPort{ap("172.19.0.2:80")}},
+	{key: ServiceKey{vip, 80, TCP}, backends: []netip.AddrPort{ap("172.19.0.2:80"), ap("172.19.0.3:8080")}},
+	{key: ServiceKey{vip, 53, UDP}, backends: []netip.AddrPort{ap("172.19.0.2:5353")}},
+	{key: ServiceKey{vip, 81, TCP}, backends: []netip.AddrPort{ap("172.19.0.99:80")}}, // no neighbour
+	{key: ServiceKey{vip, 82, TCP}, backends: []netip.AddrPort{ap("198.18.0.1:80")}},  // no route
+	{key: ServiceKey{vip, 83, TCP}, backends: nil},                                    // empty ring
+	{key: ServiceKey{vip, 84, TCP}, backends: []netip.AddrPort{ap("10.20.0.2:80")}},   // behind lb1
+	{key: ServiceKey{netip.MustParseAddr("172.19.0.11"), 80, TCP}, backends: []netip.AddrPort{ap("172.19.0.2:80")}},
+	{key: ServiceKey{vip, 85, TCP}, backends: []netip.AddrPort{ap("172.19.0.2:85"), ap("172.19.0.3:85")}, index: IndexTupleHash},
+	{key: ServiceKey{vip, 86, TCP}, backends: []netip.AddrPort{ap("172.19.0.2:86"), ap("172.19.0.3:86")}, index: IndexSourceHash},
+	{key: ServiceKey{vip, 87, TCP}, backends: []netip.AddrPort{ap("172.19.0.2:87"), ap("172.19.0.3:87")}, persist: time.Minute},
 }
 
 func newFixture(t testing.TB, portMin, portMax uint16) *fixture {
@@ -84,7 +90,7 @@ func newFixtureWith(t testing.TB, portMin, portMax uint16, capacity uint32) *fix
 		ring := Ring{Offset: slot, Len: uint32(len(s.backends))}
 		var ids []uint32
 		for _, b := range s.backends {
-			if err := dp.SetBackend(backendID, b); err != nil {
+			if err := dp.SetBackend(backendID, b, false); err != nil {
 				t.Fatal(err)
 			}
 			ids = append(ids, backendID)
@@ -94,7 +100,7 @@ func newFixtureWith(t testing.TB, portMin, portMax uint16, capacity uint32) *fix
 			t.Fatal(err)
 		}
 		slot += uint32(len(ids))
-		if err := dp.SetService(s.key, uint32(i), ring); err != nil {
+		if err := dp.SetService(s.key, Service{ID: uint32(i), Ring: ring, Index: s.index, Persist: s.persist}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -3,7 +3,9 @@ package datapath
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
+	"time"
 
 	"github.com/cilium/ebpf"
 )
@@ -43,15 +45,41 @@ type Ring struct {
 	Len    uint32
 }
 
-// SetService makes key reachable: packets to it pick backends from ring. The
-// value is replaced in one map write, so packets see the old ring or the new
-// one, never a mix.
-func (d *Datapath) SetService(key ServiceKey, id uint32, ring Ring) error {
+// Index is how a new connection picks its slot of a service's ring.
+type Index uint32
+
+const (
+	// IndexCounter: a counter shared by all CPUs (rr, wrr).
+	IndexCounter = Index(xdplbSchedKindSCHED_COUNTER)
+	// IndexTupleHash: a hash of the client's 5-tuple (maglev).
+	IndexTupleHash = Index(xdplbSchedKindSCHED_HASH_TUPLE)
+	// IndexSourceHash: a hash of the client's address (sh).
+	IndexSourceHash = Index(xdplbSchedKindSCHED_HASH_SRC)
+)
+
+// Service is what the datapath holds for a service.
+type Service struct {
+	ID    uint32
+	Ring  Ring
+	Index Index
+	// Persist, if non-zero, sends a client address back to the backend it
+	// last got for this long after its last new connection.
+	Persist time.Duration
+}
+
+// SetService makes key reachable: packets to it pick backends from the
+// service's ring. The value is replaced in one map write, so packets see
+// the old ring or the new one, never a mix.
+func (d *Datapath) SetService(key ServiceKey, svc Service) error {
+	id, ring := svc.ID, svc.Ring
 	if id >= MaxServices {
 		return fmt.Errorf("service %s: id %d out of range", key, id)
 	}
 	if uint64(ring.Offset)+uint64(ring.Len) > RingSlots {
 		return fmt.Errorf("service %s: ring [%d,+%d) beyond %d slots", key, ring.Offset, ring.Len, RingSlots)
+	}
+	if svc.Persist < 0 || svc.Persist > math.MaxUint32*time.Second {
+		return fmt.Errorf("service %s: persistence %s out of range", key, svc.Persist)
 	}
 	k, err := key.wire()
 	if err != nil {
@@ -62,7 +90,10 @@ func (d *Datapath) SetService(key ServiceKey, id uint32, ring Ring) error {
 	if err := d.objs.Vips.Update(k.Vip, uint32(0), ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write VIP %s: %w", key.VIP, err)
 	}
-	v := xdplbSvcValue{Id: id, RingOff: ring.Offset, RingLen: ring.Len}
+	v := xdplbSvcValue{
+		Id: id, RingOff: ring.Offset, RingLen: ring.Len,
+		Sched: xdplbSchedKind(svc.Index), PersistSecs: uint32(svc.Persist.Round(time.Second) / time.Second),
+	}
 	if err := d.objs.Services.Update(k, v, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write service %s: %w", key, err)
 	}
@@ -107,8 +138,10 @@ func (d *Datapath) WriteRing(offset uint32, ids []uint32) error {
 	return nil
 }
 
-// SetBackend stores the address a backend id stands for.
-func (d *Datapath) SetBackend(id uint32, addr netip.AddrPort) error {
+// SetBackend stores the address a backend id stands for. A drained backend
+// keeps its established connections but is no longer picked by
+// persistence (rings simply leave it out).
+func (d *Datapath) SetBackend(id uint32, addr netip.AddrPort, drained bool) error {
 	if id >= MaxBackends {
 		return fmt.Errorf("backend %s: id %d out of range", addr, id)
 	}
@@ -117,6 +150,9 @@ func (d *Datapath) SetBackend(id uint32, addr netip.AddrPort) error {
 		return fmt.Errorf("backend: %w", err)
 	}
 	v := xdplbBackend{Addr: a, Port: be16(addr.Port())}
+	if drained {
+		v.Flags = xdplbBackendFlagsBACKEND_DRAINED
+	}
 	if err := d.objs.Backends.Update(id, v, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write backend %d (%s): %w", id, addr, err)
 	}

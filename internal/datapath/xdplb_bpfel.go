@@ -17,8 +17,15 @@ type xdplbBackend struct {
 	_     structs.HostLayout
 	Addr  uint32
 	Port  uint16
-	Flags uint16
+	Pad   uint16
+	Flags xdplbBackendFlags
 }
+
+type xdplbBackendFlags uint32
+
+const (
+	xdplbBackendFlagsBACKEND_DRAINED xdplbBackendFlags = 1
+)
 
 type xdplbCtFwd struct {
 	_           structs.HostLayout
@@ -92,6 +99,19 @@ type xdplbLbConfig struct {
 	PortMax    uint16
 }
 
+type xdplbPersistKey struct {
+	_      structs.HostLayout
+	SvcId  uint32
+	Client uint32
+}
+
+type xdplbPersistValue struct {
+	_         structs.HostLayout
+	LastSeen  uint64
+	BackendId uint32
+	Pad       uint32
+}
+
 type xdplbReason uint32
 
 const (
@@ -115,6 +135,14 @@ const (
 	xdplbReasonR_MAX                  xdplbReason = 17
 )
 
+type xdplbSchedKind uint32
+
+const (
+	xdplbSchedKindSCHED_COUNTER    xdplbSchedKind = 0
+	xdplbSchedKindSCHED_HASH_TUPLE xdplbSchedKind = 1
+	xdplbSchedKindSCHED_HASH_SRC   xdplbSchedKind = 2
+)
+
 type xdplbSvcKey struct {
 	_     structs.HostLayout
 	Vip   uint32
@@ -124,11 +152,12 @@ type xdplbSvcKey struct {
 }
 
 type xdplbSvcValue struct {
-	_       structs.HostLayout
-	Id      uint32
-	RingOff uint32
-	RingLen uint32
-	Flags   uint32
+	_           structs.HostLayout
+	Id          uint32
+	RingOff     uint32
+	RingLen     uint32
+	Sched       xdplbSchedKind
+	PersistSecs uint32
 }
 
 type xdplbTraffic struct {
@@ -152,6 +181,7 @@ const (
 	xdplbMapEvents       = "events"
 	xdplbMapLayout       = "layout"
 	xdplbMapLocalAddrs   = "local_addrs"
+	xdplbMapPersist      = "persist"
 	xdplbMapReasons      = "reasons"
 	xdplbMapRings        = "rings"
 	xdplbMapRrPos        = "rr_pos"
@@ -220,6 +250,7 @@ type xdplbMapSpecs struct {
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	Layout       *ebpf.MapSpec `ebpf:"layout"`
 	LocalAddrs   *ebpf.MapSpec `ebpf:"local_addrs"`
+	Persist      *ebpf.MapSpec `ebpf:"persist"`
 	Reasons      *ebpf.MapSpec `ebpf:"reasons"`
 	Rings        *ebpf.MapSpec `ebpf:"rings"`
 	RrPos        *ebpf.MapSpec `ebpf:"rr_pos"`
@@ -264,6 +295,7 @@ type xdplbMaps struct {
 	Events       *ebpf.Map `ebpf:"events"`
 	Layout       *ebpf.Map `ebpf:"layout"`
 	LocalAddrs   *ebpf.Map `ebpf:"local_addrs"`
+	Persist      *ebpf.Map `ebpf:"persist"`
 	Reasons      *ebpf.Map `ebpf:"reasons"`
 	Rings        *ebpf.Map `ebpf:"rings"`
 	RrPos        *ebpf.Map `ebpf:"rr_pos"`
@@ -282,6 +314,7 @@ func (m *xdplbMaps) Close() error {
 		m.Events,
 		m.Layout,
 		m.LocalAddrs,
+		m.Persist,
 		m.Reasons,
 		m.Rings,
 		m.RrPos,

@@ -14,10 +14,10 @@ import (
 // Writer is the part of the datapath the balancer writes to; tests record
 // the calls to check that a change produces exactly the writes it should.
 type Writer interface {
-	SetService(key datapath.ServiceKey, id uint32, ring datapath.Ring) error
+	SetService(key datapath.ServiceKey, svc datapath.Service) error
 	DeleteService(key datapath.ServiceKey, vipInUse bool) error
 	WriteRing(offset uint32, ids []uint32) error
-	SetBackend(id uint32, addr netip.AddrPort) error
+	SetBackend(id uint32, addr netip.AddrPort, drained bool) error
 	ClearBackend(id uint32) error
 	ResetServiceTraffic(id uint32) error
 	ResetBackendTraffic(id uint32) error
@@ -30,6 +30,8 @@ type Balancer struct {
 	svcIDs     *idAlloc
 	backendIDs *idAlloc
 	rings      ringAlloc
+	// down holds the backends health checks took out, per service.
+	down map[datapath.ServiceKey]map[netip.AddrPort]bool
 }
 
 type service struct {
@@ -39,11 +41,13 @@ type service struct {
 	backends []backend // in config order
 	ring     datapath.Ring
 	ringIDs  []uint32
+	written  datapath.Service // what the datapath holds for it
 }
 
 type backend struct {
-	cfg config.Backend
-	id  uint32
+	cfg     config.Backend
+	id      uint32
+	drained bool // as written to the datapath
 }
 
 // New returns an empty balancer writing to w.
@@ -54,7 +58,61 @@ func New(w Writer) *Balancer {
 		svcIDs:     newIDAlloc(datapath.MaxServices),
 		backendIDs: newIDAlloc(datapath.MaxBackends),
 		rings:      ringAlloc{size: datapath.RingSlots},
+		down:       map[datapath.ServiceKey]map[netip.AddrPort]bool{},
 	}
+}
+
+// index is how the datapath indexes a scheduler's ring.
+func index(scheduler string) datapath.Index {
+	switch scheduler {
+	case "maglev":
+		return datapath.IndexTupleHash
+	case "sh":
+		return datapath.IndexSourceHash
+	default:
+		return datapath.IndexCounter
+	}
+}
+
+// SetDown marks a backend of a service down (health checks failed) or up
+// again, and rebuilds that service's ring: a down backend gets no new
+// connections, exactly like one of weight 0.
+func (b *Balancer) SetDown(key datapath.ServiceKey, addr netip.AddrPort, down bool) error {
+	if b.down[key] == nil {
+		b.down[key] = map[netip.AddrPort]bool{}
+	}
+	if b.down[key][addr] == down {
+		return nil
+	}
+	if down {
+		b.down[key][addr] = true
+	} else {
+		delete(b.down[key], addr)
+	}
+	s, ok := b.services[key]
+	if !ok {
+		return nil
+	}
+	if err := b.update(s, s.cfg); err != nil {
+		return fmt.Errorf("service %s: %w", s.cfg.Name, err)
+	}
+	return nil
+}
+
+// effective is the service as the rings see it: down backends weigh 0.
+func (b *Balancer) effective(cs config.Service) config.Service {
+	down := b.down[Key(cs)]
+	if len(down) == 0 {
+		return cs
+	}
+	eff := cs
+	eff.Backends = slices.Clone(cs.Backends)
+	for i, be := range eff.Backends {
+		if down[addrPort(be)] {
+			eff.Backends[i].Weight = 0
+		}
+	}
+	return eff
 }
 
 // Key is the datapath's key of a configured service.
@@ -108,7 +166,8 @@ func (b *Balancer) Apply(desired []config.Service) error {
 // add programs a new service. On failure nothing of it is kept: its ids are
 // freed and the backends it wrote are cleared again.
 func (b *Balancer) add(cs config.Service) error {
-	positions, err := buildRing(cs.Scheduler, cs.Backends)
+	eff := b.effective(cs)
+	positions, err := buildRing(eff.Scheduler, eff.Backends)
 	if err != nil {
 		return err
 	}
@@ -122,8 +181,8 @@ func (b *Balancer) add(cs config.Service) error {
 		return errors.Join(err, b.dropBackends(created))
 	}
 	backends := make([]backend, 0, len(cs.Backends))
-	for _, cb := range cs.Backends {
-		be, err := b.newBackend(cb)
+	for i, cb := range cs.Backends {
+		be, err := b.newBackend(cb, eff.Backends[i].Weight == 0)
 		if err != nil {
 			return fail(err, backends)
 		}
@@ -132,7 +191,7 @@ func (b *Balancer) add(cs config.Service) error {
 	if err := b.w.ResetServiceTraffic(id); err != nil {
 		return fail(err, backends)
 	}
-	if err := b.publishRing(s, backends, positions); err != nil {
+	if err := b.publishRing(s, eff, backends, positions); err != nil {
 		return fail(err, backends)
 	}
 	s.backends = backends
@@ -144,7 +203,8 @@ func (b *Balancer) add(cs config.Service) error {
 // its previous config, backends and ring, and the backends written for the
 // new config are cleared again.
 func (b *Balancer) update(s *service, cs config.Service) error {
-	positions, err := buildRing(cs.Scheduler, cs.Backends)
+	eff := b.effective(cs)
+	positions, err := buildRing(eff.Scheduler, eff.Backends)
 	if err != nil {
 		return err
 	}
@@ -154,20 +214,21 @@ func (b *Balancer) update(s *service, cs config.Service) error {
 	}
 	backends := make([]backend, 0, len(cs.Backends))
 	var created []backend
-	for _, cb := range cs.Backends {
+	for i, cb := range cs.Backends {
+		drained := eff.Backends[i].Weight == 0
 		be, ok := byAddr[addrPort(cb)]
 		if ok {
 			delete(byAddr, addrPort(cb))
 			be.cfg = cb
 		} else {
-			if be, err = b.newBackend(cb); err != nil {
+			if be, err = b.newBackend(cb, drained); err != nil {
 				return errors.Join(err, b.dropBackends(created))
 			}
 			created = append(created, be)
 		}
 		backends = append(backends, be)
 	}
-	if err := b.publishRing(s, backends, positions); err != nil {
+	if err := b.publishRing(s, eff, backends, positions); err != nil {
 		return errors.Join(err, b.dropBackends(created))
 	}
 	var removed []backend
@@ -177,8 +238,22 @@ func (b *Balancer) update(s *service, cs config.Service) error {
 		}
 	}
 	s.cfg, s.backends = cs, backends
+	// Drained backends are already out of the new ring; mark them so
+	// persistence stops choosing them too. Undrained ones are marked only
+	// now, but they are in the ring already: marking is no gate for rings.
+	var errs []error
+	for i := range s.backends {
+		be := &s.backends[i]
+		if drained := eff.Backends[i].Weight == 0; drained != be.drained {
+			if err := b.w.SetBackend(be.id, addrPort(be.cfg), drained); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			be.drained = drained
+		}
+	}
 	// Only now that no ring names them can the removed backends go.
-	return b.dropBackends(removed)
+	return errors.Join(append(errs, b.dropBackends(removed))...)
 }
 
 func (b *Balancer) remove(s *service, vipInUse bool) error {
@@ -195,12 +270,20 @@ func (b *Balancer) remove(s *service, vipInUse bool) error {
 // from the service's current one, writes it to a fresh slice and then
 // points the service at it in one write. The old slice is freed only then;
 // on failure the service keeps its old ring.
-func (b *Balancer) publishRing(s *service, backends []backend, positions []int) error {
+func (b *Balancer) publishRing(s *service, eff config.Service, backends []backend, positions []int) error {
 	ids := make([]uint32, len(positions))
 	for i, p := range positions {
 		ids[i] = backends[p].id
 	}
+	want := datapath.Service{ID: s.id, Ring: s.ring, Index: index(eff.Scheduler), Persist: eff.Persistence}
 	if s.ringIDs != nil && slices.Equal(ids, s.ringIDs) {
+		if want == s.written {
+			return nil
+		}
+		if err := b.w.SetService(s.key, want); err != nil {
+			return err
+		}
+		s.written = want
 		return nil
 	}
 	var ring datapath.Ring
@@ -214,16 +297,17 @@ func (b *Balancer) publishRing(s *service, backends []backend, positions []int) 
 			return err
 		}
 	}
-	if err := b.w.SetService(s.key, s.id, ring); err != nil {
+	want.Ring = ring
+	if err := b.w.SetService(s.key, want); err != nil {
 		b.rings.free(ring)
 		return err
 	}
 	b.rings.free(s.ring)
-	s.ring, s.ringIDs = ring, ids
+	s.ring, s.ringIDs, s.written = ring, ids, want
 	return nil
 }
 
-func (b *Balancer) newBackend(cb config.Backend) (backend, error) {
+func (b *Balancer) newBackend(cb config.Backend, drained bool) (backend, error) {
 	id, err := b.backendIDs.alloc()
 	if err != nil {
 		return backend{}, fmt.Errorf("backend %s: id: %w", addrPort(cb), err)
@@ -232,11 +316,11 @@ func (b *Balancer) newBackend(cb config.Backend) (backend, error) {
 		b.backendIDs.free(id)
 		return backend{}, err
 	}
-	if err := b.w.SetBackend(id, addrPort(cb)); err != nil {
+	if err := b.w.SetBackend(id, addrPort(cb), drained); err != nil {
 		b.backendIDs.free(id)
 		return backend{}, err
 	}
-	return backend{cfg: cb, id: id}, nil
+	return backend{cfg: cb, id: id, drained: drained}, nil
 }
 
 // dropBackends frees the ids of backends no ring names any more and clears

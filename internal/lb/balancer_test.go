@@ -156,6 +156,7 @@ func TestApply(t *testing.T) {
 			{apply: []config.Service{webDrained}, want: []string{
 				"WriteRing 2 [0]",
 				"SetService 172.19.0.10:80/tcp id=0 ring=2+1",
+				"SetBackend 1 172.19.0.3:80 drained", // persistence skips it too
 			}},
 			{apply: []config.Service{webDrained}},
 			// Undrained, it comes back with the same id 1 (it was
@@ -163,6 +164,7 @@ func TestApply(t *testing.T) {
 			{apply: []config.Service{web}, want: []string{
 				"WriteRing 0 [0 1]",
 				"SetService 172.19.0.10:80/tcp id=0 ring=0+2",
+				"SetBackend 1 172.19.0.3:80",
 			}},
 		}},
 		{"remove backend", []step{
@@ -205,6 +207,7 @@ func TestApply(t *testing.T) {
 			{apply: []config.Service{webDrained}, want: []string{
 				"WriteRing 2 [0]",
 				"SetService 172.19.0.10:80/tcp id=0 ring=2+1",
+				"SetBackend 1 172.19.0.3:80 drained",
 			}},
 			{apply: []config.Service{webOne}, want: []string{"ClearBackend 1"}},
 		}},
@@ -248,6 +251,8 @@ func TestApply(t *testing.T) {
 			{apply: []config.Service{web}, want: webFromScratch},
 			{apply: []config.Service{with(web, be("172.19.0.2:80", 0), be("172.19.0.3:80", 0))}, want: []string{
 				"SetService 172.19.0.10:80/tcp id=0 ring=0+0",
+				"SetBackend 0 172.19.0.2:80 drained",
+				"SetBackend 1 172.19.0.3:80 drained",
 			}},
 		}},
 		{"service with zero backends", []step{
@@ -353,7 +358,7 @@ func TestApply(t *testing.T) {
 }
 
 func TestApplyErrors(t *testing.T) {
-	wrr := func(s config.Service) config.Service { s.Scheduler = "wrr"; return s }
+	unsupported := func(s config.Service) config.Service { s.Scheduler = "bogus"; return s }
 	web3 := with(web, be("172.19.0.2:80", 1), be("172.19.0.3:80", 1), be("172.19.0.4:80", 1))
 
 	tests := []struct {
@@ -361,19 +366,19 @@ func TestApplyErrors(t *testing.T) {
 		steps []step
 	}{
 		{"unsupported scheduler on add", []step{
-			{apply: []config.Service{wrr(web)}, wantErr: []string{"service web", `"wrr"`, "not supported"}},
+			{apply: []config.Service{unsupported(web)}, wantErr: []string{"service web", `"bogus"`, "not supported"}},
 			// Nothing was kept: the fixed config starts from scratch.
 			{apply: []config.Service{web}, want: webFromScratch},
 		}},
 		{"unsupported scheduler on update", []step{
 			{apply: []config.Service{web}, want: webFromScratch},
-			{apply: []config.Service{wrr(web3)}, wantErr: []string{"service web", `"wrr"`}},
+			{apply: []config.Service{unsupported(web3)}, wantErr: []string{"service web", `"bogus"`}},
 			// The service kept its old config.
 			{apply: []config.Service{web}},
 		}},
 		{"unsupported scheduler does not stop other services", []step{
-			{apply: []config.Service{wrr(svc("bad", "172.19.0.11:80", config.TCP, "wrr")), web},
-				want: webFromScratch, wantErr: []string{"service bad", `"wrr"`}},
+			{apply: []config.Service{unsupported(svc("bad", "172.19.0.11:80", config.TCP, "bogus")), web},
+				want: webFromScratch, wantErr: []string{"service bad", `"bogus"`}},
 		}},
 		{"SetService fails on add", []step{
 			{apply: []config.Service{web}, failOn: "SetService", want: slices.Concat(webFromScratch, []string{

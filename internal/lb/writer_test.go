@@ -34,8 +34,15 @@ func (r *recorder) take() []string {
 	return calls
 }
 
-func (r *recorder) SetService(key datapath.ServiceKey, id uint32, ring datapath.Ring) error {
-	return r.record("SetService %s id=%d ring=%d+%d", key, id, ring.Offset, ring.Len)
+func (r *recorder) SetService(key datapath.ServiceKey, svc datapath.Service) error {
+	call := fmt.Sprintf("SetService %s id=%d ring=%d+%d", key, svc.ID, svc.Ring.Offset, svc.Ring.Len)
+	if svc.Index != datapath.IndexCounter {
+		call += fmt.Sprintf(" index=%d", svc.Index)
+	}
+	if svc.Persist != 0 {
+		call += fmt.Sprintf(" persist=%s", svc.Persist)
+	}
+	return r.record("%s", call)
 }
 
 func (r *recorder) DeleteService(key datapath.ServiceKey, vipInUse bool) error {
@@ -46,7 +53,10 @@ func (r *recorder) WriteRing(offset uint32, ids []uint32) error {
 	return r.record("WriteRing %d %v", offset, ids)
 }
 
-func (r *recorder) SetBackend(id uint32, addr netip.AddrPort) error {
+func (r *recorder) SetBackend(id uint32, addr netip.AddrPort, drained bool) error {
+	if drained {
+		return r.record("SetBackend %d %s drained", id, addr)
+	}
 	return r.record("SetBackend %d %s", id, addr)
 }
 

@@ -1,0 +1,63 @@
+package lb
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/xdplb/xdplb/internal/config"
+)
+
+// TestSchedulerAndPersistence: a change of scheduler or persistence alone
+// rewrites just the service value.
+func TestSchedulerAndPersistence(t *testing.T) {
+	sticky := web
+	sticky.Persistence = 5 * time.Minute
+	runSteps(t, []step{
+		{apply: []config.Service{web}, want: webFromScratch},
+		{apply: []config.Service{sticky}, want: []string{
+			"SetService 172.19.0.10:80/tcp id=0 ring=0+2 persist=5m0s",
+		}},
+		{apply: []config.Service{sticky}},
+	})
+}
+
+// TestSetDown: a backend health checks take out leaves the ring and is
+// marked drained; back up, it returns.
+func TestSetDown(t *testing.T) {
+	rec := &recorder{}
+	b := New(rec)
+	if err := b.Apply([]config.Service{web}); err != nil {
+		t.Fatal(err)
+	}
+	rec.take()
+	rs2 := netip.MustParseAddrPort("172.19.0.3:80")
+	steps := []struct {
+		down bool
+		want []string
+	}{
+		{true, []string{"WriteRing 2 [0]", "SetService 172.19.0.10:80/tcp id=0 ring=2+1", "SetBackend 1 172.19.0.3:80 drained"}},
+		{true, nil},
+		{false, []string{"WriteRing 0 [0 1]", "SetService 172.19.0.10:80/tcp id=0 ring=0+2", "SetBackend 1 172.19.0.3:80"}},
+	}
+	for i, st := range steps {
+		if err := b.SetDown(Key(web), rs2, st.down); err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.take(); !slices.Equal(got, st.want) {
+			t.Errorf("step %d: writes\n  got  %q\n  want %q", i, got, st.want)
+		}
+	}
+	// A down backend stays out across a config re-apply.
+	if err := b.SetDown(Key(web), rs2, true); err != nil {
+		t.Fatal(err)
+	}
+	rec.take()
+	if err := b.Apply([]config.Service{web}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.take(); got != nil {
+		t.Errorf("re-apply with a backend down wrote %q, want nothing", got)
+	}
+}
