@@ -10,7 +10,7 @@
 
 #define MAX_SERVICES 4096
 #define MAX_BACKENDS 65536
-#define RING_SLOTS (1 << 20)
+#define RING_SLOTS (1 << 22)
 #define MAX_LOCAL_ADDRS 64
 #define CT_DEFAULT_ENTRIES (1 << 20)
 #define PERSIST_ENTRIES (1 << 18)

@@ -28,32 +28,47 @@ func newServeCmd() *cobra.Command {
 			"SIGINT or SIGTERM: stop balancing; detach and remove every address, setting and " +
 			"connection xdplb added.\n" +
 			"SIGUSR2: exit for a restart or upgrade; the datapath keeps forwarding every " +
-			"connection from its pinned state until the next `xdplb serve` takes it over.",
+			"connection from its pinned state until the next `xdplb serve` takes it over.\n" +
+			"SIGHUP: reload the configuration file and apply the difference (as `xdplb reload`).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(path)
 			if err != nil {
 				return err
 			}
-			log, err := newLogger(cfg.Log)
+			level := new(slog.LevelVar)
+			log, err := newLogger(cfg.Log, level)
 			if err != nil {
 				return err
 			}
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
 			keep := new(atomic.Bool)
-			usr2 := make(chan os.Signal, 1)
-			signal.Notify(usr2, syscall.SIGUSR2)
-			defer signal.Stop(usr2)
+			reload := make(chan struct{}, 1)
+			signals := make(chan os.Signal, 1)
+			signal.Notify(signals, syscall.SIGUSR2, syscall.SIGHUP)
+			defer signal.Stop(signals)
 			go func() {
-				select {
-				case <-usr2:
-					keep.Store(true)
-					cancel()
-				case <-ctx.Done():
+				for {
+					select {
+					case sig := <-signals:
+						if sig == syscall.SIGHUP {
+							select {
+							case reload <- struct{}{}:
+							default: // one is pending already
+							}
+							continue
+						}
+						keep.Store(true)
+						cancel()
+					case <-ctx.Done():
+						return
+					}
 				}
 			}()
-			return daemon.Run(ctx, cfg, daemon.Options{ResetState: resetState, KeepOnExit: keep}, log)
+			return daemon.Run(ctx, cfg, daemon.Options{
+				ResetState: resetState, KeepOnExit: keep, ConfigPath: path, LogLevel: level, Reload: reload,
+			}, log)
 		},
 	}
 	cmd.Flags().StringVarP(&path, "config", "c", "/etc/xdplb/xdplb.yaml", "configuration file")
@@ -62,8 +77,7 @@ func newServeCmd() *cobra.Command {
 	return cmd
 }
 
-func newLogger(c config.Log) (*slog.Logger, error) {
-	var level slog.Level
+func newLogger(c config.Log, level *slog.LevelVar) (*slog.Logger, error) {
 	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
 		return nil, fmt.Errorf("log.level: %w", err)
 	}

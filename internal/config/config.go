@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/xdplb/xdplb/internal/health"
 )
 
 // XDPMode selects how the XDP program is attached to the interfaces.
@@ -48,6 +50,13 @@ type Config struct {
 	Log        Log       `yaml:"log"`
 	API        API       `yaml:"api"`
 	State      State     `yaml:"state"`
+	Metrics    Metrics   `yaml:"metrics"`
+}
+
+// Metrics is the Prometheus endpoint.
+type Metrics struct {
+	// Listen is the address (host:port) serving /metrics; empty: off.
+	Listen string `yaml:"listen"`
 }
 
 // API is the daemon's local control socket, used by the CLI.
@@ -114,7 +123,23 @@ type Service struct {
 	// Backends may be empty: the datapath then drops (and counts) new
 	// connections, which lets an operator drain a service entirely.
 	Backends []Backend `yaml:"backends"`
+	// HealthCheck, if set, checks every backend (each may override it).
+	HealthCheck *health.Spec `yaml:"health_check"`
+	// OnBackendDown says what happens to the established connections of
+	// a backend health checks take out: keep them (default) or expire
+	// them, so their clients fail fast and reconnect elsewhere.
+	OnBackendDown string `yaml:"on_backend_down"`
+	// Fallback, if set, receives new connections while every backend is
+	// down or drained (keepalived's sorry server); otherwise they are
+	// dropped.
+	Fallback *Backend `yaml:"fallback"`
 }
+
+// What OnBackendDown may say.
+const (
+	KeepConnections   = "keep"
+	ExpireConnections = "expire"
+)
 
 // Key identifies a service by what the datapath matches on, e.g.
 // "172.19.0.10:80/tcp".
@@ -130,4 +155,14 @@ type Backend struct {
 	// Weight defaults to 1. Zero is valid and means drained: existing
 	// connections continue but no new ones are scheduled.
 	Weight uint32 `yaml:"weight"`
+	// HealthCheck overrides the service's check for this backend.
+	HealthCheck *health.Spec `yaml:"health_check"`
+}
+
+// Check is the health check that applies to backend b of s, if any.
+func (s Service) Check(b Backend) *health.Spec {
+	if b.HealthCheck != nil {
+		return b.HealthCheck
+	}
+	return s.HealthCheck
 }

@@ -41,6 +41,15 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"local":     func(v *yaml.Node, p string) { d.local(v, p, &c.Local) },
 		"conntrack": func(v *yaml.Node, p string) { d.conntrack(v, p, &c.Conntrack) },
 		"log":       func(v *yaml.Node, p string) { d.log(v, p, &c.Log) },
+		"metrics": func(v *yaml.Node, p string) {
+			d.mapping(v, p, fieldDecoders{
+				"listen": func(v *yaml.Node, p string) {
+					if s, ok := d.str(v, p); ok {
+						c.Metrics.Listen = s
+					}
+				},
+			})
+		},
 		"state": func(v *yaml.Node, p string) {
 			d.mapping(v, p, fieldDecoders{
 				"pin_path": func(v *yaml.Node, p string) {
@@ -174,7 +183,21 @@ func (d *decoder) service(n *yaml.Node, path string, s *Service) {
 				s.Scheduler = str
 			}
 		},
-		"persistence": func(v *yaml.Node, p string) { d.duration(v, p, &s.Persistence) },
+		"persistence":  func(v *yaml.Node, p string) { d.duration(v, p, &s.Persistence) },
+		"health_check": func(v *yaml.Node, p string) { s.HealthCheck = d.healthCheck(v, p) },
+		"on_backend_down": func(v *yaml.Node, p string) {
+			if str, ok := d.str(v, p); ok {
+				s.OnBackendDown = str
+			}
+		},
+		"fallback": func(v *yaml.Node, p string) {
+			if isNull(resolve(v)) {
+				return
+			}
+			b := defaultBackend()
+			d.backend(v, p, &b)
+			s.Fallback = &b
+		},
 		"backends": func(v *yaml.Node, p string) {
 			s.Backends = nil
 			d.list(v, p, func(item *yaml.Node, ip string) {
@@ -203,6 +226,7 @@ func (d *decoder) backend(n *yaml.Node, path string, b *Backend) {
 				b.Weight = uint32(w)
 			}
 		},
+		"health_check": func(v *yaml.Node, p string) { b.HealthCheck = d.healthCheck(v, p) },
 	})
 }
 

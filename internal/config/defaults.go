@@ -51,7 +51,7 @@ func defaultConfig() Config {
 }
 
 func defaultService() Service {
-	return Service{Protocol: defaultProtocol, Scheduler: defaultScheduler}
+	return Service{Protocol: defaultProtocol, Scheduler: defaultScheduler, OnBackendDown: KeepConnections}
 }
 
 func defaultBackend() Backend {
@@ -73,6 +73,9 @@ func (c *Config) applyDerivedDefaults() {
 			if s.Backends[j].Port == 0 {
 				s.Backends[j].Port = s.Port
 			}
+		}
+		if s.Fallback != nil && s.Fallback.Port == 0 {
+			s.Fallback.Port = s.Port
 		}
 	}
 }

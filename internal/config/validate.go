@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -69,6 +70,11 @@ func (c *Config) Validate() error {
 	}
 	if c.State.PinPath != "" && !filepath.IsAbs(c.State.PinPath) {
 		ps.add("state.pin_path", "%q is not an absolute path", c.State.PinPath)
+	}
+	if l := c.Metrics.Listen; l != "" {
+		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {
+			ps.add("metrics.listen", "%q is not host:port (for example 127.0.0.1:9540)", l)
+		}
 	}
 	if !filepath.IsAbs(c.API.Socket) {
 		ps.add("api.socket", "%q is not an absolute path", c.API.Socket)
@@ -180,6 +186,25 @@ func (ps *problems) services(services []Service, locals map[netip.Addr]int) {
 }
 
 func (ps *problems) service(path string, s Service, locals map[netip.Addr]int) {
+	ps.healthProblems(field(path, "health_check"), s.HealthCheck)
+	for i, b := range s.Backends {
+		ps.healthProblems(field(index(field(path, "backends"), i), "health_check"), b.HealthCheck)
+	}
+	switch s.OnBackendDown {
+	case "", KeepConnections, ExpireConnections:
+	default:
+		ps.add(field(path, "on_backend_down"), "%q is neither %q nor %q", s.OnBackendDown, KeepConnections, ExpireConnections)
+	}
+	if f := s.Fallback; f != nil {
+		if why := unicastIPv4Problem(f.Address); why != "" {
+			ps.add(field(field(path, "fallback"), "address"), "%s", why)
+		}
+		for _, b := range s.Backends {
+			if b.Address == f.Address && b.Port == f.Port {
+				ps.add(field(path, "fallback"), "%s is also a backend of the service", netip.AddrPortFrom(f.Address, f.Port))
+			}
+		}
+	}
 	if why := unicastIPv4Problem(s.VIP); why != "" {
 		ps.add(field(path, "vip"), "%s", why)
 	} else if j, isLocal := locals[s.VIP]; isLocal {

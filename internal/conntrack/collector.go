@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -28,6 +29,8 @@ type Result struct {
 	Expired  int           // connections removed for idleness
 	Orphans  int           // halves removed for lack of a partner
 	Full     bool          // both tables were read (see FullSweepEvery)
+	// PortsInUse counts connections per local address, as seen.
+	PortsInUse map[netip.Addr]int
 	Duration time.Duration // wall time of the collection
 }
 
@@ -61,6 +64,13 @@ func (c *Collector) Kick() {
 	case c.kick <- struct{}{}:
 	default:
 	}
+}
+
+// SetTimeouts changes the timeouts from the next collection on.
+func (c *Collector) SetTimeouts(t Timeouts) {
+	c.mu.Lock()
+	c.timeouts = t
+	c.mu.Unlock()
 }
 
 // Totals returns what the collector has done so far.
@@ -109,14 +119,18 @@ func (c *Collector) Collect() (Result, error) {
 	start := time.Now()
 	c.mu.Lock()
 	full := c.totals.Runs%FullSweepEvery == 0
+	timeouts := c.timeouts
 	c.mu.Unlock()
 	sw, err := c.table.Sweep(c.now(), uint64(OrphanGrace), func(proto uint8, fwd, rev datapath.State, idle uint64) bool {
-		return idle > uint64(c.timeouts.For(Phase(proto, fwd, rev)))
+		return idle > uint64(timeouts.For(Phase(proto, fwd, rev)))
 	}, full)
 	if err != nil {
 		return Result{}, fmt.Errorf("collect connections: %w", err)
 	}
-	res := Result{Entries: sw.Entries, Expired: sw.Expired, Orphans: sw.Orphans, Full: full, Duration: time.Since(start)}
+	res := Result{
+		Entries: sw.Entries, Expired: sw.Expired, Orphans: sw.Orphans, Full: full,
+		PortsInUse: sw.PortsInUse, Duration: time.Since(start),
+	}
 	c.mu.Lock()
 	c.totals.Runs++
 	c.totals.Expired += uint64(res.Expired)

@@ -16,8 +16,10 @@ import (
 	"github.com/xdplb/xdplb/internal/config"
 	"github.com/xdplb/xdplb/internal/conntrack"
 	"github.com/xdplb/xdplb/internal/datapath"
+	"github.com/xdplb/xdplb/internal/health"
 	"github.com/xdplb/xdplb/internal/hostnet"
 	"github.com/xdplb/xdplb/internal/lb"
+	"github.com/xdplb/xdplb/internal/metrics"
 )
 
 // neighbourWait bounds how long start-up waits for the backends' next hops
@@ -33,6 +35,14 @@ type Options struct {
 	// its pinned state and the host addresses in place: the program keeps
 	// forwarding while a new daemon (a restart, an upgrade) takes over.
 	KeepOnExit *atomic.Bool
+	// ConfigPath is the file the configuration came from: reloads read it
+	// again, and changes made through the API are saved to it.
+	ConfigPath string
+	// LogLevel, if set, is the level of the daemon's logger; reloads
+	// change it.
+	LogLevel *slog.LevelVar
+	// Reload delivers a value for every reload request (SIGHUP).
+	Reload <-chan struct{}
 }
 
 // Daemon is one running balancer.
@@ -43,7 +53,9 @@ type Daemon struct {
 	dp        *datapath.Datapath
 	neigh     *hostnet.Neighbours
 	collector *conntrack.Collector
+	health    *health.Monitor
 	owned     owned
+	reloads   struct{ ok, failed atomic.Uint64 }
 
 	mu          sync.Mutex
 	bal         *lb.Balancer
@@ -58,13 +70,14 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 		opts.KeepOnExit = new(atomic.Bool)
 	}
 	d := &Daemon{cfg: cfg, opts: opts, log: log, neigh: hostnet.NewNeighbours(log)}
+	d.health = health.New(health.Options{OnChange: d.onHealthChange, Logger: log})
 	defer func() { err = errors.Join(err, d.shutdown()) }()
 	if err := d.start(ctx); err != nil {
 		return err
 	}
 
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 4)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer func() { cancel(); wg.Wait() }()
 	wg.Go(func() { d.neigh.Run(runCtx, 5*time.Second) })
@@ -72,6 +85,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 	wg.Go(func() { d.watchDrops(runCtx, 10*time.Second) })
 	wg.Go(func() { errc <- d.dp.ReadEvents(runCtx, d.onEvent) })
 	wg.Go(func() { errc <- api.NewServer(d, log).Serve(runCtx, cfg.API.Socket) })
+	wg.Go(func() { errc <- d.health.Run(runCtx) })
+	if cfg.Metrics.Listen != "" {
+		wg.Go(func() { errc <- metrics.NewServer(cfg.Metrics.Listen, d, log).Serve(runCtx) })
+	}
+	wg.Go(func() { d.serveReloads(runCtx) })
 
 	d.setReady()
 	log.Info("xdplb ready", "services", len(cfg.Services), "api", cfg.API.Socket)
@@ -117,6 +135,7 @@ func (d *Daemon) start(ctx context.Context) error {
 	if err := d.bal.Apply(cfg.Services); err != nil {
 		return err
 	}
+	d.setHealthTargets(d.healthTargetsChanged())
 
 	if err := d.prepareHost(); err != nil {
 		return err
@@ -176,6 +195,29 @@ func (d *Daemon) onEvent(e datapath.Event) {
 		d.log.Debug("datapath: local ports scarce; collecting early", "backend", e.Addr)
 		d.collector.Kick()
 	}
+}
+
+func (d *Daemon) serveReloads(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.opts.Reload:
+			d.Reload()
+		}
+	}
+}
+
+func (d *Daemon) setLogLevel(level string) error {
+	if d.opts.LogLevel == nil {
+		return nil
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return fmt.Errorf("log.level: %w", err)
+	}
+	d.opts.LogLevel.Set(l)
+	return nil
 }
 
 func (d *Daemon) setReady() {

@@ -14,7 +14,7 @@ import (
 const (
 	MaxServices   = 4096
 	MaxBackends   = 65536
-	RingSlots     = 1 << 20
+	RingSlots     = 1 << 22
 	MaxLocalAddrs = 64
 )
 

@@ -3,6 +3,7 @@ package datapath
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/cilium/ebpf"
 )
@@ -12,6 +13,16 @@ type SweepResult struct {
 	Entries int // connections (forward halves) seen
 	Expired int // connections removed, both halves
 	Orphans int // halves removed because their partner is missing
+	// PortsInUse counts the connections (forward halves seen) per local
+	// address: each holds one local port towards its backend.
+	PortsInUse map[netip.Addr]int
+}
+
+func (r *SweepResult) countLocal(v *xdplbCtFwd) {
+	if r.PortsInUse == nil {
+		r.PortsInUse = map[netip.Addr]int{}
+	}
+	r.PortsInUse[addrFromBE32(v.LocalAddr)]++
 }
 
 // ExpiryFunc decides whether a connection is over, given its protocol, the
@@ -49,6 +60,7 @@ func (d *Datapath) Sweep(now, grace uint64, expired ExpiryFunc, full bool) (Swee
 		for i, k := range keys {
 			v := &vals[i]
 			res.Entries++
+			res.countLocal(v)
 			fwdIdle := idle(now, v.LastSeen)
 			if !couldExpire(expired, k.Proto, State(v.State), fwdIdle) && fwdIdle <= grace {
 				continue
@@ -111,6 +123,7 @@ func (d *Datapath) fullSweep(now, grace uint64, expired ExpiryFunc) (SweepResult
 		for i, k := range keys {
 			v := &vals[i]
 			res.Entries++
+			res.countLocal(v)
 			rk := reverseKeyOf(k, v)
 			r, ok := revs[rk]
 			if !ok || r.client != k {

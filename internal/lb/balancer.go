@@ -99,18 +99,31 @@ func (b *Balancer) SetDown(key datapath.ServiceKey, addr netip.AddrPort, down bo
 	return nil
 }
 
-// effective is the service as the rings see it: down backends weigh 0.
+// members lists a service's backends as the balancer tracks them: the
+// configured ones, then the fallback if there is one.
+func members(cs config.Service) []config.Backend {
+	if cs.Fallback == nil {
+		return cs.Backends
+	}
+	return append(slices.Clone(cs.Backends), *cs.Fallback)
+}
+
+// effective is the service as the rings see it, its backends parallel to
+// members(cs): down backends weigh 0, and the fallback weighs 1 only while
+// no other backend can take a connection.
 func (b *Balancer) effective(cs config.Service) config.Service {
 	down := b.down[Key(cs)]
-	if len(down) == 0 {
-		return cs
-	}
 	eff := cs
-	eff.Backends = slices.Clone(cs.Backends)
-	for i, be := range eff.Backends {
-		if down[addrPort(be)] {
+	eff.Backends = slices.Clone(members(cs))
+	usable := false
+	for i := range cs.Backends {
+		if down[addrPort(eff.Backends[i])] {
 			eff.Backends[i].Weight = 0
 		}
+		usable = usable || eff.Backends[i].Weight > 0
+	}
+	if cs.Fallback != nil && usable {
+		eff.Backends[len(eff.Backends)-1].Weight = 0
 	}
 	return eff
 }
@@ -180,8 +193,9 @@ func (b *Balancer) add(cs config.Service) error {
 		b.svcIDs.free(id)
 		return errors.Join(err, b.dropBackends(created))
 	}
-	backends := make([]backend, 0, len(cs.Backends))
-	for i, cb := range cs.Backends {
+	all := members(cs)
+	backends := make([]backend, 0, len(all))
+	for i, cb := range all {
 		be, err := b.newBackend(cb, eff.Backends[i].Weight == 0)
 		if err != nil {
 			return fail(err, backends)
@@ -212,9 +226,10 @@ func (b *Balancer) update(s *service, cs config.Service) error {
 	for _, be := range s.backends {
 		byAddr[addrPort(be.cfg)] = be
 	}
-	backends := make([]backend, 0, len(cs.Backends))
+	all := members(cs)
+	backends := make([]backend, 0, len(all))
 	var created []backend
-	for i, cb := range cs.Backends {
+	for i, cb := range all {
 		drained := eff.Backends[i].Weight == 0
 		be, ok := byAddr[addrPort(cb)]
 		if ok {

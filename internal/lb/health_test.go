@@ -61,3 +61,38 @@ func TestSetDown(t *testing.T) {
 		t.Errorf("re-apply with a backend down wrote %q, want nothing", got)
 	}
 }
+
+// TestFallback: the sorry server takes new connections only while every
+// backend is down.
+func TestFallback(t *testing.T) {
+	rec := &recorder{}
+	b := New(rec)
+	sorry := be("172.19.0.4:80", 1)
+	withSorry := web
+	withSorry.Fallback = &sorry
+	if err := b.Apply([]config.Service{withSorry}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"ResetBackendTraffic 0", "SetBackend 0 172.19.0.2:80",
+		"ResetBackendTraffic 1", "SetBackend 1 172.19.0.3:80",
+		"ResetBackendTraffic 2", "SetBackend 2 172.19.0.4:80 drained",
+		"ResetServiceTraffic 0", "WriteRing 0 [0 1]", "SetService 172.19.0.10:80/tcp id=0 ring=0+2",
+	}
+	if got := rec.take(); !slices.Equal(got, want) {
+		t.Fatalf("from scratch:\n  got  %q\n  want %q", got, want)
+	}
+	for _, a := range []string{"172.19.0.2:80", "172.19.0.3:80"} {
+		if err := b.SetDown(Key(web), netip.MustParseAddrPort(a), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := rec.take()
+	want = []string{
+		"WriteRing 2 [1]", "SetService 172.19.0.10:80/tcp id=0 ring=2+1", "SetBackend 0 172.19.0.2:80 drained",
+		"WriteRing 0 [2]", "SetService 172.19.0.10:80/tcp id=0 ring=0+1", "SetBackend 1 172.19.0.3:80 drained", "SetBackend 2 172.19.0.4:80",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("all down:\n  got  %q\n  want %q", got, want)
+	}
+}

@@ -1,0 +1,61 @@
+package api
+
+import (
+	"errors"
+	"time"
+
+	"github.com/xdplb/xdplb/internal/config"
+)
+
+// Errors a Source returns from Change for the API to map to status codes.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("already exists")
+)
+
+// ServiceView is a configured service with its runtime state.
+type ServiceView struct {
+	Name        string        `json:"name"`
+	VIP         string        `json:"vip"`
+	Port        uint16        `json:"port"`
+	Protocol    string        `json:"protocol"`
+	Scheduler   string        `json:"scheduler"`
+	Persistence time.Duration `json:"persistence_ns"`
+	Backends    []BackendView `json:"backends"`
+}
+
+// BackendView is a configured backend with its runtime state.
+type BackendView struct {
+	Address string `json:"address"`
+	Port    uint16 `json:"port"`
+	Weight  uint32 `json:"weight"`
+	// Up is false while health checks hold the backend out of rotation.
+	Up bool `json:"up"`
+	// Since is when Up last changed (zero: never checked or no checks).
+	Since time.Time `json:"since,omitzero"`
+	// Reason says why the last check failed, if it did.
+	Reason string `json:"reason,omitempty"`
+}
+
+// ReloadResult says what a reload changed.
+type ReloadResult struct {
+	// Applied lists what took effect, e.g. "services", "local".
+	Applied []string `json:"applied"`
+	// NeedRestart lists changed settings that only a restart applies.
+	NeedRestart []string `json:"need_restart,omitempty"`
+}
+
+// Editor is the part of a Source that changes the configuration.
+type Editor interface {
+	// Services lists the services as configured, with runtime state.
+	Services() []ServiceView
+	// Change applies edit to a copy of the running configuration, then
+	// validates it (a *config.Error lists every problem), applies the
+	// difference to the datapath and saves it to the configuration file,
+	// so a restart or reload keeps it. edit returns ErrNotFound or
+	// ErrConflict (wrapped, with a message) for requests that name a
+	// service or backend that does not, or does already, exist.
+	Change(edit func(*config.Config) error) error
+	// Reload re-reads the configuration file and applies the difference.
+	Reload() (ReloadResult, error)
+}

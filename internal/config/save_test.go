@@ -1,0 +1,59 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSaveServices(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "xdplb.yaml")
+	orig := `# the balancer of the reference scenario
+interfaces: [eth0]
+local:
+  addresses: [172.19.0.5]   # shared with the host
+services:
+  - vip: 172.19.0.10
+    port: 80
+    backends:
+      - address: 172.19.0.2
+log:
+  level: debug
+`
+	if err := os.WriteFile(path, []byte(orig), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := cfg.Clone()
+	next.Services[0].Backends = append(next.Services[0].Backends, Backend{Address: cfg.Services[0].Backends[0].Address.Next(), Port: 8080, Weight: 0})
+	next.Services[0].Persistence = 5 * time.Minute
+	next.Services[0].Scheduler = "maglev"
+	if len(cfg.Services[0].Backends) != 1 {
+		t.Fatal("Clone shares backends with the original")
+	}
+	if err := SaveServices(path, next.Services); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(saved, next) {
+		t.Errorf("saved config reads back as\n%+v\nwant\n%+v", saved, next)
+	}
+	data, _ := os.ReadFile(path)
+	for _, keep := range []string{"# the balancer of the reference scenario", "# shared with the host", "level: debug"} {
+		if !strings.Contains(string(data), keep) {
+			t.Errorf("saved file lost %q:\n%s", keep, data)
+		}
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o640 {
+		t.Errorf("saved file mode %v, want 0640", fi.Mode().Perm())
+	}
+}

@@ -1,0 +1,162 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+
+	"github.com/xdplb/xdplb/internal/api"
+	"github.com/xdplb/xdplb/internal/config"
+	"github.com/xdplb/xdplb/internal/health"
+	"github.com/xdplb/xdplb/internal/lb"
+)
+
+// Services implements api.Editor.
+func (d *Daemon) Services() []api.ServiceView {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]api.ServiceView, 0, len(d.cfg.Services))
+	for _, s := range d.cfg.Services {
+		v := api.ServiceView{
+			Name: s.Name, VIP: s.VIP.String(), Port: s.Port, Protocol: string(s.Protocol),
+			Scheduler: s.Scheduler, Persistence: s.Persistence,
+		}
+		for _, b := range s.Backends {
+			bv := api.BackendView{Address: b.Address.String(), Port: b.Port, Weight: b.Weight, Up: true}
+			if h, ok := d.healthOf(lb.Key(s), netip.AddrPortFrom(b.Address, b.Port)); ok {
+				bv.Up, bv.Since = h.Up, h.Since
+				if !h.Up {
+					bv.Reason = h.LastError
+				}
+			}
+			v.Backends = append(v.Backends, bv)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// Change implements api.Editor: the edit is tried on a copy, validated,
+// applied and saved to the configuration file, in that order; if any step
+// fails, what runs stays as it was.
+func (d *Daemon) Change(edit func(*config.Config) error) error {
+	targets, err := d.change(edit)
+	if targets != nil {
+		d.setHealthTargets(targets)
+	}
+	return err
+}
+
+func (d *Daemon) change(edit func(*config.Config) error) ([]health.Target, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	next := d.cfg.Clone()
+	if err := edit(next); err != nil {
+		return nil, err
+	}
+	if err := next.Validate(); err != nil {
+		return nil, err
+	}
+	targets, err := d.applyServices(next)
+	if err != nil {
+		return nil, err
+	}
+	if err := config.SaveServices(d.opts.ConfigPath, next.Services); err != nil {
+		return targets, fmt.Errorf("applied, but not saved (a restart would undo it): %w", err)
+	}
+	d.log.Info("configuration changed through the API", "services", len(next.Services))
+	return targets, nil
+}
+
+// Reload implements api.Editor: the configuration file is read again and
+// what changed is applied. Settings that only a start can apply are
+// reported and left as they run.
+func (d *Daemon) Reload() (api.ReloadResult, error) {
+	res, targets, err := d.reload()
+	if targets != nil {
+		d.setHealthTargets(targets)
+	}
+	if err != nil {
+		d.reloads.failed.Add(1)
+		d.log.Error("reload failed; the running configuration is unchanged", "err", err)
+		return res, err
+	}
+	d.reloads.ok.Add(1)
+	d.log.Info("configuration reloaded", "applied", res.Applied, "need_restart", res.NeedRestart)
+	return res, nil
+}
+
+func (d *Daemon) reload() (api.ReloadResult, []health.Target, error) {
+	var res api.ReloadResult
+	next, err := config.Load(d.opts.ConfigPath)
+	if err != nil {
+		return res, nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cur := d.cfg
+	for _, f := range []struct {
+		name    string
+		changed bool
+	}{
+		{"interfaces", !slices.Equal(cur.Interfaces, next.Interfaces)},
+		{"xdp_mode", cur.XDPMode != next.XDPMode},
+		{"conntrack.capacity", cur.Conntrack.Capacity != next.Conntrack.Capacity},
+		{"state", cur.State != next.State},
+		{"api", cur.API != next.API},
+	} {
+		if f.changed {
+			res.NeedRestart = append(res.NeedRestart, f.name)
+		}
+	}
+	// Keep what only a restart applies as it runs, so the copy below
+	// describes the running daemon.
+	next.Interfaces, next.XDPMode, next.State, next.API = cur.Interfaces, cur.XDPMode, cur.State, cur.API
+	next.Conntrack.Capacity = cur.Conntrack.Capacity
+
+	if !reflect.DeepEqual(cur.Local, next.Local) {
+		if err := checkPorts(next.Local); err != nil {
+			return res, nil, err
+		}
+		if err := d.dp.SetLocal(next.Local.Addresses, next.Local.Ports.Min, next.Local.Ports.Max); err != nil {
+			return res, nil, err
+		}
+		res.Applied = append(res.Applied, "local")
+	}
+	if cur.Conntrack != next.Conntrack {
+		d.collector.SetTimeouts(timeouts(next.Conntrack.Timeouts))
+		res.Applied = append(res.Applied, "conntrack")
+	}
+	if cur.Log != next.Log {
+		if err := d.setLogLevel(next.Log.Level); err != nil {
+			return res, nil, err
+		}
+		if cur.Log.Format != next.Log.Format {
+			res.NeedRestart = append(res.NeedRestart, "log.format")
+			next.Log.Format = cur.Log.Format
+		}
+		res.Applied = append(res.Applied, "log")
+	}
+	if !reflect.DeepEqual(cur.Services, next.Services) {
+		res.Applied = append(res.Applied, "services")
+	}
+	targets, err := d.applyServices(next)
+	return res, targets, err
+}
+
+// applyServices makes next the running configuration: services into the
+// datapath, then the addresses and neighbours that follow from them. It
+// returns the health check targets for the caller to set once it has
+// released d.mu, which it is called with.
+func (d *Daemon) applyServices(next *config.Config) ([]health.Target, error) {
+	if err := d.bal.Apply(next.Services); err != nil {
+		// Put back what ran; Apply keeps a failed service's old state,
+		// so this only undoes the services that did change.
+		return nil, errors.Join(err, d.bal.Apply(d.cfg.Services))
+	}
+	d.cfg = next
+	d.neigh.SetTargets(backendAddrs(next.Services))
+	return d.healthTargetsChanged(), d.addAddresses()
+}

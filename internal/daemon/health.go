@@ -1,0 +1,89 @@
+package daemon
+
+import (
+	"net/netip"
+
+	"github.com/xdplb/xdplb/internal/config"
+	"github.com/xdplb/xdplb/internal/conntrack"
+	"github.com/xdplb/xdplb/internal/datapath"
+	"github.com/xdplb/xdplb/internal/health"
+	"github.com/xdplb/xdplb/internal/lb"
+)
+
+// healthTargets lists what the configuration asks to check: every backend
+// of a service with a health check (its own or the service's).
+func healthTargets(services []config.Service) []health.Target {
+	var out []health.Target
+	for _, s := range services {
+		for _, b := range s.Backends {
+			if spec := s.Check(b); spec != nil {
+				out = append(out, health.Target{Service: s.Key(), Addr: netip.AddrPortFrom(b.Address, b.Port), Spec: *spec})
+			}
+		}
+	}
+	return out
+}
+
+// healthTargetsChanged marks backends that lost their checks up again and
+// returns the targets to hand the monitor. Called with d.mu held; the
+// caller calls setHealthTargets after releasing it (the monitor may be
+// waiting for d.mu in onHealthChange).
+func (d *Daemon) healthTargetsChanged() []health.Target {
+	targets := healthTargets(d.cfg.Services)
+	checked := map[string]bool{}
+	for _, t := range targets {
+		checked[t.Service+" "+t.Addr.String()] = true
+	}
+	for _, s := range d.cfg.Services {
+		for _, b := range s.Backends {
+			addr := netip.AddrPortFrom(b.Address, b.Port)
+			if !checked[s.Key()+" "+addr.String()] {
+				d.bal.SetDown(lb.Key(s), addr, false)
+			}
+		}
+	}
+	return targets
+}
+
+func (d *Daemon) setHealthTargets(targets []health.Target) {
+	if err := d.health.SetTargets(targets); err != nil {
+		d.log.Error("health checks not updated", "err", err)
+	}
+}
+
+// onHealthChange takes a backend out of its service's ring when its checks
+// fail and puts it back when they pass again.
+func (d *Daemon) onHealthChange(c health.Change) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, s := range d.cfg.Services {
+		if s.Key() != c.Target.Service {
+			continue
+		}
+		if err := d.bal.SetDown(lb.Key(s), c.Target.Addr, !c.Up); err != nil {
+			d.log.Error("health change not applied", "service", s.Name, "backend", c.Target.Addr, "err", err)
+			return
+		}
+		if !c.Up && s.OnBackendDown == config.ExpireConnections {
+			n, err := conntrack.DropBackend(d.dp, c.Target.Addr)
+			if err != nil {
+				d.log.Error("connections of a down backend not expired", "backend", c.Target.Addr, "err", err)
+			}
+			d.log.Info("expired the connections of a down backend", "service", s.Name, "backend", c.Target.Addr, "connections", n)
+		}
+	}
+}
+
+// healthOf is the checked state of a backend, if it is checked.
+func (d *Daemon) healthOf(key datapath.ServiceKey, addr netip.AddrPort) (health.State, bool) {
+	for _, st := range d.health.States() {
+		if st.Target.Addr == addr && st.Target.Service == keyString(key) {
+			return st, true
+		}
+	}
+	return health.State{}, false
+}
+
+func keyString(k datapath.ServiceKey) string {
+	return netip.AddrPortFrom(k.VIP, k.Port).String() + "/" + protoName(k.Proto)
+}

@@ -1,0 +1,54 @@
+package daemon
+
+import (
+	"github.com/xdplb/xdplb/internal/metrics"
+)
+
+// Conntrack implements metrics.Source. The counts come from the last
+// collection, not from a walk per scrape: a walk of a million entries is
+// what the collector already pays once per gc_interval.
+func (d *Daemon) Conntrack() (metrics.ConntrackStats, error) {
+	last := d.collector.Totals().Last
+	st := metrics.ConntrackStats{
+		Entries:    uint64(last.Entries),
+		Capacity:   uint64(d.dp.ConntrackCapacity()),
+		PortsInUse: map[string]uint64{},
+	}
+	for addr, n := range last.PortsInUse {
+		st.PortsInUse[addr.String()] = uint64(n)
+	}
+	return st, nil
+}
+
+// Health implements metrics.Source.
+func (d *Daemon) Health() []metrics.BackendHealth {
+	states := d.health.States()
+	out := make([]metrics.BackendHealth, len(states))
+	for i, s := range states {
+		out[i] = metrics.BackendHealth{Service: d.serviceName(s.Target.Service), Backend: s.Target.Addr.String(), Up: s.Up}
+	}
+	return out
+}
+
+// Collector implements metrics.Source.
+func (d *Daemon) Collector() metrics.CollectorStats {
+	t := d.collector.Totals()
+	return metrics.CollectorStats{Runs: t.Runs, Expired: t.Expired, Orphans: t.Orphans, LastDuration: t.Last.Duration}
+}
+
+// Reloads implements metrics.Source.
+func (d *Daemon) Reloads() (ok, failed uint64) {
+	return d.reloads.ok.Load(), d.reloads.failed.Load()
+}
+
+// serviceName is the configured name of the service with key k.
+func (d *Daemon) serviceName(k string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, s := range d.cfg.Services {
+		if s.Key() == k {
+			return s.Name
+		}
+	}
+	return k
+}

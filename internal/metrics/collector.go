@@ -1,0 +1,224 @@
+package metrics
+
+import (
+	"net"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/xdplb/xdplb/internal/api"
+)
+
+// Version is the balancer's version in xdplb_build_info. The build sets it
+// with -ldflags "-X github.com/xdplb/xdplb/internal/metrics.Version=v1.2.3";
+// when it is empty, the main module's version from the build info is used.
+var Version string
+
+const namespace = "xdplb"
+
+// Label values of the direction label: in is client -> backend, out is
+// backend -> client.
+const (
+	dirIn  = "in"
+	dirOut = "out"
+)
+
+// Collector is a prometheus.Collector that reads a Source at scrape time.
+type Collector struct {
+	src Source
+
+	servicePackets, serviceBytes, serviceConns *prometheus.Desc
+	backendPackets, backendBytes, backendConns *prometheus.Desc
+	backendUp                                  *prometheus.Desc
+	datapathPackets                            *prometheus.Desc
+	ctEntries, ctCapacity, localPorts          *prometheus.Desc
+	gcRuns, gcExpired, gcOrphans, gcDuration   *prometheus.Desc
+	reloads                                    *prometheus.Desc
+	scrapeSuccess                              *prometheus.Desc
+	buildInfo                                  prometheus.Metric
+
+	descs []*prometheus.Desc
+}
+
+// NewCollector returns a Collector reading src.
+func NewCollector(src Source) *Collector {
+	c := &Collector{src: src}
+	desc := func(name, help string, labels ...string) *prometheus.Desc {
+		d := prometheus.NewDesc(namespace+"_"+name, help, labels, nil)
+		c.descs = append(c.descs, d)
+		return d
+	}
+	svc := []string{"service", "vip", "port", "protocol"}
+	svcDir := append(svc[:len(svc):len(svc)], "direction")
+
+	c.servicePackets = desc("service_packets_total",
+		"Packets a service carried; direction in is client to backend, out is backend to client.", svcDir...)
+	c.serviceBytes = desc("service_bytes_total",
+		"Bytes a service carried, as whole frames as received (Ethernet header included); direction in is client to backend, out is backend to client.", svcDir...)
+	c.serviceConns = desc("service_connections_total",
+		"New connections (TCP or UDP flows) a service tracked and scheduled to a backend.", svc...)
+	c.backendPackets = desc("backend_packets_total",
+		"Packets a backend of a service carried; direction in is client to backend, out is backend to client.",
+		"service", "backend", "direction")
+	c.backendBytes = desc("backend_bytes_total",
+		"Bytes a backend of a service carried, as whole frames as received (Ethernet header included); direction in is client to backend, out is backend to client.",
+		"service", "backend", "direction")
+	c.backendConns = desc("backend_connections_total",
+		"New connections (TCP or UDP flows) scheduled to a backend of a service.", "service", "backend")
+	c.backendUp = desc("backend_up",
+		"Whether a backend of a service is up (1) or down (0).", "service", "backend")
+	c.datapathPackets = desc("datapath_packets_total",
+		"Packets the XDP program handled, by the reason it let them go and the verdict that reason implies (forward, pass to the kernel, drop).",
+		"reason", "verdict")
+	c.ctEntries = desc("conntrack_entries",
+		"Connections in the connection tracking table (forward halves only).")
+	c.ctCapacity = desc("conntrack_capacity",
+		"Most connections the connection tracking table can hold.")
+	c.localPorts = desc("local_ports_in_use",
+		"Source ports of a local (SNAT) address held by tracked connections.", "address")
+	c.gcRuns = desc("conntrack_gc_runs_total",
+		"Runs of the conntrack garbage collector.")
+	c.gcExpired = desc("conntrack_gc_expired_total",
+		"Idle conntrack entries the garbage collector removed.")
+	c.gcOrphans = desc("conntrack_gc_orphans_total",
+		"Conntrack halves the garbage collector removed because their other half was gone.")
+	c.gcDuration = desc("conntrack_gc_duration_seconds",
+		"How long the most recent conntrack garbage collector run took.")
+	c.reloads = desc("config_reloads_total",
+		"Configuration reloads, by whether they were applied (success) or not (failure).", "result")
+	c.scrapeSuccess = desc("scrape_success",
+		"Whether reading a source of these metrics succeeded (1) or failed (0) in this scrape.", "source")
+	infoDesc := desc("build_info",
+		"Always 1; the labels say which build of xdplb is running.", "version", "goversion")
+	c.buildInfo = prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1, buildVersion(), runtime.Version())
+	return c
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector. A source that fails yields an
+// invalid metric, which fails the scrape's gathering (promhttp reports it
+// and, as Server configures it, serves the rest), and
+// xdplb_scrape_success{source} 0.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	ch <- c.buildInfo
+
+	st, err := c.src.Stats()
+	c.success(ch, "stats", err)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.servicePackets, err)
+	} else {
+		c.collectStats(ch, st)
+	}
+
+	ct, err := c.src.Conntrack()
+	c.success(ch, "conntrack", err)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(c.ctEntries, err)
+	} else {
+		gauge(ch, c.ctEntries, ct.Entries)
+		gauge(ch, c.ctCapacity, ct.Capacity)
+		for addr, n := range ct.PortsInUse {
+			gauge(ch, c.localPorts, n, addr)
+		}
+	}
+
+	for _, h := range c.src.Health() {
+		up := uint64(0)
+		if h.Up {
+			up = 1
+		}
+		gauge(ch, c.backendUp, up, h.Service, h.Backend)
+	}
+
+	gc := c.src.Collector()
+	counter(ch, c.gcRuns, gc.Runs)
+	counter(ch, c.gcExpired, gc.Expired)
+	counter(ch, c.gcOrphans, gc.Orphans)
+	ch <- prometheus.MustNewConstMetric(c.gcDuration, prometheus.GaugeValue, gc.LastDuration.Seconds())
+
+	ok, failed := c.src.Reloads()
+	counter(ch, c.reloads, ok, "success")
+	counter(ch, c.reloads, failed, "failure")
+}
+
+func (c *Collector) collectStats(ch chan<- prometheus.Metric, st api.Stats) {
+	for reason, n := range st.Reasons {
+		counter(ch, c.datapathPackets, n, reason, Verdict(reason))
+	}
+	for _, s := range st.Services {
+		vip, port := splitAddress(s.Address)
+		t := s.Traffic
+		counter(ch, c.servicePackets, t.PacketsIn, s.Name, vip, port, s.Protocol, dirIn)
+		counter(ch, c.servicePackets, t.PacketsOut, s.Name, vip, port, s.Protocol, dirOut)
+		counter(ch, c.serviceBytes, t.BytesIn, s.Name, vip, port, s.Protocol, dirIn)
+		counter(ch, c.serviceBytes, t.BytesOut, s.Name, vip, port, s.Protocol, dirOut)
+		counter(ch, c.serviceConns, t.NewConns, s.Name, vip, port, s.Protocol)
+		for _, b := range s.Backends {
+			t := b.Traffic
+			counter(ch, c.backendPackets, t.PacketsIn, s.Name, b.Address, dirIn)
+			counter(ch, c.backendPackets, t.PacketsOut, s.Name, b.Address, dirOut)
+			counter(ch, c.backendBytes, t.BytesIn, s.Name, b.Address, dirIn)
+			counter(ch, c.backendBytes, t.BytesOut, s.Name, b.Address, dirOut)
+			counter(ch, c.backendConns, t.NewConns, s.Name, b.Address)
+		}
+	}
+}
+
+func (c *Collector) success(ch chan<- prometheus.Metric, source string, err error) {
+	v := uint64(1)
+	if err != nil {
+		v = 0
+	}
+	gauge(ch, c.scrapeSuccess, v, source)
+}
+
+func counter(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+}
+
+func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v uint64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
+}
+
+// Verdict is what the datapath did with a packet it counted under reason:
+// "forward", "pass" (to the kernel) or "drop", from the reason's prefix;
+// "unknown" for a reason without one of those prefixes.
+func Verdict(reason string) string {
+	switch {
+	case strings.HasPrefix(reason, "fwd_"):
+		return "forward"
+	case strings.HasPrefix(reason, "pass_"):
+		return "pass"
+	case strings.HasPrefix(reason, "drop_"):
+		return "drop"
+	}
+	return "unknown"
+}
+
+// splitAddress splits a service's VIP:port into the vip and port labels.
+// An address it cannot split goes whole into vip.
+func splitAddress(addr string) (vip, port string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, ""
+	}
+	return host, port
+}
+
+func buildVersion() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "unknown"
+}

@@ -1,0 +1,54 @@
+package metrics
+
+import (
+	"time"
+
+	"github.com/xdplb/xdplb/internal/api"
+)
+
+// Source is what the daemon exposes to the metrics collector. It is read
+// once per scrape, possibly by concurrent scrapes, so its methods must be
+// safe for concurrent use.
+type Source interface {
+	// Stats are the datapath's counters per service and backend, and the
+	// count of every reason a packet left the program.
+	Stats() (api.Stats, error)
+	// Conntrack is the occupancy of the connection tracking table.
+	Conntrack() (ConntrackStats, error)
+	// Health is whether each backend of each service is up.
+	Health() []BackendHealth
+	// Collector is what the conntrack garbage collector has done so far.
+	Collector() CollectorStats
+	// Reloads counts configuration reloads that were applied (ok) and
+	// rejected or rolled back (failed) since the daemon started.
+	Reloads() (ok, failed uint64)
+}
+
+// ConntrackStats is the occupancy of the connection tracking table.
+type ConntrackStats struct {
+	// Entries is the number of tracked connections: the forward halves
+	// only, so a connection counts once although it has two entries.
+	Entries uint64
+	// Capacity is the most connections the table can track.
+	Capacity uint64
+	// PortsInUse is, per local (SNAT) address, how many of its source
+	// ports tracked connections hold.
+	PortsInUse map[string]uint64
+}
+
+// BackendHealth is whether one backend of one service is up.
+type BackendHealth struct {
+	Service string // service name, as in api.ServiceStats.Name
+	Backend string // IP:port, as in api.BackendStats.Address
+	Up      bool
+}
+
+// CollectorStats is what the conntrack garbage collector has done since
+// the daemon started.
+type CollectorStats struct {
+	Runs    uint64 // completed runs
+	Expired uint64 // entries removed because they idled out
+	Orphans uint64 // halves removed because their other half was gone
+	// LastDuration is how long the most recent run took.
+	LastDuration time.Duration
+}
