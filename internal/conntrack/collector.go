@@ -25,13 +25,13 @@ const OrphanGrace = 5 * time.Second
 
 // Result is what one collection did.
 type Result struct {
-	Entries  int           // connections (forward halves) seen
-	Expired  int           // connections removed for idleness
-	Orphans  int           // halves removed for lack of a partner
-	Full     bool          // both tables were read (see FullSweepEvery)
+	Entries int  // connections (forward halves) seen
+	Expired int  // connections removed for idleness
+	Orphans int  // halves removed for lack of a partner
+	Full    bool // both tables were read (see FullSweepEvery)
 	// PortsInUse counts connections per local address, as seen.
 	PortsInUse map[netip.Addr]int
-	Duration time.Duration // wall time of the collection
+	Duration   time.Duration // wall time of the collection
 }
 
 // Totals accumulate over a collector's life.
