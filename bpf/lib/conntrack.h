@@ -43,10 +43,14 @@ static __always_inline void touch(__u64 *last_seen, enum ct_state *state, __u8 p
 	enum ct_state next = next_state(*state, proto, flags);
 	__u64 now = bpf_ktime_get_coarse_ns();
 
-	if (next != *state)
+	/* A change of state restarts the clock too, so the (short) timeout
+	 * of the new phase counts from the packet that began it. */
+	if (next != *state) {
 		*state = next;
-	if (now - *last_seen >= CT_TOUCH_NS)
 		*last_seen = now;
+	} else if (now - *last_seen >= CT_TOUCH_NS) {
+		*last_seen = now;
+	}
 }
 
 static __always_inline void key_from_packet(struct ct_key *k, const struct packet *p)

@@ -9,7 +9,7 @@
 #include "types.h"
 
 #define MAX_SERVICES 4096
-#define MAX_BACKENDS 65536
+#define MAX_BACKENDS (1 << 17)
 #define RING_SLOTS (1 << 22)
 #define MAX_LOCAL_ADDRS 64
 #define CT_DEFAULT_ENTRIES (1 << 20)

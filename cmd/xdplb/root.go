@@ -14,6 +14,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().String("socket", config.DefaultAPISocket, "the daemon's API socket")
-	root.AddCommand(newServeCmd(), newDemoCmd(), newStatsCmd(), newConnCmd())
+	root.AddCommand(newServeCmd(), newDemoCmd(), newStatsCmd(), newConnCmd(),
+		newListCmd(), newServiceCmd(), newBackendCmd(), newReloadCmd())
 	return root
 }

@@ -19,6 +19,7 @@ type Source interface {
 	Status() Status
 	Stats() (Stats, error)
 	Connections() ([]conntrack.Conn, error)
+	Editor
 }
 
 // Server serves the API for one Source.
@@ -43,6 +44,16 @@ func NewServer(src Source, log *slog.Logger) *Server {
 		writeJSON(w, http.StatusOK, st)
 	})
 	s.mux.HandleFunc("GET /v1/connections", s.connections)
+	// {service} is VIP:PORT, VIP:PORT/PROTO (the slash escaped as %2F) or
+	// the service's name; {backend} is IP:PORT, or IP for the service port.
+	s.mux.HandleFunc("GET /v1/services", s.listServices)
+	s.mux.HandleFunc("POST /v1/services", s.addService)
+	s.mux.HandleFunc("PUT /v1/services/{service}", s.editService)
+	s.mux.HandleFunc("DELETE /v1/services/{service}", s.removeService)
+	s.mux.HandleFunc("POST /v1/services/{service}/backends", s.addBackend)
+	s.mux.HandleFunc("PUT /v1/services/{service}/backends/{backend}", s.editBackend)
+	s.mux.HandleFunc("DELETE /v1/services/{service}/backends/{backend}", s.removeBackend)
+	s.mux.HandleFunc("POST /v1/reload", s.reload)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no endpoint %s %s", r.Method, r.URL.Path))
 	})

@@ -42,4 +42,14 @@ type BackendStats struct {
 // Error is the body of every failed request.
 type Error struct {
 	Message string `json:"error"`
+	// Problems lists what is wrong with a request or the configuration
+	// it would make, each located by a path such as "port" or
+	// "backends[1].weight".
+	Problems []Problem `json:"problems,omitempty"`
+}
+
+// Problem is one thing wrong with a request or configuration.
+type Problem struct {
+	Path    string `json:"path"`
+	Message string `json:"message"`
 }

@@ -34,7 +34,7 @@ const (
 // programming the datapath.
 const (
 	MaxServices           = 4096
-	MaxBackends           = 65536 // total across all services
+	MaxBackends           = 1 << 17 // total across all services
 	MaxBackendsPerService = 4096
 )
 
@@ -126,8 +126,10 @@ type Service struct {
 	// HealthCheck, if set, checks every backend (each may override it).
 	HealthCheck *health.Spec `yaml:"health_check"`
 	// OnBackendDown says what happens to the established connections of
-	// a backend health checks take out: keep them (default) or expire
-	// them, so their clients fail fast and reconnect elsewhere.
+	// a backend health checks take out: keep them (default), or expire
+	// them at once: the clients' next packets are then dropped (counted
+	// as drop_no_conn) until they give up, and their new connections go
+	// to healthy backends.
 	OnBackendDown string `yaml:"on_backend_down"`
 	// Fallback, if set, receives new connections while every backend is
 	// down or drained (keepalived's sorry server); otherwise they are

@@ -53,7 +53,7 @@ func TestValidate(t *testing.T) {
 		{"IPv4-mapped IPv6 vip", func(c *Config) { c.Services[0].VIP = netip.MustParseAddr("::ffff:172.19.0.10") }, "services[0].vip", "IPv6 is not supported yet"},
 		{"too many backends in a service", func(c *Config) { c.Services[0].Backends = backends(MaxBackendsPerService+1, 0) }, "services[0].backends", "4097 backends, more than the maximum of 4096 per service"},
 		{"too many services", func(c *Config) { c.Services = services(MaxServices+1, 0) }, "services", "4097 services, more than the maximum of 4096"},
-		{"too many backends in total", func(c *Config) { c.Services = services(MaxBackends/MaxBackendsPerService+1, MaxBackendsPerService) }, "services", "69632 backends in total, more than the maximum of 65536"},
+		{"too many backends in total", func(c *Config) { c.Services = services(MaxBackends/MaxBackendsPerService+1, MaxBackendsPerService) }, "services", "135168 backends in total, more than the maximum of 131072"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

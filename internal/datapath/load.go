@@ -13,7 +13,7 @@ import (
 // Limits of the maps, fixed when the object is compiled.
 const (
 	MaxServices   = 4096
-	MaxBackends   = 65536
+	MaxBackends   = 1 << 17
 	RingSlots     = 1 << 22
 	MaxLocalAddrs = 64
 )

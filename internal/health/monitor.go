@@ -358,6 +358,13 @@ func (m *Monitor) schedule(ctx context.Context, jobs chan<- job) {
 // runJob probes one target and records the result.
 func (m *Monitor) runJob(ctx context.Context, j job) {
 	start := time.Now()
+	if ctx.Err() != nil {
+		// Handed over as Run was stopping.
+		m.mu.Lock()
+		m.requeue(j.e, j.gen, start, start)
+		m.mu.Unlock()
+		return
+	}
 	pctx, cancel := context.WithTimeout(ctx, j.timeout)
 	err := j.prober.probe(pctx)
 	cancel()

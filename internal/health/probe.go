@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 )
@@ -196,7 +197,12 @@ func (p *udpProber) probe(ctx context.Context) error {
 	for {
 		n, from, err := pc.ReadFrom(buf)
 		if err != nil {
-			return timeoutErr(ctx, err, p.timeout, "udp "+p.addr.String())
+			// The socket's deadline is the context's, and may pass a
+			// moment before the context notices.
+			if errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(ctx.Err(), context.Canceled) {
+				return fmt.Errorf("udp %s: no answer within %v", p.addr, p.timeout)
+			}
+			return err
 		}
 		if !fromAddr(from, p.addr) {
 			continue // a stray datagram; keep waiting for the target's

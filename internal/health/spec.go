@@ -201,7 +201,7 @@ func (e *FieldError) Error() string {
 // errors.Join; each joined error is a *FieldError (use errors.As, or
 // Unwrap() []error to get them all). Zero values are accepted as
 // "default".
-func (s *Spec) Validate() error {
+func (s Spec) Validate() error {
 	var errs []error
 	add := func(field, format string, args ...any) {
 		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"slices"
 	"sort"
 
@@ -165,6 +166,9 @@ func (b *Balancer) Apply(desired []config.Service) error {
 	for _, cs := range desired {
 		var err error
 		if s, ok := b.services[Key(cs)]; ok {
+			if reflect.DeepEqual(s.cfg, cs) {
+				continue // health changes reach the datapath through SetDown
+			}
 			err = b.update(s, cs)
 		} else {
 			err = b.add(cs)

@@ -1,6 +1,7 @@
 package lb
 
 import (
+	"container/heap"
 	"fmt"
 	"sort"
 
@@ -45,22 +46,49 @@ func (a *ringAlloc) free(r datapath.Ring) {
 	}
 }
 
-// idAlloc hands out the lowest free id below max.
+// idAlloc hands out the lowest free id below max. Ids below next that are
+// not in freed are in use, so the lowest free id is the smallest freed one,
+// or next: both found in O(log n), which matters at 100,000 backends.
 type idAlloc struct {
-	max  uint32
-	used map[uint32]bool
+	max     uint32
+	next    uint32
+	freed   idHeap
+	isFreed map[uint32]bool // the members of freed
 }
 
-func newIDAlloc(max uint32) *idAlloc { return &idAlloc{max: max, used: map[uint32]bool{}} }
+func newIDAlloc(max uint32) *idAlloc { return &idAlloc{max: max, isFreed: map[uint32]bool{}} }
 
 func (a *idAlloc) alloc() (uint32, error) {
-	for id := uint32(0); id < a.max; id++ {
-		if !a.used[id] {
-			a.used[id] = true
-			return id, nil
-		}
+	if a.freed.Len() > 0 {
+		id := heap.Pop(&a.freed).(uint32)
+		delete(a.isFreed, id)
+		return id, nil
 	}
-	return 0, fmt.Errorf("all %d ids in use", a.max)
+	if a.next >= a.max {
+		return 0, fmt.Errorf("all %d ids in use", a.max)
+	}
+	a.next++
+	return a.next - 1, nil
 }
 
-func (a *idAlloc) free(id uint32) { delete(a.used, id) }
+// free gives id back; freeing an id that is not in use is a no-op.
+func (a *idAlloc) free(id uint32) {
+	if id >= a.next || a.isFreed[id] {
+		return
+	}
+	a.isFreed[id] = true
+	heap.Push(&a.freed, id)
+}
+
+type idHeap []uint32
+
+func (h idHeap) Len() int           { return len(h) }
+func (h idHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h idHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *idHeap) Push(x any)        { *h = append(*h, x.(uint32)) }
+func (h *idHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}

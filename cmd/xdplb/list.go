@@ -1,0 +1,256 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xdplb/xdplb/internal/api"
+	"github.com/xdplb/xdplb/internal/datapath"
+)
+
+// rateInterval is how far apart list --rate reads the counters.
+var rateInterval = time.Second
+
+func newListCmd() *cobra.Command {
+	var stats, rate, exact, asJSON bool
+	cmd := &cobra.Command{
+		Use:     "list [--stats | --rate] [--exact] [--json]",
+		Aliases: []string{"ls"},
+		Short:   "List the virtual services and their backends (like ipvsadm -Ln)",
+		Long: "Lists every service with its scheduler and flags, and every backend with its weight, " +
+			"health (up or down) and connections: ActiveConn counts established ones, InActConn " +
+			"the rest (opening, closing, UDP).\n\n" +
+			"--stats shows the totals since each service and backend was added instead; --rate " +
+			"reads the counters twice, a second apart, and shows the rates per second.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			l, err := gatherList(cmd.Context(), client(cmd), stats, rate)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			switch {
+			case asJSON:
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(l)
+			case stats:
+				printStats(out, l, exact)
+			case rate:
+				printRates(out, l, exact)
+			default:
+				printList(out, l)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&stats, "stats", false, "show traffic totals: connections, packets and bytes")
+	cmd.Flags().BoolVar(&rate, "rate", false, "show traffic rates: connections, packets and bytes per second")
+	cmd.Flags().BoolVarP(&exact, "exact", "x", false, "print exact numbers, not K, M, G and T abbreviations")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.MarkFlagsMutuallyExclusive("stats", "rate")
+	return cmd
+}
+
+// listService is a service as list shows it; JSON has every field of
+// api.ServiceView and the counts, totals or rates.
+type listService struct {
+	api.ServiceView
+	Backends []listBackend     `json:"backends"`
+	Stats    *datapath.Traffic `json:"stats,omitempty"`
+	Rate     *rates            `json:"rate,omitempty"`
+}
+
+type listBackend struct {
+	api.BackendView
+	ActiveConns   int               `json:"active_conns"`
+	InactiveConns int               `json:"inactive_conns"`
+	Stats         *datapath.Traffic `json:"stats,omitempty"`
+	Rate          *rates            `json:"rate,omitempty"`
+}
+
+// rates are per second.
+type rates struct {
+	Conns      uint64 `json:"conns"`
+	PacketsIn  uint64 `json:"packets_in"`
+	PacketsOut uint64 `json:"packets_out"`
+	BytesIn    uint64 `json:"bytes_in"`
+	BytesOut   uint64 `json:"bytes_out"`
+}
+
+// gatherList reads services and connections, and the counters (twice,
+// rateInterval apart, for rates) if asked to.
+func gatherList(ctx context.Context, c *api.Client, withStats, withRates bool) ([]listService, error) {
+	views, err := c.Services(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conns, err := c.Connections(ctx, "", "")
+	if err != nil {
+		return nil, err
+	}
+	type key struct{ vip, proto, backend string }
+	active, inactive := map[key]int{}, map[key]int{}
+	for _, cn := range conns {
+		k := key{cn.VIP.String(), strings.ToLower(cn.Protocol), cn.Backend.String()}
+		if cn.State == "ESTABLISHED" {
+			active[k]++
+		} else {
+			inactive[k]++
+		}
+	}
+
+	var before, after trafficIndex
+	var elapsed time.Duration
+	if withStats || withRates {
+		st, err := c.Stats(ctx)
+		if err != nil {
+			return nil, err
+		}
+		after = indexTraffic(st)
+		if withRates {
+			start := time.Now()
+			select {
+			case <-time.After(rateInterval):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			st, err := c.Stats(ctx)
+			if err != nil {
+				return nil, err
+			}
+			elapsed = time.Since(start)
+			before, after = after, indexTraffic(st)
+		}
+	}
+
+	out := make([]listService, 0, len(views))
+	for _, v := range views {
+		vip := fmt.Sprintf("%s:%d", v.VIP, v.Port)
+		skey := vip + "/" + strings.ToLower(v.Protocol)
+		ls := listService{ServiceView: v, Backends: make([]listBackend, 0, len(v.Backends))}
+		if after != nil {
+			t := after[skey]
+			ls.Stats = &t
+			if before != nil {
+				ls.Rate = perSecond(before[skey], t, elapsed)
+			}
+		}
+		for _, b := range v.Backends {
+			baddr := fmt.Sprintf("%s:%d", b.Address, b.Port)
+			k := key{vip, strings.ToLower(v.Protocol), baddr}
+			lb := listBackend{BackendView: b, ActiveConns: active[k], InactiveConns: inactive[k]}
+			if after != nil {
+				t := after[skey+" "+baddr]
+				lb.Stats = &t
+				if before != nil {
+					lb.Rate = perSecond(before[skey+" "+baddr], t, elapsed)
+				}
+			}
+			ls.Backends = append(ls.Backends, lb)
+		}
+		out = append(out, ls)
+	}
+	return out, nil
+}
+
+// trafficIndex holds the counters by "VIP:PORT/proto" for services and
+// "VIP:PORT/proto IP:PORT" for their backends.
+type trafficIndex map[string]datapath.Traffic
+
+func indexTraffic(st api.Stats) trafficIndex {
+	idx := trafficIndex{}
+	for _, s := range st.Services {
+		k := s.Address + "/" + strings.ToLower(s.Protocol)
+		idx[k] = s.Traffic
+		for _, b := range s.Backends {
+			idx[k+" "+b.Address] = b.Traffic
+		}
+	}
+	return idx
+}
+
+func perSecond(before, after datapath.Traffic, elapsed time.Duration) *rates {
+	per := func(a, b uint64) uint64 {
+		if b < a || elapsed <= 0 { // counters reset: the service was re-added
+			return 0
+		}
+		return uint64(float64(b-a)/elapsed.Seconds() + 0.5)
+	}
+	return &rates{
+		Conns:      per(before.NewConns, after.NewConns),
+		PacketsIn:  per(before.PacketsIn, after.PacketsIn),
+		PacketsOut: per(before.PacketsOut, after.PacketsOut),
+		BytesIn:    per(before.BytesIn, after.BytesIn),
+		BytesOut:   per(before.BytesOut, after.BytesOut),
+	}
+}
+
+// printList prints what ipvsadm -Ln does, with State for health checks.
+func printList(w io.Writer, l []listService) {
+	fmt.Fprintln(w, "Prot LocalAddress:Port Scheduler Flags")
+	fmt.Fprintln(w, "  -> RemoteAddress:Port           Weight State ActiveConn InActConn")
+	for _, s := range l {
+		fmt.Fprintf(w, "%-4s %s\n", strings.ToUpper(s.Protocol), serviceLine(s.ServiceView))
+		for _, b := range s.Backends {
+			state := "up"
+			if !b.Up {
+				state = "down"
+			}
+			fmt.Fprintf(w, "  -> %-28s %-6d %-5s %-10d %d\n", fmt.Sprintf("%s:%d", b.Address, b.Port),
+				b.Weight, state, b.ActiveConns, b.InactiveConns)
+		}
+	}
+}
+
+func printStats(w io.Writer, l []listService, exact bool) {
+	fmt.Fprintln(w, "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes")
+	fmt.Fprintln(w, "  -> RemoteAddress:Port")
+	row := func(name string, t *datapath.Traffic) {
+		fmt.Fprintf(w, "%-33s%s%s%s%s%s\n", name, largeNum(t.NewConns, exact), largeNum(t.PacketsIn, exact),
+			largeNum(t.PacketsOut, exact), largeNum(t.BytesIn, exact), largeNum(t.BytesOut, exact))
+	}
+	for _, s := range l {
+		row(fmt.Sprintf("%-4s %s:%d", strings.ToUpper(s.Protocol), s.VIP, s.Port), s.Stats)
+		for _, b := range s.Backends {
+			row(fmt.Sprintf("  -> %s:%d", b.Address, b.Port), b.Stats)
+		}
+	}
+}
+
+func printRates(w io.Writer, l []listService, exact bool) {
+	fmt.Fprintln(w, "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS")
+	fmt.Fprintln(w, "  -> RemoteAddress:Port")
+	row := func(name string, r *rates) {
+		fmt.Fprintf(w, "%-33s%s%s%s%s%s\n", name, largeNum(r.Conns, exact), largeNum(r.PacketsIn, exact),
+			largeNum(r.PacketsOut, exact), largeNum(r.BytesIn, exact), largeNum(r.BytesOut, exact))
+	}
+	for _, s := range l {
+		row(fmt.Sprintf("%-4s %s:%d", strings.ToUpper(s.Protocol), s.VIP, s.Port), s.Rate)
+		for _, b := range s.Backends {
+			row(fmt.Sprintf("  -> %s:%d", b.Address, b.Port), b.Rate)
+		}
+	}
+}
+
+// largeNum is a column of 9 characters, abbreviated past 8 digits unless
+// exact, as ipvsadm prints it.
+func largeNum(n uint64, exact bool) string {
+	switch {
+	case exact || n < 100_000_000:
+		return fmt.Sprintf(" %8d", n)
+	case n < 1_000_000_000:
+		return fmt.Sprintf("%8dK", n/1_000)
+	case n < 100_000_000_000:
+		return fmt.Sprintf("%8dM", n/1_000_000)
+	case n < 100_000_000_000_000:
+		return fmt.Sprintf("%8dG", n/1_000_000_000)
+	}
+	return fmt.Sprintf("%8dT", n/1_000_000_000_000)
+}

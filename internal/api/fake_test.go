@@ -1,0 +1,105 @@
+package api
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/xdplb/xdplb/internal/config"
+	"github.com/xdplb/xdplb/internal/conntrack"
+)
+
+const testConfig = `
+interfaces: [eth0]
+local:
+  addresses: [172.19.0.5]
+services:
+  - name: web
+    vip: 172.19.0.10
+    port: 80
+    backends:
+      - address: 172.19.0.2
+      - address: 172.19.0.3
+        weight: 2
+`
+
+// fakeSource is a daemon with an in-memory configuration: Change edits a
+// copy, validates it and keeps it, as the daemon does.
+type fakeSource struct {
+	mu        sync.Mutex
+	cfg       *config.Config
+	conns     []conntrack.Conn
+	stats     Stats
+	reload    ReloadResult
+	reloadErr error
+	changeErr error // returned by Change after a successful edit
+	changes   int
+}
+
+func newFakeSource(t *testing.T) *fakeSource {
+	t.Helper()
+	cfg, err := config.Parse([]byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fakeSource{cfg: cfg}
+}
+
+func (f *fakeSource) Status() Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return Status{Ready: true, Services: len(f.cfg.Services)}
+}
+
+func (f *fakeSource) Stats() (Stats, error) { return f.stats, nil }
+
+func (f *fakeSource) Connections() ([]conntrack.Conn, error) { return f.conns, nil }
+
+func (f *fakeSource) Services() []ServiceView {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []ServiceView
+	for _, s := range f.cfg.Services {
+		v := ServiceView{Name: s.Name, VIP: s.VIP.String(), Port: s.Port, Protocol: string(s.Protocol),
+			Scheduler: s.Scheduler, Persistence: s.Persistence}
+		for _, b := range s.Backends {
+			v.Backends = append(v.Backends, BackendView{Address: b.Address.String(), Port: b.Port, Weight: b.Weight, Up: true})
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func (f *fakeSource) Change(edit func(*config.Config) error) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	next := f.cfg.Clone()
+	if err := edit(next); err != nil {
+		return err
+	}
+	if err := next.Validate(); err != nil {
+		return err
+	}
+	if f.changeErr != nil {
+		return f.changeErr
+	}
+	f.cfg = next
+	f.changes++
+	return nil
+}
+
+func (f *fakeSource) Reload() (ReloadResult, error) { return f.reload, f.reloadErr }
+
+func (f *fakeSource) service(t *testing.T, key string) config.Service {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.cfg.Services {
+		if s.Key() == key {
+			return s
+		}
+	}
+	t.Fatalf("no service %s in %+v", key, f.cfg.Services)
+	return config.Service{}
+}
+
+var _ Source = (*fakeSource)(nil)

@@ -1,0 +1,426 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xdplb/xdplb/internal/config"
+)
+
+// call sends method path with body (raw JSON, or "" for none) to a server
+// over src and returns the status and body.
+func call(t *testing.T, src Source, method, path, body string) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	rec := httptest.NewRecorder()
+	NewServer(src, slog.New(slog.DiscardHandler)).Handler().ServeHTTP(rec, req)
+	return rec.Code, rec.Body.Bytes()
+}
+
+func decode[T any](t *testing.T, data []byte) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatalf("decode %s: %v", data, err)
+	}
+	return v
+}
+
+// wantError checks a failed request's status and that its message
+// contains msg and, if path is not "-", that a problem has that path.
+func wantError(t *testing.T, code int, body []byte, wantCode int, msg, path string) Error {
+	t.Helper()
+	if code != wantCode {
+		t.Fatalf("status %d, want %d; body %s", code, wantCode, body)
+	}
+	e := decode[Error](t, body)
+	text := e.Message
+	for _, p := range e.Problems {
+		text += "\n" + p.Path + ": " + p.Message
+	}
+	if !strings.Contains(text, msg) {
+		t.Errorf("error %q does not contain %q", text, msg)
+	}
+	if path != "-" {
+		found := false
+		for _, p := range e.Problems {
+			found = found || p.Path == path
+		}
+		if !found {
+			t.Errorf("no problem with path %q in %+v", path, e.Problems)
+		}
+	}
+	return e
+}
+
+func TestListServices(t *testing.T) {
+	src := newFakeSource(t)
+	code, body := call(t, src, "GET", "/v1/services", "")
+	if code != http.StatusOK {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	got := decode[[]ServiceView](t, body)
+	if len(got) != 1 || got[0].Name != "web" || len(got[0].Backends) != 2 || got[0].Backends[1].Weight != 2 {
+		t.Errorf("services = %+v", got)
+	}
+
+	src.cfg.Services = nil
+	if _, body := call(t, src, "GET", "/v1/services", ""); strings.TrimSpace(string(body)) != "[]" {
+		t.Errorf("no services: body %s, want []", body)
+	}
+}
+
+func TestAddServiceDefaults(t *testing.T) {
+	src := newFakeSource(t)
+	code, body := call(t, src, "POST", "/v1/services", `{
+		"vip": "172.19.0.20", "port": 443, "persistence": "300s",
+		"backends": [{"address": "10.0.0.1"}, {"address": "10.0.0.2", "port": 8443, "weight": 0}]
+	}`)
+	if code != http.StatusCreated {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	v := decode[ServiceView](t, body)
+	if v.Name != "172.19.0.20:443/tcp" || v.Protocol != "tcp" || v.Scheduler != "rr" || v.Persistence != 300*time.Second {
+		t.Errorf("view = %+v", v)
+	}
+	s := src.service(t, "172.19.0.20:443/tcp")
+	if s.Name != "172.19.0.20:443/tcp" || s.Scheduler != "rr" || s.Persistence != 300*time.Second ||
+		s.OnBackendDown != config.KeepConnections {
+		t.Errorf("service = %+v", s)
+	}
+	if len(s.Backends) != 2 || s.Backends[0].Port != 443 || s.Backends[0].Weight != 1 ||
+		s.Backends[1].Port != 8443 || s.Backends[1].Weight != 0 {
+		t.Errorf("backends = %+v", s.Backends)
+	}
+}
+
+func TestAddServiceExplicit(t *testing.T) {
+	src := newFakeSource(t)
+	code, body := call(t, src, "POST", "/v1/services",
+		`{"name": "dns", "vip": "172.19.0.10", "port": 53, "protocol": "UDP", "scheduler": "maglev", "persistence": 60}`)
+	if code != http.StatusCreated {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	s := src.service(t, "172.19.0.10:53/udp")
+	if s.Name != "dns" || s.Scheduler != "maglev" || s.Persistence != time.Minute || len(s.Backends) != 0 {
+		t.Errorf("service = %+v", s)
+	}
+}
+
+func TestAddServiceConflicts(t *testing.T) {
+	src := newFakeSource(t)
+	code, body := call(t, src, "POST", "/v1/services", `{"vip": "172.19.0.10", "port": 80}`)
+	wantError(t, code, body, http.StatusConflict, "service 172.19.0.10:80/tcp already exists (web)", "-")
+	code, body = call(t, src, "POST", "/v1/services", `{"name": "web", "vip": "172.19.0.10", "port": 81}`)
+	wantError(t, code, body, http.StatusConflict, `service name "web" is already taken by 172.19.0.10:80/tcp`, "-")
+	if src.changes != 0 {
+		t.Errorf("%d changes made", src.changes)
+	}
+}
+
+func TestAddServiceInvalid(t *testing.T) {
+	for _, tc := range []struct {
+		name, body, msg, path string
+	}{
+		{"port 0", `{"vip": "172.19.0.20", "port": 0}`, "missing", "port"},
+		{"port absent", `{"vip": "172.19.0.20"}`, "missing", "port"},
+		{"port too big", `{"vip": "172.19.0.20", "port": 70000}`, "70000 is not a port", "port"},
+		{"bad vip", `{"vip": "172.19.0.300", "port": 80}`, `"172.19.0.300" is not an IP address`, "vip"},
+		{"missing vip", `{"port": 80}`, "missing", "vip"},
+		{"loopback vip", `{"vip": "127.0.0.1", "port": 80}`, "loopback", "vip"},
+		{"bad backend", `{"vip": "172.19.0.20", "port": 80, "backends": [{"address": "x"}]}`, `"x" is not an IP address`, "backends[0].address"},
+		{"weight", `{"vip": "172.19.0.20", "port": 80, "backends": [{"address": "10.0.0.1"}, {"address": "10.0.0.2", "weight": 70000}]}`,
+			"70000 is not a weight", "backends[1].weight"},
+		{"weight overflow", `{"vip": "172.19.0.20", "port": 80, "backends": [{"address": "10.0.0.1", "weight": -1}]}`,
+			"not a weight", "backends.weight"},
+		{"scheduler", `{"vip": "172.19.0.20", "port": 80, "scheduler": "lc"}`, `"lc" is not a scheduler`, "scheduler"},
+		{"protocol", `{"vip": "172.19.0.20", "port": 80, "protocol": "sctp"}`, `"sctp" is not a protocol`, "protocol"},
+		{"persistence", `{"vip": "172.19.0.20", "port": 80, "persistence": "soon"}`, `"soon" is not a duration`, "persistence"},
+		{"persistence range", `{"vip": "172.19.0.20", "port": 80, "persistence": "48h"}`, "out of range", "persistence"},
+		{"unknown field", `{"vip": "172.19.0.20", "port": 80, "weight": 3}`, `unknown field "weight"`, "weight"},
+		{"wrong type", `{"vip": "172.19.0.20", "port": "80"}`, "a string where a port (1-65535) is expected", "port"},
+		{"malformed", `{"vip": "172.19.0.20", "port": 80`, "malformed JSON", "-"},
+		{"syntax", `{"vip": 172.19.0.20}`, "malformed JSON at byte", "-"},
+		{"trailing", `{"vip": "172.19.0.20", "port": 80} {}`, "after the JSON object", "-"},
+		{"empty", ``, "empty request body", "-"},
+		{"not an object", `[1]`, "not an object", "-"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := newFakeSource(t)
+			code, body := call(t, src, "POST", "/v1/services", tc.body)
+			wantError(t, code, body, http.StatusBadRequest, tc.msg, tc.path)
+			if src.changes != 0 {
+				t.Errorf("%d changes made", src.changes)
+			}
+		})
+	}
+}
+
+func TestEditService(t *testing.T) {
+	for _, ref := range []string{"web", "172.19.0.10:80", "172.19.0.10:80%2Ftcp", "172.19.0.10:80%2FTCP"} {
+		t.Run(ref, func(t *testing.T) {
+			src := newFakeSource(t)
+			code, body := call(t, src, "PUT", "/v1/services/"+ref, `{"scheduler": "wrr", "persistence": "5m", "name": "www"}`)
+			if code != http.StatusOK {
+				t.Fatalf("status %d: %s", code, body)
+			}
+			v := decode[ServiceView](t, body)
+			if v.Name != "www" || v.Scheduler != "wrr" || v.Persistence != 5*time.Minute || len(v.Backends) != 2 {
+				t.Errorf("view = %+v", v)
+			}
+		})
+	}
+}
+
+func TestEditServiceBackends(t *testing.T) {
+	src := newFakeSource(t)
+	code, body := call(t, src, "PUT", "/v1/services/web",
+		`{"backends": [{"address": "172.19.0.3"}, {"address": "172.19.0.4", "port": 8080, "weight": 5}]}`)
+	if code != http.StatusOK {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	s := src.service(t, "172.19.0.10:80/tcp")
+	if len(s.Backends) != 2 || s.Backends[0].Address.String() != "172.19.0.3" || s.Backends[0].Port != 80 ||
+		s.Backends[0].Weight != 1 || s.Backends[1].Port != 8080 || s.Backends[1].Weight != 5 {
+		t.Errorf("backends = %+v", s.Backends)
+	}
+	if s.Scheduler != "rr" || s.Name != "web" {
+		t.Errorf("untouched fields changed: %+v", s)
+	}
+
+	code, body = call(t, src, "PUT", "/v1/services/web", `{"backends": []}`)
+	if code != http.StatusOK {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	if s := src.service(t, "172.19.0.10:80/tcp"); len(s.Backends) != 0 {
+		t.Errorf("backends = %+v, want none", s.Backends)
+	}
+
+	code, body = call(t, src, "PUT", "/v1/services/web", `{"backends": [{"address": "10.0.0.1"}, {"address": "10.0.0.1"}]}`)
+	wantError(t, code, body, http.StatusBadRequest, "duplicates backends[0]", "backends[1]")
+}
+
+func TestEditServiceName(t *testing.T) {
+	src := newFakeSource(t)
+	code, body := call(t, src, "POST", "/v1/services", `{"name": "api", "vip": "172.19.0.10", "port": 81}`)
+	if code != http.StatusCreated {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	code, body = call(t, src, "PUT", "/v1/services/api", `{"name": "web"}`)
+	wantError(t, code, body, http.StatusConflict, `service name "web" is already taken by 172.19.0.10:80/tcp`, "-")
+
+	code, body = call(t, src, "PUT", "/v1/services/api", `{"name": ""}`)
+	if code != http.StatusOK {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	if v := decode[ServiceView](t, body); v.Name != "172.19.0.10:81/tcp" {
+		t.Errorf("name = %q, want the default", v.Name)
+	}
+	// Renaming a service to its own name is no conflict.
+	code, body = call(t, src, "PUT", "/v1/services/web", `{"name": "web"}`)
+	if code != http.StatusOK {
+		t.Fatalf("status %d: %s", code, body)
+	}
+}
+
+func TestEditServiceErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, ref, body string
+		code            int
+		msg, path       string
+	}{
+		{"unknown address", "172.19.0.10:81", `{"scheduler": "wrr"}`, 404, "service 172.19.0.10:81/tcp not found", "-"},
+		{"unknown protocol", "172.19.0.10:80%2Fudp", `{"scheduler": "wrr"}`, 404, "service 172.19.0.10:80/udp not found", "-"},
+		{"unknown name", "api", `{"scheduler": "wrr"}`, 404, "service api not found", "-"},
+		{"missing port", "172.19.0.10", `{"scheduler": "wrr"}`, 400, "172.19.0.10 is missing the port", "-"},
+		{"bad port", "172.19.0.10:http", `{"scheduler": "wrr"}`, 400, `"http" is not a port`, "-"},
+		{"bad protocol", "172.19.0.10:80%2Fsctp", `{"scheduler": "wrr"}`, 400, `protocol "sctp" is neither tcp nor udp`, "-"},
+		{"vip", "web", `{"vip": "172.19.0.11"}`, 400, "address of a service cannot change", "vip"},
+		{"nothing", "web", `{}`, 400, "nothing to change", "-"},
+		{"scheduler", "web", `{"scheduler": "lc"}`, 400, `"lc" is not a scheduler`, "scheduler"},
+		{"backend weight", "web", `{"backends": [{"address": "10.0.0.1", "weight": 65536}]}`, 400, "65536 is not a weight", "backends[0].weight"},
+		{"backend address", "web", `{"backends": [{"address": "10.0.0"}]}`, 400, "not an IP address", "backends[0].address"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := newFakeSource(t)
+			code, body := call(t, src, "PUT", "/v1/services/"+tc.ref, tc.body)
+			wantError(t, code, body, tc.code, tc.msg, tc.path)
+			if src.changes != 0 {
+				t.Errorf("%d changes made", src.changes)
+			}
+		})
+	}
+}
+
+func TestRemoveService(t *testing.T) {
+	src := newFakeSource(t)
+	code, body := call(t, src, "DELETE", "/v1/services/172.19.0.10:80%2Ftcp", "")
+	if code != http.StatusNoContent {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	if len(src.cfg.Services) != 0 {
+		t.Errorf("services = %+v", src.cfg.Services)
+	}
+	code, body = call(t, src, "DELETE", "/v1/services/web", "")
+	wantError(t, code, body, http.StatusNotFound, "service web not found", "-")
+}
+
+func TestAddBackend(t *testing.T) {
+	src := newFakeSource(t)
+	code, body := call(t, src, "POST", "/v1/services/web/backends", `{"address": "172.19.0.4"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	v := decode[ServiceView](t, body)
+	if len(v.Backends) != 3 || v.Backends[2] != (BackendView{Address: "172.19.0.4", Port: 80, Weight: 1, Up: true}) {
+		t.Errorf("view = %+v", v)
+	}
+	code, body = call(t, src, "POST", "/v1/services/web/backends", `{"address": "172.19.0.4", "port": 8080, "weight": 0}`)
+	if code != http.StatusCreated {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	s := src.service(t, "172.19.0.10:80/tcp")
+	if b := s.Backends[3]; b.Port != 8080 || b.Weight != 0 {
+		t.Errorf("backend = %+v", b)
+	}
+}
+
+func TestAddBackendErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, ref, body string
+		code            int
+		msg, path       string
+	}{
+		{"duplicate", "web", `{"address": "172.19.0.2"}`, 409, "backend 172.19.0.2:80 already in service web", "-"},
+		{"duplicate port", "web", `{"address": "172.19.0.3", "port": 80}`, 409, "backend 172.19.0.3:80 already in service web", "-"},
+		{"unknown service", "172.19.0.10:81", `{"address": "172.19.0.4"}`, 404, "service 172.19.0.10:81/tcp not found", "-"},
+		{"weight", "web", `{"address": "172.19.0.4", "weight": 70000}`, 400, "70000 is not a weight", "weight"},
+		{"address", "web", `{"address": "172.19.0.256"}`, 400, `"172.19.0.256" is not an IP address`, "address"},
+		{"multicast", "web", `{"address": "224.0.0.1"}`, 400, "multicast", "address"},
+		{"missing address", "web", `{"weight": 1}`, 400, "missing", "address"},
+		{"unknown field", "web", `{"address": "172.19.0.4", "health": true}`, 400, `unknown field "health"`, "health"},
+		{"port", "web", `{"address": "172.19.0.4", "port": 65536}`, 400, "65536 is not a port", "port"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := newFakeSource(t)
+			code, body := call(t, src, "POST", "/v1/services/"+tc.ref+"/backends", tc.body)
+			wantError(t, code, body, tc.code, tc.msg, tc.path)
+			if src.changes != 0 {
+				t.Errorf("%d changes made", src.changes)
+			}
+		})
+	}
+}
+
+func TestEditBackend(t *testing.T) {
+	for _, ref := range []string{"172.19.0.3", "172.19.0.3:80"} {
+		src := newFakeSource(t)
+		code, body := call(t, src, "PUT", "/v1/services/web/backends/"+ref, `{"weight": 0}`)
+		if code != http.StatusOK {
+			t.Fatalf("%s: status %d: %s", ref, code, body)
+		}
+		if w := src.service(t, "172.19.0.10:80/tcp").Backends[1].Weight; w != 0 {
+			t.Errorf("%s: weight %d, want 0", ref, w)
+		}
+	}
+}
+
+func TestEditBackendErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, path, body string
+		code             int
+		msg, ppath       string
+	}{
+		{"unknown backend", "web/backends/172.19.0.4", `{"weight": 1}`, 404, "backend 172.19.0.4:80 not in service web", "-"},
+		{"other port", "web/backends/172.19.0.2:81", `{"weight": 1}`, 404, "backend 172.19.0.2:81 not in service web", "-"},
+		{"unknown service", "www/backends/172.19.0.2", `{"weight": 1}`, 404, "service www not found", "-"},
+		{"bad backend", "web/backends/backend-1", `{"weight": 1}`, 400, `backend "backend-1": want IP:PORT`, "-"},
+		{"port 0", "web/backends/172.19.0.2:0", `{"weight": 1}`, 400, `backend "172.19.0.2:0": want IP:PORT`, "-"},
+		{"weight", "web/backends/172.19.0.2", `{"weight": 70000}`, 400, "70000 is not a weight", "weight"},
+		{"no weight", "web/backends/172.19.0.2", `{}`, 400, "missing", "weight"},
+		{"port field", "web/backends/172.19.0.2", `{"weight": 1, "port": 81}`, 400, `unknown field "port"`, "port"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := newFakeSource(t)
+			code, body := call(t, src, "PUT", "/v1/services/"+tc.path, tc.body)
+			wantError(t, code, body, tc.code, tc.msg, tc.ppath)
+		})
+	}
+}
+
+func TestRemoveBackend(t *testing.T) {
+	src := newFakeSource(t)
+	code, body := call(t, src, "DELETE", "/v1/services/web/backends/172.19.0.2:80", "")
+	if code != http.StatusNoContent {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	s := src.service(t, "172.19.0.10:80/tcp")
+	if len(s.Backends) != 1 || s.Backends[0].Address.String() != "172.19.0.3" {
+		t.Errorf("backends = %+v", s.Backends)
+	}
+	code, body = call(t, src, "DELETE", "/v1/services/web/backends/172.19.0.2", "")
+	wantError(t, code, body, http.StatusNotFound, "backend 172.19.0.2:80 not in service web", "-")
+}
+
+func TestChangeFailure(t *testing.T) {
+	src := newFakeSource(t)
+	src.changeErr = errors.New("map update: no space left")
+	code, body := call(t, src, "POST", "/v1/services/web/backends", `{"address": "172.19.0.4"}`)
+	wantError(t, code, body, http.StatusInternalServerError, "map update: no space left", "-")
+}
+
+func TestReload(t *testing.T) {
+	src := newFakeSource(t)
+	src.reload = ReloadResult{Applied: []string{"services"}, NeedRestart: []string{"xdp_mode"}}
+	code, body := call(t, src, "POST", "/v1/reload", "")
+	if code != http.StatusOK {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	if r := decode[ReloadResult](t, body); len(r.Applied) != 1 || r.NeedRestart[0] != "xdp_mode" {
+		t.Errorf("result = %+v", r)
+	}
+
+	src.reloadErr = &config.Error{Problems: []config.Problem{{Path: "services[0].port", Msg: "missing"}}}
+	code, body = call(t, src, "POST", "/v1/reload", "")
+	wantError(t, code, body, http.StatusBadRequest, "configuration file is invalid", "services[0].port")
+
+	src.reloadErr = errors.New("open /etc/xdplb/xdplb.yaml: permission denied")
+	code, body = call(t, src, "POST", "/v1/reload", "")
+	wantError(t, code, body, http.StatusInternalServerError, "permission denied", "-")
+}
+
+func TestUnknownEndpoint(t *testing.T) {
+	code, body := call(t, newFakeSource(t), "PATCH", "/v1/services/web", "{}")
+	wantError(t, code, body, http.StatusNotFound, "no endpoint PATCH /v1/services/web", "-")
+}
+
+func TestParseServiceRef(t *testing.T) {
+	for in, want := range map[string]string{
+		"172.19.0.10:80":     "172.19.0.10:80/tcp",
+		"172.19.0.10:53/udp": "172.19.0.10:53/udp",
+		"web":                "web",
+		"web/v2":             "web/v2",
+		"db:5432":            "db:5432", // a name: db is no address
+	} {
+		ref, err := parseServiceRef(in)
+		if err != nil || ref.String() != want {
+			t.Errorf("parseServiceRef(%q) = %v, %v; want %s", in, ref, err, want)
+		}
+	}
+	for _, in := range []string{"", "172.19.0.10", "172.19.0.10:0", "172.19.0.10:99999", "172.19.0.10:80/icmp"} {
+		if _, err := parseServiceRef(in); err == nil {
+			t.Errorf("parseServiceRef(%q) accepted", in)
+		}
+	}
+}

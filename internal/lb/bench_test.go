@@ -1,0 +1,129 @@
+package lb
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"testing"
+
+	"github.com/xdplb/xdplb/internal/config"
+	"github.com/xdplb/xdplb/internal/datapath"
+)
+
+// counter is a Writer that only counts writes: the reconciler's own cost.
+type counter struct{ writes int }
+
+func (c *counter) SetService(datapath.ServiceKey, datapath.Service) error { c.writes++; return nil }
+func (c *counter) DeleteService(datapath.ServiceKey, bool) error          { c.writes++; return nil }
+func (c *counter) WriteRing(uint32, []uint32) error                       { c.writes++; return nil }
+func (c *counter) SetBackend(uint32, netip.AddrPort, bool) error          { c.writes++; return nil }
+func (c *counter) ClearBackend(uint32) error                              { c.writes++; return nil }
+func (c *counter) ResetServiceTraffic(uint32) error                       { c.writes++; return nil }
+func (c *counter) ResetBackendTraffic(uint32) error                       { c.writes++; return nil }
+
+// manyServices is 1,000 round-robin services of 100 backends each.
+func manyServices() []config.Service {
+	out := make([]config.Service, 1000)
+	for i := range out {
+		s := config.Service{
+			Name: fmt.Sprintf("svc%d", i), VIP: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}),
+			Port: 80, Protocol: config.TCP, Scheduler: "rr",
+		}
+		for j := 0; j < 100; j++ {
+			s.Backends = append(s.Backends, config.Backend{
+				Address: netip.AddrFrom4([4]byte{10, 1 + byte(j), byte(i >> 8), byte(i)}), Port: 8080, Weight: 1,
+			})
+		}
+		out[i] = s
+	}
+	return out
+}
+
+// writers returns the counting writer and, as root, a real datapath.
+func writers(b *testing.B) map[string]func() Writer {
+	w := map[string]func() Writer{"counting": func() Writer { return &counter{} }}
+	if os.Geteuid() == 0 {
+		w["datapath"] = func() Writer {
+			dp, err := datapath.Load(datapath.Options{ConntrackCapacity: 1024})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { dp.Close() })
+			return dp
+		}
+	}
+	return w
+}
+
+func BenchmarkApply1000x100(b *testing.B) {
+	services := manyServices()
+	for name, newWriter := range writers(b) {
+		b.Run(name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				w := newWriter()
+				bal := New(w)
+				b.StartTimer()
+				if err := bal.Apply(services); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkOneBackendChange(b *testing.B) {
+	services := manyServices()
+	for name, newWriter := range writers(b) {
+		b.Run(name, func(b *testing.B) {
+			rec := &recorder{}
+			w := newWriter()
+			bal := New(struct{ Writer }{w})
+			if err := bal.Apply(services); err != nil {
+				b.Fatal(err)
+			}
+			changed := make([]config.Service, len(services))
+			copy(changed, services)
+			changed[500] = with(services[500], services[500].Backends[:99]...)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				next := changed
+				if i%2 == 1 {
+					next = services
+				}
+				bal.w = &tee{w, rec}
+				if err := bal.Apply(next); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(rec.take()))/float64(b.N), "writes/op")
+		})
+	}
+}
+
+// tee records every write it passes on.
+type tee struct {
+	Writer
+	rec *recorder
+}
+
+func (t *tee) SetService(k datapath.ServiceKey, s datapath.Service) error {
+	t.rec.SetService(k, s)
+	return t.Writer.SetService(k, s)
+}
+func (t *tee) WriteRing(o uint32, ids []uint32) error {
+	t.rec.WriteRing(o, ids)
+	return t.Writer.WriteRing(o, ids)
+}
+func (t *tee) SetBackend(id uint32, a netip.AddrPort, d bool) error {
+	t.rec.SetBackend(id, a, d)
+	return t.Writer.SetBackend(id, a, d)
+}
+func (t *tee) ClearBackend(id uint32) error {
+	t.rec.ClearBackend(id)
+	return t.Writer.ClearBackend(id)
+}
+func (t *tee) ResetBackendTraffic(id uint32) error {
+	t.rec.ResetBackendTraffic(id)
+	return t.Writer.ResetBackendTraffic(id)
+}
