@@ -400,3 +400,26 @@ func TestNoDaemon(t *testing.T) {
 	socket := filepath.Join(t.TempDir(), "none.sock")
 	wantErr(t, socket, "xdplb daemon at "+socket, "list")
 }
+
+func TestStats(t *testing.T) {
+	_, socket := startDaemon(t)
+	got := mustRun(t, socket, "stats", "--interval", "100ms")
+	for _, want := range []string{"service / backend", "172.19.0.10:80/tcp", "rates over the last", "conn/s", "bit/s in"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("stats output lacks %q:\n%s", want, got)
+		}
+	}
+	// The fake adds 1000 bytes in between the two reads: about 80 kb/s.
+	if !strings.Contains(got, "kb/s") {
+		t.Errorf("stats rates:\n%s", got)
+	}
+	wantErr(t, socket, "must not be negative", "stats", "--interval", "-1s")
+}
+
+func TestConnList(t *testing.T) {
+	_, socket := startDaemon(t)
+	got := mustRun(t, socket, "conn", "list")
+	if !strings.HasPrefix(got, "PRO  EXPIRE  STATE") {
+		t.Errorf("conn list:\n%s", got)
+	}
+}

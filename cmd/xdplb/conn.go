@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -31,11 +30,11 @@ func newConnCmd() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(os.Stdout)
+				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
 				return enc.Encode(conns)
 			}
-			printConns(os.Stdout, conns)
+			printConns(cmd.OutOrStdout(), conns)
 			return nil
 		},
 	}

@@ -167,13 +167,17 @@ type trafficIndex map[string]datapath.Traffic
 func indexTraffic(st api.Stats) trafficIndex {
 	idx := trafficIndex{}
 	for _, s := range st.Services {
-		k := s.Address + "/" + strings.ToLower(s.Protocol)
+		k := serviceIndexKey(s)
 		idx[k] = s.Traffic
 		for _, b := range s.Backends {
 			idx[k+" "+b.Address] = b.Traffic
 		}
 	}
 	return idx
+}
+
+func serviceIndexKey(s api.ServiceStats) string {
+	return s.Address + "/" + strings.ToLower(s.Protocol)
 }
 
 func perSecond(before, after datapath.Traffic, elapsed time.Duration) *rates {
