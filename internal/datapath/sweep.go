@@ -50,43 +50,70 @@ type revSummary struct {
 // full sweep reads both tables and joins them, which finds those too but
 // costs several times more: run one now and then.
 func (d *Datapath) Sweep(now, grace uint64, expired ExpiryFunc, full bool) (SweepResult, error) {
+	sw := &sweep{now: now, grace: grace, expired: expired}
+	var err error
 	if full {
-		return d.fullSweep(now, grace, expired)
+		err = d.fullSweep(sw)
+	} else {
+		err = d.quickSweep(sw)
 	}
-	var res SweepResult
-	var delFwd, delRev []xdplbCtKey
+	if err != nil {
+		return sw.res, err
+	}
+	return sw.res, d.deleteHalves(sw.delFwd, sw.delRev)
+}
+
+// sweep is one sweep's verdicts so far.
+type sweep struct {
+	now, grace     uint64
+	expired        ExpiryFunc
+	res            SweepResult
+	delFwd, delRev []xdplbCtKey
+}
+
+// judge decides the fate of forward half k, v given its reverse half rev
+// (nil if missing or held by another connection).
+func (sw *sweep) judge(k xdplbCtKey, v *xdplbCtFwd, rk xdplbCtKey, rev *revSummary) {
+	if rev == nil {
+		if idle(sw.now, v.LastSeen) > sw.grace {
+			sw.delFwd = append(sw.delFwd, k)
+			sw.res.Orphans++
+		}
+		return
+	}
+	if sw.expired(k.Proto, State(v.State), rev.state, idle(sw.now, max(v.LastSeen, rev.lastSeen))) {
+		sw.delFwd = append(sw.delFwd, k)
+		sw.delRev = append(sw.delRev, rk)
+		sw.res.Expired++
+	}
+}
+
+// quickSweep reads the forward halves and looks up the reverse half only
+// of connections whose forward half alone is idle enough to be over.
+func (d *Datapath) quickSweep(sw *sweep) error {
 	var rev xdplbCtRev
-	err := walk(d.objs.CtForward, func(keys []xdplbCtKey, vals []xdplbCtFwd) error {
+	return walk(d.objs.CtForward, func(keys []xdplbCtKey, vals []xdplbCtFwd) error {
 		for i, k := range keys {
 			v := &vals[i]
-			res.Entries++
-			res.countLocal(v)
-			fwdIdle := idle(now, v.LastSeen)
-			if !couldExpire(expired, k.Proto, State(v.State), fwdIdle) && fwdIdle <= grace {
+			sw.res.Entries++
+			sw.res.countLocal(v)
+			fwdIdle := idle(sw.now, v.LastSeen)
+			if !couldExpire(sw.expired, k.Proto, State(v.State), fwdIdle) && fwdIdle <= sw.grace {
 				continue
 			}
 			rk := reverseKeyOf(k, v)
 			err := d.objs.CtReverse.Lookup(rk, &rev)
 			switch {
 			case errors.Is(err, ebpf.ErrKeyNotExist) || (err == nil && rev.Client != k):
-				if fwdIdle > grace {
-					delFwd = append(delFwd, k)
-					res.Orphans++
-				}
+				sw.judge(k, v, rk, nil)
 			case err != nil:
 				return fmt.Errorf("look up reverse half: %w", err)
-			case expired(k.Proto, State(v.State), State(rev.State), idle(now, max(v.LastSeen, rev.LastSeen))):
-				delFwd = append(delFwd, k)
-				delRev = append(delRev, rk)
-				res.Expired++
+			default:
+				sw.judge(k, v, rk, &revSummary{lastSeen: rev.LastSeen, state: State(rev.State)})
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return res, err
-	}
-	return res, d.deleteHalves(delFwd, delRev)
 }
 
 // couldExpire tells whether a connection whose forward half is in state fwd
@@ -104,8 +131,9 @@ func reverseKeyOf(k xdplbCtKey, v *xdplbCtFwd) xdplbCtKey {
 	return xdplbCtKey{Saddr: v.BackendAddr, Daddr: v.LocalAddr, Sport: v.BackendPort, Dport: v.LocalPort, Proto: k.Proto}
 }
 
-func (d *Datapath) fullSweep(now, grace uint64, expired ExpiryFunc) (SweepResult, error) {
-	var res SweepResult
+// fullSweep reads both tables and joins them in memory, which also finds
+// reverse halves whose forward half is gone.
+func (d *Datapath) fullSweep(sw *sweep) error {
 	revs := make(map[xdplbCtKey]revSummary, d.lastSweepSize)
 	err := walk(d.objs.CtReverse, func(keys []xdplbCtKey, vals []xdplbCtRev) error {
 		for i, k := range keys {
@@ -114,45 +142,37 @@ func (d *Datapath) fullSweep(now, grace uint64, expired ExpiryFunc) (SweepResult
 		return nil
 	})
 	if err != nil {
-		return res, err
+		return err
 	}
 	d.lastSweepSize = len(revs)
 
-	var delFwd, delRev []xdplbCtKey
 	err = walk(d.objs.CtForward, func(keys []xdplbCtKey, vals []xdplbCtFwd) error {
 		for i, k := range keys {
 			v := &vals[i]
-			res.Entries++
-			res.countLocal(v)
+			sw.res.Entries++
+			sw.res.countLocal(v)
 			rk := reverseKeyOf(k, v)
 			r, ok := revs[rk]
 			if !ok || r.client != k {
-				if idle(now, v.LastSeen) > grace {
-					delFwd = append(delFwd, k)
-					res.Orphans++
-				}
+				sw.judge(k, v, rk, nil)
 				continue
 			}
 			r.matched = true
 			revs[rk] = r
-			if expired(k.Proto, State(v.State), r.state, idle(now, max(v.LastSeen, r.lastSeen))) {
-				delFwd = append(delFwd, k)
-				delRev = append(delRev, rk)
-				res.Expired++
-			}
+			sw.judge(k, v, rk, &r)
 		}
 		return nil
 	})
 	if err != nil {
-		return res, err
+		return err
 	}
 	for k, r := range revs {
-		if !r.matched && idle(now, r.lastSeen) > grace {
-			delRev = append(delRev, k)
-			res.Orphans++
+		if !r.matched && idle(sw.now, r.lastSeen) > sw.grace {
+			sw.delRev = append(sw.delRev, k)
+			sw.res.Orphans++
 		}
 	}
-	return res, d.deleteHalves(delFwd, delRev)
+	return nil
 }
 
 // deleteHalves removes forward halves first: once a client's packets find
