@@ -71,10 +71,12 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 	}
 	d := &Daemon{cfg: cfg, opts: opts, log: log, neigh: hostnet.NewNeighbours(log)}
 	d.health = health.New(health.Options{OnChange: d.onHealthChange, Logger: log})
-	defer func() { err = errors.Join(err, d.shutdown()) }()
+	started := false
+	defer func() { err = errors.Join(err, d.shutdown(started)) }()
 	if err := d.start(ctx); err != nil {
 		return err
 	}
+	started = true
 
 	var wg sync.WaitGroup
 	errc := make(chan error, 4)
@@ -173,13 +175,19 @@ func (d *Daemon) logCapacity() {
 }
 
 // shutdown removes the datapath and undoes the host changes, or, when
-// asked to keep them, only lets go of this process's handles.
-func (d *Daemon) shutdown() error {
+// asked to keep them, only lets go of this process's handles. A daemon that
+// failed to start after adopting a running datapath leaves it running: the
+// connections in it are not this start's to break.
+func (d *Daemon) shutdown(started bool) error {
 	if d.dp == nil {
 		return nil
 	}
 	if d.opts.KeepOnExit.Load() && d.cfg.State.PinPath != "" {
 		d.log.Info("exiting; the datapath keeps running for the next daemon", "pins", d.cfg.State.PinPath)
+		return d.dp.Close()
+	}
+	if !started && d.dp.Adopted() {
+		d.log.Warn("start failed; the datapath found running is left as it was", "pins", d.cfg.State.PinPath)
 		return d.dp.Close()
 	}
 	d.log.Info("shutting down: detaching and removing what xdplb added")
