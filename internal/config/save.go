@@ -9,6 +9,8 @@ import (
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/xdplb/xdplb/internal/health"
 )
 
 // Clone returns a deep copy, so a change can be tried on it without
@@ -94,18 +96,82 @@ func servicesNode(services []Service) *yaml.Node {
 		if s.Persistence > 0 {
 			m.Content = append(m.Content, scalar("persistence"), scalar(s.Persistence.String()))
 		}
+		if s.HealthCheck != nil {
+			m.Content = append(m.Content, scalar("health_check"), healthNode(s.HealthCheck))
+		}
+		if s.OnBackendDown != "" {
+			m.Content = append(m.Content, scalar("on_backend_down"), scalar(s.OnBackendDown))
+		}
+		if s.Fallback != nil {
+			m.Content = append(m.Content, scalar("fallback"), backendNode(*s.Fallback))
+		}
 		backends := &yaml.Node{Kind: yaml.SequenceNode}
 		for _, b := range s.Backends {
-			backends.Content = append(backends.Content, mapping(
-				scalar("address"), scalar(b.Address.String()),
-				scalar("port"), scalar(strconv.Itoa(int(b.Port))),
-				scalar("weight"), scalar(strconv.FormatUint(uint64(b.Weight), 10)),
-			))
+			backends.Content = append(backends.Content, backendNode(b))
 		}
 		m.Content = append(m.Content, scalar("backends"), backends)
 		list.Content = append(list.Content, m)
 	}
 	return list
+}
+
+func backendNode(b Backend) *yaml.Node {
+	n := mapping(
+		scalar("address"), scalar(b.Address.String()),
+		scalar("port"), scalar(strconv.Itoa(int(b.Port))),
+		scalar("weight"), scalar(strconv.FormatUint(uint64(b.Weight), 10)),
+	)
+	if b.HealthCheck != nil {
+		n.Content = append(n.Content, scalar("health_check"), healthNode(b.HealthCheck))
+	}
+	return n
+}
+
+// healthNode renders a check with every field that is set.
+func healthNode(h *health.Spec) *yaml.Node {
+	n := mapping()
+	add := func(key, value string) {
+		if value != "" {
+			n.Content = append(n.Content, scalar(key), scalar(value))
+		}
+	}
+	add("kind", h.Kind)
+	if h.Interval > 0 {
+		add("interval", h.Interval.String())
+	}
+	if h.Timeout > 0 {
+		add("timeout", h.Timeout.String())
+	}
+	if h.Rise > 0 {
+		add("rise", strconv.Itoa(h.Rise))
+	}
+	if h.Fall > 0 {
+		add("fall", strconv.Itoa(h.Fall))
+	}
+	add("initial", h.Initial)
+	add("path", h.Path)
+	add("host", h.Host)
+	add("expect", h.Expect)
+	add("sni", h.SNI)
+	add("payload", h.Payload)
+	if h.InsecureSkipVerify != nil {
+		add("insecure_skip_verify", strconv.FormatBool(*h.InsecureSkipVerify))
+	}
+	if len(h.ExpectStatus) > 0 {
+		list := &yaml.Node{Kind: yaml.SequenceNode}
+		for _, r := range h.ExpectStatus {
+			list.Content = append(list.Content, scalar(fmt.Sprintf("%d-%d", r.Min, r.Max)))
+		}
+		n.Content = append(n.Content, scalar("expect_status"), list)
+	}
+	if len(h.Command) > 0 {
+		list := &yaml.Node{Kind: yaml.SequenceNode}
+		for _, c := range h.Command {
+			list.Content = append(list.Content, scalar(c))
+		}
+		n.Content = append(n.Content, scalar("command"), list)
+	}
+	return n
 }
 
 func scalar(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: v} }

@@ -18,6 +18,16 @@ local:
 services:
   - vip: 172.19.0.10
     port: 80
+    health_check: {kind: https, path: /healthz, expect_status: ["200"], expect: ok, insecure_skip_verify: false, sni: web.example}
+    on_backend_down: expire
+    fallback: {address: 172.19.0.9, port: 8080}
+    backends:
+      - address: 172.19.0.2
+        health_check: {kind: exec, command: [/bin/check, "--quick"], timeout: 2s}
+  - vip: 172.19.0.10
+    port: 53
+    protocol: udp
+    health_check: {kind: udp, payload: ping}
     backends:
       - address: 172.19.0.2
 log:
@@ -34,7 +44,7 @@ log:
 	next.Services[0].Backends = append(next.Services[0].Backends, Backend{Address: cfg.Services[0].Backends[0].Address.Next(), Port: 8080, Weight: 0})
 	next.Services[0].Persistence = 5 * time.Minute
 	next.Services[0].Scheduler = "maglev"
-	if len(cfg.Services[0].Backends) != 1 {
+	if len(cfg.Services[0].Backends) != 1 || cfg.Services[0].HealthCheck == nil || cfg.Services[0].Fallback == nil {
 		t.Fatal("Clone shares backends with the original")
 	}
 	if err := SaveServices(path, next.Services); err != nil {
