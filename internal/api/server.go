@@ -63,24 +63,40 @@ func NewServer(src Source, log *slog.Logger) *Server {
 // Handler returns the HTTP handler, for tests.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// Serve listens on the unix socket at path until ctx ends. The socket is
-// readable by root only: the API changes what the balancer does.
+// Serve listens on the unix socket at path and serves until ctx ends.
 func (s *Server) Serve(ctx context.Context, path string) error {
+	ln, err := Listen(path)
+	if err != nil {
+		return err
+	}
+	return s.ServeListener(ctx, ln)
+}
+
+// Listen opens the API's unix socket at path, readable by root only: the
+// API changes what the balancer does. A socket file left by a daemon that
+// died is replaced; one that a running daemon answers on is an error, so a
+// second daemon stops before it touches anything.
+func Listen(path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("api socket directory: %w", err)
+		return nil, fmt.Errorf("api socket directory: %w", err)
 	}
 	if err := removeStaleSocket(path); err != nil {
-		return err
+		return nil, err
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", path, err)
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
-	defer os.Remove(path)
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
-		return fmt.Errorf("api socket permissions: %w", err)
+		return nil, fmt.Errorf("api socket permissions: %w", err)
 	}
+	return ln, nil
+}
+
+// ServeListener serves on ln until ctx ends, then closes it (a unix
+// socket's file goes with it).
+func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second}
 	stop := context.AfterFunc(ctx, func() {
 		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)

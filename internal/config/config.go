@@ -36,6 +36,12 @@ const (
 	MaxServices           = 4096
 	MaxBackends           = 1 << 17 // total across all services
 	MaxBackendsPerService = 4096
+	MaxLocalAddresses     = 64
+	// RingSlots is the size of the array every scheduler's ring lives in.
+	RingSlots = 1 << 22
+	// MaxWRRRing is the longest weighted round-robin ring; longer ones
+	// are scaled down.
+	MaxWRRRing = 65536
 )
 
 // Config is the whole configuration file. After Load or Parse every

@@ -89,7 +89,8 @@ func TestParseProblems(t *testing.T) {
 		{"vip is local", svc("{vip: 172.19.0.5, port: 80}"), "services[0].vip", "172.19.0.5 is also a local address (local.addresses[0])"},
 		{"bad protocol", svc("{vip: 172.19.0.10, port: 80, protocol: sctp}"), "services[0].protocol", `"sctp" is not a protocol (accepted: tcp, udp)`},
 		{"bad scheduler", svc("{vip: 172.19.0.10, port: 80, scheduler: lc}"), "services[0].scheduler", `"lc" is not a scheduler (accepted: rr, wrr, maglev, sh)`},
-		{"bad persistence", svc("{vip: 172.19.0.10, port: 80, persistence: 48h}"), "services[0].persistence", "48h0m0s is out of range (0 to 24h)"},
+		{"bad persistence", svc("{vip: 172.19.0.10, port: 80, persistence: 48h}"), "services[0].persistence", "48h0m0s is out of range (0 for none, or 1s to 24h)"},
+		{"persistence under a second", svc("{vip: 172.19.0.10, port: 80, persistence: 200ms}"), "services[0].persistence", "200ms is out of range"},
 		{"duplicate service", svc("{vip: 172.19.0.10, port: 80}", "{vip: 172.19.0.11, port: 80}", "{vip: 172.19.0.10, port: 80, protocol: TCP}"), "services[2]", "172.19.0.10:80/tcp duplicates services[0]"},
 		{"duplicate name", svc("{name: web, vip: 172.19.0.10, port: 80}", "{name: web, vip: 172.19.0.10, port: 443}"), "services[1].name", `"web" is already the name of services[0]`},
 

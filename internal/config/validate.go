@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/xdplb/xdplb/internal/maglev"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -128,6 +129,9 @@ func (ps *problems) local(l Local) map[netip.Addr]int {
 	if len(l.Addresses) == 0 {
 		ps.add("local.addresses", "at least one local address is required")
 	}
+	if len(l.Addresses) > MaxLocalAddresses {
+		ps.add("local.addresses", "%d addresses, more than the maximum of %d", len(l.Addresses), MaxLocalAddresses)
+	}
 	locals := map[netip.Addr]int{}
 	for i, a := range l.Addresses {
 		p := index("local.addresses", i)
@@ -183,6 +187,39 @@ func (ps *problems) services(services []Service, locals map[netip.Addr]int) {
 	if total > MaxBackends {
 		ps.add("services", "%d backends in total, more than the maximum of %d", total, MaxBackends)
 	}
+	ps.ringSpace(services)
+}
+
+// ringSpace checks that every service's ring fits in the datapath's ring
+// array, with room for the largest to be rebuilt beside itself (a new ring
+// is written before the old one is freed).
+func (ps *problems) ringSpace(services []Service) {
+	var total, largest int
+	for _, s := range services {
+		n := ringUpperBound(s)
+		total += n
+		largest = max(largest, n)
+	}
+	if total+largest > RingSlots {
+		ps.add("services", "the schedulers' rings need up to %d slots (plus %d to rebuild the largest), more than the %d available; "+
+			"each maglev or sh service takes %d", total, largest, RingSlots, maglev.DefaultSize)
+	}
+}
+
+// ringUpperBound is the most slots a service's ring can take.
+func ringUpperBound(s Service) int {
+	n := len(s.Backends) + 1 // the fallback, when it is in use
+	switch s.Scheduler {
+	case "maglev", "sh":
+		return int(maglev.DefaultSize)
+	case "wrr":
+		var sum int
+		for _, b := range s.Backends {
+			sum += int(b.Weight)
+		}
+		return min(max(sum, 1), MaxWRRRing) + 1
+	}
+	return n
 }
 
 func (ps *problems) service(path string, s Service, locals map[netip.Addr]int) {
@@ -219,8 +256,8 @@ func (ps *problems) service(path string, s Service, locals map[netip.Addr]int) {
 	if !slices.Contains(protocols, s.Protocol) {
 		ps.add(field(path, "protocol"), "%q is not a protocol (accepted: %s)", s.Protocol, join(protocols))
 	}
-	if s.Persistence < 0 || s.Persistence > 24*time.Hour {
-		ps.add(field(path, "persistence"), "%s is out of range (0 to 24h)", s.Persistence)
+	if s.Persistence != 0 && (s.Persistence < time.Second || s.Persistence > 24*time.Hour) {
+		ps.add(field(path, "persistence"), "%s is out of range (0 for none, or 1s to 24h)", s.Persistence)
 	}
 	if !slices.Contains(schedulers, s.Scheduler) {
 		ps.add(field(path, "scheduler"), "%q is not a scheduler (accepted: %s)", s.Scheduler, join(schedulers))

@@ -52,6 +52,18 @@ func TestValidate(t *testing.T) {
 		{"weight too large", func(c *Config) { c.Services[0].Backends[0].Weight = 1 << 20 }, "services[0].backends[0].weight", "1048576 is not a weight (0-65535)"},
 		{"IPv4-mapped IPv6 vip", func(c *Config) { c.Services[0].VIP = netip.MustParseAddr("::ffff:172.19.0.10") }, "services[0].vip", "IPv6 is not supported yet"},
 		{"too many backends in a service", func(c *Config) { c.Services[0].Backends = backends(MaxBackendsPerService+1, 0) }, "services[0].backends", "4097 backends, more than the maximum of 4096 per service"},
+		{"rings do not fit", func(c *Config) {
+			c.Services = services(64, 1)
+			for i := range c.Services {
+				c.Services[i].Scheduler = "maglev"
+			}
+		}, "services", "the schedulers' rings need up to 4194368 slots (plus 65537 to rebuild the largest), more than the 4194304 available"},
+		{"too many local addresses", func(c *Config) {
+			c.Local.Addresses = nil
+			for i := 0; i < 65; i++ {
+				c.Local.Addresses = append(c.Local.Addresses, netip.AddrFrom4([4]byte{172, 20, 0, byte(i + 1)}))
+			}
+		}, "local.addresses", "65 addresses, more than the maximum of 64"},
 		{"too many services", func(c *Config) { c.Services = services(MaxServices+1, 0) }, "services", "4097 services, more than the maximum of 4096"},
 		{"too many backends in total", func(c *Config) { c.Services = services(MaxBackends/MaxBackendsPerService+1, MaxBackendsPerService) }, "services", "135168 backends in total, more than the maximum of 131072"},
 	}

@@ -13,14 +13,14 @@ type Deleter interface {
 	DeleteReverse(keys []datapath.FlowKey) error
 }
 
-// DropBackend removes every connection to backend (both halves), so its
-// clients' next packets are dropped and they fail fast instead of waiting
-// on a dead server. It returns how many connections it removed.
-func DropBackend(t Deleter, backend netip.AddrPort) (int, error) {
+// DropBackend removes every connection of service svcID to backend (both
+// halves): the clients' next packets are dropped, and their reconnects go
+// to another backend. It returns how many connections it removed.
+func DropBackend(t Deleter, svcID uint32, backend netip.AddrPort) (int, error) {
 	var fwd, rev []datapath.FlowKey
 	err := t.WalkForward(func(batch []datapath.Forward) error {
 		for _, f := range batch {
-			if f.Backend == backend {
+			if f.ServiceID == svcID && f.Backend == backend {
 				fwd = append(fwd, f.Key)
 				rev = append(rev, f.ReverseKey())
 			}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,7 +57,10 @@ type Daemon struct {
 	collector *conntrack.Collector
 	health    *health.Monitor
 	owned     owned
-	reloads   struct{ ok, failed atomic.Uint64 }
+	// Listeners are opened first, so a daemon that cannot have them (one
+	// already runs) stops before it changes anything.
+	apiLn, metricsLn net.Listener
+	reloads          struct{ ok, failed atomic.Uint64 }
 
 	mu          sync.Mutex
 	bal         *lb.Balancer
@@ -86,10 +91,10 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 	wg.Go(func() { d.collector.Run(runCtx, cfg.Conntrack.GCInterval, cfg.Conntrack.GCInterval/10) })
 	wg.Go(func() { d.watchDrops(runCtx, 10*time.Second) })
 	wg.Go(func() { errc <- d.dp.ReadEvents(runCtx, d.onEvent) })
-	wg.Go(func() { errc <- api.NewServer(d, log).Serve(runCtx, cfg.API.Socket) })
+	wg.Go(func() { errc <- api.NewServer(d, log).ServeListener(runCtx, d.apiLn) })
 	wg.Go(func() { errc <- d.health.Run(runCtx) })
-	if cfg.Metrics.Listen != "" {
-		wg.Go(func() { errc <- metrics.NewServer(cfg.Metrics.Listen, d, log).Serve(runCtx) })
+	if d.metricsLn != nil {
+		wg.Go(func() { errc <- metrics.NewServer(cfg.Metrics.Listen, d, log).ServeListener(runCtx, d.metricsLn) })
 	}
 	wg.Go(func() { d.serveReloads(runCtx) })
 
@@ -103,8 +108,14 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 	}
 }
 
-func (d *Daemon) start(ctx context.Context) error {
+func (d *Daemon) start(ctx context.Context) (err error) {
 	cfg := d.cfg
+	defer func() {
+		if err != nil {
+			closeListener(d.apiLn)
+			closeListener(d.metricsLn)
+		}
+	}()
 	links := make([]netlink.Link, len(cfg.Interfaces))
 	for i, name := range cfg.Interfaces {
 		l, err := netlink.LinkByName(name)
@@ -113,7 +124,19 @@ func (d *Daemon) start(ctx context.Context) error {
 		}
 		links[i] = l
 	}
-	if err := checkPorts(cfg.Local); err != nil {
+	if d.apiLn, err = api.Listen(cfg.API.Socket); err != nil {
+		return err
+	}
+	if cfg.Metrics.Listen != "" {
+		if d.metricsLn, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+	}
+	prev, err := readOwned(d.ownedPath())
+	if err != nil {
+		return err
+	}
+	if err := checkPorts(cfg.Local, prev.hasAddress); err != nil {
 		return err
 	}
 	if d.opts.ResetState && cfg.State.PinPath != "" {
@@ -137,9 +160,12 @@ func (d *Daemon) start(ctx context.Context) error {
 	if err := d.bal.Apply(cfg.Services); err != nil {
 		return err
 	}
+	if err := d.removeStaleServices(); err != nil {
+		return err
+	}
 	d.setHealthTargets(d.healthTargetsChanged())
 
-	if err := d.prepareHost(); err != nil {
+	if err := d.prepareHost(prev); err != nil {
 		return err
 	}
 	d.neigh.SetTargets(backendAddrs(cfg.Services))
@@ -161,6 +187,31 @@ func (d *Daemon) start(ctx context.Context) error {
 		d.log.Info("XDP attached", "interface", l.Attrs().Name, "mode", mode, "replaced_running_program", dp.Adopted())
 	}
 	return d.addAddresses()
+}
+
+// removeStaleServices deletes services an adopted datapath still serves
+// but the configuration no longer names (removed while no daemon ran).
+func (d *Daemon) removeStaleServices() error {
+	keys, err := d.dp.ServiceKeys()
+	if err != nil {
+		return err
+	}
+	want := map[datapath.ServiceKey]bool{}
+	vipInUse := map[netip.Addr]bool{}
+	for _, s := range d.bal.Services() {
+		want[s.Key] = true
+		vipInUse[s.Key.VIP] = true
+	}
+	for _, k := range keys {
+		if want[k] {
+			continue
+		}
+		if err := d.dp.DeleteService(k, vipInUse[k.VIP]); err != nil {
+			return err
+		}
+		d.log.Info("removed a service the configuration no longer has", "service", k)
+	}
+	return nil
 }
 
 func (d *Daemon) logCapacity() {
@@ -234,6 +285,12 @@ func (d *Daemon) setReady() {
 	d.mu.Unlock()
 }
 
+func closeListener(ln net.Listener) {
+	if ln != nil {
+		ln.Close()
+	}
+}
+
 func timeouts(t config.Timeouts) conntrack.Timeouts {
 	return conntrack.Timeouts{SynSent: t.SynSent, Established: t.Established, FinWait: t.FinWait, Close: t.Close, UDP: t.UDP}
 }
@@ -250,11 +307,17 @@ func vips(services []config.Service) []netip.Addr {
 	return out
 }
 
+// backendAddrs lists every address new connections may be sent to: the
+// backends and the fallbacks.
 func backendAddrs(services []config.Service) []netip.Addr {
 	seen := map[netip.Addr]bool{}
 	var out []netip.Addr
 	for _, s := range services {
-		for _, b := range s.Backends {
+		all := s.Backends
+		if s.Fallback != nil {
+			all = append(slices.Clone(all), *s.Fallback)
+		}
+		for _, b := range all {
 			if !seen[b.Address] {
 				seen[b.Address] = true
 				out = append(out, b.Address)

@@ -106,6 +106,8 @@ func (d *Daemon) reload() (api.ReloadResult, []health.Target, error) {
 		{"conntrack.capacity", cur.Conntrack.Capacity != next.Conntrack.Capacity},
 		{"state", cur.State != next.State},
 		{"api", cur.API != next.API},
+		{"metrics", cur.Metrics != next.Metrics},
+		{"conntrack.gc_interval", cur.Conntrack.GCInterval != next.Conntrack.GCInterval},
 	} {
 		if f.changed {
 			res.NeedRestart = append(res.NeedRestart, f.name)
@@ -114,10 +116,10 @@ func (d *Daemon) reload() (api.ReloadResult, []health.Target, error) {
 	// Keep what only a restart applies as it runs, so the copy below
 	// describes the running daemon.
 	next.Interfaces, next.XDPMode, next.State, next.API = cur.Interfaces, cur.XDPMode, cur.State, cur.API
-	next.Conntrack.Capacity = cur.Conntrack.Capacity
+	next.Conntrack.Capacity, next.Conntrack.GCInterval, next.Metrics = cur.Conntrack.Capacity, cur.Conntrack.GCInterval, cur.Metrics
 
 	if !reflect.DeepEqual(cur.Local, next.Local) {
-		if err := checkPorts(next.Local); err != nil {
+		if err := checkPorts(next.Local, d.owned.hasAddress); err != nil {
 			return res, nil, err
 		}
 		if err := d.dp.SetLocal(next.Local.Addresses, next.Local.Ports.Min, next.Local.Ports.Max); err != nil {
@@ -125,9 +127,9 @@ func (d *Daemon) reload() (api.ReloadResult, []health.Target, error) {
 		}
 		res.Applied = append(res.Applied, "local")
 	}
-	if cur.Conntrack != next.Conntrack {
+	if cur.Conntrack.Timeouts != next.Conntrack.Timeouts {
 		d.collector.SetTimeouts(timeouts(next.Conntrack.Timeouts))
-		res.Applied = append(res.Applied, "conntrack")
+		res.Applied = append(res.Applied, "conntrack.timeouts")
 	}
 	if cur.Log != next.Log {
 		if err := d.setLogLevel(next.Log.Level); err != nil {

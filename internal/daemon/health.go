@@ -30,6 +30,9 @@ func healthTargets(services []config.Service) []health.Target {
 // waiting for d.mu in onHealthChange).
 func (d *Daemon) healthTargetsChanged() []health.Target {
 	targets := healthTargets(d.cfg.Services)
+	if targets == nil {
+		targets = []health.Target{} // none: the monitor must stop every check
+	}
 	checked := map[string]bool{}
 	for _, t := range targets {
 		checked[t.Service+" "+t.Addr.String()] = true
@@ -45,9 +48,30 @@ func (d *Daemon) healthTargetsChanged() []health.Target {
 	return targets
 }
 
+// setHealthTargets hands the monitor its targets, then takes out of the
+// rings those that start down (initial: down), which no change reports.
 func (d *Daemon) setHealthTargets(targets []health.Target) {
 	if err := d.health.SetTargets(targets); err != nil {
 		d.log.Error("health checks not updated", "err", err)
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, st := range d.health.States() {
+		if !st.Up {
+			d.setDown(st.Target.Service, st.Target.Addr)
+		}
+	}
+}
+
+// setDown takes a backend of the service with key k out of its ring.
+func (d *Daemon) setDown(k string, addr netip.AddrPort) {
+	for _, s := range d.cfg.Services {
+		if s.Key() == k {
+			if err := d.bal.SetDown(lb.Key(s), addr, true); err != nil {
+				d.log.Error("health state not applied", "service", s.Name, "backend", addr, "err", err)
+			}
+		}
 	}
 }
 
@@ -65,13 +89,23 @@ func (d *Daemon) onHealthChange(c health.Change) {
 			return
 		}
 		if !c.Up && s.OnBackendDown == config.ExpireConnections {
-			n, err := conntrack.DropBackend(d.dp, c.Target.Addr)
+			n, err := conntrack.DropBackend(d.dp, d.serviceID(lb.Key(s)), c.Target.Addr)
 			if err != nil {
 				d.log.Error("connections of a down backend not expired", "backend", c.Target.Addr, "err", err)
 			}
 			d.log.Info("expired the connections of a down backend", "service", s.Name, "backend", c.Target.Addr, "connections", n)
 		}
 	}
+}
+
+// serviceID is the datapath's id of the service with key k.
+func (d *Daemon) serviceID(k datapath.ServiceKey) uint32 {
+	for _, s := range d.bal.Services() {
+		if s.Key == k {
+			return s.ID
+		}
+	}
+	return ^uint32(0)
 }
 
 // healthOf is the checked state of a backend, if it is checked.

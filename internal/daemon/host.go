@@ -16,11 +16,7 @@ func (d *Daemon) ownedPath() string {
 // prepareHost turns forwarding on for the balancing interfaces (remembering
 // what it was, or taking over what a predecessor remembered) and records
 // it.
-func (d *Daemon) prepareHost() error {
-	prev, err := readOwned(d.ownedPath())
-	if err != nil {
-		return err
-	}
+func (d *Daemon) prepareHost(prev owned) error {
 	d.owned = owned{Addresses: prev.Addresses, Forwarding: map[string]string{}}
 	for _, name := range d.cfg.Interfaces {
 		was, err := hostnet.EnableForwarding(name)

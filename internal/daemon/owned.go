@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 )
 
 // owned records what the daemon changed on the host, in a file beside the
@@ -42,6 +43,9 @@ func readOwned(path string) (owned, error) {
 }
 
 func (o owned) write(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
 	b, err := json.MarshalIndent(o, "", "  ")
 	if err != nil {
 		return err
@@ -50,6 +54,16 @@ func (o owned) write(path string) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return os.Rename(path+".tmp", path)
+}
+
+// hasAddress reports whether xdplb added a on any interface.
+func (o owned) hasAddress(a netip.Addr) bool {
+	for _, x := range o.Addresses {
+		if x.Address == a {
+			return true
+		}
+	}
+	return false
 }
 
 func (o owned) hasAddr(ifname string, a netip.Addr) bool {

@@ -11,8 +11,9 @@ import (
 // checkPorts refuses a NAT port range that overlaps the kernel's ephemeral
 // range on an address the host itself uses: the kernel could pick the same
 // source port for its own connection, and the backend's replies to it would
-// be taken for a balanced connection's (or the other way round).
-func checkPorts(local config.Local) error {
+// be taken for a balanced connection's (or the other way round). Addresses
+// xdplb added itself (ours) are dedicated to it, not shared.
+func checkPorts(local config.Local, ours func(netip.Addr) bool) error {
 	lo, hi, err := hostnet.EphemeralRange()
 	if err != nil {
 		return err
@@ -22,6 +23,9 @@ func checkPorts(local config.Local) error {
 	}
 	var shared []netip.Addr
 	for _, a := range local.Addresses {
+		if ours(a) {
+			continue
+		}
 		has, err := hostnet.HostHas(a)
 		if err != nil {
 			return err

@@ -58,5 +58,8 @@ func protoName(p uint8) string {
 
 // Connections implements api.Source.
 func (d *Daemon) Connections() ([]conntrack.Conn, error) {
-	return conntrack.List(d.dp, timeouts(d.cfg.Conntrack.Timeouts))
+	d.mu.Lock()
+	t := timeouts(d.cfg.Conntrack.Timeouts)
+	d.mu.Unlock()
+	return conntrack.List(d.dp, t)
 }

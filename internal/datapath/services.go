@@ -193,3 +193,18 @@ func (d *Datapath) SetLocal(addrs []netip.Addr, portMin, portMax uint16) error {
 	}
 	return nil
 }
+
+// ServiceKeys lists the services the datapath serves.
+func (d *Datapath) ServiceKeys() ([]ServiceKey, error) {
+	var out []ServiceKey
+	var k xdplbSvcKey
+	var v xdplbSvcValue
+	it := d.objs.Services.Iterate()
+	for it.Next(&k, &v) {
+		out = append(out, ServiceKey{VIP: addrFromBE32(k.Vip), Port: portFromBE16(k.Port), Proto: k.Proto})
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	return out, nil
+}

@@ -54,7 +54,7 @@ func (n *Neighbours) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		n.refresh()
+		n.refresh(true)
 		select {
 		case <-ctx.Done():
 			return
@@ -67,8 +67,8 @@ func (n *Neighbours) Run(ctx context.Context, interval time.Duration) {
 // WaitResolved waits until every target's next hop is resolved, or ctx
 // ends; it returns the addresses still unresolved.
 func (n *Neighbours) WaitResolved(ctx context.Context) []netip.Addr {
-	for {
-		n.refresh()
+	for first := true; ; first = false {
+		n.refresh(first)
 		missing := n.unresolved()
 		if len(missing) == 0 {
 			return nil
@@ -91,17 +91,21 @@ func (n *Neighbours) snapshot() []netip.Addr {
 	return out
 }
 
-func (n *Neighbours) refresh() {
+// refresh asks the kernel to resolve every target not resolved yet; loud
+// says whether to log the failures (not on every retry of a wait).
+func (n *Neighbours) refresh(loud bool) {
 	for _, a := range n.snapshot() {
 		hop, err := nextHop(a)
 		if err != nil {
-			n.log.Warn("no route to backend", "backend", a, "err", err)
+			if loud {
+				n.log.Warn("no route to backend", "backend", a, "err", err)
+			}
 			continue
 		}
 		if resolved(hop) {
 			continue
 		}
-		if err := resolve(hop); err != nil {
+		if err := resolve(hop); err != nil && loud {
 			n.log.Warn("cannot resolve backend next hop", "backend", a, "next_hop", hop.ip, "err", err)
 		}
 	}

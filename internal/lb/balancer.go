@@ -123,8 +123,12 @@ func (b *Balancer) effective(cs config.Service) config.Service {
 		}
 		usable = usable || eff.Backends[i].Weight > 0
 	}
-	if cs.Fallback != nil && usable {
-		eff.Backends[len(eff.Backends)-1].Weight = 0
+	if cs.Fallback != nil {
+		fallback := &eff.Backends[len(eff.Backends)-1]
+		fallback.Weight = 0
+		if !usable {
+			fallback.Weight = 1
+		}
 	}
 	return eff
 }

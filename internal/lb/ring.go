@@ -18,7 +18,7 @@ var Schedulers = []string{"rr", "wrr", "maglev", "sh"}
 const MaglevTableSize = maglev.DefaultSize
 
 // MaxWRRRing caps the length of a wrr ring; see wrrRing.
-const MaxWRRRing = 1 << 16
+const MaxWRRRing = config.MaxWRRRing
 
 // buildRing lays out the ring of backend positions a scheduler indexes: for
 // each slot, an index into backends. The datapath consults it for new
