@@ -81,16 +81,15 @@ static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
 static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 				       const struct svc_value *svc)
 {
-	struct bpf_fib_lookup fib = {};
 	struct ct_fwd conn = {}, *fwd;
 	struct ct_key fk = {};
 	struct tuple to;
-	int ret;
+	int ret, refresh = 1;
 
 	key_from_packet(&fk, p);
 	fwd = bpf_map_lookup_elem(&ct_forward, &fk);
 	if (fwd) {
-		touch(&fwd->last_seen, &fwd->state, p->proto, p->tcp_flags);
+		refresh = touch(&fwd->last_seen, &fwd->state, p->proto, p->tcp_flags);
 		conn = *fwd;
 	} else {
 		ret = open_connection(ctx, p, svc, &fk, &conn);
@@ -102,30 +101,40 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 	to.daddr = conn.backend_addr;
 	to.sport = conn.local_port;
 	to.dport = conn.backend_port;
-	ret = backend_hop(ctx, p, &to, &fib);
-	if (ret >= 0)
-		return ret;
+	if (refresh || !conn.hop_ifindex) {
+		struct bpf_fib_lookup fib = {};
+
+		ret = backend_hop(ctx, p, &to, &fib);
+		if (ret >= 0)
+			return ret;
+		conn.hop_ifindex = fib.ifindex;
+		__builtin_memcpy(conn.hop_dmac, fib.dmac, ETH_ALEN);
+		__builtin_memcpy(conn.hop_smac, fib.smac, ETH_ALEN);
+		/* A new connection's entry gets its hop with its next packet. */
+		if (fwd) {
+			fwd->hop_ifindex = conn.hop_ifindex;
+			__builtin_memcpy(fwd->hop_dmac, conn.hop_dmac, ETH_ALEN);
+			__builtin_memcpy(fwd->hop_smac, conn.hop_smac, ETH_ALEN);
+		}
+	}
 	rewrite(p, &to);
 	count_traffic(&svc_stats, conn.svc_id, p->len, 1);
 	count_traffic(&backend_stats, conn.backend_id, p->len, 1);
-	return send_to_backend(ctx, p, &fib);
+	return send_to_backend(ctx, p, &conn);
 }
 
 /* from_backend handles what is not addressed to a service: a reply to one of
  * our local address:port pairs, or the host's own traffic. */
 static __always_inline int from_backend(struct xdp_md *ctx, struct packet *p)
 {
-	struct lb_config *cfg;
 	struct ct_rev *rev;
 	struct ct_key rk = {};
 	struct tuple to;
-	__u32 zero = 0;
 	__u16 port;
 
 	/* Only ports in the NAT range can be ours; skip the lookup otherwise. */
-	cfg = bpf_map_lookup_elem(&config, &zero);
 	port = bpf_ntohs(*p->dport);
-	if (!cfg || port < cfg->port_min || port > cfg->port_max)
+	if (port < nat_port_min || port > nat_port_max)
 		return verdict(R_PASS_NO_SERVICE, XDP_PASS);
 
 	key_from_packet(&rk, p);
@@ -156,6 +165,8 @@ int xdplb(struct xdp_md *ctx)
 	if (ret >= 0)
 		return ret;
 
+	if (!maybe_vip(p.ip->daddr))
+		return from_backend(ctx, &p);
 	key.vip = p.ip->daddr;
 	key.port = *p.dport;
 	key.proto = p.proto;

@@ -36,9 +36,9 @@ static __always_inline enum ct_state next_state(enum ct_state state, __u8 proto,
 }
 
 /* touch updates one half's state and last-seen time, writing only when
- * something changed enough to matter. */
-static __always_inline void touch(__u64 *last_seen, enum ct_state *state, __u8 proto,
-				  __u8 flags)
+ * something changed enough to matter; it returns whether it wrote. */
+static __always_inline int touch(__u64 *last_seen, enum ct_state *state, __u8 proto,
+				 __u8 flags)
 {
 	enum ct_state next = next_state(*state, proto, flags);
 	__u64 now = bpf_ktime_get_coarse_ns();
@@ -48,9 +48,13 @@ static __always_inline void touch(__u64 *last_seen, enum ct_state *state, __u8 p
 	if (next != *state) {
 		*state = next;
 		*last_seen = now;
-	} else if (now - *last_seen >= CT_TOUCH_NS) {
-		*last_seen = now;
+		return 1;
 	}
+	if (now - *last_seen >= CT_TOUCH_NS) {
+		*last_seen = now;
+		return 1;
+	}
+	return 0;
 }
 
 static __always_inline void key_from_packet(struct ct_key *k, const struct packet *p)

@@ -40,16 +40,16 @@ static __always_inline int backend_hop(struct xdp_md *ctx, const struct packet *
 	return CONTINUE;
 }
 
-/* send_to_backend sends the rewritten packet to the next hop found by
- * backend_hop. */
+/* send_to_backend sends the rewritten packet to the connection's cached
+ * next hop. */
 static __always_inline int send_to_backend(struct xdp_md *ctx, struct packet *p,
-					   const struct bpf_fib_lookup *fib)
+					   const struct ct_fwd *conn)
 {
-	__builtin_memcpy(p->eth->h_dest, fib->dmac, ETH_ALEN);
-	__builtin_memcpy(p->eth->h_source, fib->smac, ETH_ALEN);
-	if (fib->ifindex == ctx->ingress_ifindex)
+	__builtin_memcpy(p->eth->h_dest, conn->hop_dmac, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_source, conn->hop_smac, ETH_ALEN);
+	if (conn->hop_ifindex == ctx->ingress_ifindex)
 		return verdict(R_FWD_TX, XDP_TX);
-	return verdict(R_FWD_REDIRECT, bpf_redirect(fib->ifindex, 0));
+	return verdict(R_FWD_REDIRECT, bpf_redirect(conn->hop_ifindex, 0));
 }
 
 /* send_to_client uses the next hop the client's packets arrived from. */

@@ -116,6 +116,20 @@ struct {
 	__type(value, __u64);
 } reasons SEC(".maps");
 
+/* Hot-path settings as global variables: reading one is a plain load, no
+ * map lookup. They live in the program's own .bss, which is not pinned, so
+ * the control plane writes them before it attaches or replaces a program. */
+
+/* The local port range again (config has it for the allocator), for the
+ * check every packet not for a service goes through. */
+volatile __u32 nat_port_min;
+volatile __u32 nat_port_max;
+
+/* A one-hash Bloom filter of the VIPs: a clear bit proves the destination
+ * is no VIP, so the host's own traffic skips the service lookup. */
+#define VIP_FILTER_BITS (1 << 16)
+volatile __u64 vip_filter[VIP_FILTER_BITS / 64];
+
 /* The layout version of the pinned maps, so a daemon can tell whether the
  * maps it finds pinned were made by a compatible datapath. */
 struct {

@@ -18,6 +18,15 @@ static __always_inline __u32 mix32(__u32 h)
 	return h;
 }
 
+/* maybe_vip is false only for addresses that are surely no VIP. The
+ * control plane sets the bits with the same hash. */
+static __always_inline int maybe_vip(__be32 addr)
+{
+	__u32 bit = mix32(addr) & (VIP_FILTER_BITS - 1);
+
+	return (vip_filter[bit / 64] >> (bit % 64)) & 1;
+}
+
 static __always_inline __u32 flow_hash(const struct packet *p, enum sched_kind kind)
 {
 	__u32 h = mix32(p->ip->saddr ^ 0x9e3779b9);
@@ -60,7 +69,7 @@ persisted_backend(const struct svc_value *svc, const struct packet *p, __u64 now
 	if (!v || now - v->last_seen > (__u64)svc->persist_secs * 1000000000ULL)
 		return NULL;
 	be = backend_by_id(v->backend_id);
-	if (!be || (be->flags & BACKEND_DRAINED))
+	if (!be || (be->flags & BACKEND_DRAINED) || be->addr != v->addr || be->port != v->port)
 		return NULL;
 	v->last_seen = now;
 	*backend_id = v->backend_id;
@@ -96,7 +105,9 @@ pick_backend(const struct svc_value *svc, const struct packet *p, __u32 *backend
 	*backend_id = *id;
 	if (svc->persist_secs) {
 		struct persist_key k = { .svc_id = svc->id, .client = p->ip->saddr };
-		struct persist_value v = { .last_seen = now, .backend_id = *id };
+		struct persist_value v = {
+			.last_seen = now, .backend_id = *id, .addr = be->addr, .port = be->port,
+		};
 
 		bpf_map_update_elem(&persist, &k, &v, BPF_ANY);
 	}

@@ -10,7 +10,7 @@
 /* Bump LAYOUT_VERSION whenever a pinned map's meaning changes, even if its
  * sizes do not: a daemon refuses to adopt maps of another version. */
 enum layout_version {
-	LAYOUT_VERSION = 1,
+	LAYOUT_VERSION = 2,
 };
 
 /* A service is addressed by what a client puts on the wire. */
@@ -60,7 +60,11 @@ struct persist_key {
 struct persist_value {
 	__u64 last_seen;
 	__u32 backend_id;
-	__u32 pad;
+	/* The backend as it was: an id may be reused for another backend,
+	 * and a client must never follow its old id there. */
+	__be32 addr;
+	__be16 port;
+	__u16 pad[3];
 };
 
 /* A connection as one side sees it on the wire. The forward map is keyed by
@@ -94,6 +98,12 @@ struct ct_fwd {
 	__u32 backend_id;
 	__u32 svc_id;
 	enum ct_state state;
+	/* The next hop towards the backend, from the FIB, refreshed when
+	 * last_seen is (at most once a second), so most packets skip the
+	 * lookup. hop_ifindex 0: not looked up yet. */
+	__u32 hop_ifindex;
+	__u8 hop_dmac[6];
+	__u8 hop_smac[6];
 };
 
 /* Reverse half: how to rewrite backend -> local back into VIP -> client,

@@ -121,6 +121,9 @@ func (d *Datapath) checkLayout() error {
 		}
 	case LayoutVersion:
 		d.adopted = d.pinPath != ""
+		if d.adopted {
+			return d.restoreGlobals()
+		}
 	default:
 		return fmt.Errorf("%w: maps pinned at %s have layout version %d, this datapath uses %d; "+
 			"restart with --reset-state to discard them and every established connection", ErrIncompatiblePins, d.pinPath, v, LayoutVersion)

@@ -132,3 +132,58 @@ func TestPersistence(t *testing.T) {
 }
 
 func itoa(p uint16) string { return strconv.Itoa(int(p)) }
+
+// TestPersistenceNeverFollowsAReusedID: a backend id given to another
+// backend is not where a returning client goes.
+func TestPersistenceNeverFollowsAReusedID(t *testing.T) {
+	f := newFixture(t, 10000, 60000)
+	svc := netip.AddrPortFrom(vip, 87)
+	a := netip.MustParseAddr("10.9.0.1")
+	first := f.backendOf(t, netip.AddrPortFrom(a, 1000), svc)
+	var sv xdplbSvcValue
+	if err := f.dp.objs.Services.Lookup(xdplbSvcKey{Vip: mustBE32(vip), Port: be16(87), Proto: TCP}, &sv); err != nil {
+		t.Fatal(err)
+	}
+	var id uint32
+	if err := f.dp.objs.Rings.Lookup(sv.RingOff, &id); err != nil {
+		t.Fatal(err)
+	}
+	// The id now stands for another backend.
+	moved := ap("172.19.0.2:9999")
+	if err := f.dp.SetBackend(id, moved, false); err != nil {
+		t.Fatal(err)
+	}
+	got := f.backendOf(t, netip.AddrPortFrom(a, 1001), svc)
+	if first == got {
+		t.Fatalf("first connection went to %s; the second, after its id was reused, too", first)
+	}
+	// Round robin's next slot is the other backend: the persisted id was
+	// ignored, not followed to 172.19.0.2:9999.
+	if got != ap("172.19.0.3:87") {
+		t.Errorf("second connection went to %s, want the ring's next pick 172.19.0.3:87", got)
+	}
+}
+
+// TestVIPFilter: a service's VIP passes the filter while it is served, and
+// once removed its packets go to the host.
+func TestVIPFilter(t *testing.T) {
+	f := newFixture(t, 10000, 10999)
+	newVIP := netip.MustParseAddrPort("172.19.0.12:80")
+	key := ServiceKey{newVIP.Addr(), 80, TCP}
+	if err := f.dp.WriteRing(RingSlots-1, []uint32{0}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.dp.SetService(key, Service{ID: 99, Ring: Ring{Offset: RingSlots - 1, Len: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.backendOf(t, client, newVIP); got != ap("172.19.0.2:80") {
+		t.Fatalf("new VIP served by %s", got)
+	}
+	if err := f.dp.DeleteService(key, false); err != nil {
+		t.Fatal(err)
+	}
+	syn := clientSYN(client2, client2MAC, newVIP)
+	f.run(t, syn.bytes(t), f.lb0.ifindex, xdpPass, nil, "pass_no_service")
+	// The other VIPs are still there.
+	f.backendOf(t, client2, vip80)
+}

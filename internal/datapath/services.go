@@ -90,6 +90,9 @@ func (d *Datapath) SetService(key ServiceKey, svc Service) error {
 	if err := d.objs.Vips.Update(k.Vip, uint32(0), ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write VIP %s: %w", key.VIP, err)
 	}
+	if err := d.addToVIPFilter(k.Vip); err != nil {
+		return err
+	}
 	v := xdplbSvcValue{
 		Id: id, RingOff: ring.Offset, RingLen: ring.Len,
 		Sched: xdplbSchedKind(svc.Index), PersistSecs: uint32(svc.Persist.Round(time.Second) / time.Second),
@@ -117,7 +120,7 @@ func (d *Datapath) DeleteService(key ServiceKey, vipInUse bool) error {
 	if err := d.objs.Vips.Delete(k.Vip); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("delete VIP %s: %w", key.VIP, err)
 	}
-	return nil
+	return d.rebuildVIPFilter()
 }
 
 // WriteRing stores backend ids into consecutive ring slots from offset.
@@ -191,7 +194,7 @@ func (d *Datapath) SetLocal(addrs []netip.Addr, portMin, portMax uint16) error {
 	if err := d.objs.Config.Update(uint32(0), cfg, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write datapath config: %w", err)
 	}
-	return nil
+	return d.setPortGlobals(portMin, portMax)
 }
 
 // ServiceKeys lists the services the datapath serves.

@@ -37,6 +37,9 @@ type xdplbCtFwd struct {
 	BackendId   uint32
 	SvcId       uint32
 	State       xdplbCtState
+	HopIfindex  uint32
+	HopDmac     [6]uint8
+	HopSmac     [6]uint8
 }
 
 type xdplbCtKey struct {
@@ -89,7 +92,7 @@ const (
 type xdplbLayoutVersion uint32
 
 const (
-	xdplbLayoutVersionLAYOUT_VERSION xdplbLayoutVersion = 1
+	xdplbLayoutVersionLAYOUT_VERSION xdplbLayoutVersion = 2
 )
 
 type xdplbLbConfig struct {
@@ -109,7 +112,9 @@ type xdplbPersistValue struct {
 	_         structs.HostLayout
 	LastSeen  uint64
 	BackendId uint32
-	Pad       uint32
+	Addr      uint32
+	Port      uint16
+	Pad       [3]uint16
 }
 
 type xdplbReason uint32
@@ -190,7 +195,10 @@ const (
 	xdplbMapVips         = "vips"
 	xdplbProgXdplb       = "xdplb"
 	xdplbVarAllocTries   = "alloc_tries"
+	xdplbVarNatPortMax   = "nat_port_max"
+	xdplbVarNatPortMin   = "nat_port_min"
 	xdplbVarUnusedEvent  = "unused_event"
+	xdplbVarVipFilter    = "vip_filter"
 )
 
 // loadXdplb returns the embedded CollectionSpec for xdplb.
@@ -264,7 +272,10 @@ type xdplbMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdplbVariableSpecs struct {
 	AllocTries  *ebpf.VariableSpec `ebpf:"alloc_tries"`
+	NatPortMax  *ebpf.VariableSpec `ebpf:"nat_port_max"`
+	NatPortMin  *ebpf.VariableSpec `ebpf:"nat_port_min"`
 	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
+	VipFilter   *ebpf.VariableSpec `ebpf:"vip_filter"`
 }
 
 // xdplbObjects contains all objects after they have been loaded into the kernel.
@@ -329,7 +340,10 @@ func (m *xdplbMaps) Close() error {
 // It can be passed to loadXdplbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdplbVariables struct {
 	AllocTries  *ebpf.Variable `ebpf:"alloc_tries"`
+	NatPortMax  *ebpf.Variable `ebpf:"nat_port_max"`
+	NatPortMin  *ebpf.Variable `ebpf:"nat_port_min"`
 	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
+	VipFilter   *ebpf.Variable `ebpf:"vip_filter"`
 }
 
 // xdplbPrograms contains all programs after they have been loaded into the kernel.
