@@ -2,7 +2,7 @@
 MODE ?= native
 GO ?= go
 
-.PHONY: build demo test generate lint bench clean
+.PHONY: build demo test generate lint bench bench-go clean
 
 build:
 	$(GO) build -o xdplb ./cmd/xdplb
@@ -20,7 +20,12 @@ lint:
 	gofmt -l $$(git ls-files '*.go')
 	$(GO) vet ./...
 
+# The harness: datapath cost, packet rate, end to end against HAProxy and
+# nftables, scale (bench/README.md). bench-go: the Go micro-benchmarks.
 bench:
+	$(GO) run ./bench/cmd/xdplb-bench
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean:
