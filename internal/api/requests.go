@@ -1,0 +1,154 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/xdplb/xdplb/internal/config"
+)
+
+// ServiceSpec is the body of POST /v1/services. Absent fields get the
+// defaults a configuration file gives them: protocol tcp, scheduler rr,
+// no persistence, name VIP:PORT/PROTO.
+type ServiceSpec struct {
+	Name        string        `json:"name,omitempty"`
+	VIP         string        `json:"vip"`
+	Port        uint16        `json:"port"`
+	Protocol    string        `json:"protocol,omitempty"`
+	Scheduler   string        `json:"scheduler,omitempty"`
+	Persistence Duration      `json:"persistence,omitempty"`
+	Backends    []BackendSpec `json:"backends,omitempty"`
+}
+
+// BackendSpec is a backend in a ServiceSpec or ServiceEdit, and the body
+// of POST /v1/services/{service}/backends. Port defaults to the service
+// port; an absent weight is 1, an explicit 0 means drained.
+type BackendSpec struct {
+	Address string  `json:"address"`
+	Port    uint16  `json:"port,omitempty"`
+	Weight  *uint32 `json:"weight,omitempty"`
+}
+
+// ServiceEdit is the body of PUT /v1/services/{service}: what is given
+// changes, what is absent stays. Backends, if given, replaces the whole
+// list (an empty list drains the service). The address and protocol of a
+// service cannot change: remove it and add a new one.
+type ServiceEdit struct {
+	// Name, if empty, goes back to the default VIP:PORT/PROTO.
+	Name        *string        `json:"name,omitempty"`
+	Scheduler   *string        `json:"scheduler,omitempty"`
+	Persistence *Duration      `json:"persistence,omitempty"`
+	Backends    *[]BackendSpec `json:"backends,omitempty"`
+}
+
+// BackendEdit is the body of PUT /v1/services/{service}/backends/{backend}.
+type BackendEdit struct {
+	Weight *uint32 `json:"weight"`
+}
+
+// Duration is a time.Duration that reads and writes JSON as a Go duration
+// string ("300s", "5m"); it also reads a plain number as seconds, as
+// ipvsadm's persistence timeout is given.
+type Duration time.Duration
+
+// MarshalJSON writes d as a duration string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON reads a duration string or a number of seconds.
+func (d *Duration) UnmarshalJSON(data []byte) error {
+	var s string
+	if err := json.Unmarshal(data, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return &durationError{value: strconv.Quote(s)}
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var secs float64
+	if err := json.Unmarshal(data, &secs); err != nil {
+		return &durationError{value: string(data)}
+	}
+	*d = Duration(secs * float64(time.Second))
+	return nil
+}
+
+// durationError is a value that is no duration; Duration is only used for
+// persistence, so the handler reports it there.
+type durationError struct{ value string }
+
+func (e *durationError) Error() string {
+	return fmt.Sprintf("%s is not a duration (for example \"300s\", or 300 for seconds)", e.value)
+}
+
+// service turns the request into a configuration service with the
+// defaults a configuration file would give it, or the problems that keep
+// it from being one. What Validate checks is left to it.
+func (req ServiceSpec) service() (config.Service, []Problem) {
+	var ps []Problem
+	svc := config.Service{
+		Name:          req.Name,
+		Port:          req.Port,
+		Protocol:      config.Protocol(strings.ToLower(req.Protocol)),
+		Scheduler:     req.Scheduler,
+		Persistence:   time.Duration(req.Persistence),
+		OnBackendDown: config.KeepConnections,
+	}
+	if req.VIP == "" {
+		ps = append(ps, Problem{Path: "vip", Message: "missing (an IPv4 address is required)"})
+	} else if a, err := netip.ParseAddr(req.VIP); err != nil {
+		ps = append(ps, Problem{Path: "vip", Message: fmt.Sprintf("%q is not an IP address", req.VIP)})
+	} else {
+		svc.VIP = a
+	}
+	if svc.Protocol == "" {
+		svc.Protocol = config.TCP
+	}
+	if svc.Scheduler == "" {
+		svc.Scheduler = "rr"
+	}
+	if svc.Name == "" && svc.VIP.IsValid() {
+		svc.Name = svc.Key()
+	}
+	bs, bps := backendSpecs("backends", req.Backends)
+	ps = append(ps, bps...)
+	for i := range bs {
+		if bs[i].Port == 0 {
+			bs[i].Port = svc.Port
+		}
+	}
+	svc.Backends = bs
+	return svc, ps
+}
+
+// backendSpecs turns request backends into configuration ones; a port of
+// 0 is left for the caller to default to the service port.
+func backendSpecs(path string, specs []BackendSpec) ([]config.Backend, []Problem) {
+	var ps []Problem
+	out := make([]config.Backend, 0, len(specs))
+	for i, spec := range specs {
+		p := "address"
+		if path != "" {
+			p = fmt.Sprintf("%s[%d].address", path, i)
+		}
+		b := config.Backend{Port: spec.Port, Weight: 1}
+		if spec.Weight != nil {
+			b.Weight = *spec.Weight
+		}
+		if spec.Address == "" {
+			ps = append(ps, Problem{Path: p, Message: "missing (an IPv4 address is required)"})
+		} else if a, err := netip.ParseAddr(spec.Address); err != nil {
+			ps = append(ps, Problem{Path: p, Message: fmt.Sprintf("%q is not an IP address", spec.Address)})
+		} else {
+			b.Address = a
+		}
+		out = append(out, b)
+	}
+	return out, ps
+}
