@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/xdplb/xdplb/internal/conntrack"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/xdplb/xdplb/internal/conntrack"
 )
 
 // Source is what the daemon exposes through the API.

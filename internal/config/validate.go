@@ -2,13 +2,14 @@ package config
 
 import (
 	"fmt"
-	"github.com/xdplb/xdplb/internal/maglev"
 	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/xdplb/xdplb/internal/maglev"
 )
 
 // Accepted values of the enumerated fields, in the order messages list

@@ -1,10 +1,10 @@
 package daemon
 
 import (
-	"github.com/xdplb/xdplb/internal/conntrack"
 	"net/netip"
 
 	"github.com/xdplb/xdplb/internal/api"
+	"github.com/xdplb/xdplb/internal/conntrack"
 	"github.com/xdplb/xdplb/internal/datapath"
 )
 

@@ -2,11 +2,12 @@ package hostnet
 
 import (
 	"fmt"
-	"golang.org/x/sys/unix"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // procSys is where the kernel's network settings live; a variable so tests
