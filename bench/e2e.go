@@ -104,7 +104,6 @@ type running struct {
 	ref   *testbed.Reference
 	undo  []func() error // in reverse order
 	err   error
-	cells []*Cell
 }
 
 func (u *running) teardown() error {

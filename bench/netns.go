@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -140,7 +139,3 @@ func addVeth(name string, mac net.HardwareAddr, addr netip.Prefix, neigh map[net
 	}
 	return vethLink{ifindex: l.Attrs().Index, peerIfindex: peer.Attrs().Index}, nil
 }
-
-// errSkipped marks a peer or stage that could not run for a reason that is
-// not a failure (e.g. a program that is not installed in smoke mode).
-var errSkipped = errors.New("skipped")

@@ -1,8 +1,6 @@
 package conntrack
 
 import (
-	"net/netip"
-
 	"github.com/xdplb/xdplb/internal/datapath"
 )
 
@@ -18,13 +16,5 @@ func compact(k datapath.FlowKey) flowKey {
 	return flowKey{
 		src: k.Src.Addr().As16(), dst: k.Dst.Addr().As16(),
 		sport: k.Src.Port(), dport: k.Dst.Port(), proto: k.Proto,
-	}
-}
-
-func (k flowKey) expand() datapath.FlowKey {
-	return datapath.FlowKey{
-		Src:   netip.AddrPortFrom(netip.AddrFrom16(k.src).Unmap(), k.sport),
-		Dst:   netip.AddrPortFrom(netip.AddrFrom16(k.dst).Unmap(), k.dport),
-		Proto: k.proto,
 	}
 }

@@ -83,17 +83,6 @@ func (f frame) bytes(t testing.TB) []byte {
 	return out
 }
 
-// reply swaps the roles of f's endpoints, as a peer answering it would.
-func (f frame) reply() frame {
-	r := f
-	r.srcMAC, r.dstMAC = f.dstMAC, f.srcMAC
-	r.src, r.dst = f.dst, f.src
-	if f.syn && !f.ack {
-		r.ack = true
-	}
-	return r
-}
-
 func mac(s string) net.HardwareAddr {
 	hw, err := net.ParseMAC(s)
 	if err != nil {

@@ -21,8 +21,6 @@ import (
 // connections is out after fall (2) failed probes, within about
 // fall*interval + timeout = 600ms, and back after rise (2) passed ones.
 const (
-	checkInterval = 200 * time.Millisecond
-	checkTimeout  = 200 * time.Millisecond
 	// detectWindow bounds the detection with margin: a request started
 	// this long after a backend died must not be sent to it any more.
 	detectWindow = 1500 * time.Millisecond
