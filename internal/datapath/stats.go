@@ -9,24 +9,45 @@ import (
 // Reason is why a packet left the program; every packet counts once.
 type Reason uint32
 
-var reasonNames = map[xdplbReason]string{
-	xdplbReasonR_FWD_TX:               "fwd_tx",
-	xdplbReasonR_FWD_REDIRECT:         "fwd_redirect",
-	xdplbReasonR_PASS_NOT_IPV4:        "pass_not_ipv4",
-	xdplbReasonR_PASS_NOT_L4:          "pass_not_l4",
-	xdplbReasonR_PASS_NO_SERVICE:      "pass_no_service",
-	xdplbReasonR_PASS_NO_CONN:         "pass_no_conn",
-	xdplbReasonR_PASS_TRUNCATED:       "pass_truncated",
-	xdplbReasonR_PASS_BAD_HEADER:      "pass_bad_header",
-	xdplbReasonR_PASS_FRAGMENT:        "pass_fragment",
-	xdplbReasonR_DROP_FRAGMENT:        "drop_fragment",
-	xdplbReasonR_DROP_NO_CONN:         "drop_no_conn",
-	xdplbReasonR_DROP_NO_BACKEND:      "drop_no_backend",
-	xdplbReasonR_DROP_PORTS_EXHAUSTED: "drop_ports_exhausted",
-	xdplbReasonR_DROP_CT_FULL:         "drop_ct_full",
-	xdplbReasonR_DROP_NO_NEIGH:        "drop_no_neigh",
-	xdplbReasonR_DROP_NO_ROUTE:        "drop_no_route",
-	xdplbReasonR_DROP_BAD_BACKEND:     "drop_bad_backend",
+var reasonNames = map[xdplbReason]string{}
+
+// reasonText names a reason and says what it means, for people.
+type reasonText struct{ name, meaning string }
+
+var reasonInfo = map[xdplbReason]reasonText{
+	xdplbReasonR_FWD_TX:               {"fwd_tx", "forwarded out of the interface it came in on"},
+	xdplbReasonR_FWD_REDIRECT:         {"fwd_redirect", "forwarded out of another interface"},
+	xdplbReasonR_PASS_NOT_IPV4:        {"pass_not_ipv4", "not IPv4 (ARP, IPv6): to the host"},
+	xdplbReasonR_PASS_NOT_L4:          {"pass_not_l4", "IPv4 but neither TCP nor UDP: to the host"},
+	xdplbReasonR_PASS_NO_SERVICE:      {"pass_no_service", "not for a service: to the host"},
+	xdplbReasonR_PASS_NO_CONN:         {"pass_no_conn", "to a NAT port but no connection: the host's own traffic"},
+	xdplbReasonR_PASS_TRUNCATED:       {"pass_truncated", "headers cut short: to the host, which drops it"},
+	xdplbReasonR_PASS_BAD_HEADER:      {"pass_bad_header", "inconsistent header: to the host, which drops it"},
+	xdplbReasonR_PASS_FRAGMENT:        {"pass_fragment", "a fragment not for a VIP: to the host"},
+	xdplbReasonR_DROP_FRAGMENT:        {"drop_fragment", "a fragment for a VIP: cannot be balanced"},
+	xdplbReasonR_DROP_NO_CONN:         {"drop_no_conn", "TCP to a service, not a SYN, no connection"},
+	xdplbReasonR_DROP_NO_BACKEND:      {"drop_no_backend", "new connection to a service without backends"},
+	xdplbReasonR_DROP_PORTS_EXHAUSTED: {"drop_ports_exhausted", "no free local address:port for a new connection"},
+	xdplbReasonR_DROP_CT_FULL:         {"drop_ct_full", "connection table full"},
+	xdplbReasonR_DROP_NO_NEIGH:        {"drop_no_neigh", "backend's next hop not resolved yet"},
+	xdplbReasonR_DROP_NO_ROUTE:        {"drop_no_route", "no route to the backend"},
+	xdplbReasonR_DROP_BAD_BACKEND:     {"drop_bad_backend", "ring names a backend that is gone"},
+}
+
+func init() {
+	for r, info := range reasonInfo {
+		reasonNames[r] = info.name
+	}
+}
+
+// Describe says what a reason (by its String form) means, for people.
+func Describe(name string) string {
+	for _, info := range reasonInfo {
+		if info.name == name {
+			return info.meaning
+		}
+	}
+	return ""
 }
 
 // ReasonCount is the number of reasons the datapath counts.

@@ -6,10 +6,9 @@ import (
 	"path/filepath"
 )
 
-// ReferenceServices are the reference scenario's services (a YAML list):
-// VIP 172.19.0.10:80 round robin over rs1 and rs2, and a UDP service on
-// port 5353 over both for the tests.
-const ReferenceServices = `  - name: web
+// WebService is the reference scenario's service (a YAML list item): VIP
+// 172.19.0.10:80 round robin over rs1 and rs2.
+const WebService = `  - name: web
     vip: 172.19.0.10
     port: 80
     protocol: tcp
@@ -17,7 +16,11 @@ const ReferenceServices = `  - name: web
     backends:
       - address: 172.19.0.2
       - address: 172.19.0.3
-  - name: echo
+`
+
+// ReferenceServices are the web service plus a UDP service on port 5353
+// over both real servers, for the tests.
+const ReferenceServices = WebService + `  - name: echo
     vip: 172.19.0.10
     port: 5353
     protocol: udp

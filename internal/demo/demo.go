@@ -42,7 +42,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	defer os.RemoveAll(dir)
 
 	fmt.Fprintf(o.Out, "starting the balancer (xdp_mode %s)\n", o.Mode)
-	bal, err := StartBalancer(ctx, ref.LB, o.Binary, dir, ReferenceConfig(o.Mode, dir), o.Logs)
+	bal, err := StartBalancer(ctx, ref.LB, o.Binary, dir, Setup{Mode: o.Mode, Dir: dir, Services: WebService}.YAML(), o.Logs)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/xdplb/xdplb/internal/api"
+	"github.com/xdplb/xdplb/internal/datapath"
 )
 
 // PrintStats writes the counters as a person reads them: one line per
@@ -35,7 +36,7 @@ func PrintStats(w io.Writer, st api.Stats) {
 	fmt.Fprintln(w, "\npacket verdicts (non-zero):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, name := range names {
-		fmt.Fprintf(tw, "  %s\t%d\n", name, st.Reasons[name])
+		fmt.Fprintf(tw, "  %s\t%d\t%s\n", name, st.Reasons[name], datapath.Describe(name))
 	}
 	tw.Flush()
 }
