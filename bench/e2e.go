@@ -100,10 +100,10 @@ func setups() []setup {
 // running is one setup brought up on its own reference topology.
 type running struct {
 	setup
-	res   *SetupResult
-	ref   *testbed.Reference
-	undo  []func() error // in reverse order
-	err   error
+	res  *SetupResult
+	ref  *testbed.Reference
+	undo []func() error // in reverse order
+	err  error
 }
 
 func (u *running) teardown() error {

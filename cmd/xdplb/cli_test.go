@@ -423,3 +423,19 @@ func TestConnList(t *testing.T) {
 		t.Errorf("conn list:\n%s", got)
 	}
 }
+
+func TestHealthNote(t *testing.T) {
+	since := time.Date(2026, 11, 25, 12, 3, 4, 0, time.Local)
+	for _, c := range []struct {
+		b    api.BackendView
+		want string
+	}{
+		{api.BackendView{Up: true}, ""},
+		{api.BackendView{Up: true, Since: since}, "  (up since 12:03:04)"},
+		{api.BackendView{Up: false, Since: since, Reason: "connection refused"}, "  (down since 12:03:04: connection refused)"},
+	} {
+		if got := healthNote(c.b); got != c.want {
+			t.Errorf("healthNote(%+v) = %q, want %q", c.b, got, c.want)
+		}
+	}
+}

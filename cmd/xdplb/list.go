@@ -207,10 +207,26 @@ func printList(w io.Writer, l []listService) {
 			if !b.Up {
 				state = "down"
 			}
-			fmt.Fprintf(w, "  -> %-28s %-6d %-5s %-10d %d\n", fmt.Sprintf("%s:%d", b.Address, b.Port),
-				b.Weight, state, b.ActiveConns, b.InactiveConns)
+			fmt.Fprintf(w, "  -> %-28s %-6d %-5s %-10d %d%s\n", fmt.Sprintf("%s:%d", b.Address, b.Port),
+				b.Weight, state, b.ActiveConns, b.InactiveConns, healthNote(b.BackendView))
 		}
 	}
+}
+
+// healthNote tells, for a checked backend, since when it is in its state
+// and, if down, why.
+func healthNote(b api.BackendView) string {
+	if b.Since.IsZero() {
+		return ""
+	}
+	if b.Up {
+		return fmt.Sprintf("  (up since %s)", b.Since.Local().Format("15:04:05"))
+	}
+	note := fmt.Sprintf("  (down since %s", b.Since.Local().Format("15:04:05"))
+	if b.Reason != "" {
+		note += ": " + b.Reason
+	}
+	return note + ")"
 }
 
 func printStats(w io.Writer, l []listService, exact bool) {
