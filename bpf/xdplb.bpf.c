@@ -18,6 +18,7 @@
 #include "lib/sched.h"
 #include "lib/snat.h"
 #include "lib/fib.h"
+#include "lib/reset.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -88,6 +89,8 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 
 	key_from_packet(&fk, p);
 	fwd = bpf_map_lookup_elem(&ct_forward, &fk);
+	if (fwd && fwd->state == CT_RESET)
+		return reply_reset(ctx, p);
 	if (fwd) {
 		refresh = touch(&fwd->last_seen, &fwd->state, p->proto, p->tcp_flags);
 		conn = *fwd;

@@ -10,7 +10,7 @@
 /* Bump LAYOUT_VERSION whenever a pinned map's meaning changes, even if its
  * sizes do not: a daemon refuses to adopt maps of another version. */
 enum layout_version {
-	LAYOUT_VERSION = 2,
+	LAYOUT_VERSION = 3,
 };
 
 /* A service is addressed by what a client puts on the wire. */
@@ -86,6 +86,7 @@ enum ct_state {
 	CT_FIN_WAIT = 3,
 	CT_CLOSE = 4,
 	CT_UDP = 5,
+	CT_RESET = 6, /* set by the control plane: answer the client with an RST */
 };
 
 /* Forward half: how to rewrite client -> VIP into local -> backend. */
@@ -156,6 +157,7 @@ enum reason {
 	R_DROP_NO_NEIGH,     /* backend's next hop not resolved yet */
 	R_DROP_NO_ROUTE,     /* FIB has no usable route to the backend */
 	R_DROP_BAD_BACKEND,  /* ring names a backend id with no address */
+	R_FWD_RESET,         /* answered with an RST: its backend was taken out */
 	R_MAX,
 };
 

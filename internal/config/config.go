@@ -133,9 +133,9 @@ type Service struct {
 	HealthCheck *health.Spec `yaml:"health_check"`
 	// OnBackendDown says what happens to the established connections of
 	// a backend health checks take out: keep them (default), or expire
-	// them at once: the clients' next packets are then dropped (counted
-	// as drop_no_conn) until they give up, and their new connections go
-	// to healthy backends.
+	// them at once: a TCP client's next packet is answered with a reset
+	// (counted as fwd_reset), a UDP flow's next datagram goes to a
+	// healthy backend.
 	OnBackendDown string `yaml:"on_backend_down"`
 	// Fallback, if set, receives new connections while every backend is
 	// down or drained (keepalived's sorry server); otherwise they are

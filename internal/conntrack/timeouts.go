@@ -34,7 +34,8 @@ func Phase(proto uint8, fwd, rev datapath.State) datapath.State {
 	switch {
 	case proto == datapath.UDP:
 		return datapath.StateUDP
-	case fwd == datapath.StateClose || rev == datapath.StateClose:
+	case fwd == datapath.StateClose || rev == datapath.StateClose,
+		fwd == datapath.StateReset || rev == datapath.StateReset:
 		return datapath.StateClose
 	case fwd == datapath.StateFinWait || rev == datapath.StateFinWait:
 		return datapath.StateFinWait

@@ -44,6 +44,9 @@ const (
 	StateFinWait     = State(xdplbCtStateCT_FIN_WAIT)
 	StateClose       = State(xdplbCtStateCT_CLOSE)
 	StateUDP         = State(xdplbCtStateCT_UDP)
+	// StateReset marks a connection the control plane ended: the client's
+	// next packet is answered with a TCP reset.
+	StateReset = State(xdplbCtStateCT_RESET)
 )
 
 func (s State) String() string {
@@ -58,6 +61,8 @@ func (s State) String() string {
 		return "CLOSE"
 	case StateUDP:
 		return "UDP"
+	case StateReset:
+		return "RESET"
 	}
 	return fmt.Sprintf("STATE_%d", uint8(s))
 }
@@ -161,6 +166,28 @@ func walk[V any](m *ebpf.Map, fn func([]xdplbCtKey, []V) error) error {
 			return nil
 		}
 	}
+}
+
+// ResetForward marks forward entries StateReset, so the datapath answers
+// their clients' next packets with a TCP reset; missing ones are skipped.
+func (d *Datapath) ResetForward(keys []FlowKey) error {
+	var v xdplbCtFwd
+	for _, k := range keys {
+		w, err := k.wire()
+		if err != nil {
+			return err
+		}
+		if err := d.objs.CtForward.Lookup(w, &v); errors.Is(err, ebpf.ErrKeyNotExist) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("reset %v: %w", k, err)
+		}
+		v.State = xdplbCtStateCT_RESET
+		if err := d.objs.CtForward.Update(w, v, ebpf.UpdateExist); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("reset %v: %w", k, err)
+		}
+	}
+	return nil
 }
 
 // DeleteForward removes forward entries; missing ones are not an error.

@@ -32,6 +32,7 @@ var reasonInfo = map[xdplbReason]reasonText{
 	xdplbReasonR_DROP_NO_NEIGH:        {"drop_no_neigh", "backend's next hop not resolved yet"},
 	xdplbReasonR_DROP_NO_ROUTE:        {"drop_no_route", "no route to the backend"},
 	xdplbReasonR_DROP_BAD_BACKEND:     {"drop_bad_backend", "ring names a backend that is gone"},
+	xdplbReasonR_FWD_RESET:            {"fwd_reset", "answered with a TCP reset: the connection's backend was taken out"},
 }
 
 func init() {

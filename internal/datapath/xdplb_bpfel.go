@@ -74,6 +74,7 @@ const (
 	xdplbCtStateCT_FIN_WAIT    xdplbCtState = 3
 	xdplbCtStateCT_CLOSE       xdplbCtState = 4
 	xdplbCtStateCT_UDP         xdplbCtState = 5
+	xdplbCtStateCT_RESET       xdplbCtState = 6
 )
 
 type xdplbEvent struct {
@@ -92,7 +93,7 @@ const (
 type xdplbLayoutVersion uint32
 
 const (
-	xdplbLayoutVersionLAYOUT_VERSION xdplbLayoutVersion = 2
+	xdplbLayoutVersionLAYOUT_VERSION xdplbLayoutVersion = 3
 )
 
 type xdplbLbConfig struct {
@@ -137,7 +138,8 @@ const (
 	xdplbReasonR_DROP_NO_NEIGH        xdplbReason = 14
 	xdplbReasonR_DROP_NO_ROUTE        xdplbReason = 15
 	xdplbReasonR_DROP_BAD_BACKEND     xdplbReason = 16
-	xdplbReasonR_MAX                  xdplbReason = 17
+	xdplbReasonR_FWD_RESET            xdplbReason = 17
+	xdplbReasonR_MAX                  xdplbReason = 18
 )
 
 type xdplbSchedKind uint32

@@ -230,8 +230,9 @@ func TestHealthAllDown(t *testing.T) {
 
 // TestHealthExpire: a backend whose listener closes fails its TCP check
 // while a connection it accepted earlier is still open. With
-// on_backend_down: expire the balancer forgets that connection, so its
-// next packets are dropped; with keep (the default) it goes on working.
+// on_backend_down: expire the balancer ends that connection: the client's
+// next packet is answered with a TCP reset, so it fails at once; with keep
+// (the default) it goes on working.
 func TestHealthExpire(t *testing.T) {
 	e := newHealthEnv(t)
 	const tcpCheck = `    health_check:
@@ -283,7 +284,7 @@ func TestHealthExpire(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	noConnBefore := st.Reasons["drop_no_conn"]
+	resetBefore := st.Reasons["fwd_reset"]
 
 	// Only the listeners close: the accepted connections stay open.
 	tClose := time.Now()
@@ -304,9 +305,9 @@ func TestHealthExpire(t *testing.T) {
 		t.Errorf("on_backend_down keep: %d tracked connections to rs1, want 1", n)
 	}
 
-	// expire: the entries are gone (the daemon removes them right after
-	// the change, so allow it a moment), and the connection's next
-	// packets are dropped as belonging to no connection.
+	// expire: the connection is gone from the listing (the daemon ends it
+	// right after the change, so allow it a moment), and the client's
+	// next packet is answered with a reset.
 	deadline := time.Now().Add(time.Second)
 	for conns("172.19.0.10:7001", "172.19.0.2:7001") != 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -314,20 +315,22 @@ func TestHealthExpire(t *testing.T) {
 	if n := conns("172.19.0.10:7001", "172.19.0.2:7001"); n != 0 {
 		t.Errorf("on_backend_down expire: %d tracked connections to rs1 after it went down, want 0", n)
 	}
-	err = expire.echo("after", time.Second)
-	if err == nil {
+	start := time.Now()
+	err = expire.echo("after", 3*time.Second)
+	switch {
+	case err == nil:
 		t.Errorf("on_backend_down expire: the connection to the down backend still works")
-	} else {
-		t.Logf("on_backend_down expire: the connection to the down backend: %v", err)
+	case !strings.Contains(err.Error(), "reset"):
+		t.Errorf("on_backend_down expire: the connection failed with %v after %v, want a reset", err, time.Since(start))
+	default:
+		t.Logf("on_backend_down expire: the connection failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
 	}
 	st, err = e.bal.API.Stats(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if moved := st.Reasons["drop_no_conn"] - noConnBefore; moved == 0 {
-		t.Errorf("reasons[drop_no_conn] did not move: the expired connection's packets were not dropped as connectionless")
-	} else {
-		t.Logf("reasons[drop_no_conn] moved by %d (the write and its retransmissions)", moved)
+	if moved := st.Reasons["fwd_reset"] - resetBefore; moved == 0 {
+		t.Errorf("reasons[fwd_reset] did not move: the client was not answered with a reset")
 	}
 	// New connections go to rs2.
 	for range 2 {

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/* Answering a client with a TCP reset, for connections the control plane
+ * ended (their backend failed its health checks and the service says
+ * expire): the client learns at once instead of retransmitting into the
+ * void. */
+#ifndef XDPLB_RESET_H
+#define XDPLB_RESET_H
+
+#include "parse.h"
+
+/* csum_words adds n 16-bit words, n bounded for the verifier. */
+static __always_inline __u32 csum_words(__u32 sum, const __be16 *w, int n, void *end)
+{
+	for (int i = 0; i < 30; i++) {
+		if (i >= n)
+			break;
+		if ((void *)(w + i + 1) > end)
+			break;
+		sum += bpf_ntohs(w[i]);
+	}
+	return sum;
+}
+
+static __always_inline __u16 csum_fold_final(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return ~sum;
+}
+
+/* reply_reset turns the client's packet into the reset RFC 793 prescribes
+ * for it (SEQ = its ACK if it has one, else ACK = its SEQ + length), sent
+ * back where it came from. A reset is never answered. */
+static __always_inline int reply_reset(struct xdp_md *ctx, struct packet *p)
+{
+	void *end = (void *)(long)ctx->data_end;
+	struct iphdr *ip = p->ip;
+	struct tcphdr *th = (void *)p->sport; /* the TCP header starts at the ports */
+	__u8 mac[ETH_ALEN];
+	__u32 ihl_len, seg_len, sum;
+	__be32 addr;
+	__be16 port;
+	int shrink;
+
+	if (p->proto != IPPROTO_TCP || (p->tcp_flags & TCP_RST))
+		return verdict(R_DROP_NO_CONN, XDP_DROP);
+	if ((void *)(th + 1) > end)
+		return verdict(R_PASS_TRUNCATED, XDP_PASS);
+	ihl_len = (ip->ihl * 4) & 0x3c;
+	seg_len = bpf_ntohs(ip->tot_len) - ihl_len - th->doff * 4;
+	if (p->tcp_flags & TCP_SYN)
+		seg_len++;
+	if (p->tcp_flags & TCP_FIN)
+		seg_len++;
+
+	__builtin_memcpy(mac, p->eth->h_source, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_source, p->eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(p->eth->h_dest, mac, ETH_ALEN);
+
+	addr = ip->saddr;
+	ip->saddr = ip->daddr;
+	ip->daddr = addr;
+	ip->tot_len = bpf_htons(ihl_len + sizeof(*th));
+	ip->ttl = 64;
+	ip->check = 0;
+	ip->check = bpf_htons(csum_fold_final(csum_words(0, (__be16 *)ip, ihl_len / 2, end)));
+
+	port = th->source;
+	th->source = th->dest;
+	th->dest = port;
+	if (p->tcp_flags & TCP_ACK) {
+		th->seq = th->ack_seq;
+		th->ack_seq = 0;
+		((__u8 *)th)[13] = TCP_RST;
+	} else {
+		th->ack_seq = bpf_htonl(bpf_ntohl(th->seq) + seg_len);
+		th->seq = 0;
+		((__u8 *)th)[13] = TCP_RST | TCP_ACK;
+	}
+	((__u8 *)th)[12] = 5 << 4; /* data offset 5: the options go with the payload */
+	th->window = 0;
+	th->urg_ptr = 0;
+	th->check = 0;
+	/* Pseudo header, then the 20-byte header; nothing else is left. */
+	sum = (bpf_ntohl(ip->saddr) >> 16) + (bpf_ntohl(ip->saddr) & 0xffff) +
+	      (bpf_ntohl(ip->daddr) >> 16) + (bpf_ntohl(ip->daddr) & 0xffff) +
+	      IPPROTO_TCP + sizeof(*th);
+	th->check = bpf_htons(csum_fold_final(csum_words(sum, (__be16 *)th, sizeof(*th) / 2, end)));
+
+	shrink = (long)end - (long)(th + 1);
+	if (shrink > 0 && bpf_xdp_adjust_tail(ctx, -shrink))
+		return verdict(R_DROP_NO_CONN, XDP_DROP);
+	return verdict(R_FWD_RESET, XDP_TX);
+}
+
+#endif
