@@ -40,7 +40,7 @@ func resetFrame(t *testing.T, f frame, ack uint32) []byte {
 	l3 := 14
 	ihl := int(b[l3]&0x0f) * 4
 	th := l3 + ihl
-	b = b[:th+20] // gopacket pads to the Ethernet minimum; XDP sends what it has
+	b = b[:th+20]             // gopacket pads to the Ethernet minimum; XDP sends what it has
 	b[l3+8] = 64              // TTL
 	b[th+14], b[th+15] = 0, 0 // window
 	putU32(b[th+8:], ack)     // acknowledgement number
