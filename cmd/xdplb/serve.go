@@ -36,6 +36,11 @@ func newServeCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if cmd.Flags().Changed("socket") {
+				// The command line wins over the file, as for every client
+				// command.
+				cfg.API.Socket, _ = cmd.Flags().GetString("socket")
+			}
 			level := new(slog.LevelVar)
 			log, err := newLogger(cfg.Log, level)
 			if err != nil {

@@ -242,7 +242,7 @@ func (d *Daemon) shutdown(started bool) error {
 		return d.dp.Close()
 	}
 	d.log.Info("shutting down: detaching and removing what xdplb added")
-	return errors.Join(d.restoreHost(), d.dp.Remove())
+	return errors.Join(d.restoreHost(), d.neigh.Forget(), d.dp.Remove())
 }
 
 func (d *Daemon) onEvent(e datapath.Event) {

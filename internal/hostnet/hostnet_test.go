@@ -113,6 +113,12 @@ func TestAddressesAndNeighbours(t *testing.T) {
 		if missing := n.WaitResolved(ctx); len(missing) != 0 {
 			t.Errorf("unresolved after 5s: %v", missing)
 		}
+		if err := n.Forget(); err != nil {
+			t.Error(err)
+		}
+		if hop, err := nextHop(b.Addr); err != nil || resolved(hop) {
+			t.Errorf("after Forget the neighbour entry is still there (%v)", err)
+		}
 		return nil
 	})
 	if err != nil {

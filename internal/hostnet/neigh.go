@@ -2,6 +2,7 @@ package hostnet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -22,11 +23,14 @@ type Neighbours struct {
 	mu      sync.Mutex
 	targets map[netip.Addr]bool
 	kick    chan struct{}
+	// created are the entries this keeper asked the kernel for, removed
+	// again by Forget.
+	created map[hop]bool
 }
 
 // NewNeighbours returns a keeper with no targets.
 func NewNeighbours(log *slog.Logger) *Neighbours {
-	return &Neighbours{log: log, targets: map[netip.Addr]bool{}, kick: make(chan struct{}, 1)}
+	return &Neighbours{log: log, targets: map[netip.Addr]bool{}, kick: make(chan struct{}, 1), created: map[hop]bool{}}
 }
 
 // SetTargets replaces the set of backend addresses to keep resolved.
@@ -105,9 +109,15 @@ func (n *Neighbours) refresh(loud bool) {
 		if resolved(hop) {
 			continue
 		}
-		if err := resolve(hop); err != nil && loud {
-			n.log.Warn("cannot resolve backend next hop", "backend", a, "next_hop", hop.ip, "err", err)
+		if err := resolve(hop); err != nil {
+			if loud {
+				n.log.Warn("cannot resolve backend next hop", "backend", a, "next_hop", hop.ip, "err", err)
+			}
+			continue
 		}
+		n.mu.Lock()
+		n.created[hop] = true
+		n.mu.Unlock()
 	}
 }
 
@@ -120,6 +130,22 @@ func (n *Neighbours) unresolved() []netip.Addr {
 		}
 	}
 	return out
+}
+
+// Forget removes the neighbour entries this keeper created. The kernel
+// makes them again when anything else needs them.
+func (n *Neighbours) Forget() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var errs []error
+	for h := range n.created {
+		err := netlink.NeighDel(&netlink.Neigh{LinkIndex: h.ifindex, Family: netlink.FAMILY_V4, IP: h.ip.AsSlice()})
+		if err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("remove neighbour %s: %w", h.ip, err))
+		}
+		delete(n.created, h)
+	}
+	return errors.Join(errs...)
 }
 
 type hop struct {
