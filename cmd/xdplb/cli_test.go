@@ -439,3 +439,14 @@ func TestHealthNote(t *testing.T) {
 		}
 	}
 }
+
+func TestListShowsFallback(t *testing.T) {
+	var out bytes.Buffer
+	printList(&out, []listService{{ServiceView: api.ServiceView{
+		VIP: "172.19.0.10", Port: 80, Protocol: "tcp", Scheduler: "rr",
+		Fallback: &api.BackendView{Address: "172.19.0.4", Port: 80, Weight: 1, Up: true},
+	}}})
+	if !strings.Contains(out.String(), "  -> 172.19.0.4:80                (fallback: takes new connections while no backend can)") {
+		t.Errorf("list:\n%s", out.String())
+	}
+}

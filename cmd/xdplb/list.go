@@ -210,6 +210,9 @@ func printList(w io.Writer, l []listService) {
 			fmt.Fprintf(w, "  -> %-28s %-6d %-5s %-10d %d%s\n", fmt.Sprintf("%s:%d", b.Address, b.Port),
 				b.Weight, state, b.ActiveConns, b.InactiveConns, healthNote(b.BackendView))
 		}
+		if f := s.Fallback; f != nil {
+			fmt.Fprintf(w, "  -> %-28s (fallback: takes new connections while no backend can)\n", fmt.Sprintf("%s:%d", f.Address, f.Port))
+		}
 	}
 }
 

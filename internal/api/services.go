@@ -22,6 +22,8 @@ type ServiceView struct {
 	Scheduler   string        `json:"scheduler"`
 	Persistence time.Duration `json:"persistence_ns"`
 	Backends    []BackendView `json:"backends"`
+	// Fallback takes new connections while no backend can.
+	Fallback *BackendView `json:"fallback,omitempty"`
 }
 
 // BackendView is a configured backend with its runtime state.

@@ -33,6 +33,9 @@ func (d *Daemon) Services() []api.ServiceView {
 			}
 			v.Backends = append(v.Backends, bv)
 		}
+		if f := s.Fallback; f != nil {
+			v.Fallback = &api.BackendView{Address: f.Address.String(), Port: f.Port, Weight: f.Weight, Up: true}
+		}
 		out = append(out, v)
 	}
 	return out
