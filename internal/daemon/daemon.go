@@ -267,16 +267,13 @@ func (d *Daemon) serveReloads(ctx context.Context) {
 	}
 }
 
-func (d *Daemon) setLogLevel(level string) error {
-	if d.opts.LogLevel == nil {
-		return nil
-	}
+// setLogLevel changes the level of the daemon's logger; the config's
+// validation has already checked level.
+func (d *Daemon) setLogLevel(level string) {
 	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return fmt.Errorf("log.level: %w", err)
+	if d.opts.LogLevel != nil && l.UnmarshalText([]byte(level)) == nil {
+		d.opts.LogLevel.Set(l)
 	}
-	d.opts.LogLevel.Set(l)
-	return nil
 }
 
 func (d *Daemon) setReady() {

@@ -121,34 +121,42 @@ func (d *Daemon) reload() (api.ReloadResult, []health.Target, error) {
 	next.Interfaces, next.XDPMode, next.State, next.API = cur.Interfaces, cur.XDPMode, cur.State, cur.API
 	next.Conntrack.Capacity, next.Conntrack.GCInterval, next.Metrics = cur.Conntrack.Capacity, cur.Conntrack.GCInterval, cur.Metrics
 
-	if !reflect.DeepEqual(cur.Local, next.Local) {
+	// What can be refused is tried first, undone if a later step fails;
+	// the rest (timeouts, log level: validated with the file) cannot fail,
+	// so a refused reload leaves the running configuration as it was.
+	localChanged := !reflect.DeepEqual(cur.Local, next.Local)
+	if localChanged {
 		if err := checkPorts(next.Local, d.owned.hasAddress); err != nil {
 			return res, nil, err
 		}
 		if err := d.dp.SetLocal(next.Local.Addresses, next.Local.Ports.Min, next.Local.Ports.Max); err != nil {
-			return res, nil, err
+			return res, nil, errors.Join(err, d.dp.SetLocal(cur.Local.Addresses, cur.Local.Ports.Min, cur.Local.Ports.Max))
 		}
 		res.Applied = append(res.Applied, "local")
-	}
-	if cur.Conntrack.Timeouts != next.Conntrack.Timeouts {
-		d.collector.SetTimeouts(timeouts(next.Conntrack.Timeouts))
-		res.Applied = append(res.Applied, "conntrack.timeouts")
-	}
-	if cur.Log != next.Log {
-		if err := d.setLogLevel(next.Log.Level); err != nil {
-			return res, nil, err
-		}
-		if cur.Log.Format != next.Log.Format {
-			res.NeedRestart = append(res.NeedRestart, "log.format")
-			next.Log.Format = cur.Log.Format
-		}
-		res.Applied = append(res.Applied, "log")
 	}
 	if !reflect.DeepEqual(cur.Services, next.Services) {
 		res.Applied = append(res.Applied, "services")
 	}
 	targets, err := d.applyServices(next)
-	return res, targets, err
+	if err != nil {
+		if localChanged {
+			err = errors.Join(err, d.dp.SetLocal(cur.Local.Addresses, cur.Local.Ports.Min, cur.Local.Ports.Max))
+		}
+		return api.ReloadResult{}, nil, err
+	}
+	if cur.Conntrack.Timeouts != next.Conntrack.Timeouts {
+		d.collector.SetTimeouts(timeouts(next.Conntrack.Timeouts))
+		res.Applied = append(res.Applied, "conntrack.timeouts")
+	}
+	if cur.Log.Level != next.Log.Level {
+		d.setLogLevel(next.Log.Level)
+		res.Applied = append(res.Applied, "log.level")
+	}
+	if cur.Log.Format != next.Log.Format {
+		res.NeedRestart = append(res.NeedRestart, "log.format")
+		d.cfg.Log.Format = cur.Log.Format
+	}
+	return res, targets, nil
 }
 
 // applyServices makes next the running configuration: services into the
