@@ -15,9 +15,10 @@ static __always_inline enum ct_state initial_state(__u8 proto)
 	return proto == IPPROTO_TCP ? CT_SYN_SENT : CT_UDP;
 }
 
-/* next_state follows one direction's flags. A SYN starts the half over, so
- * a client reusing its port after a close revives the entry instead of
- * leaving it marked closed (and soon expired) while in use. */
+/* next_state follows one direction's flags. A SYN starts the half over:
+ * the backend's SYN-ACK to a retransmitted SYN, or a SYN on an entry the
+ * reset of a half-open attempt closed. (A client's new connection on the
+ * port of a finished one gets new entries: see is_port_reuse.) */
 static __always_inline enum ct_state next_state(enum ct_state state, __u8 proto, __u8 flags)
 {
 	if (proto != IPPROTO_TCP)
@@ -55,6 +56,29 @@ static __always_inline int touch(__u64 *last_seen, enum ct_state *state, __u8 pr
 		return 1;
 	}
 	return 0;
+}
+
+/* is_port_reuse tells a client's new connection from its old one on the
+ * same port: a pure SYN after the old one was closed. It must be scheduled
+ * afresh, not sent where the old one went: that backend may be drained or
+ * down by now. */
+static __always_inline int is_port_reuse(const struct ct_fwd *fwd, const struct packet *p)
+{
+	return p->proto == IPPROTO_TCP &&
+	       (p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
+	       (fwd->state == CT_FIN_WAIT || fwd->state == CT_CLOSE);
+}
+
+/* forget_connection removes both halves of a finished connection. */
+static __always_inline void forget_connection(const struct ct_key *fk, const struct ct_fwd *fwd)
+{
+	struct ct_key rk = {
+		.saddr = fwd->backend_addr, .daddr = fwd->local_addr,
+		.sport = fwd->backend_port, .dport = fwd->local_port, .proto = fk->proto,
+	};
+
+	bpf_map_delete_elem(&ct_reverse, &rk);
+	bpf_map_delete_elem(&ct_forward, fk);
 }
 
 static __always_inline void key_from_packet(struct ct_key *k, const struct packet *p)

@@ -31,9 +31,6 @@ func TestStateTransitions(t *testing.T) {
 		{"client last ACK", fromClient(false, true, false, false), F, F},
 		{"backend RST", fromBackend(false, false, false, true), F, C},
 		{"client ACK after the reset", fromClient(false, true, false, false), F, C},
-		{"client SYN reusing the port", fromClient(true, false, false, false), S, C},
-		{"backend SYN-ACK revives the reply half", fromBackend(true, true, false, false), S, E},
-		{"client ACK", fromClient(false, true, false, false), E, E},
 	}
 	for _, s := range steps {
 		var verdict uint32
@@ -64,6 +61,41 @@ func TestStateTransitions(t *testing.T) {
 	})
 	if n != 1 {
 		t.Errorf("%d UDP flows, want 1", n)
+	}
+}
+
+// TestPortReuseSchedulesAfresh: a client's new connection on the port of
+// a closed one is scheduled like any new connection (here: round robin's
+// next backend), not sent where the old one went, and the old halves go.
+func TestPortReuseSchedulesAfresh(t *testing.T) {
+	f := newFixture(t, 10000, 10999)
+	first := f.backendOf(t, client, vip80)
+	old := f.forward(t, client)
+	for _, fr := range []frame{
+		{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, fin: true, ack: true},
+		{srcMAC: rs1MAC, dstMAC: lbMAC, src: first, dst: netip.AddrPortFrom(localAddr, portFromBE16(old.LocalPort)), fin: true, ack: true},
+	} {
+		var verdict uint32
+		var err error
+		f.nt.do(func() { verdict, _, _, err = f.dp.Run(fr.bytes(t), f.lb0.ifindex, 1) })
+		if err != nil || verdict != xdpTX {
+			t.Fatalf("FIN: verdict %d err %v", verdict, err)
+		}
+	}
+	second := f.backendOf(t, client, vip80)
+	if second == first {
+		t.Errorf("the new connection went to %s again, want round robin's next backend", first)
+	}
+	oldKey := FlowKey{Src: first, Dst: netip.AddrPortFrom(localAddr, portFromBE16(old.LocalPort)), Proto: TCP}
+	w, _ := oldKey.wire()
+	var rev xdplbCtRev
+	if err := f.dp.objs.CtReverse.Lookup(w, &rev); err == nil {
+		t.Errorf("the old connection's reverse half is still there")
+	}
+	// A retransmitted SYN of a connection still opening is the same
+	// connection.
+	if again := f.backendOf(t, client, vip80); again != second {
+		t.Errorf("retransmitted SYN went to %s, want %s", again, second)
 	}
 }
 
