@@ -69,7 +69,7 @@ func testRestartKeepsConnections(t *testing.T, mode string) {
 	})
 	e.start(t, func(d string) string { dir = d; return config(d) })
 
-	streams := openRestartStreams(t, e, restartStreams)
+	streams := openRestartStreams(t, e, restartService, restartStreams)
 	waitRestartStreams(t, streams, "before the first restart")
 
 	for round := 1; round <= 2; round++ {
@@ -198,9 +198,9 @@ type restartStream struct {
 	writeErr, readErr error
 }
 
-// openRestartStreams opens n streams and starts them. They are stopped and closed
-// when the test ends, if finish did not do it first.
-func openRestartStreams(t *testing.T, e *env, n int) *restartStreamSet {
+// openRestartStreams opens n streams through addr and starts them. They
+// are stopped and closed when the test ends, if finish did not do it first.
+func openRestartStreams(t *testing.T, e *env, addr string, n int) *restartStreamSet {
 	t.Helper()
 	set := &restartStreamSet{stop: make(chan struct{})}
 	t.Cleanup(func() {
@@ -211,7 +211,7 @@ func openRestartStreams(t *testing.T, e *env, n int) *restartStreamSet {
 		set.wg.Wait()
 	})
 	for i := range n {
-		c, err := ctDial(t, e, restartService, 5*time.Second)
+		c, err := ctDial(t, e, addr, 5*time.Second)
 		if err != nil {
 			t.Fatalf("stream %d: dial: %v", i, err)
 		}
@@ -219,7 +219,7 @@ func openRestartStreams(t *testing.T, e *env, n int) *restartStreamSet {
 		s := &restartStream{
 			c:      c.(*net.TCPConn),
 			client: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()),
-			seed:   seed(fmt.Sprintf("xdplb e2e restart stream %d", i)),
+			seed:   seed(fmt.Sprintf("xdplb e2e stream %s %d", addr, i)),
 		}
 		// Generous: the whole test is far shorter; this only bounds a hang.
 		s.c.SetDeadline(time.Now().Add(2 * time.Minute))

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"os/exec"
 	"slices"
@@ -440,7 +439,7 @@ func TestServicesUnderTraffic(t *testing.T) {
 		return demo.Setup{Mode: e.mode, Dir: d, Services: schedTrafficServices}.YAML()
 	})
 
-	streams := schedOpenStreams(t, e, schedEcho, 10)
+	streams := openRestartStreams(t, e, schedEcho, 10)
 	waitRestartStreams(t, streams, "at the start")
 
 	// A new service, with a backend, persisted to the file.
@@ -536,36 +535,6 @@ func TestServicesUnderTraffic(t *testing.T) {
 
 	total := streams.finish(t)
 	t.Logf("%d streams, %s echoed in all, none broken", len(streams.s), restartBytes(total))
-}
-
-// schedOpenStreams is openRestartStreams for addr.
-func schedOpenStreams(t *testing.T, e *env, addr string, n int) *restartStreamSet {
-	t.Helper()
-	set := &restartStreamSet{stop: make(chan struct{})}
-	t.Cleanup(func() {
-		set.halt()
-		for _, s := range set.s {
-			s.c.Close()
-		}
-		set.wg.Wait()
-	})
-	for i := range n {
-		c, err := ctDial(t, e, addr, 5*time.Second)
-		if err != nil {
-			t.Fatalf("stream %d: dial: %v", i, err)
-		}
-		ap := c.LocalAddr().(*net.TCPAddr).AddrPort()
-		s := &restartStream{
-			c:      c.(*net.TCPConn),
-			client: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()),
-			seed:   seed(fmt.Sprintf("xdplb e2e sched stream %d", i)),
-		}
-		s.c.SetDeadline(time.Now().Add(2 * time.Minute))
-		set.s = append(set.s, s)
-		set.wg.Go(func() { s.write(set.stop) })
-		set.wg.Go(s.read)
-	}
-	return set
 }
 
 // schedCheckEcho opens a connection to addr and checks that a line comes
