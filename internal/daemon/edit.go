@@ -10,7 +10,6 @@ import (
 	"github.com/xdplb/xdplb/internal/api"
 	"github.com/xdplb/xdplb/internal/config"
 	"github.com/xdplb/xdplb/internal/health"
-	"github.com/xdplb/xdplb/internal/lb"
 )
 
 // Services implements api.Editor.
@@ -18,6 +17,7 @@ func (d *Daemon) Services() []api.ServiceView {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := make([]api.ServiceView, 0, len(d.cfg.Services))
+	checked := d.checkedStates()
 	for _, s := range d.cfg.Services {
 		v := api.ServiceView{
 			Name: s.Name, VIP: s.VIP.String(), Port: s.Port, Protocol: string(s.Protocol),
@@ -25,7 +25,7 @@ func (d *Daemon) Services() []api.ServiceView {
 		}
 		for _, b := range s.Backends {
 			bv := api.BackendView{Address: b.Address.String(), Port: b.Port, Weight: b.Weight, Up: true}
-			if h, ok := d.healthOf(lb.Key(s), netip.AddrPortFrom(b.Address, b.Port)); ok {
+			if h, ok := checked[s.Key()+" "+netip.AddrPortFrom(b.Address, b.Port).String()]; ok {
 				bv.Up, bv.Since = h.Up, h.Since
 				if !h.Up {
 					bv.Reason = h.LastError

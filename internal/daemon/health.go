@@ -108,16 +108,13 @@ func (d *Daemon) serviceID(k datapath.ServiceKey) uint32 {
 	return ^uint32(0)
 }
 
-// healthOf is the checked state of a backend, if it is checked.
-func (d *Daemon) healthOf(key datapath.ServiceKey, addr netip.AddrPort) (health.State, bool) {
-	for _, st := range d.health.States() {
-		if st.Target.Addr == addr && st.Target.Service == keyString(key) {
-			return st, true
-		}
+// checkedStates indexes the monitor's states by service key and backend,
+// read once per listing however many backends there are.
+func (d *Daemon) checkedStates() map[string]health.State {
+	states := d.health.States()
+	out := make(map[string]health.State, len(states))
+	for _, st := range states {
+		out[st.Target.Service+" "+st.Target.Addr.String()] = st
 	}
-	return health.State{}, false
-}
-
-func keyString(k datapath.ServiceKey) string {
-	return netip.AddrPortFrom(k.VIP, k.Port).String() + "/" + protoName(k.Proto)
+	return out
 }

@@ -22,10 +22,15 @@ func (d *Daemon) Conntrack() (metrics.ConntrackStats, error) {
 
 // Health implements metrics.Source.
 func (d *Daemon) Health() []metrics.BackendHealth {
+	names := d.serviceNames()
 	states := d.health.States()
 	out := make([]metrics.BackendHealth, len(states))
 	for i, s := range states {
-		out[i] = metrics.BackendHealth{Service: d.serviceName(s.Target.Service), Backend: s.Target.Addr.String(), Up: s.Up}
+		name, ok := names[s.Target.Service]
+		if !ok {
+			name = s.Target.Service
+		}
+		out[i] = metrics.BackendHealth{Service: name, Backend: s.Target.Addr.String(), Up: s.Up}
 	}
 	return out
 }
@@ -41,14 +46,13 @@ func (d *Daemon) Reloads() (ok, failed uint64) {
 	return d.reloads.ok.Load(), d.reloads.failed.Load()
 }
 
-// serviceName is the configured name of the service with key k.
-func (d *Daemon) serviceName(k string) string {
+// serviceNames maps each service's key to its configured name.
+func (d *Daemon) serviceNames() map[string]string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	out := make(map[string]string, len(d.cfg.Services))
 	for _, s := range d.cfg.Services {
-		if s.Key() == k {
-			return s.Name
-		}
+		out[s.Key()] = s.Name
 	}
-	return k
+	return out
 }
