@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"fmt"
+	"github.com/xdplb/xdplb/internal/ident"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -79,22 +80,26 @@ func newDPEnv(cpu int, locals []netip.Addr, portMin, portMax uint16) (_ *dpEnv, 
 	if err := e.dp.SetLocal(locals, portMin, portMax); err != nil {
 		return nil, err
 	}
-	backends := []netip.AddrPort{
-		netip.AddrPortFrom(rs1Addr, 80), netip.AddrPortFrom(rs2Addr, 80), netip.AddrPortFrom(rs1Addr, 5353),
+	// Backend ids 0 and 1 belong to service 0 (TCP 80), id 2 to service 1.
+	backends := []struct {
+		svc  uint32
+		addr netip.AddrPort
+	}{
+		{0, netip.AddrPortFrom(rs1Addr, 80)}, {0, netip.AddrPortFrom(rs2Addr, 80)}, {1, netip.AddrPortFrom(rs1Addr, 5353)},
 	}
 	for id, b := range backends {
-		if err := e.dp.SetBackend(uint32(id), b, false); err != nil {
+		if err := e.dp.SetBackend(uint32(id), b.svc, b.addr, false); err != nil {
 			return nil, err
 		}
 	}
 	if err := e.dp.WriteRing(0, []uint32{0, 1, 2}); err != nil {
 		return nil, err
 	}
-	if err := e.dp.SetService(datapath.ServiceKey{VIP: vipAddr, Port: 80, Proto: datapath.TCP},
+	if err := e.dp.SetService(ident.Service{VIP: vipAddr, Port: 80, Proto: ident.TCP},
 		datapath.Service{ID: 0, Ring: datapath.Ring{Offset: 0, Len: 2}}); err != nil {
 		return nil, err
 	}
-	if err := e.dp.SetService(datapath.ServiceKey{VIP: vipAddr, Port: 53, Proto: datapath.UDP},
+	if err := e.dp.SetService(ident.Service{VIP: vipAddr, Port: 53, Proto: ident.UDP},
 		datapath.Service{ID: 1, Ring: datapath.Ring{Offset: 2, Len: 1}}); err != nil {
 		return nil, err
 	}
@@ -126,7 +131,7 @@ func (e *dpEnv) xdplb(frame []byte) (uint32, time.Duration, error) {
 
 func (e *dpEnv) program(p *ebpf.Program) runner {
 	return func(frame []byte) (uint32, time.Duration, error) {
-		v, _, d, err := datapath.RunProgram(p, frame, e.link.ifindex, 1)
+		v, _, d, err := runProgram(p, frame, e.link.ifindex, 1)
 		return v, d, err
 	}
 }
@@ -473,7 +478,7 @@ func runPacketRate(cfg Config, log logf) ([]LiveRate, error) {
 					return
 				}
 				wall, kernel, err = liveRun(func(n uint32) (time.Duration, time.Duration, error) {
-					return datapath.RunProgramLive(p.prog, frame, e.link.ifindex, n, cfg.Batch)
+					return runProgramLive(p.prog, frame, e.link.ifindex, n, cfg.Batch)
 				}, cfg.LivePackets)
 				after, serr := peerRx(e.link.peerIfindex)
 				if err == nil && serr != nil {

@@ -6,6 +6,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+
+	"github.com/xdplb/xdplb/internal/datapath"
 )
 
 // XDP verdicts as the kernel numbers them.
@@ -115,11 +117,20 @@ func tupleKeyOf(frame []byte) [16]byte {
 	return k
 }
 
-// ctValueSize is the size of xdplb's forward conntrack value.
-const ctValueSize = 32
+// tupleKeySize is the size of the key tupleKey builds.
+const tupleKeySize = 16
 
+// ctValueSize is the size of xdplb's forward conntrack value, which the
+// insert program writes (zeroed) below the key on the stack.
+const ctValueSize = datapath.ConntrackForwardValueSize
+
+// newTupleMap makes a hash map shaped like xdplb's forward conntrack half.
 func newTupleMap(capacity uint32) (*ebpf.Map, error) {
-	return ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Hash, KeySize: 16, ValueSize: ctValueSize, MaxEntries: capacity})
+	if datapath.ConntrackKeySize != tupleKeySize {
+		return nil, fmt.Errorf("xdplb's conntrack key is %d bytes, the component programs build %d: update tupleKey",
+			datapath.ConntrackKeySize, tupleKeySize)
+	}
+	return ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Hash, KeySize: tupleKeySize, ValueSize: ctValueSize, MaxEntries: capacity})
 }
 
 // loadFloorLookup: the floor plus one lookup of the packet's 5-tuple in m,
@@ -128,7 +139,7 @@ func loadFloorLookup(m *ebpf.Map) (*ebpf.Program, error) {
 	extra := append(tupleKey(),
 		asm.LoadMapPtr(asm.R1, m.FD()),
 		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -16),
+		asm.Add.Imm(asm.R2, -tupleKeySize),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "drop"),
 	)
@@ -138,16 +149,19 @@ func loadFloorLookup(m *ebpf.Map) (*ebpf.Program, error) {
 // loadFloorInsert: the floor plus one insert (BPF_NOEXIST) of the packet's
 // 5-tuple into m; an existing key or a full map drops.
 func loadFloorInsert(m *ebpf.Map) (*ebpf.Program, error) {
+	// The value, zeroed, right below the key (ctValueSize is a multiple
+	// of 8: it holds a __u64).
+	const valueOff = -tupleKeySize - int16(ctValueSize)
 	extra := append(tupleKey(), asm.Mov.Imm(asm.R9, 0))
-	for off := int16(-48); off < -16; off += 8 {
+	for off := valueOff; off < -tupleKeySize; off += 8 {
 		extra = append(extra, asm.StoreMem(asm.RFP, off, asm.R9, asm.DWord))
 	}
 	extra = append(extra,
 		asm.LoadMapPtr(asm.R1, m.FD()),
 		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, -16),
+		asm.Add.Imm(asm.R2, -tupleKeySize),
 		asm.Mov.Reg(asm.R3, asm.RFP),
-		asm.Add.Imm(asm.R3, -48),
+		asm.Add.Imm(asm.R3, int32(valueOff)),
 		asm.Mov.Imm(asm.R4, 1), // BPF_NOEXIST
 		asm.FnMapUpdateElem.Call(),
 		asm.JNE.Imm(asm.R0, 0, "drop"),

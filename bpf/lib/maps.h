@@ -1,19 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
-/* Every map of the datapath. Sizes here are defaults: the control plane
- * resizes the conntrack maps from its config before loading. */
+/* Every map of the datapath. Their sizes are enum limits in types.h; the
+ * control plane resizes the conntrack maps from its config before loading. */
 #ifndef XDPLB_MAPS_H
 #define XDPLB_MAPS_H
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "types.h"
-
-#define MAX_SERVICES 4096
-#define MAX_BACKENDS (1 << 17)
-#define RING_SLOTS (1 << 22)
-#define MAX_LOCAL_ADDRS 64
-#define CT_DEFAULT_ENTRIES (1 << 20)
-#define PERSIST_ENTRIES (1 << 18)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -145,7 +138,9 @@ struct {
 } events SEC(".maps");
 
 /* A ring buffer has no value type, so nothing would put struct event into
- * BTF; this unused pointer does, for bpf2go to generate its Go twin. */
+ * BTF; this unused pointer does, for bpf2go to generate its Go twin. The
+ * limits enum is only ever used as constants, and gets in the same way. */
 const struct event *unused_event __attribute__((unused));
+const enum limits *unused_limits __attribute__((unused));
 
 #endif

@@ -8,9 +8,23 @@
 #include <linux/types.h>
 
 /* Bump LAYOUT_VERSION whenever a pinned map's meaning changes, even if its
- * sizes do not: a daemon refuses to adopt maps of another version. */
+ * sizes do not: a daemon refuses to adopt maps of another version, unless
+ * checkLayout (internal/datapath/load.go) knows how to migrate them. The
+ * sizes of this version's structs are asserted at the end of this file. */
 enum layout_version {
-	LAYOUT_VERSION = 3,
+	LAYOUT_VERSION = 4,
+};
+
+/* Sizes of the maps, fixed when the object is compiled (the conntrack maps
+ * are resized at load). An enum rather than #defines so that bpf2go exports
+ * them to Go (-type limits) and the control plane never repeats a number. */
+enum limits {
+	MAX_SERVICES = 4096,
+	MAX_BACKENDS = 1 << 17,
+	RING_SLOTS = 1 << 22,
+	MAX_LOCAL_ADDRS = 64,
+	CT_DEFAULT_ENTRIES = 1 << 20,
+	PERSIST_ENTRIES = 1 << 18,
 };
 
 /* A service is addressed by what a client puts on the wire. */
@@ -41,15 +55,23 @@ struct svc_value {
 };
 
 enum backend_flags {
-	BACKEND_DRAINED = 1, /* weight 0 or unhealthy: no new connections */
+	BACKEND_DRAINED = 1,  /* weight 0 or unhealthy: no new connections */
+	BACKEND_ASSIGNED = 2, /* svc_id is valid */
 };
 
+/* A backend id's address. svc_id and BACKEND_ASSIGNED record which service
+ * the id belongs to, so a new daemon taking over pinned maps keeps the ids
+ * it finds. They are the control plane's bookkeeping: the packet path never
+ * reads them. */
 struct backend {
 	__be32 addr;
 	__be16 port;
-	__u16 pad;
+	__u16 svc_id;
 	enum backend_flags flags;
 };
+
+_Static_assert(MAX_SERVICES - 1 <= (__u16)~0,
+	       "struct backend's svc_id is 16 bits: MAX_SERVICES must fit in it");
 
 /* Persistence: which backend a client address last got, per service. */
 struct persist_key {
@@ -171,5 +193,28 @@ struct event {
 	enum event_type type;
 	__be32 addr;
 };
+
+/* Pinned maps hold these structs as LAYOUT_VERSION lays them out, and a
+ * daemon adopts maps stamped with its own version as they are. So a struct
+ * whose size changes must come with a new version: bump LAYOUT_VERSION and
+ * record the new sizes here, under the new number. */
+#define LAYOUT_SIZE(type, size)                                               \
+	_Static_assert(sizeof(struct type) == (size),                          \
+		       "struct " #type " changed size: bump LAYOUT_VERSION, "  \
+		       "then record the new sizes at the end of bpf/lib/types.h")
+
+_Static_assert(LAYOUT_VERSION == 4,
+	       "LAYOUT_VERSION changed: record the new layout's struct sizes below, and its number here");
+LAYOUT_SIZE(svc_key, 8);
+LAYOUT_SIZE(svc_value, 20);
+LAYOUT_SIZE(backend, 12);
+LAYOUT_SIZE(persist_key, 8);
+LAYOUT_SIZE(persist_value, 24);
+LAYOUT_SIZE(ct_key, 16);
+LAYOUT_SIZE(ct_fwd, 48);
+LAYOUT_SIZE(ct_rev, 56);
+LAYOUT_SIZE(lb_config, 8);
+LAYOUT_SIZE(traffic, 40);
+LAYOUT_SIZE(event, 8);
 
 #endif

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/xdplb/xdplb/internal/ident"
+
 	"bytes"
 	"context"
 	"encoding/json"
@@ -15,8 +17,6 @@ import (
 
 	"github.com/xdplb/xdplb/internal/api"
 	"github.com/xdplb/xdplb/internal/config"
-	"github.com/xdplb/xdplb/internal/conntrack"
-	"github.com/xdplb/xdplb/internal/datapath"
 )
 
 const testConfig = `
@@ -46,7 +46,7 @@ type fakeDaemon struct {
 	mu     sync.Mutex
 	cfg    *config.Config
 	down   map[string]bool // backends IP:PORT that health checks took out
-	conns  []conntrack.Conn
+	conns  []api.Connection
 	stats  api.Stats
 	calls  int // of Stats; each call adds calls*1000 bytes in
 	reload api.ReloadResult
@@ -67,14 +67,14 @@ func (f *fakeDaemon) Stats() (api.Stats, error) {
 	return st, nil
 }
 
-func (f *fakeDaemon) Connections() ([]conntrack.Conn, error) { return f.conns, nil }
+func (f *fakeDaemon) Connections() ([]api.Connection, error) { return f.conns, nil }
 
 func (f *fakeDaemon) Services() []api.ServiceView {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []api.ServiceView
 	for _, s := range f.cfg.Services {
-		v := api.ServiceView{Name: s.Name, VIP: s.VIP.String(), Port: s.Port, Protocol: string(s.Protocol),
+		v := api.ServiceView{Name: s.Name, VIP: s.VIP.String(), Port: s.Port, Protocol: s.Protocol.String(),
 			Scheduler: s.Scheduler, Persistence: s.Persistence}
 		for _, b := range s.Backends {
 			addr := netip.AddrPortFrom(b.Address, b.Port).String()
@@ -106,7 +106,7 @@ func (f *fakeDaemon) service(t *testing.T, key string) config.Service {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, s := range f.cfg.Services {
-		if s.Key() == key {
+		if s.Key().String() == key {
 			return s
 		}
 	}
@@ -114,8 +114,8 @@ func (f *fakeDaemon) service(t *testing.T, key string) config.Service {
 	return config.Service{}
 }
 
-func conn(state, vip, backend string) conntrack.Conn {
-	return conntrack.Conn{Protocol: "TCP", State: state, VIP: netip.MustParseAddrPort(vip), Backend: netip.MustParseAddrPort(backend)}
+func conn(state, vip, backend string) api.Connection {
+	return api.Connection{Protocol: ident.TCP, State: state, VIP: netip.MustParseAddrPort(vip), Backend: netip.MustParseAddrPort(backend)}
 }
 
 // startDaemon serves a fakeDaemon on a socket until the test ends.
@@ -128,7 +128,7 @@ func startDaemon(t *testing.T) (*fakeDaemon, string) {
 	f := &fakeDaemon{
 		cfg:  cfg,
 		down: map[string]bool{"172.19.0.3:80": true},
-		conns: []conntrack.Conn{
+		conns: []api.Connection{
 			conn("ESTABLISHED", "172.19.0.10:80", "172.19.0.2:80"),
 			conn("ESTABLISHED", "172.19.0.10:80", "172.19.0.2:80"),
 			conn("SYN_SENT", "172.19.0.10:80", "172.19.0.2:80"),
@@ -137,10 +137,12 @@ func startDaemon(t *testing.T) (*fakeDaemon, string) {
 		},
 		stats: api.Stats{Services: []api.ServiceStats{{
 			Name: "web", Address: "172.19.0.10:80", Protocol: "tcp",
-			Traffic: datapath.Traffic{NewConns: 12, PacketsIn: 340, PacketsOut: 290, BytesIn: 123_456_789_000, BytesOut: 45_000},
+			Traffic: api.Traffic{NewConns: 12, PacketsIn: 340, PacketsOut: 290, BytesIn: 123_456_789_000, BytesOut: 45_000},
 			Backends: []api.BackendStats{
-				{Address: "172.19.0.2:80", Traffic: datapath.Traffic{NewConns: 7, PacketsIn: 200, PacketsOut: 170, BytesIn: 20_000, BytesOut: 30_000}},
-				{Address: "172.19.0.3:80", Traffic: datapath.Traffic{NewConns: 5, PacketsIn: 140, PacketsOut: 120, BytesIn: 14_000, BytesOut: 15_000}},
+				{Address: "172.19.0.2:80", ActiveConns: 2, InactiveConns: 1,
+					Traffic: api.Traffic{NewConns: 7, PacketsIn: 200, PacketsOut: 170, BytesIn: 20_000, BytesOut: 30_000}},
+				{Address: "172.19.0.3:80", InactiveConns: 1,
+					Traffic: api.Traffic{NewConns: 5, PacketsIn: 140, PacketsOut: 120, BytesIn: 14_000, BytesOut: 15_000}},
 			},
 		}}},
 	}
@@ -257,7 +259,7 @@ func TestListRate(t *testing.T) {
 }
 
 func TestPerSecond(t *testing.T) {
-	r := perSecond(datapath.Traffic{NewConns: 10, BytesIn: 5000}, datapath.Traffic{NewConns: 30, BytesIn: 1000}, 2*time.Second)
+	r := perSecond(api.Traffic{NewConns: 10, BytesIn: 5000}, api.Traffic{NewConns: 30, BytesIn: 1000}, 2*time.Second)
 	if *r != (rates{Conns: 10}) {
 		t.Errorf("rates = %+v, want 10 conns/s and nothing for the counter that went back", r)
 	}
@@ -333,7 +335,7 @@ func TestServiceErrors(t *testing.T) {
 		{`service name "web" is already taken by 172.19.0.10:80/tcp`, []string{"service", "add", "172.19.0.20:80", "--name", "web"}},
 		{"nothing to change: give --scheduler, --persistence or --name", []string{"service", "edit", "web"}},
 		{`SERVICE "172.19.0.10" is missing the port`, []string{"service", "edit", "172.19.0.10", "--scheduler", "rr"}},
-		{"service 172.19.0.10:81/tcp not found", []string{"service", "edit", "172.19.0.10:81", "--scheduler", "rr"}},
+		{"service 172.19.0.10:81 not found", []string{"service", "edit", "172.19.0.10:81", "--scheduler", "rr"}},
 		{`SERVICE "172.19.0.10:80/icmp": protocol "icmp" is neither tcp nor udp`, []string{"service", "remove", "172.19.0.10:80/icmp"}},
 	} {
 		wantErr(t, socket, tc.want, tc.args...)

@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/xdplb/xdplb/internal/api"
-	"github.com/xdplb/xdplb/internal/conntrack"
 )
 
 func newConnCmd() *cobra.Command {
@@ -45,11 +45,11 @@ func newConnCmd() *cobra.Command {
 	return conn
 }
 
-func printConns(w io.Writer, conns []conntrack.Conn) {
+func printConns(w io.Writer, conns []api.Connection) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PRO\tEXPIRE\tSTATE\tCLIENT\tVIRTUAL\tLOCAL\tBACKEND")
 	for _, c := range conns {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Protocol, formatExpire(c.ExpiresIn), c.State,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(c.Protocol.String()), formatExpire(c.ExpiresIn), c.State,
 			c.Client, c.VIP, c.Local, c.Backend)
 	}
 	tw.Flush()

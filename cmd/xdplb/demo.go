@@ -42,7 +42,7 @@ func newDemoCmd() *cobra.Command {
 				logs = os.Stderr
 			}
 			return demo.Run(cmd.Context(), demo.Options{
-				Mode: mode, Requests: requests, Binary: self, Out: os.Stdout, Logs: logs,
+				Mode: mode, Requests: requests, Binary: self, Out: os.Stdout, Logs: logs, PrintStats: printCounters,
 			})
 		},
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xdplb/xdplb/internal/api"
-	"github.com/xdplb/xdplb/internal/datapath"
 )
 
 // rateInterval is how far apart list --rate reads the counters.
@@ -62,17 +61,17 @@ func newListCmd() *cobra.Command {
 // api.ServiceView and the counts, totals or rates.
 type listService struct {
 	api.ServiceView
-	Backends []listBackend     `json:"backends"`
-	Stats    *datapath.Traffic `json:"stats,omitempty"`
-	Rate     *rates            `json:"rate,omitempty"`
+	Backends []listBackend `json:"backends"`
+	Stats    *api.Traffic  `json:"stats,omitempty"`
+	Rate     *rates        `json:"rate,omitempty"`
 }
 
 type listBackend struct {
 	api.BackendView
-	ActiveConns   int               `json:"active_conns"`
-	InactiveConns int               `json:"inactive_conns"`
-	Stats         *datapath.Traffic `json:"stats,omitempty"`
-	Rate          *rates            `json:"rate,omitempty"`
+	ActiveConns   uint64       `json:"active_conns"`
+	InactiveConns uint64       `json:"inactive_conns"`
+	Stats         *api.Traffic `json:"stats,omitempty"`
+	Rate          *rates       `json:"rate,omitempty"`
 }
 
 // rates are per second.
@@ -84,73 +83,57 @@ type rates struct {
 	BytesOut   uint64 `json:"bytes_out"`
 }
 
-// gatherList reads services and connections, and the counters (twice,
-// rateInterval apart, for rates) if asked to.
+// gatherList reads services and the counters, twice (rateInterval apart)
+// for rates. Connection counts come with the counters, from the daemon's
+// last sweep: the table itself never crosses the socket.
 func gatherList(ctx context.Context, c *api.Client, withStats, withRates bool) ([]listService, error) {
 	views, err := c.Services(ctx)
 	if err != nil {
 		return nil, err
 	}
-	conns, err := c.Connections(ctx, "", "")
+	st, err := c.Stats(ctx)
 	if err != nil {
 		return nil, err
 	}
-	type key struct{ vip, proto, backend string }
-	active, inactive := map[key]int{}, map[key]int{}
-	for _, cn := range conns {
-		k := key{cn.VIP.String(), strings.ToLower(cn.Protocol), cn.Backend.String()}
-		if cn.State == "ESTABLISHED" {
-			active[k]++
-		} else {
-			inactive[k]++
-		}
-	}
-
-	var before, after trafficIndex
+	after := indexStats(st)
+	var before statsIndex
 	var elapsed time.Duration
-	if withStats || withRates {
+	if withRates {
+		start := time.Now()
+		select {
+		case <-time.After(rateInterval):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 		st, err := c.Stats(ctx)
 		if err != nil {
 			return nil, err
 		}
-		after = indexTraffic(st)
-		if withRates {
-			start := time.Now()
-			select {
-			case <-time.After(rateInterval):
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-			st, err := c.Stats(ctx)
-			if err != nil {
-				return nil, err
-			}
-			elapsed = time.Since(start)
-			before, after = after, indexTraffic(st)
-		}
+		elapsed = time.Since(start)
+		before, after = after, indexStats(st)
 	}
 
 	out := make([]listService, 0, len(views))
 	for _, v := range views {
-		vip := fmt.Sprintf("%s:%d", v.VIP, v.Port)
-		skey := vip + "/" + strings.ToLower(v.Protocol)
+		sk := statsKey{service: fmt.Sprintf("%s:%d", v.VIP, v.Port), protocol: strings.ToLower(v.Protocol)}
 		ls := listService{ServiceView: v, Backends: make([]listBackend, 0, len(v.Backends))}
-		if after != nil {
-			t := after[skey]
+		if withStats || withRates {
+			t := after[sk].Traffic
 			ls.Stats = &t
 			if before != nil {
-				ls.Rate = perSecond(before[skey], t, elapsed)
+				ls.Rate = perSecond(before[sk].Traffic, t, elapsed)
 			}
 		}
 		for _, b := range v.Backends {
-			baddr := fmt.Sprintf("%s:%d", b.Address, b.Port)
-			k := key{vip, strings.ToLower(v.Protocol), baddr}
-			lb := listBackend{BackendView: b, ActiveConns: active[k], InactiveConns: inactive[k]}
-			if after != nil {
-				t := after[skey+" "+baddr]
+			bk := sk
+			bk.backend = fmt.Sprintf("%s:%d", b.Address, b.Port)
+			bs := after[bk]
+			lb := listBackend{BackendView: b, ActiveConns: bs.ActiveConns, InactiveConns: bs.InactiveConns}
+			if withStats || withRates {
+				t := bs.Traffic
 				lb.Stats = &t
 				if before != nil {
-					lb.Rate = perSecond(before[skey+" "+baddr], t, elapsed)
+					lb.Rate = perSecond(before[bk].Traffic, t, elapsed)
 				}
 			}
 			ls.Backends = append(ls.Backends, lb)
@@ -160,27 +143,28 @@ func gatherList(ctx context.Context, c *api.Client, withStats, withRates bool) (
 	return out, nil
 }
 
-// trafficIndex holds the counters by "VIP:PORT/proto" for services and
-// "VIP:PORT/proto IP:PORT" for their backends.
-type trafficIndex map[string]datapath.Traffic
+// statsKey locates a service's counters (backend empty) or one of its
+// backends'.
+type statsKey struct{ service, protocol, backend string }
 
-func indexTraffic(st api.Stats) trafficIndex {
-	idx := trafficIndex{}
+// statsIndex holds the counters and connection counts by statsKey.
+type statsIndex map[statsKey]api.BackendStats
+
+func indexStats(st api.Stats) statsIndex {
+	idx := statsIndex{}
 	for _, s := range st.Services {
-		k := serviceIndexKey(s)
-		idx[k] = s.Traffic
+		k := statsKey{service: s.Address, protocol: strings.ToLower(s.Protocol)}
+		idx[k] = api.BackendStats{Traffic: s.Traffic}
 		for _, b := range s.Backends {
-			idx[k+" "+b.Address] = b.Traffic
+			bk := k
+			bk.backend = b.Address
+			idx[bk] = b
 		}
 	}
 	return idx
 }
 
-func serviceIndexKey(s api.ServiceStats) string {
-	return s.Address + "/" + strings.ToLower(s.Protocol)
-}
-
-func perSecond(before, after datapath.Traffic, elapsed time.Duration) *rates {
+func perSecond(before, after api.Traffic, elapsed time.Duration) *rates {
 	per := func(a, b uint64) uint64 {
 		if b < a || elapsed <= 0 { // counters reset: the service was re-added
 			return 0
@@ -235,7 +219,7 @@ func healthNote(b api.BackendView) string {
 func printStats(w io.Writer, l []listService, exact bool) {
 	fmt.Fprintln(w, "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes")
 	fmt.Fprintln(w, "  -> RemoteAddress:Port")
-	row := func(name string, t *datapath.Traffic) {
+	row := func(name string, t *api.Traffic) {
 		fmt.Fprintf(w, "%-33s%s%s%s%s%s\n", name, largeNum(t.NewConns, exact), largeNum(t.PacketsIn, exact),
 			largeNum(t.PacketsOut, exact), largeNum(t.BytesIn, exact), largeNum(t.BytesOut, exact))
 	}

@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/xdplb/xdplb/internal/api"
-	"github.com/xdplb/xdplb/internal/demo"
 )
 
 func newStatsCmd() *cobra.Command {
@@ -40,7 +40,7 @@ func newStatsCmd() *cobra.Command {
 				return enc.Encode(before)
 			}
 			if interval == 0 {
-				demo.PrintStats(cmd.OutOrStdout(), before)
+				printCounters(cmd.OutOrStdout(), before)
 				return nil
 			}
 			start := time.Now()
@@ -53,7 +53,7 @@ func newStatsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			demo.PrintStats(cmd.OutOrStdout(), after)
+			printCounters(cmd.OutOrStdout(), after)
 			printServiceRates(cmd.OutOrStdout(), before, after, time.Since(start))
 			return nil
 		},
@@ -66,12 +66,12 @@ func newStatsCmd() *cobra.Command {
 // printServiceRates prints connections, packets and bits per second for
 // each service between two readings of the counters.
 func printServiceRates(w io.Writer, before, after api.Stats, elapsed time.Duration) {
-	was := indexTraffic(before)
+	was := indexStats(before)
 	fmt.Fprintf(w, "\nrates over the last %s:\n", elapsed.Round(time.Millisecond))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "service\tconn/s\tpkt/s in\tpkt/s out\tbit/s in\tbit/s out\t")
 	for _, s := range after.Services {
-		r := perSecond(was[serviceIndexKey(s)], s.Traffic, elapsed)
+		r := perSecond(was[statsKey{service: s.Address, protocol: strings.ToLower(s.Protocol)}].Traffic, s.Traffic, elapsed)
 		fmt.Fprintf(tw, "%s %s/%s\t%d\t%d\t%d\t%s\t%s\t\n", s.Name, s.Address, s.Protocol,
 			r.Conns, r.PacketsIn, r.PacketsOut, bits(r.BytesIn), bits(r.BytesOut))
 	}

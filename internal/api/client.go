@@ -11,8 +11,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/xdplb/xdplb/internal/conntrack"
 )
 
 // Client talks to a daemon's API socket.
@@ -46,7 +44,7 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 
 // Connections lists tracked connections; service ("VIP:port[/proto]") and
 // backend ("IP:port") filter when not empty.
-func (c *Client) Connections(ctx context.Context, service, backend string) ([]conntrack.Conn, error) {
+func (c *Client) Connections(ctx context.Context, service, backend string) ([]Connection, error) {
 	q := url.Values{}
 	if service != "" {
 		q.Set("service", service)
@@ -54,7 +52,7 @@ func (c *Client) Connections(ctx context.Context, service, backend string) ([]co
 	if backend != "" {
 		q.Set("backend", backend)
 	}
-	var out []conntrack.Conn
+	var out []Connection
 	return out, c.get(ctx, "/v1/connections?"+q.Encode(), &out)
 }
 

@@ -108,7 +108,7 @@ func TestClientErrors(t *testing.T) {
 	ctx := t.Context()
 
 	err := c.RemoveService(ctx, "172.19.0.10:81")
-	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "service 172.19.0.10:81/tcp not found") {
+	if !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "service 172.19.0.10:81 not found") {
 		t.Errorf("RemoveService of an unknown service: %v", err)
 	}
 	_, err = c.AddBackend(ctx, "web", BackendSpec{Address: "172.19.0.2"})

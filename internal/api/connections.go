@@ -1,61 +1,65 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
 	"net/netip"
-	"strings"
+	"slices"
 
-	"github.com/xdplb/xdplb/internal/conntrack"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // ConnFilter narrows a connection listing; zero fields match everything.
 type ConnFilter struct {
-	Service  netip.AddrPort // VIP:port
-	Protocol string         // tcp or udp
-	Backend  netip.AddrPort
+	// Services are the keys of the services asked for (one reference
+	// without a protocol may name two); nil matches every service.
+	Services []ident.Service
+	// Backend matches a backend's address, and its port unless it is 0.
+	Backend netip.AddrPort
 }
 
-// parseConnFilter reads ?service=VIP:port[/proto]&backend=IP:port.
-func parseConnFilter(r *http.Request) (ConnFilter, error) {
+// parseConnFilter reads ?service=VIP:PORT[/proto]|NAME&backend=IP[:PORT].
+// A service that does not exist is an error, not an empty listing.
+func parseConnFilter(r *http.Request, services []ServiceView) (ConnFilter, error) {
 	var f ConnFilter
 	q := r.URL.Query()
 	if v := q.Get("service"); v != "" {
-		addr, proto, _ := strings.Cut(v, "/")
-		ap, err := netip.ParseAddrPort(addr)
+		ref, err := parseServiceRef(v)
 		if err != nil {
-			return f, fmt.Errorf("service %q: want VIP:port or VIP:port/tcp|udp", v)
+			return f, err
 		}
-		proto = strings.ToLower(proto)
-		if proto != "" && proto != "tcp" && proto != "udp" {
-			return f, fmt.Errorf("service %q: protocol %q is neither tcp nor udp", v, proto)
+		for _, s := range services {
+			if k := s.key(); ref.Matches(k, s.Name) {
+				f.Services = append(f.Services, k)
+			}
 		}
-		f.Service, f.Protocol = ap, proto
+		if f.Services == nil {
+			return f, notFound("service %s not found", ref)
+		}
 	}
 	if v := q.Get("backend"); v != "" {
-		ap, err := netip.ParseAddrPort(v)
+		ap, err := parseBackendRef(v)
 		if err != nil {
-			return f, fmt.Errorf("backend %q: want IP:port", v)
+			return f, err
 		}
-		f.Backend = ap
+		f.Backend = netip.AddrPortFrom(ap.addr, ap.port)
 	}
 	return f, nil
 }
 
-func (f ConnFilter) match(c conntrack.Conn) bool {
-	if f.Service.IsValid() && c.VIP != f.Service {
+func (f ConnFilter) match(c Connection) bool {
+	if f.Services != nil && !slices.Contains(f.Services, ident.Service{VIP: c.VIP.Addr(), Port: c.VIP.Port(), Proto: c.Protocol}) {
 		return false
 	}
-	if f.Protocol != "" && !strings.EqualFold(c.Protocol, f.Protocol) {
-		return false
+	if !f.Backend.IsValid() {
+		return true
 	}
-	return !f.Backend.IsValid() || c.Backend == f.Backend
+	return c.Backend.Addr() == f.Backend.Addr() && (f.Backend.Port() == 0 || c.Backend.Port() == f.Backend.Port())
 }
 
 func (s *Server) connections(w http.ResponseWriter, r *http.Request) {
-	f, err := parseConnFilter(r)
+	f, err := parseConnFilter(r, s.src.Services())
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
+		writeRefError(w, err)
 		return
 	}
 	all, err := s.src.Connections()
@@ -63,7 +67,7 @@ func (s *Server) connections(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	out := []conntrack.Conn{}
+	out := []Connection{}
 	for _, c := range all {
 		if f.match(c) {
 			out = append(out, c)

@@ -39,13 +39,11 @@ var immutableServiceFields = map[string]string{
 	"protocol": "the protocol of a service cannot change; remove the service and add a new one",
 }
 
-const maxBody = 1 << 20
-
 // decodeBody reads the request's JSON object into v, strictly, and
 // answers 400 naming what is wrong if it cannot. hints explain unknown
 // fields that are known to be tried.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any, hints map[string]string) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec := json.NewDecoder(r.Body) // bounded by guard
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
@@ -166,4 +164,14 @@ func writeChangeError(w http.ResponseWriter, err error, summary string, rel func
 
 func writeProblems(w http.ResponseWriter, code int, msg string, ps []Problem) {
 	writeJSON(w, code, Error{Message: msg, Problems: ps})
+}
+
+// writeRefError answers a request whose service or backend reference is
+// malformed (400) or names nothing (404).
+func writeRefError(w http.ResponseWriter, err error) {
+	if errors.Is(err, ErrNotFound) {
+		writeError(w, http.StatusNotFound, err)
+		return
+	}
+	writeError(w, http.StatusBadRequest, err)
 }

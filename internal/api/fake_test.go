@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/xdplb/xdplb/internal/config"
-	"github.com/xdplb/xdplb/internal/conntrack"
 )
 
 const testConfig = `
@@ -27,7 +26,7 @@ services:
 type fakeSource struct {
 	mu        sync.Mutex
 	cfg       *config.Config
-	conns     []conntrack.Conn
+	conns     []Connection
 	stats     Stats
 	reload    ReloadResult
 	reloadErr error
@@ -52,14 +51,14 @@ func (f *fakeSource) Status() Status {
 
 func (f *fakeSource) Stats() (Stats, error) { return f.stats, nil }
 
-func (f *fakeSource) Connections() ([]conntrack.Conn, error) { return f.conns, nil }
+func (f *fakeSource) Connections() ([]Connection, error) { return f.conns, nil }
 
 func (f *fakeSource) Services() []ServiceView {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []ServiceView
 	for _, s := range f.cfg.Services {
-		v := ServiceView{Name: s.Name, VIP: s.VIP.String(), Port: s.Port, Protocol: string(s.Protocol),
+		v := ServiceView{Name: s.Name, VIP: s.VIP.String(), Port: s.Port, Protocol: s.Protocol.String(),
 			Scheduler: s.Scheduler, Persistence: s.Persistence}
 		for _, b := range s.Backends {
 			v.Backends = append(v.Backends, BackendView{Address: b.Address.String(), Port: b.Port, Weight: b.Weight, Up: true})
@@ -94,7 +93,7 @@ func (f *fakeSource) service(t *testing.T, key string) config.Service {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, s := range f.cfg.Services {
-		if s.Key() == key {
+		if s.Key().String() == key {
 			return s
 		}
 	}

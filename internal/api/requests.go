@@ -3,12 +3,12 @@ package api
 import (
 	"encoding/json"
 	"fmt"
-	"net/netip"
+	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/xdplb/xdplb/internal/config"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // ServiceSpec is the body of POST /v1/services. Absent fields get the
@@ -60,30 +60,47 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 	return json.Marshal(time.Duration(d).String())
 }
 
-// UnmarshalJSON reads a duration string or a number of seconds.
+// UnmarshalJSON reads a duration string or a number of seconds. A value
+// too large for a time.Duration (about 292 years) is out of range, not
+// wrapped around.
 func (d *Duration) UnmarshalJSON(data []byte) error {
 	var s string
 	if err := json.Unmarshal(data, &s); err == nil {
 		v, err := time.ParseDuration(s)
-		if err != nil {
+		switch {
+		case config.DurationTooLong(s):
+			return &durationError{value: strconv.Quote(s), outOfRange: true}
+		case err != nil:
 			return &durationError{value: strconv.Quote(s)}
 		}
 		*d = Duration(v)
 		return nil
 	}
-	var secs float64
-	if err := json.Unmarshal(data, &secs); err != nil {
+	var n json.Number
+	if err := json.Unmarshal(data, &n); err != nil {
 		return &durationError{value: string(data)}
 	}
-	*d = Duration(secs * float64(time.Second))
+	secs, err := strconv.ParseFloat(n.String(), 64)
+	ns := secs * float64(time.Second)
+	// float64(math.MaxInt64) rounds up to 2^63, itself out of range.
+	if err != nil || !(ns >= math.MinInt64 && ns < math.MaxInt64) {
+		return &durationError{value: n.String(), outOfRange: true}
+	}
+	*d = Duration(ns)
 	return nil
 }
 
-// durationError is a value that is no duration; Duration is only used for
-// persistence, so the handler reports it there.
-type durationError struct{ value string }
+// durationError is a value that is no duration, or too long a one;
+// Duration is only used for persistence, so the handler reports it there.
+type durationError struct {
+	value      string
+	outOfRange bool
+}
 
 func (e *durationError) Error() string {
+	if e.outOfRange {
+		return fmt.Sprintf("%s is out of range %s", e.value, config.PersistenceBounds)
+	}
 	return fmt.Sprintf("%s is not a duration (for example \"300s\", or 300 for seconds)", e.value)
 }
 
@@ -95,26 +112,30 @@ func (req ServiceSpec) service() (config.Service, []Problem) {
 	svc := config.Service{
 		Name:          req.Name,
 		Port:          req.Port,
-		Protocol:      config.Protocol(strings.ToLower(req.Protocol)),
+		Protocol:      ident.TCP,
 		Scheduler:     req.Scheduler,
 		Persistence:   time.Duration(req.Persistence),
 		OnBackendDown: config.KeepConnections,
 	}
+	if req.Protocol != "" {
+		proto, err := ident.ParseProtocol(req.Protocol)
+		if err != nil {
+			ps = append(ps, Problem{Path: "protocol", Message: err.Error()})
+		}
+		svc.Protocol = proto
+	}
 	if req.VIP == "" {
 		ps = append(ps, Problem{Path: "vip", Message: "missing (an IPv4 address is required)"})
-	} else if a, err := netip.ParseAddr(req.VIP); err != nil {
+	} else if ap, err := ident.ParseAddrPort("vip", req.VIP); err != nil || ap.Port() != 0 {
 		ps = append(ps, Problem{Path: "vip", Message: fmt.Sprintf("%q is not an IP address", req.VIP)})
 	} else {
-		svc.VIP = a
-	}
-	if svc.Protocol == "" {
-		svc.Protocol = config.TCP
+		svc.VIP = ap.Addr()
 	}
 	if svc.Scheduler == "" {
 		svc.Scheduler = "rr"
 	}
 	if svc.Name == "" && svc.VIP.IsValid() {
-		svc.Name = svc.Key()
+		svc.Name = svc.Key().String()
 	}
 	bs, bps := backendSpecs("backends", req.Backends)
 	ps = append(ps, bps...)
@@ -143,10 +164,10 @@ func backendSpecs(path string, specs []BackendSpec) ([]config.Backend, []Problem
 		}
 		if spec.Address == "" {
 			ps = append(ps, Problem{Path: p, Message: "missing (an IPv4 address is required)"})
-		} else if a, err := netip.ParseAddr(spec.Address); err != nil {
+		} else if ap, err := ident.ParseAddrPort("address", spec.Address); err != nil || ap.Port() != 0 {
 			ps = append(ps, Problem{Path: p, Message: fmt.Sprintf("%q is not an IP address", spec.Address)})
 		} else {
-			b.Address = a
+			b.Address = ap.Addr()
 		}
 		out = append(out, b)
 	}

@@ -8,26 +8,23 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"time"
-
-	"github.com/xdplb/xdplb/internal/conntrack"
 )
 
 // Source is what the daemon exposes through the API.
 type Source interface {
 	Status() Status
 	Stats() (Stats, error)
-	Connections() ([]conntrack.Conn, error)
+	Connections() ([]Connection, error)
 	Editor
 }
 
 // Server serves the API for one Source.
 type Server struct {
-	src Source
-	log *slog.Logger
-	mux *http.ServeMux
+	src     Source
+	log     *slog.Logger
+	mux     *http.ServeMux
+	handler http.Handler // mux behind guard
 }
 
 // NewServer routes the API's endpoints to src.
@@ -55,14 +52,14 @@ func NewServer(src Source, log *slog.Logger) *Server {
 	s.mux.HandleFunc("PUT /v1/services/{service}/backends/{backend}", s.editBackend)
 	s.mux.HandleFunc("DELETE /v1/services/{service}/backends/{backend}", s.removeBackend)
 	s.mux.HandleFunc("POST /v1/reload", s.reload)
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Errorf("no endpoint %s %s", r.Method, r.URL.Path))
-	})
+	// No catch-all route: it would take every wrong method too. guard
+	// answers what no route takes, 404 or 405.
+	s.handler = guard(s.mux)
 	return s
 }
 
 // Handler returns the HTTP handler, for tests.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve listens on the unix socket at path and serves until ctx ends.
 func (s *Server) Serve(ctx context.Context, path string) error {
@@ -73,32 +70,10 @@ func (s *Server) Serve(ctx context.Context, path string) error {
 	return s.ServeListener(ctx, ln)
 }
 
-// Listen opens the API's unix socket at path, readable by root only: the
-// API changes what the balancer does. A socket file left by a daemon that
-// died is replaced; one that a running daemon answers on is an error, so a
-// second daemon stops before it touches anything.
-func Listen(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("api socket directory: %w", err)
-	}
-	if err := removeStaleSocket(path); err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("api socket permissions: %w", err)
-	}
-	return ln, nil
-}
-
 // ServeListener serves on ln until ctx ends, then closes it (a unix
 // socket's file goes with it).
 func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := s.httpServer()
 	stop := context.AfterFunc(ctx, func() {
 		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -111,20 +86,18 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// removeStaleSocket deletes a socket file left by a daemon that died, and
-// refuses to take over one that a running daemon still answers on.
-func removeStaleSocket(path string) error {
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return nil
+// httpServer is the HTTP server of ServeListener. Its timeouts keep a
+// client that stalls from holding a connection (and its goroutine)
+// forever; writing may take long, for a listing of millions of
+// connections.
+func (s *Server) httpServer() *http.Server {
+	return &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       60 * time.Second,
 	}
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-		c.Close()
-		return fmt.Errorf("api socket %s is in use: is another xdplb running?", path)
-	}
-	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("remove stale api socket %s: %w", path, err)
-	}
-	return nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

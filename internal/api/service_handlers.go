@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/xdplb/xdplb/internal/config"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 func (s *Server) listServices(w http.ResponseWriter, r *http.Request) {
@@ -43,7 +44,7 @@ func (s *Server) addService(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		writeChangeError(w, err, "invalid service "+svc.Key(), servicePaths(&index, nil))
+		writeChangeError(w, err, "invalid service "+svc.Key().String(), servicePaths(&index, nil))
 		return
 	}
 	writeJSON(w, http.StatusCreated, s.view(svc))
@@ -74,7 +75,7 @@ func (s *Server) editService(w http.ResponseWriter, r *http.Request) {
 	index := -1
 	var edited config.Service
 	err := s.src.Change(func(c *config.Config) error {
-		i, err := ref.find(c)
+		i, err := findService(c, ref)
 		if err != nil {
 			return err
 		}
@@ -83,7 +84,7 @@ func (s *Server) editService(w http.ResponseWriter, r *http.Request) {
 		if req.Name != nil {
 			name := *req.Name
 			if name == "" {
-				name = svc.Key()
+				name = svc.Key().String()
 			}
 			for j, o := range c.Services {
 				if j != i && o.Name == name {
@@ -130,7 +131,7 @@ func (s *Server) removeService(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := s.src.Change(func(c *config.Config) error {
-		i, err := ref.find(c)
+		i, err := findService(c, ref)
 		if err != nil {
 			return err
 		}
@@ -162,7 +163,7 @@ func (s *Server) addBackend(w http.ResponseWriter, r *http.Request) {
 	index, bindex := -1, -1
 	var edited config.Service
 	err := s.src.Change(func(c *config.Config) error {
-		i, err := ref.find(c)
+		i, err := findService(c, ref)
 		if err != nil {
 			return err
 		}
@@ -205,7 +206,7 @@ func (s *Server) editBackend(w http.ResponseWriter, r *http.Request) {
 	index, bindex := -1, -1
 	var edited config.Service
 	err := s.src.Change(func(c *config.Config) error {
-		i, err := ref.find(c)
+		i, err := findService(c, ref)
 		if err != nil {
 			return err
 		}
@@ -232,7 +233,7 @@ func (s *Server) removeBackend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := s.src.Change(func(c *config.Config) error {
-		i, err := ref.find(c)
+		i, err := findService(c, ref)
 		if err != nil {
 			return err
 		}
@@ -265,12 +266,12 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 // the configuration.
 func (s *Server) view(svc config.Service) ServiceView {
 	for _, v := range s.src.Services() {
-		if v.VIP == svc.VIP.String() && v.Port == svc.Port && v.Protocol == string(svc.Protocol) {
+		if v.VIP == svc.VIP.String() && v.Port == svc.Port && v.Protocol == svc.Protocol.String() {
 			return v
 		}
 	}
 	v := ServiceView{
-		Name: svc.Name, VIP: svc.VIP.String(), Port: svc.Port, Protocol: string(svc.Protocol),
+		Name: svc.Name, VIP: svc.VIP.String(), Port: svc.Port, Protocol: svc.Protocol.String(),
 		Scheduler: svc.Scheduler, Persistence: svc.Persistence, Backends: []BackendView{},
 	}
 	for _, b := range svc.Backends {
@@ -279,7 +280,7 @@ func (s *Server) view(svc config.Service) ServiceView {
 	return v
 }
 
-func serviceParam(w http.ResponseWriter, r *http.Request) (serviceRef, bool) {
+func serviceParam(w http.ResponseWriter, r *http.Request) (ident.Ref, bool) {
 	ref, err := parseServiceRef(r.PathValue("service"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
@@ -288,7 +289,7 @@ func serviceParam(w http.ResponseWriter, r *http.Request) (serviceRef, bool) {
 	return ref, true
 }
 
-func backendParams(w http.ResponseWriter, r *http.Request) (serviceRef, backendRef, bool) {
+func backendParams(w http.ResponseWriter, r *http.Request) (ident.Ref, backendRef, bool) {
 	ref, ok := serviceParam(w, r)
 	if !ok {
 		return ref, backendRef{}, false

@@ -23,6 +23,9 @@ func call(t *testing.T, src Source, method, path, body string) (int, []byte) {
 		rd = strings.NewReader(body)
 	}
 	req := httptest.NewRequest(method, path, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	rec := httptest.NewRecorder()
 	NewServer(src, slog.New(slog.DiscardHandler)).Handler().ServeHTTP(rec, req)
 	return rec.Code, rec.Body.Bytes()
@@ -148,6 +151,22 @@ func TestAddServiceInvalid(t *testing.T) {
 		{"protocol", `{"vip": "172.19.0.20", "port": 80, "protocol": "sctp"}`, `"sctp" is not a protocol`, "protocol"},
 		{"persistence", `{"vip": "172.19.0.20", "port": 80, "persistence": "soon"}`, `"soon" is not a duration`, "persistence"},
 		{"persistence range", `{"vip": "172.19.0.20", "port": 80, "persistence": "48h"}`, "out of range", "persistence"},
+		{"persistence seconds past a Duration", `{"vip": "172.19.0.20", "port": 80, "persistence": 1e300}`,
+			"persistence: 1e300 is out of range (0 for none, or 1s to 24h)", "persistence"},
+		{"persistence seconds past a Duration, negative", `{"vip": "172.19.0.20", "port": 80, "persistence": -1e300}`,
+			"persistence: -1e300 is out of range (0 for none, or 1s to 24h)", "persistence"},
+		{"persistence seconds past a float64", `{"vip": "172.19.0.20", "port": 80, "persistence": 1e400}`,
+			"persistence: 1e400 is out of range (0 for none, or 1s to 24h)", "persistence"},
+		{"persistence seconds just past a Duration", `{"vip": "172.19.0.20", "port": 80, "persistence": 9223372037}`,
+			"persistence: 9223372037 is out of range (0 for none, or 1s to 24h)", "persistence"},
+		{"persistence string past a Duration", `{"vip": "172.19.0.20", "port": 80, "persistence": "9999999999h"}`,
+			`persistence: "9999999999h" is out of range (0 for none, or 1s to 24h)`, "persistence"},
+		{"name with a newline", `{"name": "web\n172.19.0.9:80", "vip": "172.19.0.20", "port": 80}`, "may hold only letters", "name"},
+		{"name with a control character", `{"name": "web\u001b[2J", "vip": "172.19.0.20", "port": 80}`, "may hold only letters", "name"},
+		{"name with a space", `{"name": "my web", "vip": "172.19.0.20", "port": 80}`, "may hold only letters", "name"},
+		{"name like an address", `{"name": "172.19.0.10:80", "vip": "172.19.0.20", "port": 80}`, "may hold only letters", "name"},
+		{"name with bidi control", `{"name": "web\u202e", "vip": "172.19.0.20", "port": 80}`, "may hold only letters", "name"},
+		{"name too long", `{"name": "` + strings.Repeat("w", 65) + `", "vip": "172.19.0.20", "port": 80}`, "more than 64", "name"},
 		{"unknown field", `{"vip": "172.19.0.20", "port": 80, "weight": 3}`, `unknown field "weight"`, "weight"},
 		{"wrong type", `{"vip": "172.19.0.20", "port": "80"}`, "a string where a port (1-65535) is expected", "port"},
 		{"malformed", `{"vip": "172.19.0.20", "port": 80`, "malformed JSON", "-"},
@@ -240,17 +259,21 @@ func TestEditServiceErrors(t *testing.T) {
 		code            int
 		msg, path       string
 	}{
-		{"unknown address", "172.19.0.10:81", `{"scheduler": "wrr"}`, 404, "service 172.19.0.10:81/tcp not found", "-"},
+		{"unknown address", "172.19.0.10:81", `{"scheduler": "wrr"}`, 404, "service 172.19.0.10:81 not found", "-"},
 		{"unknown protocol", "172.19.0.10:80%2Fudp", `{"scheduler": "wrr"}`, 404, "service 172.19.0.10:80/udp not found", "-"},
 		{"unknown name", "api", `{"scheduler": "wrr"}`, 404, "service api not found", "-"},
-		{"missing port", "172.19.0.10", `{"scheduler": "wrr"}`, 400, "172.19.0.10 is missing the port", "-"},
+		{"missing port", "172.19.0.10", `{"scheduler": "wrr"}`, 400, "\"172.19.0.10\" is missing the port", "-"},
 		{"bad port", "172.19.0.10:http", `{"scheduler": "wrr"}`, 400, `"http" is not a port`, "-"},
-		{"bad protocol", "172.19.0.10:80%2Fsctp", `{"scheduler": "wrr"}`, 400, `protocol "sctp" is neither tcp nor udp`, "-"},
+		{"bad protocol", "172.19.0.10:80%2Fsctp", `{"scheduler": "wrr"}`, 400, `"sctp" is not a protocol`, "-"},
 		{"vip", "web", `{"vip": "172.19.0.11"}`, 400, "address of a service cannot change", "vip"},
 		{"nothing", "web", `{}`, 400, "nothing to change", "-"},
 		{"scheduler", "web", `{"scheduler": "lc"}`, 400, `"lc" is not a scheduler`, "scheduler"},
 		{"backend weight", "web", `{"backends": [{"address": "10.0.0.1", "weight": 65536}]}`, 400, "65536 is not a weight", "backends[0].weight"},
 		{"backend address", "web", `{"backends": [{"address": "10.0.0"}]}`, 400, "not an IP address", "backends[0].address"},
+		{"name with a newline", "web", `{"name": "web\nTCP  172.19.0.9:80 rr"}`, 400, "may hold only letters", "name"},
+		{"name with a control character", "web", `{"name": "\u0007"}`, 400, "may hold only letters", "name"},
+		{"name like another service", "web", `{"name": "172.19.0.11:80/tcp"}`, 400, "may hold only letters", "name"},
+		{"persistence past a Duration", "web", `{"persistence": 1e300}`, 400, "1e300 is out of range (0 for none, or 1s to 24h)", "persistence"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := newFakeSource(t)
@@ -304,7 +327,7 @@ func TestAddBackendErrors(t *testing.T) {
 	}{
 		{"duplicate", "web", `{"address": "172.19.0.2"}`, 409, "backend 172.19.0.2:80 already in service web", "-"},
 		{"duplicate port", "web", `{"address": "172.19.0.3", "port": 80}`, 409, "backend 172.19.0.3:80 already in service web", "-"},
-		{"unknown service", "172.19.0.10:81", `{"address": "172.19.0.4"}`, 404, "service 172.19.0.10:81/tcp not found", "-"},
+		{"unknown service", "172.19.0.10:81", `{"address": "172.19.0.4"}`, 404, "service 172.19.0.10:81 not found", "-"},
 		{"weight", "web", `{"address": "172.19.0.4", "weight": 70000}`, 400, "70000 is not a weight", "weight"},
 		{"address", "web", `{"address": "172.19.0.256"}`, 400, `"172.19.0.256" is not an IP address`, "address"},
 		{"multicast", "web", `{"address": "224.0.0.1"}`, 400, "multicast", "address"},
@@ -345,8 +368,8 @@ func TestEditBackendErrors(t *testing.T) {
 		{"unknown backend", "web/backends/172.19.0.4", `{"weight": 1}`, 404, "backend 172.19.0.4:80 not in service web", "-"},
 		{"other port", "web/backends/172.19.0.2:81", `{"weight": 1}`, 404, "backend 172.19.0.2:81 not in service web", "-"},
 		{"unknown service", "www/backends/172.19.0.2", `{"weight": 1}`, 404, "service www not found", "-"},
-		{"bad backend", "web/backends/backend-1", `{"weight": 1}`, 400, `backend "backend-1": want IP:PORT`, "-"},
-		{"port 0", "web/backends/172.19.0.2:0", `{"weight": 1}`, 400, `backend "172.19.0.2:0": want IP:PORT`, "-"},
+		{"bad backend", "web/backends/backend-1", `{"weight": 1}`, 400, `backend "backend-1": "backend-1" is not an IP address`, "-"},
+		{"port 0", "web/backends/172.19.0.2:0", `{"weight": 1}`, 400, `backend "172.19.0.2:0": "0" is not a port`, "-"},
 		{"weight", "web/backends/172.19.0.2", `{"weight": 70000}`, 400, "70000 is not a weight", "weight"},
 		{"no weight", "web/backends/172.19.0.2", `{}`, 400, "missing", "weight"},
 		{"port field", "web/backends/172.19.0.2", `{"weight": 1, "port": 81}`, 400, `unknown field "port"`, "port"},
@@ -400,25 +423,125 @@ func TestReload(t *testing.T) {
 	wantError(t, code, body, http.StatusInternalServerError, "permission denied", "-")
 }
 
-func TestUnknownEndpoint(t *testing.T) {
-	code, body := call(t, newFakeSource(t), "PATCH", "/v1/services/web", "{}")
-	wantError(t, code, body, http.StatusNotFound, "no endpoint PATCH /v1/services/web", "-")
+// TestRouting checks that a request no route takes is answered in JSON:
+// 404 for an unknown path, 405 with the methods allowed for a known one.
+func TestRouting(t *testing.T) {
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		allow, msg   string
+	}{
+		{"GET", "/v1/nothing", 404, "", "no endpoint GET /v1/nothing"},
+		{"GET", "/", 404, "", "no endpoint GET /"},
+		{"PATCH", "/v1/services/web", 405, "DELETE, PUT", "PATCH is not allowed on /v1/services/web (allowed: DELETE, PUT)"},
+		{"DELETE", "/v1/status", 405, "GET, HEAD", "DELETE is not allowed on /v1/status (allowed: GET, HEAD)"},
+		{"GET", "/v1/reload", 405, "POST", "GET is not allowed on /v1/reload (allowed: POST)"},
+		{"PUT", "/v1/services", 405, "GET, HEAD, POST", "PUT is not allowed on /v1/services (allowed: GET, HEAD, POST)"},
+		{"GET", "/v1/services/web/backends/172.19.0.2", 405, "DELETE, PUT", "GET is not allowed"},
+		{"GET", "/v1/status", 200, "", ""},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			rec := serveRequest(t, newFakeSource(t), httptest.NewRequest(tc.method, tc.path, nil))
+			if tc.code == 200 {
+				if rec.Code != 200 {
+					t.Fatalf("status %d: %s", rec.Code, rec.Body)
+				}
+				return
+			}
+			wantError(t, rec.Code, rec.Body.Bytes(), tc.code, tc.msg, "-")
+			if got := rec.Header().Get("Allow"); got != tc.allow {
+				t.Errorf("Allow: %q, want %q", got, tc.allow)
+			}
+			if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type: %q", ct)
+			}
+		})
+	}
+}
+
+// serveRequest sends req to a server over src.
+func serveRequest(t *testing.T, src Source, req *http.Request) *httptest.ResponseRecorder {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	NewServer(src, slog.New(slog.DiscardHandler)).Handler().ServeHTTP(rec, req)
+	return rec
+}
+
+// TestRequestBody checks that a body must be JSON, and not too large.
+func TestRequestBody(t *testing.T) {
+	const svc = `{"vip": "172.19.0.20", "port": 80}`
+	for _, tc := range []struct {
+		name, method, path, contentType, body string
+		code                                  int
+		msg                                   string
+	}{
+		{"json", "POST", "/v1/services", "application/json", svc, 201, ""},
+		{"json with charset", "POST", "/v1/services", "application/json; charset=UTF-8", svc, 201, ""},
+		{"no content type", "POST", "/v1/services", "", svc, 415, "the request has a body but no Content-Type: send the body as application/json"},
+		{"text", "POST", "/v1/services", "text/plain", svc, 415, `Content-Type "text/plain" is not supported: send the body as application/json`},
+		{"form", "PUT", "/v1/services/web", "application/x-www-form-urlencoded", "scheduler=wrr", 415, "is not supported"},
+		{"other charset", "POST", "/v1/services", "application/json; charset=latin1", svc, 415, "JSON is UTF-8"},
+		{"malformed content type", "POST", "/v1/services", "application/json; =", svc, 415, "is not supported"},
+		{"too large", "POST", "/v1/services", "application/json",
+			`{"vip": "172.19.0.20", "port": 80, "name": "` + strings.Repeat("x", maxBody) + `"}`, 413, "request body larger than 1048576 bytes"},
+		{"no body where none is needed", "POST", "/v1/reload", "", "", 200, ""},
+		{"no body where one is needed", "POST", "/v1/services", "", "", 400, "empty request body"},
+		{"no body, no content type, delete", "DELETE", "/v1/services/web", "", "", 204, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := newFakeSource(t)
+			var body io.Reader
+			if tc.body != "" {
+				body = strings.NewReader(tc.body)
+			}
+			req := httptest.NewRequest(tc.method, tc.path, body)
+			if tc.contentType != "" {
+				req.Header.Set("Content-Type", tc.contentType)
+			}
+			rec := serveRequest(t, src, req)
+			if tc.msg == "" {
+				if rec.Code != tc.code {
+					t.Fatalf("status %d, want %d: %s", rec.Code, tc.code, rec.Body)
+				}
+				return
+			}
+			wantError(t, rec.Code, rec.Body.Bytes(), tc.code, tc.msg, "-")
+			if src.changes != 0 {
+				t.Errorf("%d changes made", src.changes)
+			}
+		})
+	}
+}
+
+// TestServerTimeouts checks that a client cannot hold a connection open
+// forever by sending its request slowly, or not reading the answer.
+func TestServerTimeouts(t *testing.T) {
+	srv := NewServer(newFakeSource(t), slog.New(slog.DiscardHandler)).httpServer()
+	if srv.ReadHeaderTimeout != 5*time.Second || srv.ReadTimeout != 10*time.Second ||
+		srv.WriteTimeout != 60*time.Second || srv.IdleTimeout == 0 {
+		t.Errorf("timeouts: read header %v, read %v, write %v, idle %v",
+			srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout)
+	}
+	if srv.Handler == nil {
+		t.Error("no handler")
+	}
 }
 
 func TestParseServiceRef(t *testing.T) {
 	for in, want := range map[string]string{
-		"172.19.0.10:80":     "172.19.0.10:80/tcp",
-		"172.19.0.10:53/udp": "172.19.0.10:53/udp",
-		"web":                "web",
-		"web/v2":             "web/v2",
-		"db:5432":            "db:5432", // a name: db is no address
+		"172.19.0.10:80":        "172.19.0.10:80",
+		"172.19.0.10:53/udp":    "172.19.0.10:53/udp",
+		"[2001:db8::1]:443/TCP": "[2001:db8::1]:443/tcp",
+		"web":                   "web",
+		"web-v2.eu":             "web-v2.eu",
 	} {
 		ref, err := parseServiceRef(in)
 		if err != nil || ref.String() != want {
 			t.Errorf("parseServiceRef(%q) = %v, %v; want %s", in, ref, err, want)
 		}
 	}
-	for _, in := range []string{"", "172.19.0.10", "172.19.0.10:0", "172.19.0.10:99999", "172.19.0.10:80/icmp"} {
+	for _, in := range []string{"", "172.19.0.10", "172.19.0.10:0", "172.19.0.10:99999", "172.19.0.10:80/icmp",
+		"172.19.0.1o:80", "web/v2", "db:5432", "a\nb", "with space"} {
 		if _, err := parseServiceRef(in); err == nil {
 			t.Errorf("parseServiceRef(%q) accepted", in)
 		}

@@ -2,9 +2,11 @@ package api
 
 import (
 	"errors"
+	"net/netip"
 	"time"
 
 	"github.com/xdplb/xdplb/internal/config"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // Errors a Source returns from Change for the API to map to status codes.
@@ -24,6 +26,13 @@ type ServiceView struct {
 	Backends    []BackendView `json:"backends"`
 	// Fallback takes new connections while no backend can.
 	Fallback *BackendView `json:"fallback,omitempty"`
+}
+
+// key is the service's identity, parsed back from its wire form.
+func (v ServiceView) key() ident.Service {
+	vip, _ := netip.ParseAddr(v.VIP)
+	proto, _ := ident.ParseProtocol(v.Protocol)
+	return ident.Service{VIP: vip, Port: v.Port, Proto: proto}
 }
 
 // BackendView is a configured backend with its runtime state.

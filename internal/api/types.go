@@ -1,6 +1,11 @@
 package api
 
-import "github.com/xdplb/xdplb/internal/datapath"
+import (
+	"net/netip"
+	"time"
+
+	"github.com/xdplb/xdplb/internal/ident"
+)
 
 // Status says whether the daemon is serving and how it is attached.
 type Status struct {
@@ -24,19 +29,45 @@ type Stats struct {
 
 // ServiceStats is one service's traffic and its backends'.
 type ServiceStats struct {
-	Name      string           `json:"name"`
-	Address   string           `json:"address"` // VIP:port
-	Protocol  string           `json:"protocol"`
-	Scheduler string           `json:"scheduler"`
-	Traffic   datapath.Traffic `json:"traffic"`
-	Backends  []BackendStats   `json:"backends"`
+	Name      string         `json:"name"`
+	Address   string         `json:"address"` // VIP:port
+	Protocol  string         `json:"protocol"`
+	Scheduler string         `json:"scheduler"`
+	Traffic   Traffic        `json:"traffic"`
+	Backends  []BackendStats `json:"backends"`
 }
 
 // BackendStats is one backend's traffic within a service.
 type BackendStats struct {
-	Address string           `json:"address"` // IP:port
-	Weight  uint32           `json:"weight"`
-	Traffic datapath.Traffic `json:"traffic"`
+	Address string  `json:"address"` // IP:port
+	Weight  uint32  `json:"weight"`
+	Traffic Traffic `json:"traffic"`
+	// ActiveConns and InactiveConns count the backend's connections as
+	// ipvsadm's ActiveConn and InActConn do: established, and any other
+	// state, as of the collector's last sweep.
+	ActiveConns   uint64 `json:"active_conns"`
+	InactiveConns uint64 `json:"inactive_conns"`
+}
+
+// Traffic counts packets and bytes in both directions ("in" is client to
+// backend) and new connections.
+type Traffic struct {
+	PacketsIn  uint64 `json:"packets_in"`
+	BytesIn    uint64 `json:"bytes_in"`
+	PacketsOut uint64 `json:"packets_out"`
+	BytesOut   uint64 `json:"bytes_out"`
+	NewConns   uint64 `json:"new_conns"`
+}
+
+// Connection is one tracked connection (`xdplb conn list`).
+type Connection struct {
+	Protocol  ident.Protocol `json:"protocol"`
+	State     string         `json:"state"`
+	ExpiresIn time.Duration  `json:"expires_in_ns"`
+	Client    netip.AddrPort `json:"client"`
+	VIP       netip.AddrPort `json:"vip"`
+	Local     netip.AddrPort `json:"local"`
+	Backend   netip.AddrPort `json:"backend"`
 }
 
 // Error is the body of every failed request.

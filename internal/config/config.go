@@ -1,31 +1,11 @@
 package config
 
 import (
-	"fmt"
 	"net/netip"
 	"time"
 
 	"github.com/xdplb/xdplb/internal/health"
-)
-
-// XDPMode selects how the XDP program is attached to the interfaces.
-type XDPMode string
-
-const (
-	// ModeAuto tries native (driver) mode and falls back to generic.
-	ModeAuto XDPMode = "auto"
-	// ModeNative requires driver support; attaching fails without it.
-	ModeNative XDPMode = "native"
-	// ModeGeneric uses the kernel's SKB path; slow, but works everywhere.
-	ModeGeneric XDPMode = "generic"
-)
-
-// Protocol is the layer-4 protocol of a service.
-type Protocol string
-
-const (
-	TCP Protocol = "tcp"
-	UDP Protocol = "udp"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // Limits imposed by the sizes of the datapath's BPF maps. They are
@@ -48,15 +28,15 @@ const (
 // optional field holds its final (defaulted) value.
 type Config struct {
 	// Interfaces the XDP program is attached to: at least one, unique.
-	Interfaces []string  `yaml:"interfaces"`
-	XDPMode    XDPMode   `yaml:"xdp_mode"`
-	Local      Local     `yaml:"local"`
-	Services   []Service `yaml:"services"`
-	Conntrack  Conntrack `yaml:"conntrack"`
-	Log        Log       `yaml:"log"`
-	API        API       `yaml:"api"`
-	State      State     `yaml:"state"`
-	Metrics    Metrics   `yaml:"metrics"`
+	Interfaces []string      `yaml:"interfaces"`
+	XDPMode    ident.XDPMode `yaml:"xdp_mode"`
+	Local      Local         `yaml:"local"`
+	Services   []Service     `yaml:"services"`
+	Conntrack  Conntrack     `yaml:"conntrack"`
+	Log        Log           `yaml:"log"`
+	API        API           `yaml:"api"`
+	State      State         `yaml:"state"`
+	Metrics    Metrics       `yaml:"metrics"`
 }
 
 // Metrics is the Prometheus endpoint.
@@ -118,11 +98,11 @@ type Log struct {
 type Service struct {
 	// Name identifies the service in logs and metrics. It defaults to
 	// Key(), so it is never empty after Parse.
-	Name      string     `yaml:"name"`
-	VIP       netip.Addr `yaml:"vip"`
-	Port      uint16     `yaml:"port"`
-	Protocol  Protocol   `yaml:"protocol"`
-	Scheduler string     `yaml:"scheduler"`
+	Name      string         `yaml:"name"`
+	VIP       netip.Addr     `yaml:"vip"`
+	Port      uint16         `yaml:"port"`
+	Protocol  ident.Protocol `yaml:"protocol"`
+	Scheduler string         `yaml:"scheduler"`
 	// Persistence, if non-zero, sends a client address back to the
 	// backend it last got for this long after its last new connection.
 	Persistence time.Duration `yaml:"persistence"`
@@ -149,11 +129,18 @@ const (
 	ExpireConnections = "expire"
 )
 
-// Key identifies a service by what the datapath matches on, e.g.
-// "172.19.0.10:80/tcp".
-func (s Service) Key() string {
-	return fmt.Sprintf("%s/%s", netip.AddrPortFrom(s.VIP, s.Port), s.Protocol)
+// Key identifies a service by what the datapath matches on.
+func (s Service) Key() ident.Service {
+	return ident.Service{VIP: s.VIP, Port: s.Port, Proto: s.Protocol}
 }
+
+// BackendKey identifies backend b of s.
+func (s Service) BackendKey(b Backend) ident.Backend {
+	return ident.Backend{Service: s.Key(), Addr: b.AddrPort()}
+}
+
+// AddrPort is where the backend is reached.
+func (b Backend) AddrPort() netip.AddrPort { return netip.AddrPortFrom(b.Address, b.Port) }
 
 // Backend is one real server behind a service.
 type Backend struct {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/xdplb/xdplb/internal/ident"
+
 	"errors"
 	"net/netip"
 	"os"
@@ -29,7 +31,7 @@ func problemsOf(t *testing.T, err error) []Problem {
 func referenceConfig() *Config {
 	return &Config{
 		Interfaces: []string{"eth0"},
-		XDPMode:    ModeAuto,
+		XDPMode:    ident.ModeAuto,
 		Local: Local{
 			Addresses: []netip.Addr{netip.MustParseAddr("172.19.0.5")},
 			Ports:     PortRange{Min: 10000, Max: 19999},
@@ -38,7 +40,7 @@ func referenceConfig() *Config {
 			Name:          "web",
 			VIP:           netip.MustParseAddr("172.19.0.10"),
 			Port:          80,
-			Protocol:      TCP,
+			Protocol:      ident.TCP,
 			Scheduler:     "rr",
 			OnBackendDown: KeepConnections,
 			Backends: []Backend{
@@ -81,7 +83,7 @@ services:
 	}
 	want := &Config{
 		Interfaces: []string{"eth0"},
-		XDPMode:    ModeAuto,
+		XDPMode:    ident.ModeAuto,
 		Local: Local{
 			Addresses: []netip.Addr{netip.MustParseAddr("172.19.0.5")},
 			Ports:     PortRange{Min: 10000, Max: 19999},
@@ -90,7 +92,7 @@ services:
 			Name:          "172.19.0.10:53/udp",
 			VIP:           netip.MustParseAddr("172.19.0.10"),
 			Port:          53,
-			Protocol:      UDP,
+			Protocol:      ident.UDP,
 			Scheduler:     "rr",
 			OnBackendDown: KeepConnections,
 			Backends: []Backend{
@@ -125,7 +127,7 @@ log: {level: debug, format: json}
 	}
 	want := &Config{
 		Interfaces: []string{"eth0", "eth1"},
-		XDPMode:    ModeGeneric,
+		XDPMode:    ident.ModeGeneric,
 		Local: Local{
 			Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")},
 			Ports:     PortRange{Min: 40000, Max: 40000},
@@ -167,7 +169,7 @@ func TestLoadErrorsNameTheFile(t *testing.T) {
 	}
 
 	bad := filepath.Join(dir, "bad.yaml")
-	if err := os.WriteFile(bad, []byte("interfaces: []\nxdp_mode: turbo\n"), 0o600); err != nil {
+	if err := os.WriteFile(bad, []byte("interfaces: []\nlog: {level: loud}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, err := Load(bad)
@@ -185,11 +187,11 @@ func TestServiceKey(t *testing.T) {
 		s    Service
 		want string
 	}{
-		{Service{VIP: netip.MustParseAddr("172.19.0.10"), Port: 80, Protocol: TCP}, "172.19.0.10:80/tcp"},
-		{Service{VIP: netip.MustParseAddr("10.1.2.3"), Port: 53, Protocol: UDP}, "10.1.2.3:53/udp"},
+		{Service{VIP: netip.MustParseAddr("172.19.0.10"), Port: 80, Protocol: ident.TCP}, "172.19.0.10:80/tcp"},
+		{Service{VIP: netip.MustParseAddr("10.1.2.3"), Port: 53, Protocol: ident.UDP}, "10.1.2.3:53/udp"},
 	}
 	for _, tt := range tests {
-		if got := tt.s.Key(); got != tt.want {
+		if got := tt.s.Key().String(); got != tt.want {
 			t.Errorf("Key() = %q, want %q", got, tt.want)
 		}
 	}

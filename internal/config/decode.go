@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // decoder turns a YAML node tree into a Config, recording a Problem with
@@ -35,7 +38,12 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		},
 		"xdp_mode": func(v *yaml.Node, p string) {
 			if s, ok := d.str(v, p); ok {
-				c.XDPMode = XDPMode(s)
+				m, err := ident.ParseXDPMode(s)
+				if err != nil {
+					d.add(p, "%v", err)
+					return
+				}
+				c.XDPMode = m
 			}
 		},
 		"local":     func(v *yaml.Node, p string) { d.local(v, p, &c.Local) },
@@ -128,17 +136,43 @@ func (d *decoder) conntrack(n *yaml.Node, path string, c *Conntrack) {
 
 // duration decodes a Go duration string ("900s", "15m", "250ms") into out.
 func (d *decoder) duration(n *yaml.Node, path string, out *time.Duration) {
+	d.durationWithin(n, path, out, "")
+}
+
+// durationWithin is duration for a field whose range, as Validate words
+// it, is bounds: a duration too long for a time.Duration (over 292
+// years) is out of that range, not garbage.
+func (d *decoder) durationWithin(n *yaml.Node, path string, out *time.Duration, bounds string) {
 	s, ok := d.str(n, path)
 	if !ok {
 		return
 	}
 	v, err := time.ParseDuration(s)
-	if err != nil {
+	switch {
+	case err == nil:
+		*out = v
+	case DurationTooLong(s):
+		if bounds == "" {
+			bounds = "(a duration is at most 2562047h)" // math.MaxInt64 nanoseconds
+		}
+		d.add(path, "%s is out of range %s", s, bounds)
+	default:
 		d.add(path, "%q is not a duration (write it like 900s, 15m or 250ms)", s)
-		return
 	}
-	*out = v
 }
+
+// DurationTooLong reports whether s is written as a duration but is
+// longer than a time.Duration holds (about 292 years), so that it can be
+// reported as out of range rather than as no duration at all.
+func DurationTooLong(s string) bool {
+	_, err := time.ParseDuration(s)
+	// Well formed, so the only way ParseDuration fails: overflow.
+	return err != nil && durationSyntax.MatchString(s)
+}
+
+// durationSyntax is what time.ParseDuration reads, whatever the size of
+// the numbers.
+var durationSyntax = regexp.MustCompile(`^[-+]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`)
 
 func (d *decoder) log(n *yaml.Node, path string, l *Log) {
 	d.mapping(n, path, fieldDecoders{
@@ -173,9 +207,13 @@ func (d *decoder) service(n *yaml.Node, path string, s *Service) {
 			}
 		},
 		"protocol": func(v *yaml.Node, p string) {
-			// Case-insensitive because "TCP" is how people write it.
 			if str, ok := d.str(v, p); ok {
-				s.Protocol = Protocol(strings.ToLower(str))
+				proto, err := ident.ParseProtocol(str)
+				if err != nil {
+					d.add(p, "%v", err)
+					return
+				}
+				s.Protocol = proto
 			}
 		},
 		"scheduler": func(v *yaml.Node, p string) {
@@ -183,7 +221,7 @@ func (d *decoder) service(n *yaml.Node, path string, s *Service) {
 				s.Scheduler = str
 			}
 		},
-		"persistence":  func(v *yaml.Node, p string) { d.duration(v, p, &s.Persistence) },
+		"persistence":  func(v *yaml.Node, p string) { d.durationWithin(v, p, &s.Persistence, PersistenceBounds) },
 		"health_check": func(v *yaml.Node, p string) { s.HealthCheck = d.healthCheck(v, p) },
 		"on_backend_down": func(v *yaml.Node, p string) {
 			if str, ok := d.str(v, p); ok {

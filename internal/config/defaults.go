@@ -1,14 +1,18 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/xdplb/xdplb/internal/ident"
+)
 
 // Default values for optional fields.
 const (
-	defaultXDPMode           = ModeAuto
+	defaultXDPMode           = ident.ModeAuto
 	defaultConntrackCapacity = 1 << 20
 	defaultLogLevel          = "info"
 	defaultLogFormat         = "text"
-	defaultProtocol          = TCP
+	defaultProtocol          = ident.TCP
 	defaultScheduler         = "rr"
 	defaultWeight            = 1
 	// DefaultAPISocket is where the daemon listens and the CLI connects
@@ -66,7 +70,7 @@ func (c *Config) applyDerivedDefaults() {
 		// Without a VIP the key would read "invalid IP:…"; leave the name
 		// empty and let Validate report the missing VIP instead.
 		if s.Name == "" && s.VIP.IsValid() {
-			s.Name = s.Key()
+			s.Name = s.Key().String()
 		}
 		// The decoder rejects an explicit port 0, so 0 here means absent.
 		for j := range s.Backends {

@@ -2,6 +2,9 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +69,8 @@ func TestHealthCheckProblems(t *testing.T) {
 		{"    on_backend_down: reset\n", "services[0].on_backend_down", `"reset" is neither`},
 		{"    fallback: {address: 172.19.0.2}\n    backends: [{address: 172.19.0.2}]\n", "services[0].fallback", "also a backend"},
 		{"    backends: [{address: 172.19.0.2, health_check: {kind: exec}}]\n", "services[0].backends[0].health_check.command", ""},
+		{"    health_check: {kind: exec, command: [check.sh]}\n", "services[0].health_check.command[0]", `"check.sh" is not an absolute path`},
+		{"    health_check: {kind: exec, command: [/nonexistent/check, --quick]}\n", "services[0].health_check.command[0]", `"/nonexistent/check" does not exist`},
 	}
 	for _, c := range cases {
 		_, err := Parse([]byte(healthBase + c.yaml))
@@ -83,5 +88,29 @@ func TestHealthCheckProblems(t *testing.T) {
 		if !found {
 			t.Errorf("%q: problems %v, want one at %s containing %q", c.yaml, cerr.Problems, c.path, c.msg)
 		}
+	}
+}
+
+// TestHealthCheckUnsafeProgram checks that an exec check whose program
+// others could change is refused with the YAML path of the program.
+func TestHealthCheckUnsafeProgram(t *testing.T) {
+	dir := t.TempDir()
+	prog := filepath.Join(dir, "check")
+	if err := os.WriteFile(prog, []byte("#!/bin/sh\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(prog, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Parse([]byte(healthBase + "    backends:\n      - address: 172.19.0.2\n        health_check: {kind: exec, command: [" + prog + "]}\n"))
+	want := fmt.Sprintf("services[0].backends[0].health_check.command[0]: %q is writable by group and others (mode 0777); a check runs as root", prog)
+	if err == nil || err.Error() != want {
+		t.Errorf("Parse = %v\nwant %s", err, want)
+	}
+	if err := os.Chmod(prog, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse([]byte(healthBase + "    health_check: {kind: exec, command: [" + prog + "]}\n")); err != nil {
+		t.Errorf("Parse with the program made safe: %v", err)
 	}
 }

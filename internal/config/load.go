@@ -7,18 +7,32 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
+
+// MaxFileSize bounds a configuration file. The largest configuration
+// the limits allow (MaxBackends backends of three lines each, and a
+// health check for some) takes about 10 MiB.
+const MaxFileSize = 16 << 20
+
+// maxAliasNodes bounds how many nodes YAML aliases may add to a document
+// when expanded: aliases let a small file stand for a huge tree (an alias
+// "bomb": a list of 4,096 backends referenced 4,096 times is 127 KB that
+// expands to 50 million nodes), which would take minutes and gigabytes
+// to decode only to be refused by the limits. The bound leaves room for
+// an alias per backend of the largest configuration to repeat a health
+// check or a backend list.
+const maxAliasNodes = MaxBackends * 16
 
 // Load reads and parses the configuration file at path. Errors name the
 // file; parse and validation problems are still reachable as *Error with
 // errors.As.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
-		// *fs.PathError already names the file.
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, err
 	}
 	c, err := Parse(data)
 	if err != nil {
@@ -30,6 +44,22 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// readFile reads at most one byte more than MaxFileSize, so that Parse
+// refuses a larger file without it being read whole.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		// *fs.PathError already names the file.
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return data, nil
 }
 
 // Parse decodes a YAML configuration strictly (unknown fields are
@@ -61,6 +91,12 @@ func parseDocument(data []byte) (*yaml.Node, error) {
 	fail := func(format string, args ...any) error {
 		return &Error{Problems: []Problem{{Msg: fmt.Sprintf(format, args...)}}}
 	}
+	if len(data) > MaxFileSize {
+		return nil, fail("configuration is larger than %d MiB", MaxFileSize>>20)
+	}
+	if line, col, b, bad := invalidUTF8(data); bad {
+		return nil, fail("line %d: invalid UTF-8 (byte 0x%02x at column %d); save the file as UTF-8", line, b, col)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	switch err := dec.Decode(&doc); {
@@ -78,6 +114,9 @@ func parseDocument(data []byte) (*yaml.Node, error) {
 	case !errors.Is(err, io.EOF):
 		return nil, fail("invalid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
+	if err := checkAliases(&doc); err != nil {
+		return nil, fail("%v", err)
+	}
 	var root *yaml.Node
 	if len(doc.Content) > 0 {
 		root = resolve(doc.Content[0])
@@ -89,4 +128,65 @@ func parseDocument(data []byte) (*yaml.Node, error) {
 		return nil, fail("expected a mapping at the top level, got %s", describe(root))
 	}
 	return root, nil
+}
+
+// invalidUTF8 finds the first byte of data that is not UTF-8, and its
+// line and column (in characters, from 1). A file that starts with a
+// UTF-16 byte order mark is left to the YAML parser, which reads UTF-16.
+func invalidUTF8(data []byte) (line, col int, b byte, bad bool) {
+	if bytes.HasPrefix(data, []byte{0xfe, 0xff}) || bytes.HasPrefix(data, []byte{0xff, 0xfe}) || utf8.Valid(data) {
+		return 0, 0, 0, false
+	}
+	line, start := 1, 0
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && size == 1 {
+			return line, utf8.RuneCount(data[start:i]) + 1, data[i], true
+		}
+		if r == '\n' {
+			line, start = line+1, i+1
+		}
+		i += size
+	}
+	return 0, 0, 0, false
+}
+
+// checkAliases refuses a document whose aliases, expanded, add more than
+// maxAliasNodes nodes, or that holds an alias to a node containing it
+// (which would expand forever). It walks the tree as the decoder will,
+// following aliases, and stops as soon as the bound is crossed, so it
+// takes at most maxAliasNodes steps beyond the document's own nodes.
+func checkAliases(doc *yaml.Node) error {
+	budget := maxAliasNodes
+	open := map[*yaml.Node]bool{} // the nodes being walked, to find cycles
+	var walk func(n *yaml.Node, aliased bool) error
+	walk = func(n *yaml.Node, aliased bool) error {
+		for n != nil && n.Kind == yaml.AliasNode {
+			if open[n.Alias] {
+				return fmt.Errorf("line %d: alias *%s refers to a node that contains it", n.Line, n.Value)
+			}
+			n, aliased = n.Alias, true
+		}
+		if n == nil {
+			return nil
+		}
+		if aliased {
+			if budget--; budget < 0 {
+				return fmt.Errorf("the document expands to more than %d nodes through aliases (YAML alias amplification); "+
+					"write it out without aliases", maxAliasNodes)
+			}
+		}
+		if len(n.Content) == 0 {
+			return nil
+		}
+		open[n] = true
+		defer delete(open, n)
+		for _, c := range n.Content {
+			if err := walk(c, aliased); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(doc, false)
 }

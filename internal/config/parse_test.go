@@ -46,6 +46,7 @@ func TestParseProblems(t *testing.T) {
 		{"interface too long", "interfaces: [abcdefghijklmnop]\nlocal: {addresses: [172.19.0.5]}\n", "interfaces[0]", "longer than 15 characters"},
 		{"interface with slash", "interfaces: [eth/0]\nlocal: {addresses: [172.19.0.5]}\n", "interfaces[0]", "contains '/'"},
 		{"interface with space", "interfaces: [\"eth 0\"]\nlocal: {addresses: [172.19.0.5]}\n", "interfaces[0]", "contains whitespace"},
+		{"interface with control character", "interfaces: [\"eth\\e0\"]\nlocal: {addresses: [172.19.0.5]}\n", "interfaces[0]", `"eth\x1b0" is not a valid interface name: contains a control character`},
 		{"interface empty", "interfaces: [\"\"]\nlocal: {addresses: [172.19.0.5]}\n", "interfaces[0]", "empty"},
 		{"duplicate interface", "interfaces: [eth0, eth1, eth0]\nlocal: {addresses: [172.19.0.5]}\n", "interfaces[2]", `"eth0" is already listed at interfaces[0]`},
 
@@ -91,6 +92,11 @@ func TestParseProblems(t *testing.T) {
 		{"bad scheduler", svc("{vip: 172.19.0.10, port: 80, scheduler: lc}"), "services[0].scheduler", `"lc" is not a scheduler (accepted: rr, wrr, maglev, sh)`},
 		{"bad persistence", svc("{vip: 172.19.0.10, port: 80, persistence: 48h}"), "services[0].persistence", "48h0m0s is out of range (0 for none, or 1s to 24h)"},
 		{"persistence under a second", svc("{vip: 172.19.0.10, port: 80, persistence: 200ms}"), "services[0].persistence", "200ms is out of range"},
+		{"persistence past a Duration", svc("{vip: 172.19.0.10, port: 80, persistence: 9999999999h}"), "services[0].persistence", "9999999999h is out of range (0 for none, or 1s to 24h)"},
+		{"persistence past a Duration, fractional", svc("{vip: 172.19.0.10, port: 80, persistence: 1.5e300s}"), "services[0].persistence", `"1.5e300s" is not a duration`},
+		{"persistence as a number", svc("{vip: 172.19.0.10, port: 80, persistence: 1e300}"), "services[0].persistence", `"1e300" is not a duration (write it like 900s, 15m or 250ms)`},
+		{"timeout past a Duration", minimal + "conntrack: {timeouts: {udp: 99999999999999999999s}}\n", "conntrack.timeouts.udp", "99999999999999999999s is out of range (a duration is at most 2562047h)"},
+		{"negative timeout past a Duration", minimal + "conntrack: {timeouts: {udp: -3000000h}}\n", "conntrack.timeouts.udp", "-3000000h is out of range"},
 		{"duplicate service", svc("{vip: 172.19.0.10, port: 80}", "{vip: 172.19.0.11, port: 80}", "{vip: 172.19.0.10, port: 80, protocol: TCP}"), "services[2]", "172.19.0.10:80/tcp duplicates services[0]"},
 		{"duplicate name", svc("{name: web, vip: 172.19.0.10, port: 80}", "{name: web, vip: 172.19.0.10, port: 443}"), "services[1].name", `"web" is already the name of services[0]`},
 
@@ -147,18 +153,16 @@ func TestParseAccepts(t *testing.T) {
 func TestParseReportsAllProblems(t *testing.T) {
 	_, err := Parse([]byte(`
 interfaces: []
-xdp_mode: turbo
 local:
   addresses: ["2001:db8::1"]
 services:
   - vip: 172.19.0.10
     port: 80
-    protocol: sctp
+    scheduler: fastest
     backends:
       - {address: "::1"}
   - vip: 172.19.0.10
     port: 80
-    protocol: sctp
 log: {level: loud}
 `))
 	var got []string
@@ -167,11 +171,9 @@ log: {level: loud}
 	}
 	want := []string{
 		"interfaces",
-		"xdp_mode",
 		"local.addresses[0]",
-		"services[0].protocol",
+		"services[0].scheduler",
 		"services[0].backends[0].address",
-		"services[1].protocol",
 		"services[1]", // duplicate of services[0]
 		"log.level",
 	}

@@ -2,15 +2,18 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"os"
-	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/xdplb/xdplb/internal/atomicfile"
 	"github.com/xdplb/xdplb/internal/health"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // Clone returns a deep copy, so a change can be tried on it without
@@ -29,85 +32,112 @@ func (c *Config) Clone() *Config {
 
 // SaveServices replaces the services section of the YAML file at path with
 // services and leaves the rest of the file (comments included) as it was.
-// The file is replaced atomically.
-func SaveServices(path string, services []Service) error {
+// A service that did not change keeps its text as the operator wrote it;
+// a changed or new one is written with only the fields that differ from
+// their defaults, so the file does not fill up with them. The file is
+// replaced atomically; SaveServices returns the digest of what it wrote.
+func SaveServices(path string, services []Service) ([sha256.Size]byte, error) {
+	var digest [sha256.Size]byte
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("save services: %w", err)
+		return digest, fmt.Errorf("save services: %w", err)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("save services: parse %s: %w", path, err)
+		return digest, fmt.Errorf("save services: parse %s: %w", path, err)
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-		return fmt.Errorf("save services: %s is not a YAML mapping", path)
+		return digest, fmt.Errorf("save services: %s is not a YAML mapping", path)
 	}
 	root := doc.Content[0]
-	list := servicesNode(services)
 	replaced := false
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		if root.Content[i].Value == "services" {
-			root.Content[i+1] = list
+			root.Content[i+1] = servicesNode(services, unchangedNodes(root.Content[i+1]))
 			replaced = true
 		}
 	}
 	if !replaced {
-		root.Content = append(root.Content, scalar("services"), list)
+		root.Content = append(root.Content, scalar("services"), servicesNode(services, nil))
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	if err := enc.Encode(&doc); err != nil {
-		return fmt.Errorf("save services: %w", err)
+		return digest, fmt.Errorf("save services: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".xdplb-config-*")
-	if err != nil {
-		return fmt.Errorf("save services: %w", err)
+	if err := atomicfile.Write(path, buf.Bytes(), 0o600); err != nil {
+		return digest, fmt.Errorf("save services: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save services: %w", err)
+	return sha256.Sum256(buf.Bytes()), nil
+}
+
+// keptNode is a service as the file has it: its node and what it decodes
+// to.
+type keptNode struct {
+	svc  Service
+	node *yaml.Node
+}
+
+// unchangedNodes decodes the services the file has, by key, so a service
+// that did not change can keep its node.
+func unchangedNodes(list *yaml.Node) map[ident.Service]keptNode {
+	out := map[ident.Service]keptNode{}
+	if list.Kind != yaml.SequenceNode {
+		return out
 	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save services: %w", err)
+	for _, n := range list.Content {
+		d := &decoder{}
+		c := Config{Services: []Service{defaultService()}}
+		d.service(n, "", &c.Services[0])
+		if d.err() != nil {
+			continue
+		}
+		c.applyDerivedDefaults()
+		out[c.Services[0].Key()] = keptNode{c.Services[0], n}
 	}
-	if fi, err := os.Stat(path); err == nil {
-		os.Chmod(tmp.Name(), fi.Mode().Perm())
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("save services: %w", err)
-	}
-	return nil
+	return out
 }
 
 // servicesNode renders services in the file's own schema (the one Parse
-// reads), defaults included, so what is saved is what runs.
-func servicesNode(services []Service) *yaml.Node {
+// reads): the node a service had if it is unchanged, else its fields that
+// are not defaults.
+func servicesNode(services []Service, kept map[ident.Service]keptNode) *yaml.Node {
 	list := &yaml.Node{Kind: yaml.SequenceNode}
 	for _, s := range services {
-		m := mapping(
-			scalar("name"), scalar(s.Name),
+		if k, ok := kept[s.Key()]; ok && reflect.DeepEqual(k.svc, s) {
+			list.Content = append(list.Content, k.node)
+			continue
+		}
+		def := defaultService()
+		m := mapping()
+		if s.Name != s.Key().String() {
+			m.Content = append(m.Content, scalar("name"), scalar(s.Name))
+		}
+		m.Content = append(m.Content,
 			scalar("vip"), scalar(s.VIP.String()),
-			scalar("port"), scalar(strconv.Itoa(int(s.Port))),
-			scalar("protocol"), scalar(string(s.Protocol)),
-			scalar("scheduler"), scalar(s.Scheduler),
-		)
+			scalar("port"), scalar(strconv.Itoa(int(s.Port))))
+		if s.Protocol != def.Protocol {
+			m.Content = append(m.Content, scalar("protocol"), scalar(s.Protocol.String()))
+		}
+		if s.Scheduler != def.Scheduler {
+			m.Content = append(m.Content, scalar("scheduler"), scalar(s.Scheduler))
+		}
 		if s.Persistence > 0 {
 			m.Content = append(m.Content, scalar("persistence"), scalar(s.Persistence.String()))
 		}
 		if s.HealthCheck != nil {
 			m.Content = append(m.Content, scalar("health_check"), healthNode(s.HealthCheck))
 		}
-		if s.OnBackendDown != "" {
+		if s.OnBackendDown != def.OnBackendDown {
 			m.Content = append(m.Content, scalar("on_backend_down"), scalar(s.OnBackendDown))
 		}
 		if s.Fallback != nil {
-			m.Content = append(m.Content, scalar("fallback"), backendNode(*s.Fallback))
+			m.Content = append(m.Content, scalar("fallback"), backendNode(*s.Fallback, s.Port))
 		}
 		backends := &yaml.Node{Kind: yaml.SequenceNode}
 		for _, b := range s.Backends {
-			backends.Content = append(backends.Content, backendNode(b))
+			backends.Content = append(backends.Content, backendNode(b, s.Port))
 		}
 		m.Content = append(m.Content, scalar("backends"), backends)
 		list.Content = append(list.Content, m)
@@ -115,12 +145,16 @@ func servicesNode(services []Service) *yaml.Node {
 	return list
 }
 
-func backendNode(b Backend) *yaml.Node {
-	n := mapping(
-		scalar("address"), scalar(b.Address.String()),
-		scalar("port"), scalar(strconv.Itoa(int(b.Port))),
-		scalar("weight"), scalar(strconv.FormatUint(uint64(b.Weight), 10)),
-	)
+// backendNode renders a backend of a service on servicePort, with the
+// fields that are not defaults.
+func backendNode(b Backend, servicePort uint16) *yaml.Node {
+	n := mapping(scalar("address"), scalar(b.Address.String()))
+	if b.Port != servicePort {
+		n.Content = append(n.Content, scalar("port"), scalar(strconv.Itoa(int(b.Port))))
+	}
+	if b.Weight != defaultBackend().Weight {
+		n.Content = append(n.Content, scalar("weight"), scalar(strconv.FormatUint(uint64(b.Weight), 10)))
+	}
 	if b.HealthCheck != nil {
 		n.Content = append(n.Content, scalar("health_check"), healthNode(b.HealthCheck))
 	}

@@ -23,8 +23,8 @@ services:
     fallback: {address: 172.19.0.9, port: 8080}
     backends:
       - address: 172.19.0.2
-        health_check: {kind: exec, command: [/bin/check, "--quick"], timeout: 2s}
-  - vip: 172.19.0.10
+        health_check: {kind: exec, command: [/bin/true, "--quick"], timeout: 2s}
+  - vip: 172.19.0.10   # dns, untouched by the change
     port: 53
     protocol: udp
     health_check: {kind: udp, payload: ping}
@@ -47,7 +47,7 @@ log:
 	if len(cfg.Services[0].Backends) != 1 || cfg.Services[0].HealthCheck == nil || cfg.Services[0].Fallback == nil {
 		t.Fatal("Clone shares backends with the original")
 	}
-	if err := SaveServices(path, next.Services); err != nil {
+	if _, err := SaveServices(path, next.Services); err != nil {
 		t.Fatal(err)
 	}
 	saved, err := Load(path)
@@ -58,9 +58,17 @@ log:
 		t.Errorf("saved config reads back as\n%+v\nwant\n%+v", saved, next)
 	}
 	data, _ := os.ReadFile(path)
-	for _, keep := range []string{"# the balancer of the reference scenario", "# shared with the host", "level: debug"} {
+	for _, keep := range []string{"# the balancer of the reference scenario", "# shared with the host", "level: debug",
+		"# dns, untouched by the change"} {
 		if !strings.Contains(string(data), keep) {
 			t.Errorf("saved file lost %q:\n%s", keep, data)
+		}
+	}
+	// Only what differs from a default is written: no name, protocol,
+	// weight or backend port the operator did not set.
+	for _, expanded := range []string{"name:", "protocol: tcp", "weight: 1", "port: 80\n        "} {
+		if strings.Contains(string(data), expanded) {
+			t.Errorf("saved file has the default %q written out:\n%s", expanded, data)
 		}
 	}
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o640 {

@@ -8,15 +8,15 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
+	"github.com/xdplb/xdplb/internal/ident"
 	"github.com/xdplb/xdplb/internal/maglev"
 )
 
 // Accepted values of the enumerated fields, in the order messages list
 // them.
 var (
-	xdpModes   = []XDPMode{ModeAuto, ModeNative, ModeGeneric}
-	protocols  = []Protocol{TCP, UDP}
 	schedulers = []string{"rr", "wrr", "maglev", "sh"}
 	logLevels  = []string{"debug", "info", "warn", "error"}
 	logFormats = []string{"text", "json"}
@@ -32,6 +32,10 @@ const (
 	// tables are sized for.
 	maxWeight = 65535
 
+	// PersistenceBounds is the range of a service's persistence, as
+	// messages give it; the API's requests say it the same way.
+	PersistenceBounds = "(0 for none, or 1s to 24h)"
+
 	minConntrackCapacity = 1024
 	maxConntrackCapacity = 16 << 20
 )
@@ -44,8 +48,8 @@ var broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 func (c *Config) Validate() error {
 	var ps problems
 	ps.interfaces(c.Interfaces)
-	if !slices.Contains(xdpModes, c.XDPMode) {
-		ps.add("xdp_mode", "%q is not an XDP mode (accepted: %s)", c.XDPMode, join(xdpModes))
+	if _, err := ident.ParseXDPMode(string(c.XDPMode)); err != nil {
+		ps.add("xdp_mode", "%v", err)
 	}
 	locals := ps.local(c.Local)
 	ps.services(c.Services, locals)
@@ -120,6 +124,9 @@ func ifnameProblem(name string) string {
 		return "contains '/' or ':'"
 	case strings.ContainsAny(name, " \t\n\v\f\r"):
 		return "contains whitespace"
+	case strings.ContainsFunc(name, unicode.IsControl):
+		// The kernel would take it, but no listing or log could show it.
+		return "contains a control character"
 	}
 	return ""
 }
@@ -157,7 +164,7 @@ func (ps *problems) services(services []Service, locals map[netip.Addr]int) {
 		ps.add("services", "%d services, more than the maximum of %d", len(services), MaxServices)
 	}
 	total := 0
-	byKey := map[string]int{}
+	byKey := map[ident.Service]int{}
 	byName := map[string]int{}
 	for i, s := range services {
 		p := index("services", i)
@@ -171,6 +178,12 @@ func (ps *problems) services(services []Service, locals map[netip.Addr]int) {
 				ps.add(p, "%s duplicates services[%d] (same vip, port and protocol)", s.Key(), j)
 			} else {
 				byKey[s.Key()] = i
+			}
+		}
+		// The default name is the key, which is no valid name of its own.
+		if s.Name != "" && s.Name != s.Key().String() {
+			if err := ident.ValidName(s.Name); err != nil {
+				ps.add(field(p, "name"), "%v", err)
 			}
 		}
 		if s.Name != "" {
@@ -254,11 +267,11 @@ func (ps *problems) service(path string, s Service, locals map[netip.Addr]int) {
 	if s.Port == 0 {
 		ps.add(field(path, "port"), "missing (a port %s is required)", portBounds)
 	}
-	if !slices.Contains(protocols, s.Protocol) {
-		ps.add(field(path, "protocol"), "%q is not a protocol (accepted: %s)", s.Protocol, join(protocols))
+	if !slices.Contains(ident.Protocols, s.Protocol) {
+		ps.add(field(path, "protocol"), "%d is not a protocol (accepted: tcp, udp)", s.Protocol)
 	}
 	if s.Persistence != 0 && (s.Persistence < time.Second || s.Persistence > 24*time.Hour) {
-		ps.add(field(path, "persistence"), "%s is out of range (0 for none, or 1s to 24h)", s.Persistence)
+		ps.add(field(path, "persistence"), "%s is out of range %s", s.Persistence, PersistenceBounds)
 	}
 	if !slices.Contains(schedulers, s.Scheduler) {
 		ps.add(field(path, "scheduler"), "%q is not a scheduler (accepted: %s)", s.Scheduler, join(schedulers))

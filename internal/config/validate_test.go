@@ -1,6 +1,8 @@
 package config
 
 import (
+	"github.com/xdplb/xdplb/internal/ident"
+
 	"fmt"
 	"net/netip"
 	"strings"
@@ -30,7 +32,7 @@ func TestValidate(t *testing.T) {
 			ss[i] = Service{
 				VIP:       netip.AddrFrom4([4]byte{192, 168, byte(i >> 8), byte(i)}),
 				Port:      80,
-				Protocol:  TCP,
+				Protocol:  ident.TCP,
 				Scheduler: "rr",
 				Backends:  backends(backendsEach, byte(i)),
 			}
@@ -46,7 +48,7 @@ func TestValidate(t *testing.T) {
 		{"empty xdp mode", func(c *Config) { c.XDPMode = "" }, "xdp_mode", `"" is not an XDP mode`},
 		{"zero port range", func(c *Config) { c.Local.Ports = PortRange{} }, "local.ports", "0-0 is not a port range: 0 is not a port (1-65535)"},
 		{"reversed port range", func(c *Config) { c.Local.Ports = PortRange{Min: 2, Max: 1} }, "local.ports", "2-1 is not a port range: 2 is greater than 1"},
-		{"uppercase protocol", func(c *Config) { c.Services[0].Protocol = "TCP" }, "services[0].protocol", `"TCP" is not a protocol`},
+		{"unknown protocol number", func(c *Config) { c.Services[0].Protocol = 1 }, "services[0].protocol", "1 is not a protocol"},
 		{"zero service port", func(c *Config) { c.Services[0].Port = 0 }, "services[0].port", "missing (a port (1-65535) is required)"},
 		{"zero backend port", func(c *Config) { c.Services[0].Backends[1].Port = 0 }, "services[0].backends[1].port", "missing"},
 		{"weight too large", func(c *Config) { c.Services[0].Backends[0].Weight = 1 << 20 }, "services[0].backends[0].weight", "1048576 is not a weight (0-65535)"},
@@ -89,7 +91,7 @@ func TestValidateLimitsAreInclusive(t *testing.T) {
 		s := Service{
 			VIP:       netip.AddrFrom4([4]byte{192, 168, 0, byte(i)}),
 			Port:      80,
-			Protocol:  TCP,
+			Protocol:  ident.TCP,
 			Scheduler: "rr",
 			Name:      fmt.Sprint("s", i),
 		}

@@ -31,7 +31,12 @@ type Result struct {
 	Full    bool // both tables were read (see FullSweepEvery)
 	// PortsInUse counts connections per local address, as seen.
 	PortsInUse map[netip.Addr]int
-	Duration   time.Duration // wall time of the collection
+	// PerBackend counts connections per backend id, as seen.
+	PerBackend map[uint32]datapath.ConnCount
+	// Started is when the collection began: a connection opened after it
+	// may be missing from the counts.
+	Started  time.Time
+	Duration time.Duration // wall time of the collection
 }
 
 // Totals accumulate over a collector's life.
@@ -81,8 +86,9 @@ func (c *Collector) Totals() Totals {
 }
 
 // Run collects every interval, and on Kick no more often than every
-// minGap, until ctx ends.
-func (c *Collector) Run(ctx context.Context, interval, minGap time.Duration) {
+// minGap, until ctx ends; after each collection it hands the result to
+// done (which may be nil).
+func (c *Collector) Run(ctx context.Context, interval, minGap time.Duration, done func(Result)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -95,7 +101,10 @@ func (c *Collector) Run(ctx context.Context, interval, minGap time.Duration) {
 		res, err := c.Collect()
 		if err != nil {
 			c.log.Warn("conntrack collection failed", "err", err)
-		} else if res.Expired+res.Orphans > 0 {
+		} else if done != nil {
+			done(res)
+		}
+		if err == nil && res.Expired+res.Orphans > 0 {
 			c.log.Debug("conntrack collected", "entries", res.Entries, "expired", res.Expired,
 				"orphans", res.Orphans, "duration", res.Duration)
 		}
@@ -129,7 +138,7 @@ func (c *Collector) Collect() (Result, error) {
 	}
 	res := Result{
 		Entries: sw.Entries, Expired: sw.Expired, Orphans: sw.Orphans, Full: full,
-		PortsInUse: sw.PortsInUse, Duration: time.Since(start),
+		PortsInUse: sw.PortsInUse, PerBackend: sw.PerBackend, Started: start, Duration: time.Since(start),
 	}
 	c.mu.Lock()
 	c.totals.Runs++

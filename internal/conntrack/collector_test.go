@@ -1,6 +1,8 @@
 package conntrack
 
 import (
+	"github.com/xdplb/xdplb/internal/ident"
+
 	"fmt"
 	"io"
 	"log/slog"
@@ -183,7 +185,7 @@ func TestList(t *testing.T) {
 		t.Fatalf("listed %d connections, want 1: %+v", len(conns), conns)
 	}
 	c := conns[0]
-	if c.Protocol != "TCP" || c.State != "ESTABLISHED" || c.Client != f.Key.Src || c.VIP != vip ||
+	if c.Protocol != ident.TCP || c.State != "ESTABLISHED" || c.Client != f.Key.Src || c.VIP != vip ||
 		c.Local != f.Local || c.Backend != backend {
 		t.Errorf("listed %+v", c)
 	}

@@ -6,17 +6,18 @@ import (
 	"time"
 
 	"github.com/xdplb/xdplb/internal/datapath"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // Conn is one connection as a person reads it (`xdplb conn list`).
 type Conn struct {
-	Protocol  string         `json:"protocol"`
-	State     string         `json:"state"`
-	ExpiresIn time.Duration  `json:"expires_in_ns"`
-	Client    netip.AddrPort `json:"client"`
-	VIP       netip.AddrPort `json:"vip"`
-	Local     netip.AddrPort `json:"local"`
-	Backend   netip.AddrPort `json:"backend"`
+	Protocol  ident.Protocol
+	State     string
+	ExpiresIn time.Duration
+	Client    netip.AddrPort
+	VIP       netip.AddrPort
+	Local     netip.AddrPort
+	Backend   netip.AddrPort
 }
 
 // List returns every connection with both halves present, ordered by
@@ -42,12 +43,8 @@ func List(table Table, timeouts Timeouts) ([]Conn, error) {
 			}
 			phase := Phase(f.Key.Proto, f.State, r.State)
 			idle := time.Duration(age(now, max(f.LastSeen, r.LastSeen)))
-			proto := "TCP"
-			if f.Key.Proto == datapath.UDP {
-				proto = "UDP"
-			}
 			out = append(out, Conn{
-				Protocol: proto, State: phase.String(), ExpiresIn: max(timeouts.For(phase)-idle, 0),
+				Protocol: ident.Protocol(f.Key.Proto), State: phase.String(), ExpiresIn: max(timeouts.For(phase)-idle, 0),
 				Client: f.Key.Src, VIP: f.Key.Dst, Local: f.Local, Backend: f.Backend,
 			})
 		}

@@ -2,17 +2,19 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/xdplb/xdplb/internal/api"
 	"github.com/xdplb/xdplb/internal/config"
@@ -20,6 +22,7 @@ import (
 	"github.com/xdplb/xdplb/internal/datapath"
 	"github.com/xdplb/xdplb/internal/health"
 	"github.com/xdplb/xdplb/internal/hostnet"
+	"github.com/xdplb/xdplb/internal/ident"
 	"github.com/xdplb/xdplb/internal/lb"
 	"github.com/xdplb/xdplb/internal/metrics"
 )
@@ -47,25 +50,35 @@ type Options struct {
 	Reload <-chan struct{}
 }
 
-// Daemon is one running balancer.
+// Daemon is one running balancer. The fields below owner are the owner
+// goroutine's alone (see owner.go); the others are set up by start and
+// read-only afterwards, or safe for concurrent use.
 type Daemon struct {
-	cfg       *config.Config
 	opts      Options
 	log       *slog.Logger
 	dp        *datapath.Datapath
 	neigh     *hostnet.Neighbours
 	collector *conntrack.Collector
 	health    *health.Monitor
-	owned     owned
+	owned     *ownedStore
 	// Listeners are opened first, so a daemon that cannot have them (one
 	// already runs) stops before it changes anything.
 	apiLn, metricsLn net.Listener
 	reloads          struct{ ok, failed atomic.Uint64 }
+	// lastSweep is the collector's last result: connection counts per
+	// backend for listings, and for releasing retired ids.
+	lastSweep atomic.Pointer[conntrack.Result]
+	dropTasks dropQueue
 
-	mu          sync.Mutex
-	bal         *lb.Balancer
-	attachments []api.Attachment
-	ready       bool
+	owner
+	cfg *config.Config
+	bal *lb.Balancer
+	// down is the set of backends health checks hold out, as last
+	// applied to the balancer.
+	down map[ident.Backend]bool
+	// fileDigest is the configuration file's content as last read or
+	// written: a write-back refuses to overwrite an edit made since.
+	fileDigest [sha256.Size]byte
 }
 
 // Run serves cfg until ctx ends, then removes everything it set up (or, as
@@ -74,8 +87,17 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 	if opts.KeepOnExit == nil {
 		opts.KeepOnExit = new(atomic.Bool)
 	}
-	d := &Daemon{cfg: cfg, opts: opts, log: log, neigh: hostnet.NewNeighbours(log)}
-	d.health = health.New(health.Options{OnChange: d.onHealthChange, Logger: log})
+	d := &Daemon{cfg: cfg, opts: opts, log: log, owner: newOwner(), down: map[ident.Backend]bool{}}
+	d.dropTasks = dropQueue{wake: make(chan struct{}, 1), log: log}
+	d.neigh = hostnet.NewNeighbours(log)
+	d.health = health.New(health.Options{OnChange: func(health.Change) { nudge(d.healthNudge) }, Logger: log})
+	// One daemon per pin path, for the daemon's whole life: released
+	// last, once the datapath is removed or handed over.
+	lock, err := datapath.LockPins(cfg.State.PinPath, cfg.API.Socket)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, lock.Release()) }()
 	started := false
 	defer func() { err = errors.Join(err, d.shutdown(started)) }()
 	if err := d.start(ctx); err != nil {
@@ -83,29 +105,22 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 	}
 	started = true
 
-	var wg sync.WaitGroup
-	errc := make(chan error, 4)
-	runCtx, cancel := context.WithCancel(ctx)
-	defer func() { cancel(); wg.Wait() }()
-	wg.Go(func() { d.neigh.Run(runCtx, 5*time.Second) })
-	wg.Go(func() { d.collector.Run(runCtx, cfg.Conntrack.GCInterval, cfg.Conntrack.GCInterval/10) })
-	wg.Go(func() { d.watchDrops(runCtx, 10*time.Second) })
-	wg.Go(func() { errc <- d.dp.ReadEvents(runCtx, d.onEvent) })
-	wg.Go(func() { errc <- api.NewServer(d, log).ServeListener(runCtx, d.apiLn) })
-	wg.Go(func() { errc <- d.health.Run(runCtx) })
+	g, runCtx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.own(runCtx) })
+	g.Go(func() error { d.neigh.Run(runCtx, 5*time.Second); return nil })
+	g.Go(func() error { d.collect(runCtx); return nil })
+	g.Go(func() error { d.watchDrops(runCtx, 10*time.Second); return nil })
+	g.Go(func() error { return d.dp.ReadEvents(runCtx, d.onEvent) })
+	g.Go(func() error { return api.NewServer(d, log).ServeListener(runCtx, d.apiLn) })
+	g.Go(func() error { return d.health.Run(runCtx) })
 	if d.metricsLn != nil {
-		wg.Go(func() { errc <- metrics.NewServer(cfg.Metrics.Listen, d, log).ServeListener(runCtx, d.metricsLn) })
+		g.Go(func() error { return metrics.NewServer(cfg.Metrics.Listen, d, log).ServeListener(runCtx, d.metricsLn) })
 	}
-	wg.Go(func() { d.serveReloads(runCtx) })
+	g.Go(func() error { d.serveReloads(runCtx); return nil })
+	g.Go(func() error { d.dropTasks.run(runCtx); return nil })
 
-	d.setReady()
 	log.Info("xdplb ready", "services", len(cfg.Services), "api", cfg.API.Socket)
-	select {
-	case <-ctx.Done():
-		return nil
-	case err := <-errc:
-		return err
-	}
+	return g.Wait()
 }
 
 func (d *Daemon) start(ctx context.Context) (err error) {
@@ -124,6 +139,9 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 		}
 		links[i] = l
 	}
+	if d.fileDigest, err = fileDigest(d.opts.ConfigPath); err != nil {
+		return err
+	}
 	if d.apiLn, err = api.Listen(cfg.API.Socket); err != nil {
 		return err
 	}
@@ -132,10 +150,10 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 			return fmt.Errorf("metrics.listen: %w", err)
 		}
 	}
-	prev, err := readOwned(d.ownedPath())
-	if err != nil {
+	if d.owned, err = openOwned(ownedPath(cfg.API.Socket)); err != nil {
 		return err
 	}
+	prev := d.owned.snapshot()
 	if err := checkPorts(cfg.Local, prev.hasAddress); err != nil {
 		return err
 	}
@@ -151,23 +169,34 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 		return err
 	}
 	d.dp = dp
+	d.dropTasks.table = dp
+	if persist, why := dp.PinsPersist(); !persist && cfg.State.PinPath != "" {
+		d.log.Warn("pinned state will not outlive this daemon: a restart or upgrade loses every connection", "reason", why)
+	}
+	if from, ok := dp.Migrated(); ok {
+		d.log.Warn("upgraded the pinned datapath state in place", "from_layout", from, "to_layout", datapath.LayoutVersion)
+	}
 	d.logCapacity()
 	d.collector = conntrack.NewCollector(dp, timeouts(cfg.Conntrack.Timeouts), d.log)
 	if err := dp.SetLocal(cfg.Local.Addresses, cfg.Local.Ports.Min, cfg.Local.Ports.Max); err != nil {
 		return err
 	}
-	d.bal = lb.New(dp)
+	// An adopted datapath's services keep their ids, rings and backend
+	// ids; what the configuration no longer has goes (see lb.Adopt).
+	held, err := lb.ReadHeld(dp)
+	if err != nil {
+		return err
+	}
+	d.bal = lb.Adopt(dp, held)
 	if err := d.bal.Apply(cfg.Services); err != nil {
 		return err
 	}
-	if err := d.removeStaleServices(); err != nil {
-		return err
-	}
-	d.setHealthTargets(d.healthTargetsChanged())
+	d.setHealthTargets()
 
-	if err := d.prepareHost(prev); err != nil {
+	if err := d.prepareHost(); err != nil {
 		return err
 	}
+	d.neigh.Adopt(prev.Neighbours, d.owned.addNeighbour)
 	d.neigh.SetTargets(backendAddrs(cfg.Services))
 	waitCtx, cancel := context.WithTimeout(ctx, neighbourWait)
 	missing := d.neigh.WaitResolved(waitCtx)
@@ -179,38 +208,18 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 	// Attach before adding the addresses: from the moment the kernel
 	// answers ARP for a VIP, the program must be there to take its packets.
 	for _, l := range links {
-		mode, err := dp.Attach(l.Attrs().Index, datapath.Mode(cfg.XDPMode))
+		mode, err := dp.Attach(l.Attrs().Index, cfg.XDPMode)
 		if err != nil {
 			return fmt.Errorf("interface %s: %w", l.Attrs().Name, err)
 		}
 		d.attachments = append(d.attachments, api.Attachment{Name: l.Attrs().Name, Mode: string(mode)})
 		d.log.Info("XDP attached", "interface", l.Attrs().Name, "mode", mode, "replaced_running_program", dp.Adopted())
 	}
-	return d.addAddresses()
-}
-
-// removeStaleServices deletes services an adopted datapath still serves
-// but the configuration no longer names (removed while no daemon ran).
-func (d *Daemon) removeStaleServices() error {
-	keys, err := d.dp.ServiceKeys()
-	if err != nil {
+	if err := d.addAddresses(); err != nil {
 		return err
 	}
-	want := map[datapath.ServiceKey]bool{}
-	vipInUse := map[netip.Addr]bool{}
-	for _, s := range d.bal.Services() {
-		want[s.Key] = true
-		vipInUse[s.Key.VIP] = true
-	}
-	for _, k := range keys {
-		if want[k] {
-			continue
-		}
-		if err := d.dp.DeleteService(k, vipInUse[k.VIP]); err != nil {
-			return err
-		}
-		d.log.Info("removed a service the configuration no longer has", "service", k)
-	}
+	d.readyToServe = true
+	d.publish()
 	return nil
 }
 
@@ -234,6 +243,12 @@ func (d *Daemon) shutdown(started bool) error {
 		return nil
 	}
 	if d.opts.KeepOnExit.Load() && d.cfg.State.PinPath != "" {
+		if persist, why := d.dp.PinsPersist(); !persist {
+			// The pins vanish with this process: pretending to hand
+			// over would leave addresses behind and no datapath.
+			d.log.Error("cannot keep the datapath running for the next daemon; removing everything instead", "reason", why)
+			return errors.Join(d.restoreHost(), d.neigh.Forget(), d.dp.Remove(), d.owned.remove())
+		}
 		d.log.Info("exiting; the datapath keeps running for the next daemon", "pins", d.cfg.State.PinPath)
 		return d.dp.Close()
 	}
@@ -242,7 +257,7 @@ func (d *Daemon) shutdown(started bool) error {
 		return d.dp.Close()
 	}
 	d.log.Info("shutting down: detaching and removing what xdplb added")
-	return errors.Join(d.restoreHost(), d.neigh.Forget(), d.dp.Remove())
+	return errors.Join(d.restoreHost(), d.neigh.Forget(), d.dp.Remove(), d.owned.remove())
 }
 
 func (d *Daemon) onEvent(e datapath.Event) {
@@ -276,10 +291,16 @@ func (d *Daemon) setLogLevel(level string) {
 	}
 }
 
-func (d *Daemon) setReady() {
-	d.mu.Lock()
-	d.ready = true
-	d.mu.Unlock()
+// fileDigest is the digest of the file's content.
+func fileDigest(path string) ([sha256.Size]byte, error) {
+	if path == "" {
+		return [sha256.Size]byte{}, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return [sha256.Size]byte{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	return sha256.Sum256(b), nil
 }
 
 func closeListener(ln net.Listener) {

@@ -1,120 +1,79 @@
 package daemon
 
 import (
-	"net/netip"
+	"maps"
 
 	"github.com/xdplb/xdplb/internal/config"
-	"github.com/xdplb/xdplb/internal/conntrack"
-	"github.com/xdplb/xdplb/internal/datapath"
 	"github.com/xdplb/xdplb/internal/health"
-	"github.com/xdplb/xdplb/internal/lb"
+	"github.com/xdplb/xdplb/internal/ident"
 )
+
+// The health monitor is the one place that knows whether a backend is
+// up: it tells the owner only that something changed, and the owner
+// reads the monitor's states and brings the balancer in line.
 
 // healthTargets lists what the configuration asks to check: every backend
 // of a service with a health check (its own or the service's).
 func healthTargets(services []config.Service) []health.Target {
-	var out []health.Target
+	out := []health.Target{} // none: the monitor must stop every check
 	for _, s := range services {
 		for _, b := range s.Backends {
 			if spec := s.Check(b); spec != nil {
-				out = append(out, health.Target{Service: s.Key(), Addr: netip.AddrPortFrom(b.Address, b.Port), Spec: *spec})
+				out = append(out, health.Target{Service: s.Key(), Addr: b.AddrPort(), Spec: *spec})
 			}
 		}
 	}
 	return out
 }
 
-// healthTargetsChanged marks backends that lost their checks up again and
-// returns the targets to hand the monitor. Called with d.mu held; the
-// caller calls setHealthTargets after releasing it (the monitor may be
-// waiting for d.mu in onHealthChange).
-func (d *Daemon) healthTargetsChanged() []health.Target {
-	targets := healthTargets(d.cfg.Services)
-	if targets == nil {
-		targets = []health.Target{} // none: the monitor must stop every check
+// setHealthTargets hands the monitor the running configuration's targets
+// and applies the states they start in. Called on the owner goroutine.
+func (d *Daemon) setHealthTargets() {
+	if err := d.health.SetTargets(healthTargets(d.cfg.Services)); err != nil {
+		d.log.Error("health checks not updated", "err", err)
 	}
-	checked := map[string]bool{}
-	for _, t := range targets {
-		checked[t.Service+" "+t.Addr.String()] = true
-	}
-	for _, s := range d.cfg.Services {
-		for _, b := range s.Backends {
-			addr := netip.AddrPortFrom(b.Address, b.Port)
-			if !checked[s.Key()+" "+addr.String()] {
-				d.bal.SetDown(lb.Key(s), addr, false)
-			}
-		}
-	}
-	return targets
+	d.applyHealth()
 }
 
-// setHealthTargets hands the monitor its targets, then takes out of the
-// rings those that start down (initial: down), which no change reports.
-func (d *Daemon) setHealthTargets(targets []health.Target) {
-	if err := d.health.SetTargets(targets); err != nil {
-		d.log.Error("health checks not updated", "err", err)
-		return
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
+// applyHealth takes the backends the monitor holds down out of their
+// services' rings and puts those back that came up or lost their checks.
+// Each service whose backends changed is rebuilt once, however many of
+// them changed. Backends that went down in a service that expires their
+// connections get a drop task; the table walk never runs here.
+func (d *Daemon) applyHealth() {
+	down := map[ident.Backend]bool{}
 	for _, st := range d.health.States() {
 		if !st.Up {
-			d.setDown(st.Target.Service, st.Target.Addr)
+			down[st.Target.Backend()] = true
 		}
 	}
-}
-
-// setDown takes a backend of the service with key k out of its ring.
-func (d *Daemon) setDown(k string, addr netip.AddrPort) {
-	for _, s := range d.cfg.Services {
-		if s.Key() == k {
-			if err := d.bal.SetDown(lb.Key(s), addr, true); err != nil {
-				d.log.Error("health state not applied", "service", s.Name, "backend", addr, "err", err)
-			}
-		}
+	if maps.Equal(down, d.down) {
+		return
 	}
-}
-
-// onHealthChange takes a backend out of its service's ring when its checks
-// fail and puts it back when they pass again.
-func (d *Daemon) onHealthChange(c health.Change) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, s := range d.cfg.Services {
-		if s.Key() != c.Target.Service {
+	if err := d.bal.SetHealth(down); err != nil {
+		d.log.Error("health states not all applied; retried at the next change", "err", err)
+		return
+	}
+	for b := range down {
+		if d.down[b] {
 			continue
 		}
-		if err := d.bal.SetDown(lb.Key(s), c.Target.Addr, !c.Up); err != nil {
-			d.log.Error("health change not applied", "service", s.Name, "backend", c.Target.Addr, "err", err)
-			return
-		}
-		if !c.Up && s.OnBackendDown == config.ExpireConnections {
-			n, err := conntrack.DropBackend(d.dp, d.serviceID(lb.Key(s)), c.Target.Addr)
-			if err != nil {
-				d.log.Error("connections of a down backend not expired", "backend", c.Target.Addr, "err", err)
+		if s, ok := d.service(b.Service); ok && s.OnBackendDown == config.ExpireConnections {
+			if id, ok := d.bal.ServiceID(b.Service); ok {
+				d.dropTasks.add(dropTask{service: s.Name, serviceID: id, backend: b.Addr})
 			}
-			d.log.Info("expired the connections of a down backend", "service", s.Name, "backend", c.Target.Addr, "connections", n)
 		}
 	}
+	d.down = down
+	d.publish()
 }
 
-// serviceID is the datapath's id of the service with key k.
-func (d *Daemon) serviceID(k datapath.ServiceKey) uint32 {
-	for _, s := range d.bal.Services() {
-		if s.Key == k {
-			return s.ID
+// service returns the running configuration's service with key k.
+func (d *Daemon) service(k ident.Service) (config.Service, bool) {
+	for _, s := range d.cfg.Services {
+		if s.Key() == k {
+			return s, true
 		}
 	}
-	return ^uint32(0)
-}
-
-// checkedStates indexes the monitor's states by service key and backend,
-// read once per listing however many backends there are.
-func (d *Daemon) checkedStates() map[string]health.State {
-	states := d.health.States()
-	out := make(map[string]health.State, len(states))
-	for _, st := range states {
-		out[st.Target.Service+" "+st.Target.Addr.String()] = st
-	}
-	return out
+	return config.Service{}, false
 }

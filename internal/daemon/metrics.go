@@ -1,8 +1,26 @@
 package daemon
 
 import (
+	"github.com/xdplb/xdplb/internal/ident"
 	"github.com/xdplb/xdplb/internal/metrics"
 )
+
+// Counters implements metrics.Source.
+func (d *Daemon) Counters() (metrics.Counters, error) {
+	reasons, services, err := d.readCounters()
+	if err != nil {
+		return metrics.Counters{}, err
+	}
+	out := metrics.Counters{Reasons: reasons, Services: make([]metrics.ServiceCounters, len(services))}
+	for i, s := range services {
+		sc := metrics.ServiceCounters{Name: s.Name, Key: s.Key, Traffic: s.traffic}
+		for j, b := range s.Backends {
+			sc.Backends = append(sc.Backends, metrics.BackendCounters{Addr: b.Addr, Traffic: s.backends[j]})
+		}
+		out.Services[i] = sc
+	}
+	return out, nil
+}
 
 // Conntrack implements metrics.Source. The counts come from the last
 // collection, not from a walk per scrape: a walk of a million entries is
@@ -22,15 +40,18 @@ func (d *Daemon) Conntrack() (metrics.ConntrackStats, error) {
 
 // Health implements metrics.Source.
 func (d *Daemon) Health() []metrics.BackendHealth {
-	names := d.serviceNames()
+	names := map[ident.Service]string{}
+	for _, s := range d.view().cfg.Services {
+		names[s.Key()] = s.Name
+	}
 	states := d.health.States()
 	out := make([]metrics.BackendHealth, len(states))
 	for i, s := range states {
 		name, ok := names[s.Target.Service]
 		if !ok {
-			name = s.Target.Service
+			name = s.Target.Service.String()
 		}
-		out[i] = metrics.BackendHealth{Service: name, Backend: s.Target.Addr.String(), Up: s.Up}
+		out[i] = metrics.BackendHealth{Service: name, Backend: s.Target.Addr, Up: s.Up}
 	}
 	return out
 }
@@ -44,15 +65,4 @@ func (d *Daemon) Collector() metrics.CollectorStats {
 // Reloads implements metrics.Source.
 func (d *Daemon) Reloads() (ok, failed uint64) {
 	return d.reloads.ok.Load(), d.reloads.failed.Load()
-}
-
-// serviceNames maps each service's key to its configured name.
-func (d *Daemon) serviceNames() map[string]string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := make(map[string]string, len(d.cfg.Services))
-	for _, s := range d.cfg.Services {
-		out[s.Key()] = s.Name
-	}
-	return out
 }

@@ -7,16 +7,22 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+
+	"github.com/xdplb/xdplb/internal/atomicfile"
+	"github.com/xdplb/xdplb/internal/hostnet"
 )
 
 // owned records what the daemon changed on the host, in a file beside the
 // API socket. A daemon that exits keeping the datapath (for a restart or
 // upgrade) leaves it behind, so its successor knows which addresses are
 // xdplb's to remove on the final stop and which forwarding settings to put
-// back, although it finds them already in place.
+// back, although it finds them already in place. A daemon killed with
+// SIGKILL leaves it too, for the next one to finish its work.
 type owned struct {
 	Addresses  []ownedAddr       `json:"addresses"`
 	Forwarding map[string]string `json:"forwarding"` // interface -> value before xdplb
+	// Neighbours are the neighbour entries xdplb asked the kernel for.
+	Neighbours []hostnet.Hop `json:"neighbours,omitempty"`
 }
 
 type ownedAddr struct {
@@ -50,25 +56,15 @@ func (o owned) write(path string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(path+".tmp", b, 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return os.Rename(path+".tmp", path)
+	// Written as root in a directory others may share: never through a
+	// link someone planted there.
+	return atomicfile.Write(path, b, 0o600)
 }
 
 // hasAddress reports whether xdplb added a on any interface.
 func (o owned) hasAddress(a netip.Addr) bool {
 	for _, x := range o.Addresses {
 		if x.Address == a {
-			return true
-		}
-	}
-	return false
-}
-
-func (o owned) hasAddr(ifname string, a netip.Addr) bool {
-	for _, x := range o.Addresses {
-		if x.Interface == ifname && x.Address == a {
 			return true
 		}
 	}

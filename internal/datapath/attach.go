@@ -1,6 +1,8 @@
 package datapath
 
 import (
+	"github.com/xdplb/xdplb/internal/ident"
+
 	"errors"
 	"fmt"
 	"os"
@@ -10,23 +12,11 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// Mode is how the program hooks into an interface.
-type Mode string
-
-const (
-	// Native runs in the driver, before an skb exists: the fast path.
-	Native Mode = "native"
-	// Generic runs after the skb is built; it works on any interface.
-	Generic Mode = "generic"
-	// Auto tries Native and falls back to Generic.
-	Auto Mode = "auto"
-)
-
 // Attach hooks the program to the interface and returns the mode in effect.
 // If an earlier run left its attachment pinned there, the program in it is
 // replaced in one step, so no packet meets a missing program; the mode then
 // stays what it was.
-func (d *Datapath) Attach(ifindex int, mode Mode) (Mode, error) {
+func (d *Datapath) Attach(ifindex int, mode ident.XDPMode) (ident.XDPMode, error) {
 	if _, ok := d.links[ifindex]; ok {
 		return "", fmt.Errorf("ifindex %d: already attached", ifindex)
 	}
@@ -45,28 +35,28 @@ func (d *Datapath) Attach(ifindex int, mode Mode) (Mode, error) {
 		}
 	}
 	switch mode {
-	case Native, Generic:
+	case ident.ModeNative, ident.ModeGeneric:
 		if err := d.attach(ifindex, mode); err != nil {
 			return "", err
 		}
 		return mode, nil
-	case Auto:
-		nativeErr := d.attach(ifindex, Native)
+	case ident.ModeAuto:
+		nativeErr := d.attach(ifindex, ident.ModeNative)
 		if nativeErr == nil {
-			return Native, nil
+			return ident.ModeNative, nil
 		}
-		if err := d.attach(ifindex, Generic); err != nil {
+		if err := d.attach(ifindex, ident.ModeGeneric); err != nil {
 			return "", errors.Join(nativeErr, err)
 		}
-		return Generic, nil
+		return ident.ModeGeneric, nil
 	default:
 		return "", fmt.Errorf("unknown XDP mode %q (want native, generic or auto)", mode)
 	}
 }
 
-func (d *Datapath) attach(ifindex int, mode Mode) error {
+func (d *Datapath) attach(ifindex int, mode ident.XDPMode) error {
 	flags := link.XDPDriverMode
-	if mode == Generic {
+	if mode == ident.ModeGeneric {
 		flags = link.XDPGenericMode
 	}
 	l, err := link.AttachXDP(link.XDPOptions{
@@ -92,16 +82,16 @@ func (d *Datapath) linkPin(ifindex int) string {
 }
 
 // attachedMode asks the kernel how the program sits on the interface.
-func attachedMode(ifindex int) Mode {
+func attachedMode(ifindex int) ident.XDPMode {
 	l, err := netlink.LinkByIndex(ifindex)
 	if err != nil || l.Attrs().Xdp == nil {
-		return Auto
+		return ident.ModeAuto
 	}
 	switch l.Attrs().Xdp.AttachMode {
 	case 1: // XDP_ATTACHED_DRV
-		return Native
+		return ident.ModeNative
 	case 2: // XDP_ATTACHED_SKB
-		return Generic
+		return ident.ModeGeneric
 	}
-	return Auto
+	return ident.ModeAuto
 }

@@ -1,31 +1,116 @@
 package datapath
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
 
-// ensureBPFFS makes sure path is a directory on a BPF filesystem, mounting
-// one on its parent if that is the usual /sys/fs/bpf and nothing is there.
-func ensureBPFFS(path string) error {
+// ensureBPFFS makes sure path is a directory on a BPF file system,
+// mounting one on its parent if that is the usual /sys/fs/bpf and nothing
+// is there. Any other place that is not a BPF file system is refused: what
+// is pinned there is later removed, and the daemon runs as root.
+//
+// transient, when not empty, says why what is pinned at path vanishes when
+// this process exits.
+func ensureBPFFS(path string) (transient string, err error) {
 	parent := filepath.Dir(path)
-	var st unix.Statfs_t
-	if err := unix.Statfs(parent, &st); err != nil {
-		return fmt.Errorf("pin path %s: %w", path, err)
+	ok, err := onBPFFS(parent)
+	if err != nil {
+		return "", fmt.Errorf("state.pin_path %s: %w", path, err)
 	}
-	if st.Type != unix.BPF_FS_MAGIC {
+	mounted := false
+	if !ok {
 		if parent != "/sys/fs/bpf" {
-			return fmt.Errorf("pin path %s: %s is not a BPF filesystem (mount -t bpf bpf %s)", path, parent, parent)
+			return "", notBPFFS(path, parent)
 		}
 		if err := unix.Mount("bpf", parent, "bpf", 0, "mode=0700"); err != nil {
-			return fmt.Errorf("mount BPF filesystem on %s: %w", parent, err)
+			return "", fmt.Errorf("mount BPF file system on %s: %w", parent, err)
+		}
+		mounted = true
+	}
+	if err := os.Mkdir(path, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("state.pin_path %s: %w", path, err)
+	}
+	// An existing path may be another file system mounted on the BPF one,
+	// or a link leading off it.
+	if ok, err := onBPFFS(path); err != nil {
+		return "", fmt.Errorf("state.pin_path %s: %w", path, err)
+	} else if !ok {
+		return "", notBPFFS(path, path)
+	}
+	if fi, err := os.Stat(path); err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("state.pin_path %s: not a directory", path)
+	}
+	if !visibleToInit(path) {
+		if mounted {
+			return fmt.Sprintf("the BPF file system at %s was mounted by this process in a private mount namespace; "+
+				"pinned state vanishes when the daemon exits", parent), nil
+		}
+		return fmt.Sprintf("the BPF file system at %s is not visible in the init mount namespace (the daemon runs in a private one, "+
+			"as under ip netns exec); pinned state vanishes when the last process in that namespace exits", path), nil
+	}
+	return "", nil
+}
+
+func onBPFFS(path string) (bool, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return false, err
+	}
+	return st.Type == unix.BPF_FS_MAGIC, nil
+}
+
+func notBPFFS(path, dir string) error {
+	return fmt.Errorf("state.pin_path %s: %s is not a BPF file system; give a directory on one, such as /sys/fs/bpf/xdplb", path, dir)
+}
+
+// visibleToInit reports whether the BPF file system holding path is
+// mounted in init's mount namespace as well. Pins live as long as their
+// file system is mounted somewhere; one mounted only in a private namespace
+// (ip netns exec makes one and remounts /sys) goes with the namespace's
+// last process. The file system itself is compared, by device number, and
+// not the namespaces: a private namespace may well share the host's
+// /sys/fs/bpf. When init's mounts cannot be read, the answer is yes, the
+// common case.
+func visibleToInit(path string) bool {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return true
+	}
+	mountinfo, err := os.ReadFile("/proc/1/mountinfo")
+	if err != nil {
+		return true
+	}
+	return mountsBPF(string(mountinfo), st.Dev)
+}
+
+// mountsBPF reports whether mountinfo (proc(5)) lists a BPF file system
+// with device number dev.
+func mountsBPF(mountinfo string, dev uint64) bool {
+	want := fmt.Sprintf("%d:%d", unix.Major(dev), unix.Minor(dev))
+	for line := range strings.Lines(mountinfo) {
+		fields, fs, ok := strings.Cut(line, " - ")
+		f := strings.Fields(fields)
+		if ok && len(f) > 2 && f[2] == want && strings.HasPrefix(fs, "bpf ") {
+			return true
 		}
 	}
-	if err := os.MkdirAll(path, 0o700); err != nil {
-		return fmt.Errorf("pin path %s: %w", path, err)
+	return false
+}
+
+// PinsPersist reports whether what the datapath pinned outlives this
+// process, so that a restart or upgrade can adopt it, and if not, why.
+func (d *Datapath) PinsPersist() (bool, string) {
+	switch {
+	case d.pinPath == "":
+		return false, "state.pin_path is empty, so nothing is pinned"
+	case d.pinsTransient != "":
+		return false, d.pinsTransient
 	}
-	return nil
+	return true, ""
 }

@@ -3,6 +3,7 @@ package datapath
 import (
 	"bytes"
 	"encoding/hex"
+	"github.com/xdplb/xdplb/internal/ident"
 	"net/netip"
 	"testing"
 	"time"
@@ -40,23 +41,23 @@ type fixture struct {
 }
 
 type testService struct {
-	key      ServiceKey
+	key      ident.Service
 	backends []netip.AddrPort
 	index    Index
 	persist  time.Duration
 }
 
 var fixtureServices = []testService{
-	{key: ServiceKey{vip, 80, TCP}, backends: []netip.AddrPort{ap("172.19.0.2:80"), ap("172.19.0.3:8080")}},
-	{key: ServiceKey{vip, 53, UDP}, backends: []netip.AddrPort{ap("172.19.0.2:5353")}},
-	{key: ServiceKey{vip, 81, TCP}, backends: []netip.AddrPort{ap("172.19.0.99:80")}}, // no neighbour
-	{key: ServiceKey{vip, 82, TCP}, backends: []netip.AddrPort{ap("198.18.0.1:80")}},  // no route
-	{key: ServiceKey{vip, 83, TCP}, backends: nil},                                    // empty ring
-	{key: ServiceKey{vip, 84, TCP}, backends: []netip.AddrPort{ap("10.20.0.2:80")}},   // behind lb1
-	{key: ServiceKey{netip.MustParseAddr("172.19.0.11"), 80, TCP}, backends: []netip.AddrPort{ap("172.19.0.2:80")}},
-	{key: ServiceKey{vip, 85, TCP}, backends: []netip.AddrPort{ap("172.19.0.2:85"), ap("172.19.0.3:85")}, index: IndexTupleHash},
-	{key: ServiceKey{vip, 86, TCP}, backends: []netip.AddrPort{ap("172.19.0.2:86"), ap("172.19.0.3:86")}, index: IndexSourceHash},
-	{key: ServiceKey{vip, 87, TCP}, backends: []netip.AddrPort{ap("172.19.0.2:87"), ap("172.19.0.3:87")}, persist: time.Minute},
+	{key: ident.Service{VIP: vip, Port: 80, Proto: ident.TCP}, backends: []netip.AddrPort{ap("172.19.0.2:80"), ap("172.19.0.3:8080")}},
+	{key: ident.Service{VIP: vip, Port: 53, Proto: ident.UDP}, backends: []netip.AddrPort{ap("172.19.0.2:5353")}},
+	{key: ident.Service{VIP: vip, Port: 81, Proto: ident.TCP}, backends: []netip.AddrPort{ap("172.19.0.99:80")}}, // no neighbour
+	{key: ident.Service{VIP: vip, Port: 82, Proto: ident.TCP}, backends: []netip.AddrPort{ap("198.18.0.1:80")}},  // no route
+	{key: ident.Service{VIP: vip, Port: 83, Proto: ident.TCP}, backends: nil},                                    // empty ring
+	{key: ident.Service{VIP: vip, Port: 84, Proto: ident.TCP}, backends: []netip.AddrPort{ap("10.20.0.2:80")}},   // behind lb1
+	{key: ident.Service{VIP: netip.MustParseAddr("172.19.0.11"), Port: 80, Proto: ident.TCP}, backends: []netip.AddrPort{ap("172.19.0.2:80")}},
+	{key: ident.Service{VIP: vip, Port: 85, Proto: ident.TCP}, backends: []netip.AddrPort{ap("172.19.0.2:85"), ap("172.19.0.3:85")}, index: IndexTupleHash},
+	{key: ident.Service{VIP: vip, Port: 86, Proto: ident.TCP}, backends: []netip.AddrPort{ap("172.19.0.2:86"), ap("172.19.0.3:86")}, index: IndexSourceHash},
+	{key: ident.Service{VIP: vip, Port: 87, Proto: ident.TCP}, backends: []netip.AddrPort{ap("172.19.0.2:87"), ap("172.19.0.3:87")}, persist: time.Minute},
 }
 
 func newFixture(t testing.TB, portMin, portMax uint16) *fixture {
@@ -90,7 +91,7 @@ func newFixtureWith(t testing.TB, portMin, portMax uint16, capacity uint32) *fix
 		ring := Ring{Offset: slot, Len: uint32(len(s.backends))}
 		var ids []uint32
 		for _, b := range s.backends {
-			if err := dp.SetBackend(backendID, b, false); err != nil {
+			if err := dp.SetBackend(backendID, uint32(i), b, false); err != nil {
 				t.Fatal(err)
 			}
 			ids = append(ids, backendID)

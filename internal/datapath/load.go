@@ -10,13 +10,31 @@ import (
 	"github.com/cilium/ebpf/rlimit"
 )
 
-// Limits of the maps, fixed when the object is compiled.
+// Limits of the maps, fixed when the object is compiled. The one
+// definition is enum limits in bpf/lib/types.h; they are spelt out here
+// only because Go cannot make an untyped constant (usable as an int and a
+// uint32 alike, as callers do) from the generated typed ones. The function
+// below fails to compile the moment they differ from the generated ones.
 const (
 	MaxServices   = 4096
 	MaxBackends   = 1 << 17
 	RingSlots     = 1 << 22
 	MaxLocalAddrs = 64
+	// DefaultConntrackCapacity is the size of each conntrack half when
+	// Options.ConntrackCapacity is zero.
+	DefaultConntrackCapacity = 1 << 20
 )
+
+// An "index out of bounds" or "overflows xdplbLimits" error here means a
+// constant above no longer matches bpf/lib/types.h: copy the new value.
+func _() {
+	var x [1]struct{}
+	_ = x[MaxServices-xdplbLimitsMAX_SERVICES]
+	_ = x[MaxBackends-xdplbLimitsMAX_BACKENDS]
+	_ = x[RingSlots-xdplbLimitsRING_SLOTS]
+	_ = x[MaxLocalAddrs-xdplbLimitsMAX_LOCAL_ADDRS]
+	_ = x[DefaultConntrackCapacity-xdplbLimitsCT_DEFAULT_ENTRIES]
+}
 
 // LayoutVersion is the version of the map layout this datapath uses.
 const LayoutVersion = uint32(xdplbLayoutVersionLAYOUT_VERSION)
@@ -24,7 +42,7 @@ const LayoutVersion = uint32(xdplbLayoutVersionLAYOUT_VERSION)
 // Options tune the program at load time.
 type Options struct {
 	// ConntrackCapacity is the number of entries in each conntrack half.
-	// Zero keeps the compiled default (1,048,576).
+	// Zero keeps the compiled default, DefaultConntrackCapacity.
 	ConntrackCapacity uint32
 	// AllocTries bounds the probes for a free local port per new
 	// connection (at most 64). Zero keeps the default (32).
@@ -40,8 +58,14 @@ type Options struct {
 type Datapath struct {
 	objs    xdplbObjects
 	pinPath string
-	adopted bool
-	links   map[int]link.Link
+	// pinsTransient, when not empty, says why the pins vanish with this
+	// process.
+	pinsTransient string
+	adopted       bool
+	// migratedFrom is the layout version the adopted maps were upgraded
+	// from; zero if they were not.
+	migratedFrom uint32
+	links        map[int]link.Link
 
 	// lastSweepSize sizes the next sweep's map up front.
 	lastSweepSize int
@@ -73,8 +97,9 @@ func Load(opts Options) (*Datapath, error) {
 		}
 	}
 	var collOpts *ebpf.CollectionOptions
+	var transient string
 	if opts.PinPath != "" {
-		if err := ensureBPFFS(opts.PinPath); err != nil {
+		if transient, err = ensureBPFFS(opts.PinPath); err != nil {
 			return nil, err
 		}
 		for name, m := range spec.Maps {
@@ -84,7 +109,7 @@ func Load(opts Options) (*Datapath, error) {
 		}
 		collOpts = &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: opts.PinPath}}
 	}
-	d := &Datapath{pinPath: opts.PinPath, links: map[int]link.Link{}}
+	d := &Datapath{pinPath: opts.PinPath, pinsTransient: transient, links: map[int]link.Link{}}
 	if err := spec.LoadAndAssign(&d.objs, collOpts); err != nil {
 		var verr *ebpf.VerifierError
 		switch {
@@ -107,8 +132,9 @@ func Load(opts Options) (*Datapath, error) {
 // .bss), which hold load-time constants and must not be pinned.
 func isDataSection(name string) bool { return len(name) > 0 && name[0] == '.' }
 
-// checkLayout stamps fresh maps with this datapath's layout version and
-// refuses adopted maps stamped with another.
+// checkLayout stamps fresh maps with this datapath's layout version,
+// upgrades adopted maps of a version it knows how to migrate and refuses
+// any other.
 func (d *Datapath) checkLayout() error {
 	var v uint32
 	if err := d.objs.Layout.Lookup(uint32(0), &v); err != nil {
@@ -116,20 +142,37 @@ func (d *Datapath) checkLayout() error {
 	}
 	switch v {
 	case 0:
-		if err := d.objs.Layout.Update(uint32(0), LayoutVersion, ebpf.UpdateAny); err != nil {
-			return fmt.Errorf("write layout version: %w", err)
-		}
+		return d.stampLayout()
 	case LayoutVersion:
-		d.adopted = d.pinPath != ""
-		if d.adopted {
-			return d.restoreGlobals()
+	case 3:
+		if err := d.migrateFrom3(); err != nil {
+			return fmt.Errorf("upgrade maps pinned at %s from layout version 3: %w", d.pinPath, err)
 		}
+		if err := d.stampLayout(); err != nil {
+			return err
+		}
+		d.migratedFrom = v
 	default:
 		return fmt.Errorf("%w: maps pinned at %s have layout version %d, this datapath uses %d; "+
 			"restart with --reset-state to discard them and every established connection", ErrIncompatiblePins, d.pinPath, v, LayoutVersion)
 	}
+	d.adopted = d.pinPath != ""
+	if d.adopted {
+		return d.restoreGlobals()
+	}
 	return nil
 }
+
+func (d *Datapath) stampLayout() error {
+	if err := d.objs.Layout.Update(uint32(0), LayoutVersion, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write layout version: %w", err)
+	}
+	return nil
+}
+
+// Migrated reports whether Load upgraded the adopted maps from an older
+// layout version, and from which, so the caller can say so.
+func (d *Datapath) Migrated() (from uint32, ok bool) { return d.migratedFrom, d.migratedFrom != 0 }
 
 // Adopted reports whether Load took over pinned maps from an earlier run.
 func (d *Datapath) Adopted() bool { return d.adopted }
@@ -151,8 +194,9 @@ func (d *Datapath) Close() error {
 	return errors.Join(errs...)
 }
 
-// Remove detaches the program everywhere, unpins every map and releases
-// everything: the datapath is gone, and with it every connection.
+// Remove detaches the program everywhere, unpins its maps and releases
+// everything: the datapath is gone, and with it every connection. Only
+// xdplb's own pins are removed (see RemovePins).
 func (d *Datapath) Remove() error {
 	var errs []error
 	for ifindex, l := range d.links {
@@ -166,13 +210,4 @@ func (d *Datapath) Remove() error {
 		}
 	}
 	return errors.Join(append(errs, d.Close())...)
-}
-
-// RemovePins deletes everything pinned under path (maps and links of an
-// earlier run), and path itself.
-func RemovePins(path string) error {
-	if err := os.RemoveAll(path); err != nil {
-		return fmt.Errorf("remove pinned state at %s: %w", path, err)
-	}
-	return nil
 }

@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"encoding/binary"
+	"github.com/xdplb/xdplb/internal/ident"
 	"net/netip"
 	"strconv"
 	"testing"
@@ -113,7 +114,7 @@ func TestPersistence(t *testing.T) {
 	if err := f.dp.objs.Rings.Lookup(sv.RingOff, &rs1ID); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.dp.SetBackend(rs1ID, rs1, true); err != nil {
+	if err := f.dp.SetBackend(rs1ID, id, rs1, true); err != nil {
 		t.Fatal(err)
 	}
 	var rs2ID uint32
@@ -123,7 +124,7 @@ func TestPersistence(t *testing.T) {
 	if err := f.dp.WriteRing(RingSlots-1, []uint32{rs2ID}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.dp.SetService(ServiceKey{vip, 87, TCP}, Service{ID: id, Ring: Ring{Offset: RingSlots - 1, Len: 1}, Persist: time.Minute}); err != nil {
+	if err := f.dp.SetService(ident.Service{VIP: vip, Port: 87, Proto: ident.TCP}, Service{ID: id, Ring: Ring{Offset: RingSlots - 1, Len: 1}, Persist: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.backendOf(t, netip.AddrPortFrom(a, 1002), svc); got != rs2 {
@@ -150,7 +151,7 @@ func TestPersistenceNeverFollowsAReusedID(t *testing.T) {
 	}
 	// The id now stands for another backend.
 	moved := ap("172.19.0.2:9999")
-	if err := f.dp.SetBackend(id, moved, false); err != nil {
+	if err := f.dp.SetBackend(id, sv.Id, moved, false); err != nil {
 		t.Fatal(err)
 	}
 	got := f.backendOf(t, netip.AddrPortFrom(a, 1001), svc)
@@ -169,7 +170,7 @@ func TestPersistenceNeverFollowsAReusedID(t *testing.T) {
 func TestVIPFilter(t *testing.T) {
 	f := newFixture(t, 10000, 10999)
 	newVIP := netip.MustParseAddrPort("172.19.0.12:80")
-	key := ServiceKey{newVIP.Addr(), 80, TCP}
+	key := ident.Service{VIP: newVIP.Addr(), Port: 80, Proto: ident.TCP}
 	if err := f.dp.WriteRing(RingSlots-1, []uint32{0}); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package datapath
 import (
 	"errors"
 	"fmt"
+	"github.com/xdplb/xdplb/internal/ident"
 	"math"
 	"net/netip"
 	"time"
@@ -10,33 +11,19 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// Protocol numbers as IPv4 carries them.
+// Protocol numbers as the conntrack keys carry them.
 const (
-	TCP uint8 = 6
-	UDP uint8 = 17
+	TCP = uint8(ident.TCP)
+	UDP = uint8(ident.UDP)
 )
 
-// ServiceKey is what a client addresses: VIP, port and protocol.
-type ServiceKey struct {
-	VIP   netip.Addr
-	Port  uint16
-	Proto uint8
-}
-
-func (k ServiceKey) String() string {
-	name := "tcp"
-	if k.Proto == UDP {
-		name = "udp"
-	}
-	return fmt.Sprintf("%s/%s", netip.AddrPortFrom(k.VIP, k.Port), name)
-}
-
-func (k ServiceKey) wire() (xdplbSvcKey, error) {
+// serviceWire is the datapath's form of a service key.
+func serviceWire(k ident.Service) (xdplbSvcKey, error) {
 	vip, err := be32(k.VIP)
 	if err != nil {
 		return xdplbSvcKey{}, fmt.Errorf("service %s: %w", k, err)
 	}
-	return xdplbSvcKey{Vip: vip, Port: be16(k.Port), Proto: k.Proto}, nil
+	return xdplbSvcKey{Vip: vip, Port: be16(k.Port), Proto: uint8(k.Proto)}, nil
 }
 
 // Ring is a slice of the rings array holding one service's backend ids.
@@ -70,7 +57,7 @@ type Service struct {
 // SetService makes key reachable: packets to it pick backends from the
 // service's ring. The value is replaced in one map write, so packets see
 // the old ring or the new one, never a mix.
-func (d *Datapath) SetService(key ServiceKey, svc Service) error {
+func (d *Datapath) SetService(key ident.Service, svc Service) error {
 	id, ring := svc.ID, svc.Ring
 	if id >= MaxServices {
 		return fmt.Errorf("service %s: id %d out of range", key, id)
@@ -81,7 +68,7 @@ func (d *Datapath) SetService(key ServiceKey, svc Service) error {
 	if svc.Persist < 0 || svc.Persist > math.MaxUint32*time.Second {
 		return fmt.Errorf("service %s: persistence %s out of range", key, svc.Persist)
 	}
-	k, err := key.wire()
+	k, err := serviceWire(key)
 	if err != nil {
 		return err
 	}
@@ -106,8 +93,8 @@ func (d *Datapath) SetService(key ServiceKey, svc Service) error {
 // DeleteService removes key. Established connections keep flowing: they
 // are found in conntrack before the service is looked at again.
 // vipInUse tells whether another service still uses the same VIP.
-func (d *Datapath) DeleteService(key ServiceKey, vipInUse bool) error {
-	k, err := key.wire()
+func (d *Datapath) DeleteService(key ident.Service, vipInUse bool) error {
+	k, err := serviceWire(key)
 	if err != nil {
 		return err
 	}
@@ -141,36 +128,6 @@ func (d *Datapath) WriteRing(offset uint32, ids []uint32) error {
 	return nil
 }
 
-// SetBackend stores the address a backend id stands for. A drained backend
-// keeps its established connections but is no longer picked by
-// persistence (rings simply leave it out).
-func (d *Datapath) SetBackend(id uint32, addr netip.AddrPort, drained bool) error {
-	if id >= MaxBackends {
-		return fmt.Errorf("backend %s: id %d out of range", addr, id)
-	}
-	a, err := be32(addr.Addr())
-	if err != nil {
-		return fmt.Errorf("backend: %w", err)
-	}
-	v := xdplbBackend{Addr: a, Port: be16(addr.Port())}
-	if drained {
-		v.Flags = xdplbBackendFlagsBACKEND_DRAINED
-	}
-	if err := d.objs.Backends.Update(id, v, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("write backend %d (%s): %w", id, addr, err)
-	}
-	return nil
-}
-
-// ClearBackend blanks a backend id; a ring still naming it drops new
-// connections with the bad_backend reason instead of sending them anywhere.
-func (d *Datapath) ClearBackend(id uint32) error {
-	if err := d.objs.Backends.Update(id, xdplbBackend{}, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("clear backend %d: %w", id, err)
-	}
-	return nil
-}
-
 // SetLocal sets the pool of local source addresses and the port range new
 // connections take their local address:port from. Addresses are written
 // before the count that makes them visible.
@@ -198,13 +155,32 @@ func (d *Datapath) SetLocal(addrs []netip.Addr, portMin, portMax uint16) error {
 }
 
 // ServiceKeys lists the services the datapath serves.
-func (d *Datapath) ServiceKeys() ([]ServiceKey, error) {
-	var out []ServiceKey
+func (d *Datapath) ServiceKeys() ([]ident.Service, error) {
+	svcs, err := d.Services()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ident.Service, 0, len(svcs))
+	for k := range svcs {
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// Services returns the services map as the datapath holds it: for each
+// service its id, ring, index rule and persistence. After a restart it is
+// what the previous daemon left.
+func (d *Datapath) Services() (map[ident.Service]Service, error) {
+	out := map[ident.Service]Service{}
 	var k xdplbSvcKey
 	var v xdplbSvcValue
 	it := d.objs.Services.Iterate()
 	for it.Next(&k, &v) {
-		out = append(out, ServiceKey{VIP: addrFromBE32(k.Vip), Port: portFromBE16(k.Port), Proto: k.Proto})
+		key := ident.Service{VIP: addrFromBE32(k.Vip), Port: portFromBE16(k.Port), Proto: ident.Protocol(k.Proto)}
+		out[key] = Service{
+			ID: v.Id, Ring: Ring{Offset: v.RingOff, Len: v.RingLen},
+			Index: Index(v.Sched), Persist: time.Duration(v.PersistSecs) * time.Second,
+		}
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("list services: %w", err)

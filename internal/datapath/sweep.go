@@ -16,13 +16,31 @@ type SweepResult struct {
 	// PortsInUse counts the connections (forward halves seen) per local
 	// address: each holds one local port towards its backend.
 	PortsInUse map[netip.Addr]int
+	// PerBackend counts the connections (forward halves seen) per backend
+	// id, as ipvsadm's ActiveConn and InActConn.
+	PerBackend map[uint32]ConnCount
 }
 
-func (r *SweepResult) countLocal(v *xdplbCtFwd) {
+// ConnCount is how many connections of a backend are established
+// (active) and in any other state (inactive).
+type ConnCount struct {
+	Active, Inactive uint64
+}
+
+// count adds forward half v to the occupancy counts.
+func (r *SweepResult) count(v *xdplbCtFwd) {
 	if r.PortsInUse == nil {
 		r.PortsInUse = map[netip.Addr]int{}
+		r.PerBackend = map[uint32]ConnCount{}
 	}
 	r.PortsInUse[addrFromBE32(v.LocalAddr)]++
+	c := r.PerBackend[v.BackendId]
+	if State(v.State) == StateEstablished {
+		c.Active++
+	} else {
+		c.Inactive++
+	}
+	r.PerBackend[v.BackendId] = c
 }
 
 // ExpiryFunc decides whether a connection is over, given its protocol, the
@@ -96,7 +114,7 @@ func (d *Datapath) quickSweep(sw *sweep) error {
 		for i, k := range keys {
 			v := &vals[i]
 			sw.res.Entries++
-			sw.res.countLocal(v)
+			sw.res.count(v)
 			fwdIdle := idle(sw.now, v.LastSeen)
 			if !couldExpire(sw.expired, k.Proto, State(v.State), fwdIdle) && fwdIdle <= sw.grace {
 				continue
@@ -150,7 +168,7 @@ func (d *Datapath) fullSweep(sw *sweep) error {
 		for i, k := range keys {
 			v := &vals[i]
 			sw.res.Entries++
-			sw.res.countLocal(v)
+			sw.res.count(v)
 			rk := reverseKeyOf(k, v)
 			r, ok := revs[rk]
 			if !ok || r.client != k {

@@ -17,14 +17,15 @@ type xdplbBackend struct {
 	_     structs.HostLayout
 	Addr  uint32
 	Port  uint16
-	Pad   uint16
+	SvcId uint16
 	Flags xdplbBackendFlags
 }
 
 type xdplbBackendFlags uint32
 
 const (
-	xdplbBackendFlagsBACKEND_DRAINED xdplbBackendFlags = 1
+	xdplbBackendFlagsBACKEND_DRAINED  xdplbBackendFlags = 1
+	xdplbBackendFlagsBACKEND_ASSIGNED xdplbBackendFlags = 2
 )
 
 type xdplbCtFwd struct {
@@ -93,7 +94,7 @@ const (
 type xdplbLayoutVersion uint32
 
 const (
-	xdplbLayoutVersionLAYOUT_VERSION xdplbLayoutVersion = 3
+	xdplbLayoutVersionLAYOUT_VERSION xdplbLayoutVersion = 4
 )
 
 type xdplbLbConfig struct {
@@ -102,6 +103,17 @@ type xdplbLbConfig struct {
 	PortMin    uint16
 	PortMax    uint16
 }
+
+type xdplbLimits uint32
+
+const (
+	xdplbLimitsMAX_SERVICES       xdplbLimits = 4096
+	xdplbLimitsMAX_BACKENDS       xdplbLimits = 131072
+	xdplbLimitsRING_SLOTS         xdplbLimits = 4194304
+	xdplbLimitsMAX_LOCAL_ADDRS    xdplbLimits = 64
+	xdplbLimitsCT_DEFAULT_ENTRIES xdplbLimits = 1048576
+	xdplbLimitsPERSIST_ENTRIES    xdplbLimits = 262144
+)
 
 type xdplbPersistKey struct {
 	_      structs.HostLayout
@@ -200,6 +212,7 @@ const (
 	xdplbVarNatPortMax   = "nat_port_max"
 	xdplbVarNatPortMin   = "nat_port_min"
 	xdplbVarUnusedEvent  = "unused_event"
+	xdplbVarUnusedLimits = "unused_limits"
 	xdplbVarVipFilter    = "vip_filter"
 )
 
@@ -273,11 +286,12 @@ type xdplbMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdplbVariableSpecs struct {
-	AllocTries  *ebpf.VariableSpec `ebpf:"alloc_tries"`
-	NatPortMax  *ebpf.VariableSpec `ebpf:"nat_port_max"`
-	NatPortMin  *ebpf.VariableSpec `ebpf:"nat_port_min"`
-	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
-	VipFilter   *ebpf.VariableSpec `ebpf:"vip_filter"`
+	AllocTries   *ebpf.VariableSpec `ebpf:"alloc_tries"`
+	NatPortMax   *ebpf.VariableSpec `ebpf:"nat_port_max"`
+	NatPortMin   *ebpf.VariableSpec `ebpf:"nat_port_min"`
+	UnusedEvent  *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedLimits *ebpf.VariableSpec `ebpf:"unused_limits"`
+	VipFilter    *ebpf.VariableSpec `ebpf:"vip_filter"`
 }
 
 // xdplbObjects contains all objects after they have been loaded into the kernel.
@@ -341,11 +355,12 @@ func (m *xdplbMaps) Close() error {
 //
 // It can be passed to loadXdplbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdplbVariables struct {
-	AllocTries  *ebpf.Variable `ebpf:"alloc_tries"`
-	NatPortMax  *ebpf.Variable `ebpf:"nat_port_max"`
-	NatPortMin  *ebpf.Variable `ebpf:"nat_port_min"`
-	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
-	VipFilter   *ebpf.Variable `ebpf:"vip_filter"`
+	AllocTries   *ebpf.Variable `ebpf:"alloc_tries"`
+	NatPortMax   *ebpf.Variable `ebpf:"nat_port_max"`
+	NatPortMin   *ebpf.Variable `ebpf:"nat_port_min"`
+	UnusedEvent  *ebpf.Variable `ebpf:"unused_event"`
+	UnusedLimits *ebpf.Variable `ebpf:"unused_limits"`
+	VipFilter    *ebpf.Variable `ebpf:"vip_filter"`
 }
 
 // xdplbPrograms contains all programs after they have been loaded into the kernel.

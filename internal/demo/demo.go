@@ -1,6 +1,8 @@
 package demo
 
 import (
+	"github.com/xdplb/xdplb/internal/api"
+
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +21,8 @@ type Options struct {
 	Binary   string    // the xdplb executable to run as the balancer
 	Out      io.Writer // answers and counters
 	Logs     io.Writer // the balancer's own log
+	// PrintStats writes the balancer's counters for a person to read.
+	PrintStats func(io.Writer, api.Stats)
 }
 
 // Run builds the reference scenario, sends the requests, prints answers
@@ -62,7 +66,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 	fmt.Fprintln(o.Out)
-	PrintStats(o.Out, stats)
+	o.PrintStats(o.Out, stats)
 	return checkAlternation(answers, o.Out)
 }
 

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,14 +25,25 @@ type execProber struct {
 	addr   netip.AddrPort
 }
 
+// execPath is the whole PATH of a check's command: the system's
+// directories, never the daemon's own environment, which may hold
+// secrets or whatever the shell that started it had.
+const execPath = "/usr/sbin:/usr/bin:/sbin:/bin"
+
 func (p *execProber) probe(ctx context.Context) error {
 	argv := p.target.Spec.Command
+	// Validate checked the program when the check was configured; the
+	// file or its directory may have changed since.
+	if err := checkProgram(argv[0]); err != nil {
+		return fmt.Errorf("not run: %v", err)
+	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(),
-		"XDPLB_SERVICE="+p.target.Service,
-		"XDPLB_BACKEND_ADDR="+p.addr.Addr().String(),
-		"XDPLB_BACKEND_PORT="+strconv.Itoa(int(p.addr.Port())),
-	)
+	cmd.Env = []string{
+		"PATH=" + execPath,
+		"XDPLB_SERVICE=" + p.target.Service.String(),
+		"XDPLB_BACKEND_ADDR=" + p.addr.Addr().String(),
+		"XDPLB_BACKEND_PORT=" + strconv.Itoa(int(p.addr.Port())),
+	}
 	// The command runs in a process group of its own, and the whole
 	// group is killed at the timeout, so that "sh -c 'curl ...'" does
 	// not leave the curl behind.
@@ -62,6 +75,98 @@ func (p *execProber) probe(ctx context.Context) error {
 		return fmt.Errorf("%s: %v: %s", argv[0], err, line)
 	}
 	return fmt.Errorf("%s: %w", argv[0], err)
+}
+
+// checkProgram refuses a program that someone other than root (or the
+// daemon's own user) could change: a check runs with the daemon's
+// privileges, so a program, or a directory holding it, that others can
+// write would let them run anything as root. The program must be an
+// absolute path (nothing depends on PATH or the working directory) to an
+// executable regular file that only its owner can write, owned by root
+// or the daemon's user, in a directory that others cannot write. A
+// symbolic link is followed, and the directory of its target is checked
+// too.
+func checkProgram(path string) error {
+	switch {
+	case hasControl(path):
+		return fmt.Errorf("%q holds a control character", path)
+	case !filepath.IsAbs(path):
+		return fmt.Errorf("%q is not an absolute path", path)
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%q does not exist", path)
+	case err != nil:
+		return fmt.Errorf("%q cannot be checked: %v", path, pathErr(err))
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%q is not a regular file (mode %s)", path, fi.Mode())
+	case fi.Mode()&0o111 == 0:
+		return fmt.Errorf("%q is not executable (mode %s)", path, octal(fi.Mode()))
+	case fi.Mode()&0o022 != 0:
+		return fmt.Errorf("%q is writable by %s (mode %s); a check runs as root", path, writers(fi.Mode()), octal(fi.Mode()))
+	}
+	if uid, ok := fileOwner(fi); ok && !trustedOwner(uid) {
+		return fmt.Errorf("%q is owned by uid %d, not root; a check runs as root", path, uid)
+	}
+	dirs := []string{filepath.Dir(path)}
+	if real, err := filepath.EvalSymlinks(path); err == nil && filepath.Dir(real) != dirs[0] {
+		dirs = append(dirs, filepath.Dir(real))
+	}
+	for _, dir := range dirs {
+		di, err := os.Stat(dir)
+		if err != nil {
+			return fmt.Errorf("the directory of %q cannot be checked: %v", path, pathErr(err))
+		}
+		if di.Mode()&0o002 != 0 {
+			return fmt.Errorf("%q is in %s, which is writable by others (mode %s); a check runs as root", path, dir, octal(di.Mode()))
+		}
+		if uid, ok := fileOwner(di); ok && !trustedOwner(uid) {
+			return fmt.Errorf("%q is in %s, which is owned by uid %d, not root; a check runs as root", path, dir, uid)
+		}
+	}
+	return nil
+}
+
+// trustedOwner reports whether files of uid may be run: root's, or the
+// daemon's own user's.
+func trustedOwner(uid uint32) bool {
+	return uid == 0 || int64(uid) == int64(os.Geteuid())
+}
+
+// octal writes a mode as chmod takes it: 0755, 1777.
+func octal(m fs.FileMode) string {
+	v := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		v |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		v |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		v |= 0o1000
+	}
+	return fmt.Sprintf("%04o", v)
+}
+
+func writers(m fs.FileMode) string {
+	switch {
+	case m&0o022 == 0o022:
+		return "group and others"
+	case m&0o002 != 0:
+		return "others"
+	}
+	return "group"
+}
+
+// pathErr drops the path and operation of an *fs.PathError, which the
+// message names already.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // headBuffer keeps the first max bytes written to it and discards the

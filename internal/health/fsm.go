@@ -2,7 +2,11 @@ package health
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // fsm is the rise/fall state machine of one target. It is not safe for
@@ -42,7 +46,7 @@ func (f *fsm) record(err error, now time.Time) (changed bool, reason string) {
 		}
 		return false, ""
 	}
-	f.lastErr = err.Error()
+	f.lastErr = printable(err.Error())
 	f.failures++
 	f.successes = 0
 	if f.up && f.failures >= f.fall {
@@ -57,4 +61,36 @@ func (f *fsm) record(err error, now time.Time) (changed bool, reason string) {
 func (f *fsm) retune(rise, fall int) {
 	f.rise, f.fall = rise, fall
 	f.successes, f.failures = 0, 0
+}
+
+// maxReason bounds the length of a failed probe's message, which `xdplb
+// list` and the log show.
+const maxReason = 300
+
+// printable makes a probe's error message safe to print on one line of
+// a listing or log: its text comes partly from outside (a command's
+// output, a server's answer), so control characters, bidirectional
+// controls and invalid UTF-8 are escaped (a newline could forge a line
+// of `xdplb list`, an escape sequence could rewrite the terminal), and it
+// is cut at maxReason characters.
+func printable(s string) string {
+	var b strings.Builder
+	for n := 0; s != ""; n++ {
+		if n == maxReason {
+			b.WriteString("...")
+			break
+		}
+		r, size := utf8.DecodeRuneInString(s)
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[0])
+		case unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r):
+			q := strconv.QuoteRuneToASCII(r) // '\n', '\x1b', '\u202e'
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[:size])
+		}
+		s = s[size:]
+	}
+	return b.String()
 }

@@ -2,6 +2,7 @@ package health
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -100,5 +101,25 @@ func TestFSMRetune(t *testing.T) {
 	}
 	if !f.since.Equal(t0) {
 		t.Errorf("since = %v", f.since)
+	}
+}
+
+// TestReasonPrintable checks that a failed probe's message, partly
+// written by the backend or the command, cannot break a listing's lines
+// or a terminal.
+func TestReasonPrintable(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"connection refused", "connection refused"},
+		{"exit status 1: db down\n172.19.0.9:80 1 up", `exit status 1: db down\n172.19.0.9:80 1 up`},
+		{"a\rb\tc\x1b[2Jd\x7f", `a\rb\tc\x1b[2Jd\x7f`},
+		{"bad \xff\xfe utf-8", `bad \xff\xfe utf-8`},
+		{"bidi \u202egnp.exe", `bidi \u202egnp.exe`},
+		{"grüße, 日本", "grüße, 日本"},
+		{strings.Repeat("é", 400), strings.Repeat("é", maxReason) + "..."},
+	} {
+		f := newFSM(2, 1, true, time.Time{})
+		if _, reason := f.record(errors.New(tc.in), time.Time{}); reason != tc.want || f.lastErr != tc.want {
+			t.Errorf("record(%q): reason %q, last error %q; want %q", tc.in, reason, f.lastErr, tc.want)
+		}
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // DefaultMaxConcurrent is the default bound on probes in flight at once.
@@ -24,17 +26,17 @@ const DefaultMaxConcurrent = 64
 // of XDPLB_BACKEND_ADDR and XDPLB_BACKEND_PORT), never to a name. A
 // target is identified by Service and Addr; Spec may change under it.
 type Target struct {
-	Service string
+	Service ident.Service
 	Addr    netip.AddrPort
 	Spec    Spec
 }
 
-type targetKey struct {
-	service string
-	addr    netip.AddrPort
-}
+// Backend is the identity of the target: its service and address.
+func (t Target) Backend() ident.Backend { return ident.Backend{Service: t.Service, Addr: t.Addr} }
 
-func (t Target) key() targetKey { return targetKey{t.Service, t.Addr} }
+type targetKey = ident.Backend
+
+func (t Target) key() targetKey { return t.Backend() }
 
 // Change reports that a target went up or down.
 type Change struct {
@@ -174,7 +176,7 @@ func (m *Monitor) SetTargets(targets []Target) error {
 	for i, t := range targets {
 		t.Spec = t.Spec.clone()
 		t.Spec.Defaults()
-		name := fmt.Sprintf("target %d (service %q, backend %s)", i, t.Service, t.Addr)
+		name := fmt.Sprintf("target %d (service %s, backend %s)", i, t.Service, t.Addr)
 		if !t.Addr.IsValid() || t.Addr.Port() == 0 {
 			errs = append(errs, fmt.Errorf("%s: the address is not an IP address and port", name))
 		}
@@ -255,7 +257,7 @@ func (m *Monitor) States() []State {
 	}
 	m.mu.Unlock()
 	slices.SortFunc(out, func(a, b State) int {
-		return cmp.Or(cmp.Compare(a.Target.Service, b.Target.Service), a.Target.Addr.Compare(b.Target.Addr))
+		return cmp.Or(a.Target.Service.Compare(b.Target.Service), a.Target.Addr.Compare(b.Target.Addr))
 	})
 	return out
 }
@@ -429,7 +431,7 @@ func (m *Monitor) deliver(e *entry, c Change) {
 		msg = "backend up"
 	}
 	m.log.Info(msg,
-		"service", c.Target.Service,
+		"service", c.Target.Service.String(),
 		"backend", c.Target.Addr.String(),
 		"check", c.Target.Spec.Kind,
 		"reason", c.Reason)

@@ -1,6 +1,8 @@
 package health
 
 import (
+	"github.com/xdplb/xdplb/internal/ident"
+
 	"bytes"
 	"context"
 	"fmt"
@@ -135,7 +137,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-func stateOf(m *Monitor, service string, addr netip.AddrPort) (State, bool) {
+func stateOf(m *Monitor, service ident.Service, addr netip.AddrPort) (State, bool) {
 	for _, s := range m.States() {
 		if s.Target.Service == service && s.Target.Addr == addr {
 			return s, true
@@ -157,27 +159,27 @@ func TestMonitorTransitions(t *testing.T) {
 	})
 	a := netip.MustParseAddrPort("10.0.0.1:80")
 	b := netip.MustParseAddrPort("10.0.0.2:80")
-	if err := m.SetTargets([]Target{{"web", a, fast}, {"web", b, fast}}); err != nil {
+	if err := m.SetTargets([]Target{{webKey, a, fast}, {webKey, b, fast}}); err != nil {
 		t.Fatal(err)
 	}
 	run(t, m)
 	waitFor(t, 2*time.Second, "first probes", func() bool {
-		sa, _ := stateOf(m, "web", a)
-		sb, _ := stateOf(m, "web", b)
+		sa, _ := stateOf(m, webKey, a)
+		sb, _ := stateOf(m, webKey, b)
 		return sa.Checks > 0 && sb.Checks > 0
 	})
 	ch.none(t, 50*time.Millisecond) // up from the start, and staying up
 
 	fn.set(a, false)
 	c := ch.next(t, 2*time.Second)
-	if c.Up || c.Target.Addr != a || c.Target.Service != "web" || !strings.Contains(c.Reason, "connection refused (fake)") {
+	if c.Up || c.Target.Addr != a || c.Target.Service != webKey || !strings.Contains(c.Reason, "connection refused (fake)") {
 		t.Fatalf("change %+v, want web %s down, refused", c, a)
 	}
-	s, _ := stateOf(m, "web", a)
+	s, _ := stateOf(m, webKey, a)
 	if s.Up || !s.Since.Equal(c.Since) || !strings.Contains(s.LastError, "refused") || s.Failures < 2 {
 		t.Errorf("state after going down: %+v", s)
 	}
-	if sb, _ := stateOf(m, "web", b); !sb.Up || sb.LastError != "" {
+	if sb, _ := stateOf(m, webKey, b); !sb.Up || sb.LastError != "" {
 		t.Errorf("the healthy target: %+v", sb)
 	}
 
@@ -190,8 +192,8 @@ func TestMonitorTransitions(t *testing.T) {
 
 	out := logs.String()
 	for _, want := range []string{
-		`level=INFO msg="backend down" service=web backend=10.0.0.1:80 check=tcp reason="dial tcp 10.0.0.1:80: connection refused (fake)"`,
-		`level=INFO msg="backend up" service=web backend=10.0.0.1:80 check=tcp reason="2 consecutive checks passed"`,
+		`level=INFO msg="backend down" service=172.19.0.10:80/tcp backend=10.0.0.1:80 check=tcp reason="dial tcp 10.0.0.1:80: connection refused (fake)"`,
+		`level=INFO msg="backend up" service=172.19.0.10:80/tcp backend=10.0.0.1:80 check=tcp reason="2 consecutive checks passed"`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %s\nlog:\n%s", want, out)
@@ -206,17 +208,17 @@ func TestMonitorInitialDown(t *testing.T) {
 	a := netip.MustParseAddrPort("10.0.0.1:80")
 	spec := fast
 	spec.Initial = InitialDown
-	if err := m.SetTargets([]Target{{"web", a, spec}}); err != nil {
+	if err := m.SetTargets([]Target{{webKey, a, spec}}); err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := stateOf(m, "web", a); s.Up || s.Checks != 0 {
+	if s, _ := stateOf(m, webKey, a); s.Up || s.Checks != 0 {
 		t.Fatalf("before Run: %+v, want down and unchecked", s)
 	}
 	run(t, m)
 	if c := ch.next(t, 2*time.Second); !c.Up {
 		t.Fatalf("change %+v, want up", c)
 	}
-	if s, _ := stateOf(m, "web", a); s.Checks != 2 {
+	if s, _ := stateOf(m, webKey, a); s.Checks != 2 {
 		t.Errorf("came up after %d checks, want rise = 2", s.Checks)
 	}
 }
@@ -238,7 +240,7 @@ func TestMonitorPoolBound(t *testing.T) {
 	m := New(Options{DialContext: dial, MaxConcurrent: pool})
 	var ts []Target
 	for i := range targets {
-		ts = append(ts, Target{fmt.Sprintf("svc%03d", i), addr, Spec{Interval: 100 * time.Millisecond, Timeout: time.Second}})
+		ts = append(ts, Target{svcKey(i), addr, Spec{Interval: 100 * time.Millisecond, Timeout: time.Second}})
 	}
 	if err := m.SetTargets(ts); err != nil {
 		t.Fatal(err)
@@ -282,11 +284,11 @@ func TestMonitorNoOverlap(t *testing.T) {
 	}
 	m := New(Options{DialContext: dial})
 	a := netip.MustParseAddrPort("10.0.0.1:80")
-	if err := m.SetTargets([]Target{{"web", a, Spec{Interval: 10 * time.Millisecond, Timeout: time.Second}}}); err != nil {
+	if err := m.SetTargets([]Target{{webKey, a, Spec{Interval: 10 * time.Millisecond, Timeout: time.Second}}}); err != nil {
 		t.Fatal(err)
 	}
 	run(t, m)
-	waitFor(t, 2*time.Second, "five probes", func() bool { s, _ := stateOf(m, "web", a); return s.Checks >= 5 })
+	waitFor(t, 2*time.Second, "five probes", func() bool { s, _ := stateOf(m, webKey, a); return s.Checks >= 5 })
 	if p := peak.Load(); p != 1 {
 		t.Errorf("%d probes of one target in flight at once", p)
 	}
@@ -314,7 +316,7 @@ func TestMonitorJitter(t *testing.T) {
 	m := New(Options{DialContext: dial})
 	var ts []Target
 	for i := range targets {
-		ts = append(ts, Target{fmt.Sprintf("svc%04d", i), netip.MustParseAddrPort("10.0.0.1:80"), Spec{Interval: interval}})
+		ts = append(ts, Target{svcKey(i), netip.MustParseAddrPort("10.0.0.1:80"), Spec{Interval: interval}})
 	}
 	if err := m.SetTargets(ts); err != nil {
 		t.Fatal(err)
@@ -349,7 +351,7 @@ func TestSetTargetsDiff(t *testing.T) {
 	b := netip.MustParseAddrPort("10.0.0.2:80")
 	c := netip.MustParseAddrPort("10.0.0.3:80")
 	d := netip.MustParseAddrPort("10.0.0.4:80")
-	if err := m.SetTargets([]Target{{"web", a, fast}, {"web", b, fast}, {"web", c, fast}}); err != nil {
+	if err := m.SetTargets([]Target{{webKey, a, fast}, {webKey, b, fast}, {webKey, c, fast}}); err != nil {
 		t.Fatal(err)
 	}
 	run(t, m)
@@ -370,7 +372,7 @@ func TestSetTargetsDiff(t *testing.T) {
 	same.Kind, same.Rise, same.Fall, same.Initial = KindTCP, 2, 2, InitialUp
 	changed := fast
 	changed.Rise = 5
-	if err := m.SetTargets([]Target{{"web", a, same}, {"web", b, changed}, {"web", d, fast}}); err != nil {
+	if err := m.SetTargets([]Target{{webKey, a, same}, {webKey, b, changed}, {webKey, d, fast}}); err != nil {
 		t.Fatal(err)
 	}
 	// c going down now must not be reported: it is no longer a target.
@@ -418,22 +420,22 @@ func TestSetTargetsDiff(t *testing.T) {
 func TestSetTargetsErrors(t *testing.T) {
 	m := New(Options{})
 	a := netip.MustParseAddrPort("10.0.0.1:80")
-	if err := m.SetTargets([]Target{{"web", a, Spec{}}}); err != nil {
+	if err := m.SetTargets([]Target{{webKey, a, Spec{}}}); err != nil {
 		t.Fatal(err)
 	}
 	err := m.SetTargets([]Target{
-		{"web", a, Spec{}},
-		{"web", a, Spec{}},
-		{"web", netip.MustParseAddrPort("10.0.0.2:80"), Spec{Kind: "icmp"}},
-		{"web", netip.AddrPort{}, Spec{}},
+		{webKey, a, Spec{}},
+		{webKey, a, Spec{}},
+		{webKey, netip.MustParseAddrPort("10.0.0.2:80"), Spec{Kind: "icmp"}},
+		{webKey, netip.AddrPort{}, Spec{}},
 	})
 	if err == nil {
 		t.Fatal("SetTargets accepted invalid targets")
 	}
 	for _, want := range []string{
-		`target 1 (service "web", backend 10.0.0.1:80): listed twice`,
-		`target 2 (service "web", backend 10.0.0.2:80): health.kind: "icmp" is not a check kind (tcp, http, https, udp, exec)`,
-		`target 3 (service "web", backend invalid AddrPort): the address is not an IP address and port`,
+		`target 1 (service 172.19.0.10:80/tcp, backend 10.0.0.1:80): listed twice`,
+		`target 2 (service 172.19.0.10:80/tcp, backend 10.0.0.2:80): health.kind: "icmp" is not a check kind (tcp, http, https, udp, exec)`,
+		`target 3 (service 172.19.0.10:80/tcp, backend invalid AddrPort): the address is not an IP address and port`,
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
@@ -446,11 +448,12 @@ func TestSetTargetsErrors(t *testing.T) {
 
 func TestStatesSortedAndCopied(t *testing.T) {
 	m := New(Options{})
-	spec := Spec{Kind: KindExec, Command: []string{"true"}}
+	truePath := lookPath(t, "true")
+	spec := Spec{Kind: KindExec, Command: []string{truePath}}
 	if err := m.SetTargets([]Target{
-		{"b", netip.MustParseAddrPort("10.0.0.1:80"), spec},
-		{"a", netip.MustParseAddrPort("10.0.0.2:80"), spec},
-		{"a", netip.MustParseAddrPort("10.0.0.1:81"), spec},
+		{svcKey(1), netip.MustParseAddrPort("10.0.0.1:80"), spec},
+		{svcKey(0), netip.MustParseAddrPort("10.0.0.2:80"), spec},
+		{svcKey(0), netip.MustParseAddrPort("10.0.0.1:81"), spec},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -458,13 +461,13 @@ func TestStatesSortedAndCopied(t *testing.T) {
 	s := m.States()
 	var got []string
 	for _, st := range s {
-		got = append(got, st.Target.Service+" "+st.Target.Addr.String())
+		got = append(got, st.Target.Service.String()+" "+st.Target.Addr.String())
 	}
-	if want := "a 10.0.0.1:81,a 10.0.0.2:80,b 10.0.0.1:80"; strings.Join(got, ",") != want {
+	if want := "172.19.0.10:1/tcp 10.0.0.1:81,172.19.0.10:1/tcp 10.0.0.2:80,172.19.0.10:2/tcp 10.0.0.1:80"; strings.Join(got, ",") != want {
 		t.Errorf("States order %q, want %q", got, want)
 	}
 	s[0].Target.Spec.Command[0] = "rm"
-	if st := m.States(); st[0].Target.Spec.Command[0] != "true" || st[0].Target.Spec.Interval != DefaultInterval {
+	if st := m.States(); st[0].Target.Spec.Command[0] != truePath || st[0].Target.Spec.Interval != DefaultInterval {
 		t.Errorf("States exposes the Monitor's Spec or lacks defaults: %+v", st[0].Target.Spec)
 	}
 }
@@ -491,7 +494,7 @@ func TestRunStops(t *testing.T) {
 	m := New(Options{DialContext: dial, OnChange: ch.on, MaxConcurrent: 4})
 	var ts []Target
 	for i := range 10 {
-		ts = append(ts, Target{"web", netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), 80),
+		ts = append(ts, Target{webKey, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), 80),
 			Spec{Interval: 10 * time.Millisecond, Timeout: 10 * time.Second, Fall: 1}})
 	}
 	if err := m.SetTargets(ts); err != nil {
@@ -550,7 +553,7 @@ func TestMonitorUDPHook(t *testing.T) {
 	ch := newChanges()
 	m := New(Options{ListenPacket: listen, OnChange: ch.on})
 	spec := Spec{Kind: KindUDP, Payload: "ping", Interval: 50 * time.Millisecond, Timeout: 200 * time.Millisecond}
-	if err := m.SetTargets([]Target{{"dns", echo, spec}, {"dns", silent, spec}}); err != nil {
+	if err := m.SetTargets([]Target{{dnsKey, echo, spec}, {dnsKey, silent, spec}}); err != nil {
 		t.Fatal(err)
 	}
 	run(t, m)
@@ -558,7 +561,7 @@ func TestMonitorUDPHook(t *testing.T) {
 	if c.Up || c.Target.Addr != silent || !strings.Contains(c.Reason, "no answer within 200ms") {
 		t.Fatalf("change %+v, want the silent server down", c)
 	}
-	if s, _ := stateOf(m, "dns", echo); !s.Up || s.Checks == 0 || s.Failures != 0 {
+	if s, _ := stateOf(m, dnsKey, echo); !s.Up || s.Checks == 0 || s.Failures != 0 {
 		t.Errorf("echo server: %+v", s)
 	}
 	if calls.Load() == 0 {

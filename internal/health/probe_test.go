@@ -25,7 +25,7 @@ func probeOnce(t *testing.T, spec Spec, addr netip.AddrPort) error {
 	if err := spec.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	p := newProber(Target{Service: "svc", Addr: addr, Spec: spec}, New(Options{}).sockets)
+	p := newProber(Target{Service: webKey, Addr: addr, Spec: spec}, New(Options{}).sockets)
 	ctx, cancel := context.WithTimeout(context.Background(), spec.Timeout)
 	defer cancel()
 	return p.probe(ctx)

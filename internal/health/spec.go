@@ -124,9 +124,12 @@ type Spec struct {
 
 	// Command is the program and arguments of an exec check, run
 	// without a shell (use "/bin/sh", "-c", "..." for one). Exit code 0
-	// passes. The environment is the daemon's plus XDPLB_SERVICE,
-	// XDPLB_BACKEND_ADDR and XDPLB_BACKEND_PORT. At the timeout the
-	// command's whole process group is killed.
+	// passes. The program is an absolute path to an executable file
+	// that only root (or the daemon's user) can change: Validate and
+	// every run check it (see checkProgram). The environment is only
+	// PATH=/usr/sbin:/usr/bin:/sbin:/bin, XDPLB_SERVICE,
+	// XDPLB_BACKEND_ADDR and XDPLB_BACKEND_PORT, never the daemon's. At
+	// the timeout the command's whole process group is killed.
 	Command []string `yaml:"command"`
 }
 
@@ -200,7 +203,8 @@ func (e *FieldError) Error() string {
 // Validate checks s and returns nil or every problem found, joined with
 // errors.Join; each joined error is a *FieldError (use errors.As, or
 // Unwrap() []error to get them all). Zero values are accepted as
-// "default".
+// "default". The program of an exec check is looked at on disk (it
+// must exist, and only root may be able to change it).
 func (s Spec) Validate() error {
 	var errs []error
 	add := func(field, format string, args ...any) {
@@ -292,6 +296,10 @@ func (s Spec) Validate() error {
 			add("command", "required for exec checks (program and arguments)")
 		case s.Command[0] == "":
 			add("command[0]", "the program name is empty")
+		default:
+			if err := checkProgram(s.Command[0]); err != nil {
+				add("command[0]", "%v", err)
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -23,14 +23,29 @@ type Neighbours struct {
 	mu      sync.Mutex
 	targets map[netip.Addr]bool
 	kick    chan struct{}
-	// created are the entries this keeper asked the kernel for, removed
-	// again by Forget.
-	created map[hop]bool
+	// created are the entries this keeper (or a predecessor) asked the
+	// kernel for, removed again by Forget.
+	created map[Hop]bool
+	// onCreate records an entry before it is relied on, so a successor
+	// knows it is xdplb's to remove.
+	onCreate func(Hop) error
 }
 
 // NewNeighbours returns a keeper with no targets.
 func NewNeighbours(log *slog.Logger) *Neighbours {
-	return &Neighbours{log: log, targets: map[netip.Addr]bool{}, kick: make(chan struct{}, 1), created: map[hop]bool{}}
+	return &Neighbours{log: log, targets: map[netip.Addr]bool{}, kick: make(chan struct{}, 1), created: map[Hop]bool{}, onCreate: func(Hop) error { return nil }}
+}
+
+// Adopt takes over the entries a predecessor created, so Forget removes
+// them too, and has every entry created from now on recorded by
+// onCreate.
+func (n *Neighbours) Adopt(hops []Hop, onCreate func(Hop) error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, h := range hops {
+		n.created[h] = true
+	}
+	n.onCreate = onCreate
 }
 
 // SetTargets replaces the set of backend addresses to keep resolved.
@@ -111,13 +126,17 @@ func (n *Neighbours) refresh(loud bool) {
 		}
 		if err := resolve(hop); err != nil {
 			if loud {
-				n.log.Warn("cannot resolve backend next hop", "backend", a, "next_hop", hop.ip, "err", err)
+				n.log.Warn("cannot resolve backend next hop", "backend", a, "next_hop", hop.IP, "err", err)
 			}
 			continue
 		}
 		n.mu.Lock()
 		n.created[hop] = true
+		record := n.onCreate
 		n.mu.Unlock()
+		if err := record(hop); err != nil {
+			n.log.Warn("neighbour entry not recorded; a later daemon may leave it behind", "next_hop", hop.IP, "err", err)
+		}
 	}
 }
 
@@ -139,33 +158,34 @@ func (n *Neighbours) Forget() error {
 	defer n.mu.Unlock()
 	var errs []error
 	for h := range n.created {
-		err := netlink.NeighDel(&netlink.Neigh{LinkIndex: h.ifindex, Family: netlink.FAMILY_V4, IP: h.ip.AsSlice()})
-		if err != nil && !errors.Is(err, unix.ENOENT) {
-			errs = append(errs, fmt.Errorf("remove neighbour %s: %w", h.ip, err))
+		err := netlink.NeighDel(&netlink.Neigh{LinkIndex: h.Ifindex, Family: netlink.FAMILY_V4, IP: h.IP.AsSlice()})
+		if err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENODEV) {
+			errs = append(errs, fmt.Errorf("remove neighbour %s: %w", h.IP, err))
 		}
 		delete(n.created, h)
 	}
 	return errors.Join(errs...)
 }
 
-type hop struct {
-	ip      netip.Addr
-	ifindex int
+// Hop is a next hop: an address on the link with that index.
+type Hop struct {
+	IP      netip.Addr `json:"ip"`
+	Ifindex int        `json:"ifindex"`
 }
 
 // nextHop is the gateway towards addr, or addr itself when on-link.
-func nextHop(addr netip.Addr) (hop, error) {
+func nextHop(addr netip.Addr) (Hop, error) {
 	routes, err := netlink.RouteGet(addr.AsSlice())
 	if err != nil {
-		return hop{}, err
+		return Hop{}, err
 	}
 	if len(routes) == 0 {
-		return hop{}, fmt.Errorf("no route")
+		return Hop{}, fmt.Errorf("no route")
 	}
 	r := routes[0]
-	h := hop{ip: addr, ifindex: r.LinkIndex}
+	h := Hop{IP: addr, Ifindex: r.LinkIndex}
 	if gw, ok := netip.AddrFromSlice(r.Gw); ok && r.Gw != nil {
-		h.ip = gw.Unmap()
+		h.IP = gw.Unmap()
 	}
 	return h, nil
 }
@@ -173,13 +193,13 @@ func nextHop(addr netip.Addr) (hop, error) {
 const nudValid = netlink.NUD_REACHABLE | netlink.NUD_STALE | netlink.NUD_DELAY |
 	netlink.NUD_PROBE | netlink.NUD_PERMANENT | netlink.NUD_NOARP
 
-func resolved(h hop) bool {
-	neighs, err := netlink.NeighList(h.ifindex, netlink.FAMILY_V4)
+func resolved(h Hop) bool {
+	neighs, err := netlink.NeighList(h.Ifindex, netlink.FAMILY_V4)
 	if err != nil {
 		return false
 	}
 	for _, ne := range neighs {
-		if ip, ok := netip.AddrFromSlice(ne.IP); ok && ip.Unmap() == h.ip {
+		if ip, ok := netip.AddrFromSlice(ne.IP); ok && ip.Unmap() == h.IP {
 			return ne.State&nudValid != 0 && len(ne.HardwareAddr) > 0
 		}
 	}
@@ -189,16 +209,16 @@ func resolved(h hop) bool {
 // resolve asks the kernel to resolve the hop: first as a managed entry,
 // which the kernel then keeps fresh on its own; kernels without managed
 // neighbours get a one-off NTF_USE nudge.
-func resolve(h hop) error {
+func resolve(h Hop) error {
 	managed := &netlink.Neigh{
-		LinkIndex: h.ifindex, Family: netlink.FAMILY_V4, IP: h.ip.AsSlice(),
+		LinkIndex: h.Ifindex, Family: netlink.FAMILY_V4, IP: h.IP.AsSlice(),
 		State: netlink.NUD_NONE, FlagsExt: netlink.NTF_EXT_MANAGED,
 	}
 	if err := netlink.NeighSet(managed); err == nil {
 		return nil
 	}
 	use := &netlink.Neigh{
-		LinkIndex: h.ifindex, Family: netlink.FAMILY_V4, IP: h.ip.AsSlice(),
+		LinkIndex: h.Ifindex, Family: netlink.FAMILY_V4, IP: h.IP.AsSlice(),
 		State: netlink.NUD_NONE, Flags: unix.NTF_USE,
 	}
 	return netlink.NeighSet(use)

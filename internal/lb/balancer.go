@@ -3,22 +3,25 @@ package lb
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"reflect"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/xdplb/xdplb/internal/config"
 	"github.com/xdplb/xdplb/internal/datapath"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // Writer is the part of the datapath the balancer writes to; tests record
 // the calls to check that a change produces exactly the writes it should.
 type Writer interface {
-	SetService(key datapath.ServiceKey, svc datapath.Service) error
-	DeleteService(key datapath.ServiceKey, vipInUse bool) error
+	SetService(key ident.Service, svc datapath.Service) error
+	DeleteService(key ident.Service, vipInUse bool) error
 	WriteRing(offset uint32, ids []uint32) error
-	SetBackend(id uint32, addr netip.AddrPort, drained bool) error
+	SetBackend(id, serviceID uint32, addr netip.AddrPort, drained bool) error
 	ClearBackend(id uint32) error
 	ResetServiceTraffic(id uint32) error
 	ResetBackendTraffic(id uint32) error
@@ -27,17 +30,26 @@ type Writer interface {
 // Balancer is the desired state last applied to the datapath.
 type Balancer struct {
 	w          Writer
-	services   map[datapath.ServiceKey]*service
+	services   map[ident.Service]*service
 	svcIDs     *idAlloc
 	backendIDs *idAlloc
 	rings      ringAlloc
 	// down holds the backends health checks took out, per service.
-	down map[datapath.ServiceKey]map[netip.AddrPort]bool
+	down map[ident.Service]map[netip.AddrPort]bool
+	// retired are backend ids that left their service while connections
+	// may still carry them, with when: they are not reused until a sweep
+	// that started later finds none (see Release).
+	retired map[uint32]time.Time
+	// held and heldBackends are what an adopted datapath holds that no
+	// Apply has claimed yet (see Adopt).
+	held         map[ident.Service]datapath.Service
+	heldBackends map[heldBackend]uint32
+	now          func() time.Time
 }
 
 type service struct {
 	cfg      config.Service
-	key      datapath.ServiceKey
+	key      ident.Service
 	id       uint32
 	backends []backend // in config order
 	ring     datapath.Ring
@@ -54,12 +66,16 @@ type backend struct {
 // New returns an empty balancer writing to w.
 func New(w Writer) *Balancer {
 	return &Balancer{
-		w:          w,
-		services:   map[datapath.ServiceKey]*service{},
-		svcIDs:     newIDAlloc(datapath.MaxServices),
-		backendIDs: newIDAlloc(datapath.MaxBackends),
-		rings:      ringAlloc{size: datapath.RingSlots},
-		down:       map[datapath.ServiceKey]map[netip.AddrPort]bool{},
+		w:            w,
+		services:     map[ident.Service]*service{},
+		svcIDs:       newIDAlloc(datapath.MaxServices),
+		backendIDs:   newIDAlloc(datapath.MaxBackends),
+		rings:        ringAlloc{size: datapath.RingSlots},
+		down:         map[ident.Service]map[netip.AddrPort]bool{},
+		retired:      map[uint32]time.Time{},
+		held:         map[ident.Service]datapath.Service{},
+		heldBackends: map[heldBackend]uint32{},
+		now:          time.Now,
 	}
 }
 
@@ -75,29 +91,66 @@ func index(scheduler string) datapath.Index {
 	}
 }
 
-// SetDown marks a backend of a service down (health checks failed) or up
-// again, and rebuilds that service's ring: a down backend gets no new
-// connections, exactly like one of weight 0.
-func (b *Balancer) SetDown(key datapath.ServiceKey, addr netip.AddrPort, down bool) error {
-	if b.down[key] == nil {
-		b.down[key] = map[netip.AddrPort]bool{}
+// SetHealth makes down the set of backends health checks hold out, and
+// rebuilds the ring of each service whose set changed, once however many
+// of its backends changed: a down backend gets no new connections,
+// exactly like one of weight 0. A service whose rebuild fails keeps its
+// old ring and is retried by the next call.
+func (b *Balancer) SetHealth(down map[ident.Backend]bool) error {
+	next := map[ident.Service]map[netip.AddrPort]bool{}
+	for be, isDown := range down {
+		if !isDown {
+			continue
+		}
+		k := be.Service
+		if next[k] == nil {
+			next[k] = map[netip.AddrPort]bool{}
+		}
+		next[k][be.Addr] = true
 	}
-	if b.down[key][addr] == down {
-		return nil
+	changed := map[ident.Service]bool{}
+	for k, addrs := range next {
+		if !maps.Equal(addrs, b.down[k]) {
+			changed[k] = true
+		}
 	}
-	if down {
-		b.down[key][addr] = true
-	} else {
-		delete(b.down[key], addr)
+	for k, addrs := range b.down {
+		if len(addrs) > 0 && next[k] == nil {
+			changed[k] = true
+		}
 	}
-	s, ok := b.services[key]
+	prev := b.down
+	b.down = next
+	var errs []error
+	for _, k := range sortedKeys(changed) {
+		s, ok := b.services[k]
+		if !ok {
+			continue
+		}
+		if err := b.update(s, s.cfg); err != nil {
+			b.down[k] = prev[k]
+			errs = append(errs, fmt.Errorf("service %s: %w", s.cfg.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ServiceID is the datapath's id of the service with key k.
+func (b *Balancer) ServiceID(k ident.Service) (uint32, bool) {
+	s, ok := b.services[k]
 	if !ok {
-		return nil
+		return 0, false
 	}
-	if err := b.update(s, s.cfg); err != nil {
-		return fmt.Errorf("service %s: %w", s.cfg.Name, err)
+	return s.id, true
+}
+
+func sortedKeys(set map[ident.Service]bool) []ident.Service {
+	out := make([]ident.Service, 0, len(set))
+	for k := range set {
+		out = append(out, k)
 	}
-	return nil
+	sort.Slice(out, func(i, j int) bool { return keyLess(out[i], out[j]) })
+	return out
 }
 
 // members lists a service's backends as the balancer tracks them: the
@@ -133,21 +186,15 @@ func (b *Balancer) effective(cs config.Service) config.Service {
 	return eff
 }
 
-// Key is the datapath's key of a configured service.
-func Key(s config.Service) datapath.ServiceKey {
-	proto := datapath.TCP
-	if s.Protocol == config.UDP {
-		proto = datapath.UDP
-	}
-	return datapath.ServiceKey{VIP: s.VIP, Port: s.Port, Proto: proto}
-}
+// Key is the key of a configured service.
+func Key(s config.Service) ident.Service { return s.Key() }
 
 // Apply makes the datapath serve exactly the desired services. Services and
 // backends that did not change are not written; established connections
 // are never moved, whatever changes. A service whose change fails keeps its
 // previous state (or, if new, is left out) and is retried by the next Apply.
 func (b *Balancer) Apply(desired []config.Service) error {
-	want := make(map[datapath.ServiceKey]config.Service, len(desired))
+	want := make(map[ident.Service]config.Service, len(desired))
 	vips := map[netip.Addr]bool{}
 	for _, s := range desired {
 		want[Key(s)] = s
@@ -181,7 +228,7 @@ func (b *Balancer) Apply(desired []config.Service) error {
 			errs = append(errs, fmt.Errorf("service %s: %w", cs.Name, err))
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(append(errs, b.dropUnclaimed(vips))...)
 }
 
 // add programs a new service. On failure nothing of it is kept: its ids are
@@ -192,26 +239,40 @@ func (b *Balancer) add(cs config.Service) error {
 	if err != nil {
 		return err
 	}
-	id, err := b.svcIDs.alloc()
-	if err != nil {
+	s := &service{cfg: cs, key: Key(cs)}
+	held, adopted := b.claimService(s.key)
+	if adopted {
+		// Its id and counters carry on; the ring it has is replaced by
+		// publishRing like any other change, and freed then.
+		s.id, s.ring, s.written = held.ID, held.Ring, held
+	} else if s.id, err = b.svcIDs.alloc(); err != nil {
 		return fmt.Errorf("service id: %w", err)
 	}
-	s := &service{cfg: cs, key: Key(cs), id: id}
 	fail := func(err error, created []backend) error {
-		b.svcIDs.free(id)
-		return errors.Join(err, b.dropBackends(created))
+		if !adopted {
+			b.svcIDs.free(s.id)
+		}
+		return errors.Join(err, b.discard(created))
 	}
 	all := members(cs)
 	backends := make([]backend, 0, len(all))
 	for i, cb := range all {
-		be, err := b.newBackend(cb, eff.Backends[i].Weight == 0)
+		drained := eff.Backends[i].Weight == 0
+		var be backend
+		if id, ok := b.claimBackend(s.id, addrPort(cb)); ok {
+			be, err = backend{cfg: cb, id: id, drained: drained}, b.w.SetBackend(id, s.id, addrPort(cb), drained)
+		} else {
+			be, err = b.newBackend(s.id, cb, drained)
+		}
 		if err != nil {
 			return fail(err, backends)
 		}
 		backends = append(backends, be)
 	}
-	if err := b.w.ResetServiceTraffic(id); err != nil {
-		return fail(err, backends)
+	if !adopted {
+		if err := b.w.ResetServiceTraffic(s.id); err != nil {
+			return fail(err, backends)
+		}
 	}
 	if err := b.publishRing(s, eff, backends, positions); err != nil {
 		return fail(err, backends)
@@ -244,15 +305,15 @@ func (b *Balancer) update(s *service, cs config.Service) error {
 			delete(byAddr, addrPort(cb))
 			be.cfg = cb
 		} else {
-			if be, err = b.newBackend(cb, drained); err != nil {
-				return errors.Join(err, b.dropBackends(created))
+			if be, err = b.newBackend(s.id, cb, drained); err != nil {
+				return errors.Join(err, b.discard(created))
 			}
 			created = append(created, be)
 		}
 		backends = append(backends, be)
 	}
 	if err := b.publishRing(s, eff, backends, positions); err != nil {
-		return errors.Join(err, b.dropBackends(created))
+		return errors.Join(err, b.discard(created))
 	}
 	var removed []backend
 	for _, be := range s.backends {
@@ -268,7 +329,7 @@ func (b *Balancer) update(s *service, cs config.Service) error {
 	for i := range s.backends {
 		be := &s.backends[i]
 		if drained := eff.Backends[i].Weight == 0; drained != be.drained {
-			if err := b.w.SetBackend(be.id, addrPort(be.cfg), drained); err != nil {
+			if err := b.w.SetBackend(be.id, s.id, addrPort(be.cfg), drained); err != nil {
 				errs = append(errs, err)
 				continue
 			}
@@ -276,7 +337,7 @@ func (b *Balancer) update(s *service, cs config.Service) error {
 		}
 	}
 	// Only now that no ring names them can the removed backends go.
-	return errors.Join(append(errs, b.dropBackends(removed))...)
+	return errors.Join(append(errs, b.retire(removed))...)
 }
 
 func (b *Balancer) remove(s *service, vipInUse bool) error {
@@ -286,7 +347,7 @@ func (b *Balancer) remove(s *service, vipInUse bool) error {
 	delete(b.services, s.key)
 	b.svcIDs.free(s.id)
 	b.rings.free(s.ring)
-	return b.dropBackends(s.backends)
+	return b.retire(s.backends)
 }
 
 // publishRing lays the ring of backends out at positions and, if it differs
@@ -330,7 +391,7 @@ func (b *Balancer) publishRing(s *service, eff config.Service, backends []backen
 	return nil
 }
 
-func (b *Balancer) newBackend(cb config.Backend, drained bool) (backend, error) {
+func (b *Balancer) newBackend(svcID uint32, cb config.Backend, drained bool) (backend, error) {
 	id, err := b.backendIDs.alloc()
 	if err != nil {
 		return backend{}, fmt.Errorf("backend %s: id: %w", addrPort(cb), err)
@@ -339,16 +400,16 @@ func (b *Balancer) newBackend(cb config.Backend, drained bool) (backend, error) 
 		b.backendIDs.free(id)
 		return backend{}, err
 	}
-	if err := b.w.SetBackend(id, addrPort(cb), drained); err != nil {
+	if err := b.w.SetBackend(id, svcID, addrPort(cb), drained); err != nil {
 		b.backendIDs.free(id)
 		return backend{}, err
 	}
 	return backend{cfg: cb, id: id, drained: drained}, nil
 }
 
-// dropBackends frees the ids of backends no ring names any more and clears
-// them in the datapath, all of them even if some clears fail.
-func (b *Balancer) dropBackends(bes []backend) error {
+// discard frees the ids of backends written for a change that failed:
+// no ring named them, so no connection carries them.
+func (b *Balancer) discard(bes []backend) error {
 	var errs []error
 	for _, be := range bes {
 		b.backendIDs.free(be.id)
@@ -359,7 +420,22 @@ func (b *Balancer) dropBackends(bes []backend) error {
 	return errors.Join(errs...)
 }
 
-func keyLess(a, b datapath.ServiceKey) bool {
+// retire clears backends no ring names any more, so no new connection and
+// no persistence entry chooses them, and keeps their ids out of use while
+// their connections may still carry them.
+func (b *Balancer) retire(bes []backend) error {
+	var errs []error
+	now := b.now()
+	for _, be := range bes {
+		b.retired[be.id] = now
+		if err := b.w.ClearBackend(be.id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func keyLess(a, b ident.Service) bool {
 	if c := a.VIP.Compare(b.VIP); c != 0 {
 		return c < 0
 	}
@@ -374,7 +450,7 @@ func addrPort(b config.Backend) netip.AddrPort { return netip.AddrPortFrom(b.Add
 // ServiceInfo describes one applied service, for listings and counters.
 type ServiceInfo struct {
 	Name      string
-	Key       datapath.ServiceKey
+	Key       ident.Service
 	ID        uint32
 	Scheduler string
 	Backends  []BackendInfo

@@ -2,13 +2,13 @@ package lb
 
 import (
 	"errors"
+	"github.com/xdplb/xdplb/internal/ident"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/xdplb/xdplb/internal/config"
-	"github.com/xdplb/xdplb/internal/datapath"
 )
 
 func be(addrPort string, weight uint32) config.Backend {
@@ -16,7 +16,7 @@ func be(addrPort string, weight uint32) config.Backend {
 	return config.Backend{Address: ap.Addr(), Port: ap.Port(), Weight: weight}
 }
 
-func svc(name, vipPort string, proto config.Protocol, scheduler string, backends ...config.Backend) config.Service {
+func svc(name, vipPort string, proto ident.Protocol, scheduler string, backends ...config.Backend) config.Service {
 	ap := netip.MustParseAddrPort(vipPort)
 	return config.Service{
 		Name:      name,
@@ -30,7 +30,7 @@ func svc(name, vipPort string, proto config.Protocol, scheduler string, backends
 
 // The reference scenario: one round-robin service with two backends.
 var (
-	web = svc("web", "172.19.0.10:80", config.TCP, "rr",
+	web = svc("web", "172.19.0.10:80", ident.TCP, "rr",
 		be("172.19.0.2:80", 1), be("172.19.0.3:80", 1))
 	webFromScratch = []string{
 		"ResetBackendTraffic 0",
@@ -94,8 +94,8 @@ func TestApply(t *testing.T) {
 	web3 := with(web, be("172.19.0.2:80", 1), be("172.19.0.3:80", 1), be("172.19.0.4:80", 1))
 	webDrained := with(web, be("172.19.0.2:80", 1), be("172.19.0.3:80", 0))
 	webOne := with(web, be("172.19.0.2:80", 1))
-	dns := svc("dns", "172.19.0.10:53", config.UDP, "rr", be("172.19.0.2:53", 1))
-	other := svc("other", "172.19.0.11:80", config.TCP, "rr",
+	dns := svc("dns", "172.19.0.10:53", ident.UDP, "rr", be("172.19.0.2:53", 1))
+	other := svc("other", "172.19.0.11:80", ident.TCP, "rr",
 		be("172.19.0.4:80", 1), be("172.19.0.5:80", 1))
 	otherFromScratch := func(svcID, be1, be2, ring string) []string {
 		return []string{
@@ -176,9 +176,9 @@ func TestApply(t *testing.T) {
 			}},
 			// Its id 1 and the slice 0+2 are free again.
 			{apply: []config.Service{with(web, be("172.19.0.2:80", 1), be("172.19.0.4:80", 1))}, want: []string{
-				"ResetBackendTraffic 1",
-				"SetBackend 1 172.19.0.4:80",
-				"WriteRing 0 [0 1]",
+				"ResetBackendTraffic 2",
+				"SetBackend 2 172.19.0.4:80",
+				"WriteRing 0 [0 2]",
 				"SetService 172.19.0.10:80/tcp id=0 ring=0+2",
 			}},
 		}},
@@ -239,11 +239,11 @@ func TestApply(t *testing.T) {
 			}},
 			{apply: []config.Service{with(web)}},
 			{apply: []config.Service{web}, want: []string{
-				"ResetBackendTraffic 0",
-				"SetBackend 0 172.19.0.2:80",
-				"ResetBackendTraffic 1",
-				"SetBackend 1 172.19.0.3:80",
-				"WriteRing 0 [0 1]",
+				"ResetBackendTraffic 2",
+				"SetBackend 2 172.19.0.2:80",
+				"ResetBackendTraffic 3",
+				"SetBackend 3 172.19.0.3:80",
+				"WriteRing 0 [2 3]",
 				"SetService 172.19.0.10:80/tcp id=0 ring=0+2",
 			}},
 		}},
@@ -289,9 +289,10 @@ func TestApply(t *testing.T) {
 				"ClearBackend 3",
 				"ClearBackend 4",
 			}},
-			// The service id 1, backend ids 2 and 3 and the ring slots
-			// from 2 on are free again.
-			{apply: []config.Service{web, other}, want: otherFromScratch("1", "2", "3", "2")},
+			// The service id 1 and the ring slots from 2 on are free
+			// again; backend ids 2 to 4 stay retired while connections
+			// may carry them (see Release).
+			{apply: []config.Service{web, other}, want: otherFromScratch("1", "5", "6", "2")},
 		}},
 		{"remove several services in key order", []step{
 			{apply: []config.Service{other, web, dns}, want: slices.Concat(
@@ -320,7 +321,15 @@ func TestApply(t *testing.T) {
 				"ClearBackend 0",
 				"ClearBackend 1",
 			}},
-			{apply: []config.Service{web}, want: webFromScratch},
+			{apply: []config.Service{web}, want: []string{
+				"ResetBackendTraffic 5",
+				"SetBackend 5 172.19.0.2:80",
+				"ResetBackendTraffic 6",
+				"SetBackend 6 172.19.0.3:80",
+				"ResetServiceTraffic 0",
+				"WriteRing 0 [5 6]",
+				"SetService 172.19.0.10:80/tcp id=0 ring=0+2",
+			}},
 		}},
 		{"VIP kept for a service added in the same apply", []step{
 			{apply: []config.Service{dns}, want: []string{
@@ -330,24 +339,32 @@ func TestApply(t *testing.T) {
 				"WriteRing 0 [0]",
 				"SetService 172.19.0.10:53/udp id=0 ring=0+1",
 			}},
-			// Removals come first and free the ids the new service takes.
-			{apply: []config.Service{web}, want: slices.Concat([]string{
+			// Removals come first and free the service id the new service
+			// takes; the backend id stays retired.
+			{apply: []config.Service{web}, want: []string{
 				"DeleteService 172.19.0.10:53/udp vipInUse=true",
 				"ClearBackend 0",
-			}, webFromScratch)},
+				"ResetBackendTraffic 1",
+				"SetBackend 1 172.19.0.2:80",
+				"ResetBackendTraffic 2",
+				"SetBackend 2 172.19.0.3:80",
+				"ResetServiceTraffic 0",
+				"WriteRing 0 [1 2]",
+				"SetService 172.19.0.10:80/tcp id=0 ring=0+2",
+			}},
 		}},
 		{"protocol change is a new service", []step{
 			{apply: []config.Service{web}, want: webFromScratch},
-			{apply: []config.Service{func() config.Service { s := web; s.Protocol = config.UDP; return s }()}, want: []string{
+			{apply: []config.Service{func() config.Service { s := web; s.Protocol = ident.UDP; return s }()}, want: []string{
 				"DeleteService 172.19.0.10:80/tcp vipInUse=true",
 				"ClearBackend 0",
 				"ClearBackend 1",
-				"ResetBackendTraffic 0",
-				"SetBackend 0 172.19.0.2:80",
-				"ResetBackendTraffic 1",
-				"SetBackend 1 172.19.0.3:80",
+				"ResetBackendTraffic 2",
+				"SetBackend 2 172.19.0.2:80",
+				"ResetBackendTraffic 3",
+				"SetBackend 3 172.19.0.3:80",
 				"ResetServiceTraffic 0",
-				"WriteRing 0 [0 1]",
+				"WriteRing 0 [2 3]",
 				"SetService 172.19.0.10:80/udp id=0 ring=0+2",
 			}},
 		}},
@@ -377,7 +394,7 @@ func TestApplyErrors(t *testing.T) {
 			{apply: []config.Service{web}},
 		}},
 		{"unsupported scheduler does not stop other services", []step{
-			{apply: []config.Service{unsupported(svc("bad", "172.19.0.11:80", config.TCP, "bogus")), web},
+			{apply: []config.Service{unsupported(svc("bad", "172.19.0.11:80", ident.TCP, "bogus")), web},
 				want: webFromScratch, wantErr: []string{"service bad", `"bogus"`}},
 		}},
 		{"SetService fails on add", []step{
@@ -450,7 +467,7 @@ func TestApplyErrors(t *testing.T) {
 			{apply: nil},
 		}},
 		{"one service's error does not stop another", []step{
-			{apply: []config.Service{web, svc("other", "172.19.0.11:80", config.TCP, "rr")},
+			{apply: []config.Service{web, svc("other", "172.19.0.11:80", ident.TCP, "rr")},
 				failOn: "SetService 172.19.0.10", want: slices.Concat(webFromScratch, []string{
 					"ClearBackend 0",
 					"ClearBackend 1",
@@ -466,7 +483,7 @@ func TestApplyErrors(t *testing.T) {
 }
 
 func TestServices(t *testing.T) {
-	other := svc("other", "172.19.0.9:443", config.TCP, "rr", be("172.19.0.4:8443", 0))
+	other := svc("other", "172.19.0.9:443", ident.TCP, "rr", be("172.19.0.4:8443", 0))
 	b := New(&recorder{})
 	if err := b.Apply([]config.Service{web, other}); err != nil {
 		t.Fatal(err)
@@ -495,10 +512,10 @@ func TestServices(t *testing.T) {
 func TestKey(t *testing.T) {
 	for _, tt := range []struct {
 		s    config.Service
-		want datapath.ServiceKey
+		want ident.Service
 	}{
-		{web, datapath.ServiceKey{VIP: netip.MustParseAddr("172.19.0.10"), Port: 80, Proto: datapath.TCP}},
-		{svc("dns", "172.19.0.10:53", config.UDP, "rr"), datapath.ServiceKey{VIP: netip.MustParseAddr("172.19.0.10"), Port: 53, Proto: datapath.UDP}},
+		{web, ident.Service{VIP: netip.MustParseAddr("172.19.0.10"), Port: 80, Proto: ident.TCP}},
+		{svc("dns", "172.19.0.10:53", ident.UDP, "rr"), ident.Service{VIP: netip.MustParseAddr("172.19.0.10"), Port: 53, Proto: ident.UDP}},
 	} {
 		if got := Key(tt.s); got != tt.want {
 			t.Errorf("Key(%s) = %v, want %v", tt.s.Name, got, tt.want)

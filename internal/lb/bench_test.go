@@ -2,6 +2,7 @@ package lb
 
 import (
 	"fmt"
+	"github.com/xdplb/xdplb/internal/ident"
 	"net/netip"
 	"os"
 	"testing"
@@ -13,13 +14,13 @@ import (
 // counter is a Writer that only counts writes: the reconciler's own cost.
 type counter struct{ writes int }
 
-func (c *counter) SetService(datapath.ServiceKey, datapath.Service) error { c.writes++; return nil }
-func (c *counter) DeleteService(datapath.ServiceKey, bool) error          { c.writes++; return nil }
-func (c *counter) WriteRing(uint32, []uint32) error                       { c.writes++; return nil }
-func (c *counter) SetBackend(uint32, netip.AddrPort, bool) error          { c.writes++; return nil }
-func (c *counter) ClearBackend(uint32) error                              { c.writes++; return nil }
-func (c *counter) ResetServiceTraffic(uint32) error                       { c.writes++; return nil }
-func (c *counter) ResetBackendTraffic(uint32) error                       { c.writes++; return nil }
+func (c *counter) SetService(ident.Service, datapath.Service) error      { c.writes++; return nil }
+func (c *counter) DeleteService(ident.Service, bool) error               { c.writes++; return nil }
+func (c *counter) WriteRing(uint32, []uint32) error                      { c.writes++; return nil }
+func (c *counter) SetBackend(uint32, uint32, netip.AddrPort, bool) error { c.writes++; return nil }
+func (c *counter) ClearBackend(uint32) error                             { c.writes++; return nil }
+func (c *counter) ResetServiceTraffic(uint32) error                      { c.writes++; return nil }
+func (c *counter) ResetBackendTraffic(uint32) error                      { c.writes++; return nil }
 
 // manyServices is 1,000 round-robin services of 100 backends each.
 func manyServices() []config.Service {
@@ -27,7 +28,7 @@ func manyServices() []config.Service {
 	for i := range out {
 		s := config.Service{
 			Name: fmt.Sprintf("svc%d", i), VIP: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}),
-			Port: 80, Protocol: config.TCP, Scheduler: "rr",
+			Port: 80, Protocol: ident.TCP, Scheduler: "rr",
 		}
 		for j := 0; j < 100; j++ {
 			s.Backends = append(s.Backends, config.Backend{
@@ -107,7 +108,7 @@ type tee struct {
 	rec *recorder
 }
 
-func (t *tee) SetService(k datapath.ServiceKey, s datapath.Service) error {
+func (t *tee) SetService(k ident.Service, s datapath.Service) error {
 	t.rec.SetService(k, s)
 	return t.Writer.SetService(k, s)
 }
@@ -115,9 +116,9 @@ func (t *tee) WriteRing(o uint32, ids []uint32) error {
 	t.rec.WriteRing(o, ids)
 	return t.Writer.WriteRing(o, ids)
 }
-func (t *tee) SetBackend(id uint32, a netip.AddrPort, d bool) error {
-	t.rec.SetBackend(id, a, d)
-	return t.Writer.SetBackend(id, a, d)
+func (t *tee) SetBackend(id, svc uint32, a netip.AddrPort, d bool) error {
+	t.rec.SetBackend(id, svc, a, d)
+	return t.Writer.SetBackend(id, svc, a, d)
 }
 func (t *tee) ClearBackend(id uint32) error {
 	t.rec.ClearBackend(id)

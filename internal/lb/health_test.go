@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/xdplb/xdplb/internal/config"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // TestSchedulerAndPersistence: a change of scheduler or persistence alone
@@ -42,7 +43,7 @@ func TestSetDown(t *testing.T) {
 		{false, []string{"WriteRing 0 [0 1]", "SetService 172.19.0.10:80/tcp id=0 ring=0+2", "SetBackend 1 172.19.0.3:80"}},
 	}
 	for i, st := range steps {
-		if err := b.SetDown(Key(web), rs2, st.down); err != nil {
+		if err := b.SetHealth(map[ident.Backend]bool{{Service: web.Key(), Addr: rs2}: st.down}); err != nil {
 			t.Fatal(err)
 		}
 		if got := rec.take(); !slices.Equal(got, st.want) {
@@ -50,7 +51,7 @@ func TestSetDown(t *testing.T) {
 		}
 	}
 	// A down backend stays out across a config re-apply.
-	if err := b.SetDown(Key(web), rs2, true); err != nil {
+	if err := b.SetHealth(map[ident.Backend]bool{{Service: web.Key(), Addr: rs2}: true}); err != nil {
 		t.Fatal(err)
 	}
 	rec.take()
@@ -82,17 +83,33 @@ func TestFallback(t *testing.T) {
 	if got := rec.take(); !slices.Equal(got, want) {
 		t.Fatalf("from scratch:\n  got  %q\n  want %q", got, want)
 	}
+	// Both go down together: one rebuild, not one per backend.
+	allDown := map[ident.Backend]bool{}
 	for _, a := range []string{"172.19.0.2:80", "172.19.0.3:80"} {
-		if err := b.SetDown(Key(web), netip.MustParseAddrPort(a), true); err != nil {
-			t.Fatal(err)
-		}
+		allDown[ident.Backend{Service: web.Key(), Addr: netip.MustParseAddrPort(a)}] = true
+	}
+	if err := b.SetHealth(allDown); err != nil {
+		t.Fatal(err)
 	}
 	got := rec.take()
 	want = []string{
-		"WriteRing 2 [1]", "SetService 172.19.0.10:80/tcp id=0 ring=2+1", "SetBackend 0 172.19.0.2:80 drained",
-		"WriteRing 0 [2]", "SetService 172.19.0.10:80/tcp id=0 ring=0+1", "SetBackend 1 172.19.0.3:80 drained", "SetBackend 2 172.19.0.4:80",
+		"WriteRing 2 [2]", "SetService 172.19.0.10:80/tcp id=0 ring=2+1",
+		"SetBackend 0 172.19.0.2:80 drained", "SetBackend 1 172.19.0.3:80 drained", "SetBackend 2 172.19.0.4:80",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("all down:\n  got  %q\n  want %q", got, want)
+	}
+	// Back up: the fallback is drained only once the ring no longer
+	// names it.
+	if err := b.SetHealth(nil); err != nil {
+		t.Fatal(err)
+	}
+	got = rec.take()
+	want = []string{
+		"WriteRing 0 [0 1]", "SetService 172.19.0.10:80/tcp id=0 ring=0+2",
+		"SetBackend 0 172.19.0.2:80", "SetBackend 1 172.19.0.3:80", "SetBackend 2 172.19.0.4:80 drained",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("all up again:\n  got  %q\n  want %q", got, want)
 	}
 }

@@ -92,3 +92,29 @@ func (h *idHeap) Pop() any {
 	*h = old[:len(old)-1]
 	return x
 }
+
+// reserve marks r in use, as an adopted service's ring is.
+func (a *ringAlloc) reserve(r datapath.Ring) {
+	if r.Len == 0 {
+		return
+	}
+	i := sort.Search(len(a.used), func(i int) bool { return a.used[i].Offset >= r.Offset })
+	a.insert(i, r)
+}
+
+// newIDAllocUsed returns an allocator with the ids in used taken, as the
+// ids an adopted datapath holds are.
+func newIDAllocUsed(limit uint32, used map[uint32]bool) *idAlloc {
+	a := newIDAlloc(limit)
+	for id := range used {
+		a.next = max(a.next, id+1)
+	}
+	for id := range a.next {
+		if !used[id] {
+			a.isFreed[id] = true
+			a.freed = append(a.freed, id)
+		}
+	}
+	heap.Init(&a.freed)
+	return a
+}

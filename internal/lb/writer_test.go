@@ -3,6 +3,7 @@ package lb
 import (
 	"errors"
 	"fmt"
+	"github.com/xdplb/xdplb/internal/ident"
 	"net/netip"
 	"strings"
 
@@ -34,7 +35,7 @@ func (r *recorder) take() []string {
 	return calls
 }
 
-func (r *recorder) SetService(key datapath.ServiceKey, svc datapath.Service) error {
+func (r *recorder) SetService(key ident.Service, svc datapath.Service) error {
 	call := fmt.Sprintf("SetService %s id=%d ring=%d+%d", key, svc.ID, svc.Ring.Offset, svc.Ring.Len)
 	if svc.Index != datapath.IndexCounter {
 		call += fmt.Sprintf(" index=%d", svc.Index)
@@ -45,7 +46,7 @@ func (r *recorder) SetService(key datapath.ServiceKey, svc datapath.Service) err
 	return r.record("%s", call)
 }
 
-func (r *recorder) DeleteService(key datapath.ServiceKey, vipInUse bool) error {
+func (r *recorder) DeleteService(key ident.Service, vipInUse bool) error {
 	return r.record("DeleteService %s vipInUse=%t", key, vipInUse)
 }
 
@@ -53,7 +54,7 @@ func (r *recorder) WriteRing(offset uint32, ids []uint32) error {
 	return r.record("WriteRing %d %v", offset, ids)
 }
 
-func (r *recorder) SetBackend(id uint32, addr netip.AddrPort, drained bool) error {
+func (r *recorder) SetBackend(id, _ uint32, addr netip.AddrPort, drained bool) error {
 	if drained {
 		return r.record("SetBackend %d %s drained", id, addr)
 	}

@@ -1,14 +1,12 @@
 package metrics
 
 import (
-	"net"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/xdplb/xdplb/internal/api"
 )
 
 // Version is the balancer's version in xdplb_build_info. The build sets it
@@ -110,7 +108,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- c.buildInfo
 
-	st, err := c.src.Stats()
+	st, err := c.src.Counters()
 	c.success(ch, "stats", err)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.servicePackets, err)
@@ -135,7 +133,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		if h.Up {
 			up = 1
 		}
-		gauge(ch, c.backendUp, up, h.Service, h.Backend)
+		gauge(ch, c.backendUp, up, h.Service, h.Backend.String())
 	}
 
 	gc := c.src.Collector()
@@ -149,25 +147,25 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, c.reloads, failed, "failure")
 }
 
-func (c *Collector) collectStats(ch chan<- prometheus.Metric, st api.Stats) {
+func (c *Collector) collectStats(ch chan<- prometheus.Metric, st Counters) {
 	for reason, n := range st.Reasons {
 		counter(ch, c.datapathPackets, n, reason, Verdict(reason))
 	}
 	for _, s := range st.Services {
-		vip, port := splitAddress(s.Address)
+		vip, port, proto := s.Key.VIP.String(), strconv.Itoa(int(s.Key.Port)), s.Key.Proto.String()
 		t := s.Traffic
-		counter(ch, c.servicePackets, t.PacketsIn, s.Name, vip, port, s.Protocol, dirIn)
-		counter(ch, c.servicePackets, t.PacketsOut, s.Name, vip, port, s.Protocol, dirOut)
-		counter(ch, c.serviceBytes, t.BytesIn, s.Name, vip, port, s.Protocol, dirIn)
-		counter(ch, c.serviceBytes, t.BytesOut, s.Name, vip, port, s.Protocol, dirOut)
-		counter(ch, c.serviceConns, t.NewConns, s.Name, vip, port, s.Protocol)
+		counter(ch, c.servicePackets, t.PacketsIn, s.Name, vip, port, proto, dirIn)
+		counter(ch, c.servicePackets, t.PacketsOut, s.Name, vip, port, proto, dirOut)
+		counter(ch, c.serviceBytes, t.BytesIn, s.Name, vip, port, proto, dirIn)
+		counter(ch, c.serviceBytes, t.BytesOut, s.Name, vip, port, proto, dirOut)
+		counter(ch, c.serviceConns, t.NewConns, s.Name, vip, port, proto)
 		for _, b := range s.Backends {
-			t := b.Traffic
-			counter(ch, c.backendPackets, t.PacketsIn, s.Name, b.Address, dirIn)
-			counter(ch, c.backendPackets, t.PacketsOut, s.Name, b.Address, dirOut)
-			counter(ch, c.backendBytes, t.BytesIn, s.Name, b.Address, dirIn)
-			counter(ch, c.backendBytes, t.BytesOut, s.Name, b.Address, dirOut)
-			counter(ch, c.backendConns, t.NewConns, s.Name, b.Address)
+			t, addr := b.Traffic, b.Addr.String()
+			counter(ch, c.backendPackets, t.PacketsIn, s.Name, addr, dirIn)
+			counter(ch, c.backendPackets, t.PacketsOut, s.Name, addr, dirOut)
+			counter(ch, c.backendBytes, t.BytesIn, s.Name, addr, dirIn)
+			counter(ch, c.backendBytes, t.BytesOut, s.Name, addr, dirOut)
+			counter(ch, c.backendConns, t.NewConns, s.Name, addr)
 		}
 	}
 }
@@ -201,16 +199,6 @@ func Verdict(reason string) string {
 		return "drop"
 	}
 	return "unknown"
-}
-
-// splitAddress splits a service's VIP:port into the vip and port labels.
-// An address it cannot split goes whole into vip.
-func splitAddress(addr string) (vip, port string) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return addr, ""
-	}
-	return host, port
 }
 
 func buildVersion() string {

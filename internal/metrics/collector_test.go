@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"errors"
+	"net/netip"
 	"regexp"
 	"runtime"
 	"strings"
@@ -11,13 +12,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/xdplb/xdplb/internal/api"
 	"github.com/xdplb/xdplb/internal/datapath"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // fakeSource returns fixed numbers, or errors when told to.
 type fakeSource struct {
-	stats        api.Stats
+	stats        Counters
 	statsErr     error
 	conntrack    ConntrackStats
 	conntrackErr error
@@ -27,7 +28,7 @@ type fakeSource struct {
 	reloadsFail  uint64
 }
 
-func (f *fakeSource) Stats() (api.Stats, error)          { return f.stats, f.statsErr }
+func (f *fakeSource) Counters() (Counters, error)         { return f.stats, f.statsErr }
 func (f *fakeSource) Conntrack() (ConntrackStats, error) { return f.conntrack, f.conntrackErr }
 func (f *fakeSource) Health() []BackendHealth            { return f.health }
 func (f *fakeSource) Collector() CollectorStats          { return f.gc }
@@ -35,31 +36,31 @@ func (f *fakeSource) Reloads() (ok, failed uint64)       { return f.reloadsOK, f
 
 func newFake() *fakeSource {
 	return &fakeSource{
-		stats: api.Stats{
+		stats: Counters{
 			Reasons: map[string]uint64{"fwd_tx": 100, "pass_no_service": 7, "drop_no_backend": 3},
-			Services: []api.ServiceStats{
+			Services: []ServiceCounters{
 				{
-					Name: "web", Address: "10.0.0.10:80", Protocol: "tcp", Scheduler: "maglev",
+					Name: "web", Key: ident.Service{VIP: netip.MustParseAddr("10.0.0.10"), Port: 80, Proto: ident.TCP},
 					Traffic: datapath.Traffic{PacketsIn: 10, BytesIn: 1000, PacketsOut: 8, BytesOut: 6400, NewConns: 2},
-					Backends: []api.BackendStats{
-						{Address: "192.168.1.1:8080", Weight: 1, Traffic: datapath.Traffic{PacketsIn: 6, BytesIn: 600, PacketsOut: 5, BytesOut: 4000, NewConns: 1}},
-						{Address: "192.168.1.2:8080", Weight: 1, Traffic: datapath.Traffic{PacketsIn: 4, BytesIn: 400, PacketsOut: 3, BytesOut: 2400, NewConns: 1}},
+					Backends: []BackendCounters{
+						{Addr: netip.MustParseAddrPort("192.168.1.1:8080"), Traffic: datapath.Traffic{PacketsIn: 6, BytesIn: 600, PacketsOut: 5, BytesOut: 4000, NewConns: 1}},
+						{Addr: netip.MustParseAddrPort("192.168.1.2:8080"), Traffic: datapath.Traffic{PacketsIn: 4, BytesIn: 400, PacketsOut: 3, BytesOut: 2400, NewConns: 1}},
 					},
 				},
 				{
-					Name: "dns", Address: "10.0.0.10:53", Protocol: "udp", Scheduler: "maglev",
+					Name: "dns", Key: ident.Service{VIP: netip.MustParseAddr("10.0.0.10"), Port: 53, Proto: ident.UDP},
 					Traffic: datapath.Traffic{PacketsIn: 1, BytesIn: 60, PacketsOut: 1, BytesOut: 120, NewConns: 1},
-					Backends: []api.BackendStats{
-						{Address: "192.168.1.3:53", Weight: 1, Traffic: datapath.Traffic{PacketsIn: 1, BytesIn: 60, PacketsOut: 1, BytesOut: 120, NewConns: 1}},
+					Backends: []BackendCounters{
+						{Addr: netip.MustParseAddrPort("192.168.1.3:53"), Traffic: datapath.Traffic{PacketsIn: 1, BytesIn: 60, PacketsOut: 1, BytesOut: 120, NewConns: 1}},
 					},
 				},
 			},
 		},
 		conntrack: ConntrackStats{Entries: 3, Capacity: 65536, PortsInUse: map[string]uint64{"10.1.0.1": 2, "10.1.0.2": 1}},
 		health: []BackendHealth{
-			{Service: "web", Backend: "192.168.1.1:8080", Up: true},
-			{Service: "web", Backend: "192.168.1.2:8080", Up: false},
-			{Service: "dns", Backend: "192.168.1.3:53", Up: true},
+			{Service: "web", Backend: netip.MustParseAddrPort("192.168.1.1:8080"), Up: true},
+			{Service: "web", Backend: netip.MustParseAddrPort("192.168.1.2:8080"), Up: false},
+			{Service: "dns", Backend: netip.MustParseAddrPort("192.168.1.3:53"), Up: true},
 		},
 		gc:          CollectorStats{Runs: 12, Expired: 5, Orphans: 1, LastDuration: 1500 * time.Millisecond},
 		reloadsOK:   4,
@@ -250,19 +251,6 @@ func TestEveryDatapathReasonHasVerdict(t *testing.T) {
 		name := datapath.Reason(r).String()
 		if Verdict(name) == "unknown" {
 			t.Errorf("datapath reason %d (%s) has no forward/pass/drop verdict", r, name)
-		}
-	}
-}
-
-func TestSplitAddress(t *testing.T) {
-	for in, want := range map[string][2]string{
-		"10.0.0.1:80":       {"10.0.0.1", "80"},
-		"[2001:db8::1]:443": {"2001:db8::1", "443"},
-		"garbage":           {"garbage", ""},
-	} {
-		vip, port := splitAddress(in)
-		if vip != want[0] || port != want[1] {
-			t.Errorf("splitAddress(%q) = %q, %q; want %q, %q", in, vip, port, want[0], want[1])
 		}
 	}
 }

@@ -1,18 +1,20 @@
 package metrics
 
 import (
+	"net/netip"
 	"time"
 
-	"github.com/xdplb/xdplb/internal/api"
+	"github.com/xdplb/xdplb/internal/datapath"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // Source is what the daemon exposes to the metrics collector. It is read
 // once per scrape, possibly by concurrent scrapes, so its methods must be
 // safe for concurrent use.
 type Source interface {
-	// Stats are the datapath's counters per service and backend, and the
-	// count of every reason a packet left the program.
-	Stats() (api.Stats, error)
+	// Counters are the datapath's counters per service and backend, and
+	// the count of every reason a packet left the program.
+	Counters() (Counters, error)
 	// Conntrack is the occupancy of the connection tracking table.
 	Conntrack() (ConntrackStats, error)
 	// Health is whether each backend of each service is up.
@@ -22,6 +24,27 @@ type Source interface {
 	// Reloads counts configuration reloads that were applied (ok) and
 	// rejected or rolled back (failed) since the daemon started.
 	Reloads() (ok, failed uint64)
+}
+
+// Counters are the datapath's counters as the daemon reads them.
+type Counters struct {
+	// Reasons counts why packets left the program, by reason name.
+	Reasons  map[string]uint64
+	Services []ServiceCounters
+}
+
+// ServiceCounters are one service's traffic and its backends'.
+type ServiceCounters struct {
+	Name     string
+	Key      ident.Service
+	Traffic  datapath.Traffic
+	Backends []BackendCounters
+}
+
+// BackendCounters are one backend's traffic within a service.
+type BackendCounters struct {
+	Addr    netip.AddrPort
+	Traffic datapath.Traffic
 }
 
 // ConntrackStats is the occupancy of the connection tracking table.
@@ -38,8 +61,8 @@ type ConntrackStats struct {
 
 // BackendHealth is whether one backend of one service is up.
 type BackendHealth struct {
-	Service string // service name, as in api.ServiceStats.Name
-	Backend string // IP:port, as in api.BackendStats.Address
+	Service string // service name, as in ServiceCounters.Name
+	Backend netip.AddrPort
 	Up      bool
 }
 

@@ -127,7 +127,7 @@ func ctReason(t *testing.T, st api.Stats, name string) uint64 {
 	return n
 }
 
-func ctConns(t *testing.T, e *env, svc string) []conntrack.Conn {
+func ctConns(t *testing.T, e *env, svc string) []api.Connection {
 	t.Helper()
 	conns, err := e.bal.API.Connections(t.Context(), svc, "")
 	if err != nil {
@@ -137,7 +137,7 @@ func ctConns(t *testing.T, e *env, svc string) []conntrack.Conn {
 }
 
 // ctListed tells whether conns holds the connection whose client side is c.
-func ctListed(conns []conntrack.Conn, c net.Conn) bool {
+func ctListed(conns []api.Connection, c net.Conn) bool {
 	want := c.LocalAddr().(*net.TCPAddr).AddrPort()
 	want = netip.AddrPortFrom(want.Addr().Unmap(), want.Port())
 	for _, x := range conns {

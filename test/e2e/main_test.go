@@ -1,13 +1,14 @@
 package e2e
 
 import (
+	"encoding/json"
+
 	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -140,9 +141,8 @@ func (e *env) logStats(t *testing.T) {
 		t.Logf("balancer counters: %v", err)
 		return
 	}
-	var b strings.Builder
-	demo.PrintStats(&b, st)
-	t.Logf("balancer counters:\n%s", b.String())
+	b, _ := json.MarshalIndent(st, "", "  ")
+	t.Logf("balancer counters:\n%s", b)
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writes and reads.

@@ -1,4 +1,4 @@
-package demo
+package main
 
 import (
 	"fmt"
@@ -10,9 +10,9 @@ import (
 	"github.com/xdplb/xdplb/internal/datapath"
 )
 
-// PrintStats writes the counters as a person reads them: one line per
+// printCounters writes the counters as a person reads them: one line per
 // service and backend, then every packet verdict reason that moved.
-func PrintStats(w io.Writer, st api.Stats) {
+func printCounters(w io.Writer, st api.Stats) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "service / backend\tconns\tpkts in\tbytes in\tpkts out\tbytes out\t")
 	for _, s := range st.Services {

@@ -1,0 +1,30 @@
+package daemon
+
+import (
+	"context"
+
+	"github.com/xdplb/xdplb/internal/conntrack"
+)
+
+// collect runs the conntrack collector. After every sweep it publishes
+// the per-backend connection counts for listings, and tells the owner,
+// which frees the ids of removed backends no connection carries any more.
+func (d *Daemon) collect(ctx context.Context) {
+	gc := d.view().cfg.Conntrack.GCInterval
+	d.collector.Run(ctx, gc, gc/10, func(r conntrack.Result) {
+		d.lastSweep.Store(&r)
+		nudge(d.sweepNudge)
+	})
+}
+
+// retireIDs frees the ids of removed backends that no connection of the
+// last sweep carried. Called on the owner goroutine.
+func (d *Daemon) retireIDs() {
+	r := d.lastSweep.Load()
+	if r == nil {
+		return
+	}
+	if freed := d.bal.Release(r.PerBackend, r.Started); freed > 0 {
+		d.log.Debug("backend ids of removed backends released", "ids", freed)
+	}
+}

@@ -1,0 +1,157 @@
+package datapath
+
+import (
+	"errors"
+	"github.com/xdplb/xdplb/internal/ident"
+	"maps"
+	"path/filepath"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// scratchBPFFS mounts a BPF file system of the test's own and returns a
+// pin path on it; nothing pinned there outlives the test.
+func scratchBPFFS(t *testing.T) string {
+	t.Helper()
+	requirePrivileges(t)
+	dir := t.TempDir()
+	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
+		t.Fatalf("mount a BPF file system on %s: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	return filepath.Join(dir, "xdplb")
+}
+
+// TestLayout3Migrated: maps pinned by a datapath of layout version 3, whose
+// backends recorded no service, are adopted and upgraded: every backend id
+// a service's ring names is assigned to that service, the others are left
+// as they were.
+func TestLayout3Migrated(t *testing.T) {
+	path := scratchBPFFS(t)
+	opts := Options{ConntrackCapacity: 1024, PinPath: path}
+	dp, err := Load(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := dp.Migrated(); ok {
+		t.Error("fresh maps reported as migrated")
+	}
+
+	// What a version 3 daemon left: backends without service ids.
+	backends := map[uint32]struct {
+		addr    string
+		drained bool
+	}{
+		1: {"172.19.0.2:80", false},
+		2: {"172.19.0.3:80", false},
+		3: {"172.19.0.2:53", false},
+		4: {"172.19.0.3:53", false},
+		5: {"172.19.0.4:53", true},  // drained, so in no ring
+		6: {"172.19.0.9:80", false}, // named only by a slot outside every ring
+	}
+	for id, b := range backends {
+		a := ap(b.addr)
+		v := xdplbBackend{Addr: mustBE32(a.Addr()), Port: be16(a.Port())}
+		if b.drained {
+			v.Flags = xdplbBackendFlagsBACKEND_DRAINED
+		}
+		if err := dp.objs.Backends.Update(id, v, ebpf.UpdateAny); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rings := []struct {
+		offset uint32
+		ids    []uint32
+	}{
+		{10, []uint32{1, 2, 1}}, // wrr repeats ids
+		{13, []uint32{6}},       // no service's slice
+		{100, []uint32{3, 4}},
+	}
+	for _, r := range rings {
+		if err := dp.WriteRing(r.offset, r.ids); err != nil {
+			t.Fatal(err)
+		}
+	}
+	services := map[ident.Service]Service{
+		{VIP: vip, Port: 80, Proto: ident.TCP}: {ID: 5, Ring: Ring{Offset: 10, Len: 3}},
+		{VIP: vip, Port: 53, Proto: ident.UDP}: {ID: 7, Ring: Ring{Offset: 100, Len: 2}, Index: IndexTupleHash},
+	}
+	for k, s := range services {
+		if err := dp.SetService(k, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dp.objs.Layout.Update(uint32(0), uint32(3), ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	if err := dp.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	dp, err = Load(opts)
+	if err != nil {
+		t.Fatalf("adopting layout 3: %v", err)
+	}
+	if from, ok := dp.Migrated(); !ok || from != 3 {
+		t.Errorf("Migrated() = %d, %t; want 3, true", from, ok)
+	}
+	if !dp.Adopted() {
+		t.Error("migrated maps not reported as adopted")
+	}
+	var v uint32
+	if err := dp.objs.Layout.Lookup(uint32(0), &v); err != nil || v != LayoutVersion {
+		t.Errorf("layout version after migration: %d, %v; want %d", v, err, LayoutVersion)
+	}
+	want := map[uint32]BackendEntry{
+		1: {ServiceID: 5, Addr: ap("172.19.0.2:80"), Assigned: true},
+		2: {ServiceID: 5, Addr: ap("172.19.0.3:80"), Assigned: true},
+		3: {ServiceID: 7, Addr: ap("172.19.0.2:53"), Assigned: true},
+		4: {ServiceID: 7, Addr: ap("172.19.0.3:53"), Assigned: true},
+		5: {Addr: ap("172.19.0.4:53"), Drained: true},
+		6: {Addr: ap("172.19.0.9:80")},
+	}
+	got, err := dp.BackendEntries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("backends after migration:\n got %v\nwant %v", got, want)
+	}
+	gotSvcs, err := dp.Services()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(gotSvcs, services) {
+		t.Errorf("services after migration:\n got %v\nwant %v", gotSvcs, services)
+	}
+	if err := dp.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Once upgraded, the maps are adopted as they are.
+	dp, err = Load(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from, ok := dp.Migrated(); ok {
+		t.Errorf("second adoption reported as migrated from %d", from)
+	}
+	if got, err := dp.BackendEntries(); err != nil || !maps.Equal(got, want) {
+		t.Errorf("backends after the second adoption: %v, %v", got, err)
+	}
+
+	// Versions it cannot migrate are refused as before.
+	if err := dp.objs.Layout.Update(uint32(0), uint32(2), ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	dp.Close()
+	if _, err := Load(opts); !errors.Is(err, ErrIncompatiblePins) {
+		t.Errorf("layout 2: error %v, want ErrIncompatiblePins", err)
+	}
+}

@@ -1,0 +1,144 @@
+package lb
+
+import (
+	"errors"
+	"fmt"
+	"github.com/xdplb/xdplb/internal/ident"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/xdplb/xdplb/internal/datapath"
+)
+
+// An adopted datapath holds an earlier daemon's services, rings and
+// backend ids, and its connections carry those ids. The balancer takes
+// them over as they are: a service keeps its id and ring, a backend that
+// is still configured keeps its id (and so its counters and its
+// connections' accounting), and ids that go are retired, not reused,
+// until no connection carries them.
+
+// Held is what an adopted datapath holds.
+type Held struct {
+	Services map[ident.Service]datapath.Service
+	Backends map[uint32]datapath.BackendEntry
+}
+
+// Reader reads what a datapath holds, for Adopt.
+type Reader interface {
+	Services() (map[ident.Service]datapath.Service, error)
+	BackendEntries() (map[uint32]datapath.BackendEntry, error)
+}
+
+// heldBackend is a backend id an adopted service holds.
+type heldBackend struct {
+	serviceID uint32
+	addr      netip.AddrPort
+}
+
+// ReadHeld reads what dp holds.
+func ReadHeld(dp Reader) (Held, error) {
+	svcs, err := dp.Services()
+	if err != nil {
+		return Held{}, fmt.Errorf("read adopted services: %w", err)
+	}
+	bes, err := dp.BackendEntries()
+	if err != nil {
+		return Held{}, fmt.Errorf("read adopted backends: %w", err)
+	}
+	return Held{Services: svcs, Backends: bes}, nil
+}
+
+// Adopt returns a balancer writing to w that takes over held: its ids and
+// ring slices are reserved, to be claimed by the first Apply.
+func Adopt(w Writer, held Held) *Balancer {
+	b := New(w)
+	svcIDs := map[uint32]bool{}
+	for key, s := range held.Services {
+		svcIDs[s.ID] = true
+		b.rings.reserve(s.Ring)
+		b.held[key] = s
+	}
+	beIDs := map[uint32]bool{}
+	for id, e := range held.Backends {
+		beIDs[id] = true
+		if e.Assigned {
+			b.heldBackends[heldBackend{e.ServiceID, e.Addr}] = id
+		} else {
+			// Whose it was is unknown (recorded by an older layout):
+			// kept out of use until no connection carries it.
+			b.retired[id] = time.Time{}
+		}
+	}
+	b.svcIDs = newIDAllocUsed(datapath.MaxServices, svcIDs)
+	b.backendIDs = newIDAllocUsed(datapath.MaxBackends, beIDs)
+	return b
+}
+
+// claimService returns the id and ring an adopted datapath holds for key,
+// if it does.
+func (b *Balancer) claimService(key ident.Service) (datapath.Service, bool) {
+	s, ok := b.held[key]
+	if ok {
+		delete(b.held, key)
+	}
+	return s, ok
+}
+
+// claimBackend returns the id an adopted datapath holds for addr in the
+// service with id svcID, if it does.
+func (b *Balancer) claimBackend(svcID uint32, addr netip.AddrPort) (uint32, bool) {
+	k := heldBackend{svcID, addr}
+	id, ok := b.heldBackends[k]
+	if ok {
+		delete(b.heldBackends, k)
+	}
+	return id, ok
+}
+
+// dropUnclaimed removes what an adopted datapath held that the desired
+// services did not claim: services the configuration no longer has, and
+// backends they no longer have. Their backend ids are retired.
+func (b *Balancer) dropUnclaimed(vips map[netip.Addr]bool) error {
+	var errs []error
+	keys := make([]ident.Service, 0, len(b.held))
+	for k := range b.held {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keyLess(keys[i], keys[j]) })
+	for _, k := range keys {
+		s := b.held[k]
+		if err := b.w.DeleteService(k, vips[k.VIP]); err != nil {
+			errs = append(errs, fmt.Errorf("service %s: %w", k, err))
+			continue
+		}
+		delete(b.held, k)
+		b.svcIDs.free(s.ID)
+		b.rings.free(s.Ring)
+	}
+	for k, id := range b.heldBackends {
+		if err := b.w.ClearBackend(id); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		delete(b.heldBackends, k)
+		b.retired[id] = time.Time{}
+	}
+	return errors.Join(errs...)
+}
+
+// Release frees the retired backend ids that no connection carried in a
+// sweep that started after they were retired; counts are that sweep's
+// connections per backend id. It returns how many it freed.
+func (b *Balancer) Release(counts map[uint32]datapath.ConnCount, sweepStarted time.Time) int {
+	n := 0
+	for id, at := range b.retired {
+		if at.After(sweepStarted) || counts[id] != (datapath.ConnCount{}) {
+			continue
+		}
+		delete(b.retired, id)
+		b.backendIDs.free(id)
+		n++
+	}
+	return n
+}
