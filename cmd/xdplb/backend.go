@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xdplb/xdplb/internal/api"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 const backendArgHelp = serviceArgHelp + "\nIP[:PORT] is the backend; without a port it is the service port."
@@ -32,10 +33,11 @@ func newBackendAddCmd() *cobra.Command {
 		Example: "  xdplb backend add 172.19.0.10:80 172.19.0.4\n  xdplb backend add web 172.19.0.5:8080 --weight 3",
 		Args:    twoArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			addr, port, err := backendArgs(args)
+			ap, err := backendArgs(args)
 			if err != nil {
 				return err
 			}
+			addr, port := ap.Addr(), ap.Port()
 			spec := api.BackendSpec{Address: addr.String(), Port: port}
 			if cmd.Flags().Changed("weight") {
 				spec.Weight = &weight
@@ -62,10 +64,11 @@ func newBackendEditCmd() *cobra.Command {
 		Example: "  xdplb backend edit 172.19.0.10:80 172.19.0.4 --weight 0",
 		Args:    twoArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			addr, port, err := backendArgs(args)
+			ap, err := backendArgs(args)
 			if err != nil {
 				return err
 			}
+			addr, port := ap.Addr(), ap.Port()
 			if !cmd.Flags().Changed("weight") {
 				return fmt.Errorf("nothing to change: give --weight")
 			}
@@ -90,7 +93,7 @@ func newBackendRemoveCmd() *cobra.Command {
 		Long:    "Its connections are forgotten as they expire.\n\n" + backendArgHelp,
 		Args:    twoArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, _, err := backendArgs(args); err != nil {
+			if _, err := backendArgs(args); err != nil {
 				return err
 			}
 			if err := client(cmd).RemoveBackend(cmd.Context(), args[0], args[1]); err != nil {
@@ -111,12 +114,13 @@ func twoArgs() cobra.PositionalArgs {
 	}
 }
 
-// backendArgs checks SERVICE and IP[:PORT].
-func backendArgs(args []string) (netip.Addr, uint16, error) {
+// backendArgs checks SERVICE and reads IP[:PORT]; port 0 stands for the
+// service port.
+func backendArgs(args []string) (netip.AddrPort, error) {
 	if err := checkService(args[0]); err != nil {
-		return netip.Addr{}, 0, err
+		return netip.AddrPort{}, err
 	}
-	return parseBackend(args[1])
+	return ident.ParseAddrPort("backend", args[1])
 }
 
 // findBackend is the backend addr:port (port 0: the service's) in v, for

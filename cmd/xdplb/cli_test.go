@@ -319,11 +319,12 @@ func TestServiceErrors(t *testing.T) {
 		want string
 		args []string
 	}{
-		{`VIP:PORT "10.0.0.1" is missing the port`, []string{"service", "add", "10.0.0.1"}},
-		{`VIP:PORT "10.0.0.1:": "" is not a port (1-65535)`, []string{"service", "add", "10.0.0.1:"}},
-		{`VIP:PORT "web:80": "web" is not an IP address`, []string{"service", "add", "web:80"}},
-		{`VIP:PORT "10.0.0.1:99999": "99999" is not a port (1-65535)`, []string{"service", "add", "10.0.0.1:99999"}},
-		{`VIP:PORT "10.0.0.1:80/sctp": protocol "sctp" is neither tcp nor udp`, []string{"service", "add", "10.0.0.1:80/sctp"}},
+		{`service "10.0.0.1" is missing the port; want VIP:PORT, VIP:PORT/tcp|udp or a service name`, []string{"service", "add", "10.0.0.1"}},
+		{`service "10.0.0.1:": "" is not a port (1-65535)`, []string{"service", "add", "10.0.0.1:"}},
+		{`service "web:80" is neither an address nor a name`, []string{"service", "add", "web:80"}},
+		{`VIP:PORT "web" is not an address: a new service is given as VIP:PORT or VIP:PORT/tcp|udp (and --name NAME)`, []string{"service", "add", "web"}},
+		{`service "10.0.0.1:99999": "99999" is not a port (1-65535)`, []string{"service", "add", "10.0.0.1:99999"}},
+		{`service "10.0.0.1:80/sctp": "sctp" is not a protocol (accepted: tcp, udp)`, []string{"service", "add", "10.0.0.1:80/sctp"}},
 		{`VIP:PORT "10.0.0.1:80/udp" says udp but --protocol says tcp`, []string{"service", "add", "10.0.0.1:80/udp", "--protocol", "tcp"}},
 		{`--persistence "soon": want seconds (300) or a duration`, []string{"service", "add", "10.0.0.1:80", "--persistence", "soon"}},
 		{"want one argument, VIP:PORT (for example 172.19.0.10:80); got 0", []string{"service", "add"}},
@@ -334,9 +335,9 @@ func TestServiceErrors(t *testing.T) {
 		{"service 172.19.0.10:80/tcp already exists (web)", []string{"service", "add", "172.19.0.10:80"}},
 		{`service name "web" is already taken by 172.19.0.10:80/tcp`, []string{"service", "add", "172.19.0.20:80", "--name", "web"}},
 		{"nothing to change: give --scheduler, --persistence or --name", []string{"service", "edit", "web"}},
-		{`SERVICE "172.19.0.10" is missing the port`, []string{"service", "edit", "172.19.0.10", "--scheduler", "rr"}},
+		{`service "172.19.0.10" is missing the port`, []string{"service", "edit", "172.19.0.10", "--scheduler", "rr"}},
 		{"service 172.19.0.10:81 not found", []string{"service", "edit", "172.19.0.10:81", "--scheduler", "rr"}},
-		{`SERVICE "172.19.0.10:80/icmp": protocol "icmp" is neither tcp nor udp`, []string{"service", "remove", "172.19.0.10:80/icmp"}},
+		{`service "172.19.0.10:80/icmp": "icmp" is not a protocol (accepted: tcp, udp)`, []string{"service", "remove", "172.19.0.10:80/icmp"}},
 	} {
 		wantErr(t, socket, tc.want, tc.args...)
 	}
@@ -373,9 +374,9 @@ func TestBackendCommands(t *testing.T) {
 		{"backend 172.19.0.9:80 not in service web", []string{"backend", "edit", "web", "172.19.0.9", "--weight", "1"}},
 		{"backend 172.19.0.9:80 not in service web", []string{"backend", "remove", "web", "172.19.0.9:80"}},
 		{"service www not found", []string{"backend", "add", "www", "172.19.0.9"}},
-		{`IP[:PORT] "rs-1": "rs-1" is not an IP address`, []string{"backend", "add", "web", "rs-1"}},
-		{`IP[:PORT] "172.19.0.9:99999": "99999" is not a port (1-65535)`, []string{"backend", "add", "web", "172.19.0.9:99999"}},
-		{`SERVICE "172.19.0.10:0": "0" is not a port`, []string{"backend", "add", "172.19.0.10:0", "172.19.0.9"}},
+		{`backend "rs-1": "rs-1" is not an IP address`, []string{"backend", "add", "web", "rs-1"}},
+		{`backend "172.19.0.9:99999": "99999" is not a port (1-65535)`, []string{"backend", "add", "web", "172.19.0.9:99999"}},
+		{`service "172.19.0.10:0": "0" is not a port`, []string{"backend", "add", "172.19.0.10:0", "172.19.0.9"}},
 		{"want two arguments, SERVICE and IP[:PORT]", []string{"backend", "add", "web"}},
 		{"weight: 70000 is not a weight (0-65535)", []string{"backend", "add", "web", "172.19.0.9", "--weight", "70000"}},
 		{"weight: 70000 is not a weight (0-65535)", []string{"backend", "edit", "web", "172.19.0.2", "--weight", "70000"}},

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xdplb/xdplb/internal/api"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 func newConnCmd() *cobra.Command {
@@ -24,7 +25,12 @@ func newConnCmd() *cobra.Command {
 		Short: "List tracked connections (like ipvsadm -Lnc)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkConnFilter(service, backend); err != nil {
+				return err
+			}
 			socket, _ := cmd.Flags().GetString("socket")
+			// A service that does not exist is an error (404), not an
+			// empty listing.
 			conns, err := api.NewClient(socket).Connections(cmd.Context(), service, backend)
 			if err != nil {
 				return err
@@ -38,11 +44,27 @@ func newConnCmd() *cobra.Command {
 			return nil
 		},
 	}
-	list.Flags().StringVar(&service, "service", "", "only connections to this service (VIP:port or VIP:port/tcp|udp)")
-	list.Flags().StringVar(&backend, "backend", "", "only connections to this backend (IP:port)")
+	list.Flags().StringVar(&service, "service", "", "only connections to this service (VIP:PORT, VIP:PORT/tcp|udp or its name)")
+	list.Flags().StringVar(&backend, "backend", "", "only connections to this backend (IP:PORT, or IP for any port)")
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	conn.AddCommand(list)
 	return conn
+}
+
+// checkConnFilter catches a mistyped --service or --backend before
+// asking the daemon, which parses them the same way.
+func checkConnFilter(service, backend string) error {
+	if service != "" {
+		if err := checkService(service); err != nil {
+			return fmt.Errorf("--service: %w", err)
+		}
+	}
+	if backend != "" {
+		if _, err := ident.ParseAddrPort("backend", backend); err != nil {
+			return fmt.Errorf("--backend: %w", err)
+		}
+	}
+	return nil
 }
 
 func printConns(w io.Writer, conns []api.Connection) {

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"errors"
 	"fmt"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -10,6 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xdplb/xdplb/internal/api"
+	"github.com/xdplb/xdplb/internal/config"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 const serviceArgHelp = "SERVICE is VIP:PORT, VIP:PORT/tcp|udp (tcp if not given) or the service's name."
@@ -36,19 +38,26 @@ func newServiceAddCmd() *cobra.Command {
 			"  xdplb service add 172.19.0.10:53/udp --name dns",
 		Args: oneArg("VIP:PORT", "172.19.0.10:80"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			addr, proto, err := parseVIPPort(args[0])
+			ref, err := vipPortArg(args[0])
 			if err != nil {
 				return err
 			}
-			if cmd.Flags().Changed("protocol") {
-				p := strings.ToLower(protocol)
-				if proto != "" && p != proto {
-					return fmt.Errorf("VIP:PORT %q says %s but --protocol says %s", args[0], proto, protocol)
-				}
-				proto = p
+			var proto string
+			if ref.Proto != 0 {
+				proto = ref.Proto.String()
 			}
+			if cmd.Flags().Changed("protocol") {
+				// A protocol that is none is the daemon's to refuse,
+				// as it refuses it in a configuration file.
+				if p, err := ident.ParseProtocol(protocol); err == nil && ref.Proto != 0 && p != ref.Proto {
+					return fmt.Errorf("VIP:PORT %q says %s but --protocol says %s", args[0], ref.Proto, protocol)
+				}
+				proto = protocol
+			}
+			// An IPv6 address goes to the daemon too, which says what a
+			// configuration file gets told: it is not supported.
 			spec := api.ServiceSpec{
-				Name: name, VIP: addr.Addr().String(), Port: addr.Port(), Protocol: proto, Scheduler: scheduler,
+				Name: name, VIP: ref.Addr.Addr().String(), Port: ref.Addr.Port(), Protocol: proto, Scheduler: scheduler,
 			}
 			if persistence != "" {
 				d, err := parsePersistence(persistence)
@@ -152,82 +161,36 @@ func oneArg(what, example string) cobra.PositionalArgs {
 	}
 }
 
-// parseVIPPort reads VIP:PORT with an optional /tcp or /udp; proto is ""
-// when not given.
-func parseVIPPort(arg string) (netip.AddrPort, string, error) {
-	s, proto, hasProto := strings.Cut(arg, "/")
-	if hasProto {
-		proto = strings.ToLower(proto)
-		if proto != "tcp" && proto != "udp" {
-			return netip.AddrPort{}, "", fmt.Errorf("VIP:PORT %q: protocol %q is neither tcp nor udp", arg, proto)
-		}
-	}
-	addr, port, err := splitAddrPort("VIP:PORT", arg, s)
+// vipPortArg reads the VIP:PORT[/tcp|udp] of a new service: an address,
+// since a name only names a service that exists.
+func vipPortArg(arg string) (ident.Ref, error) {
+	ref, err := ident.ParseRef(arg)
 	if err != nil {
-		return netip.AddrPort{}, "", err
+		return ref, err
 	}
-	if port == 0 {
-		return netip.AddrPort{}, "", fmt.Errorf("VIP:PORT %q is missing the port", arg)
+	if ref.Name != "" {
+		return ref, fmt.Errorf("VIP:PORT %q is not an address: a new service is given as VIP:PORT or VIP:PORT/tcp|udp (and --name NAME)", arg)
 	}
-	return netip.AddrPortFrom(addr, port), proto, nil
-}
-
-// parseBackend reads IP or IP:PORT; port 0 stands for the service port.
-func parseBackend(arg string) (netip.Addr, uint16, error) {
-	return splitAddrPort("IP[:PORT]", arg, arg)
-}
-
-// splitAddrPort reads IP or IP:PORT out of s, part of arg; errors name the
-// argument as what.
-func splitAddrPort(what, arg, s string) (netip.Addr, uint16, error) {
-	host, port, hasPort := s, "", false
-	if i := strings.LastIndexByte(s, ':'); i >= 0 {
-		host, port, hasPort = s[:i], s[i+1:], true
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil || addr.Zone() != "" {
-		if host == "" {
-			return addr, 0, fmt.Errorf("%s %q is missing the address", what, arg)
-		}
-		return addr, 0, fmt.Errorf("%s %q: %q is not an IP address", what, arg, host)
-	}
-	if !hasPort {
-		return addr, 0, nil
-	}
-	n, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || n == 0 {
-		return addr, 0, fmt.Errorf("%s %q: %q is not a port (1-65535)", what, arg, port)
-	}
-	return addr, uint16(n), nil
+	return ref, nil
 }
 
 // checkService catches a SERVICE argument that is a mistyped address
 // before asking the daemon: "172.19.0.10" lacks the port, "172.19.0.10:x"
-// has a bad one. Anything that is no address is taken as a name.
+// has a bad one. The daemon parses it again, the same way.
 func checkService(arg string) error {
-	if arg == "" {
-		return fmt.Errorf("SERVICE is empty: want VIP:PORT, VIP:PORT/tcp|udp or a service name")
-	}
-	s, _, _ := strings.Cut(arg, "/")
-	host := s
-	if i := strings.LastIndexByte(s, ':'); i >= 0 {
-		host = s[:i]
-	}
-	if _, err := netip.ParseAddr(host); err != nil {
-		return nil // a name
-	}
-	_, _, err := parseVIPPort(arg)
-	if err != nil {
-		return fmt.Errorf("SERVICE%s", strings.TrimPrefix(err.Error(), "VIP:PORT"))
-	}
-	return nil
+	_, err := ident.ParseRef(arg)
+	return err
 }
 
 // parsePersistence reads seconds ("300", as ipvsadm -p takes them) or a
 // duration ("5m").
 func parsePersistence(s string) (time.Duration, error) {
-	if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+	n, err := strconv.ParseUint(s, 10, 32)
+	switch {
+	case err == nil:
 		return time.Duration(n) * time.Second, nil
+	case errors.Is(err, strconv.ErrRange) || config.DurationTooLong(s):
+		return 0, fmt.Errorf("--persistence %s is out of range %s", s, config.PersistenceBounds)
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d < 0 {

@@ -105,44 +105,100 @@ func unchangedNodes(list *yaml.Node) map[ident.Service]keptNode {
 func servicesNode(services []Service, kept map[ident.Service]keptNode) *yaml.Node {
 	list := &yaml.Node{Kind: yaml.SequenceNode}
 	for _, s := range services {
-		if k, ok := kept[s.Key()]; ok && reflect.DeepEqual(k.svc, s) {
+		k, ok := kept[s.Key()]
+		switch {
+		case ok && reflect.DeepEqual(k.svc, s):
 			list.Content = append(list.Content, k.node)
-			continue
+		case ok:
+			list.Content = append(list.Content, merge(k.node, serviceNode(k.svc), serviceNode(s)))
+		default:
+			list.Content = append(list.Content, serviceNode(s))
 		}
-		def := defaultService()
-		m := mapping()
-		if s.Name != s.Key().String() {
-			m.Content = append(m.Content, scalar("name"), scalar(s.Name))
-		}
-		m.Content = append(m.Content,
-			scalar("vip"), scalar(s.VIP.String()),
-			scalar("port"), scalar(strconv.Itoa(int(s.Port))))
-		if s.Protocol != def.Protocol {
-			m.Content = append(m.Content, scalar("protocol"), scalar(s.Protocol.String()))
-		}
-		if s.Scheduler != def.Scheduler {
-			m.Content = append(m.Content, scalar("scheduler"), scalar(s.Scheduler))
-		}
-		if s.Persistence > 0 {
-			m.Content = append(m.Content, scalar("persistence"), scalar(s.Persistence.String()))
-		}
-		if s.HealthCheck != nil {
-			m.Content = append(m.Content, scalar("health_check"), healthNode(s.HealthCheck))
-		}
-		if s.OnBackendDown != def.OnBackendDown {
-			m.Content = append(m.Content, scalar("on_backend_down"), scalar(s.OnBackendDown))
-		}
-		if s.Fallback != nil {
-			m.Content = append(m.Content, scalar("fallback"), backendNode(*s.Fallback, s.Port))
-		}
-		backends := &yaml.Node{Kind: yaml.SequenceNode}
-		for _, b := range s.Backends {
-			backends.Content = append(backends.Content, backendNode(b, s.Port))
-		}
-		m.Content = append(m.Content, scalar("backends"), backends)
-		list.Content = append(list.Content, m)
 	}
 	return list
+}
+
+// merge returns the operator's mapping orig, edited from what was
+// rendered as was to what is rendered as now: a field whose rendering did
+// not change keeps its text and comments, a changed one gets its new
+// value under the old key, one that went back to its default goes, and
+// new ones are appended. A field the operator spelled out with its default
+// value stays as written.
+func merge(orig, was, now *yaml.Node) *yaml.Node {
+	out := mapping()
+	added := map[string]bool{}
+	for i := 0; i+1 < len(orig.Content); i += 2 {
+		key := orig.Content[i]
+		nowV, inNow := valueOf(now, key.Value)
+		wasV, inWas := valueOf(was, key.Value)
+		switch {
+		case inNow && inWas && sameYAML(nowV, wasV):
+			out.Content = append(out.Content, key, orig.Content[i+1])
+		case inNow:
+			out.Content = append(out.Content, key, nowV)
+		case !inWas:
+			out.Content = append(out.Content, key, orig.Content[i+1])
+		}
+		added[key.Value] = true
+	}
+	for i := 0; i+1 < len(now.Content); i += 2 {
+		if !added[now.Content[i].Value] {
+			out.Content = append(out.Content, now.Content[i], now.Content[i+1])
+		}
+	}
+	return out
+}
+
+// valueOf returns the value of key in mapping m.
+func valueOf(m *yaml.Node, key string) (*yaml.Node, bool) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1], true
+		}
+	}
+	return nil, false
+}
+
+func sameYAML(a, b *yaml.Node) bool {
+	x, errX := yaml.Marshal(a)
+	y, errY := yaml.Marshal(b)
+	return errX == nil && errY == nil && bytes.Equal(x, y)
+}
+
+// serviceNode renders s with the fields that are not defaults.
+func serviceNode(s Service) *yaml.Node {
+	def := defaultService()
+	m := mapping()
+	if s.Name != s.Key().String() {
+		m.Content = append(m.Content, scalar("name"), scalar(s.Name))
+	}
+	m.Content = append(m.Content,
+		scalar("vip"), scalar(s.VIP.String()),
+		scalar("port"), scalar(strconv.Itoa(int(s.Port))))
+	if s.Protocol != def.Protocol {
+		m.Content = append(m.Content, scalar("protocol"), scalar(s.Protocol.String()))
+	}
+	if s.Scheduler != def.Scheduler {
+		m.Content = append(m.Content, scalar("scheduler"), scalar(s.Scheduler))
+	}
+	if s.Persistence > 0 {
+		m.Content = append(m.Content, scalar("persistence"), scalar(s.Persistence.String()))
+	}
+	if s.HealthCheck != nil {
+		m.Content = append(m.Content, scalar("health_check"), healthNode(s.HealthCheck))
+	}
+	if s.OnBackendDown != def.OnBackendDown {
+		m.Content = append(m.Content, scalar("on_backend_down"), scalar(s.OnBackendDown))
+	}
+	if s.Fallback != nil {
+		m.Content = append(m.Content, scalar("fallback"), backendNode(*s.Fallback, s.Port))
+	}
+	backends := &yaml.Node{Kind: yaml.SequenceNode}
+	for _, b := range s.Backends {
+		backends.Content = append(backends.Content, backendNode(b, s.Port))
+	}
+	m.Content = append(m.Content, scalar("backends"), backends)
+	return m
 }
 
 // backendNode renders a backend of a service on servicePort, with the

@@ -19,7 +19,7 @@ services:
   - vip: 172.19.0.10
     port: 80
     health_check: {kind: https, path: /healthz, expect_status: ["200"], expect: ok, insecure_skip_verify: false, sni: web.example}
-    on_backend_down: expire
+    on_backend_down: expire   # clients of a dead backend reconnect
     fallback: {address: 172.19.0.9, port: 8080}
     backends:
       - address: 172.19.0.2
@@ -59,7 +59,7 @@ log:
 	}
 	data, _ := os.ReadFile(path)
 	for _, keep := range []string{"# the balancer of the reference scenario", "# shared with the host", "level: debug",
-		"# dns, untouched by the change"} {
+		"# dns, untouched by the change", "# clients of a dead backend reconnect"} {
 		if !strings.Contains(string(data), keep) {
 			t.Errorf("saved file lost %q:\n%s", keep, data)
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync"
 
@@ -38,6 +39,11 @@ func openOwned(path string) (*ownedStore, error) {
 func (s *ownedStore) snapshot() owned {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.clone()
+}
+
+// clone copies the record; s.mu must be held.
+func (s *ownedStore) clone() owned {
 	out := s.rec
 	out.Addresses = slices.Clone(s.rec.Addresses)
 	out.Neighbours = slices.Clone(s.rec.Neighbours)
@@ -48,11 +54,15 @@ func (s *ownedStore) snapshot() owned {
 	return out
 }
 
-// update changes the record and writes it.
+// update changes the record and writes it, if the change changed it.
 func (s *ownedStore) update(change func(*owned)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	before := s.clone()
 	change(&s.rec)
+	if reflect.DeepEqual(before, s.rec) {
+		return nil
+	}
 	return s.rec.write(s.path)
 }
 

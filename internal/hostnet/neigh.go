@@ -131,9 +131,13 @@ func (n *Neighbours) refresh(loud bool) {
 			continue
 		}
 		n.mu.Lock()
+		known := n.created[hop]
 		n.created[hop] = true
 		record := n.onCreate
 		n.mu.Unlock()
+		if known {
+			continue
+		}
 		if err := record(hop); err != nil {
 			n.log.Warn("neighbour entry not recorded; a later daemon may leave it behind", "next_hop", hop.IP, "err", err)
 		}

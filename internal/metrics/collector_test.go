@@ -28,7 +28,7 @@ type fakeSource struct {
 	reloadsFail  uint64
 }
 
-func (f *fakeSource) Counters() (Counters, error)         { return f.stats, f.statsErr }
+func (f *fakeSource) Counters() (Counters, error)        { return f.stats, f.statsErr }
 func (f *fakeSource) Conntrack() (ConntrackStats, error) { return f.conntrack, f.conntrackErr }
 func (f *fakeSource) Health() []BackendHealth            { return f.health }
 func (f *fakeSource) Collector() CollectorStats          { return f.gc }

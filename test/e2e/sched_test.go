@@ -377,9 +377,17 @@ func TestDrainKeepsEstablished(t *testing.T) {
 		}
 	}
 
-	out := schedMustCLI(t, e, "list")
-	rs1 := schedListBackend(out, "172.19.0.2:7000")
-	rs2 := schedListBackend(out, "172.19.0.3:7000")
+	// The connection counts are the collector's, from its last sweep
+	// (every gc_interval): wait for one that saw the new connections.
+	var rs1, rs2 []string
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out := schedMustCLI(t, e, "list")
+		rs1 = schedListBackend(out, "172.19.0.2:7000")
+		rs2 = schedListBackend(out, "172.19.0.3:7000")
+		if len(rs1) >= 5 && len(rs2) >= 5 && rs2[3] != "0" || time.Now().After(deadline) {
+			break
+		}
+	}
 	if len(rs1) < 5 || rs1[1] != "0" {
 		t.Errorf("xdplb list shows rs1 as %q, want weight 0", rs1)
 	} else if rs1[3] != "1" {

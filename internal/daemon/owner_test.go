@@ -1,0 +1,313 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/xdplb/xdplb/internal/api"
+	"github.com/xdplb/xdplb/internal/config"
+	"github.com/xdplb/xdplb/internal/testbed"
+)
+
+// childEnv marks the test binary re-run inside a network namespace: the
+// daemon runs in-process there (under -race when the test is), and
+// everything it does to links and addresses stays in that namespace.
+const childEnv = "XDPLB_DAEMON_TEST_IFACE"
+
+func requirePrivileges(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("this test needs root and BPF; CI runs as root")
+	}
+	t.Skip("needs root and BPF")
+}
+
+// inNamespace runs the calling test again, in a fresh host of a fresh
+// segment, and fails with its output if it fails there.
+func inNamespace(t *testing.T) {
+	t.Helper()
+	requirePrivileges(t)
+	seg, err := testbed.NewSegment(netip.MustParsePrefix("172.19.0.0/16"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := seg.Close(); err != nil {
+			t.Errorf("close segment: %v", err)
+		}
+	})
+	h, err := seg.AddHost("lb", netip.MustParseAddr("172.19.0.5"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := h.Link()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	cmd := h.Command(ctx, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"="+l.Attrs().Name)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	p, err := h.StartCmd(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatalf("in the namespace: %v\n%s", err, out.Bytes())
+	}
+	t.Logf("in the namespace:\n%s", out.Bytes())
+}
+
+// testConfig is a balancer on iface with one service whose two backends
+// are checked by a command that fails while a file named after the backend
+// exists in dir.
+func testConfig(iface, dir string) string {
+	return fmt.Sprintf(`interfaces: [%s]
+xdp_mode: generic
+local:
+  addresses: [172.19.0.5]
+  ports: 20000-29999
+services:
+  - name: web   # the service the test edits
+    vip: 172.19.0.10
+    port: 80
+    health_check:
+      kind: exec
+      command: [/bin/sh, -c, 'test ! -e %s/down-$XDPLB_BACKEND_ADDR']
+      interval: 20ms
+      rise: 1
+      fall: 1
+    backends:
+      - address: 172.19.0.2
+      - address: 172.19.0.3
+api:
+  socket: %s/api.sock
+state:
+  pin_path: ""
+`, iface, dir, dir)
+}
+
+// TestConfirmedChangesSurviveReloadsAndHealthFlips: backends added through
+// the API while reloads and health flips run at the same time are all
+// there afterwards, in the running state and in the file, and stopping the
+// daemon leaves no goroutine behind.
+func TestConfirmedChangesSurviveReloadsAndHealthFlips(t *testing.T) {
+	iface := os.Getenv(childEnv)
+	if iface == "" {
+		inNamespace(t)
+		return
+	}
+	leaks := goleak.IgnoreCurrent()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "xdplb.yaml")
+	if err := os.WriteFile(path, []byte(testConfig(iface, dir)), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	reload := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	go func() { done <- Run(ctx, cfg, Options{ConfigPath: path, Reload: reload}, log) }()
+	client := api.NewClient(cfg.API.Socket)
+	waitReady(t, client, done)
+
+	const adders, perAdder = 4, 40
+	var (
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		confirmed []netip.AddrPort
+		stop      = make(chan struct{})
+	)
+	for a := range adders {
+		wg.Go(func() {
+			for i := range perAdder {
+				addr := netip.AddrFrom4([4]byte{172, 19, byte(10 + a), byte(1 + i)})
+				if _, err := client.AddBackend(ctx, "web", api.BackendSpec{Address: addr.String()}); err != nil {
+					t.Errorf("add %s: %v", addr, err)
+					continue
+				}
+				mu.Lock()
+				confirmed = append(confirmed, netip.AddrPortFrom(addr, 80))
+				mu.Unlock()
+			}
+		})
+	}
+	var background sync.WaitGroup
+	background.Go(func() { // reloads, through the API and as SIGHUP
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if n%2 == 0 {
+				if _, err := client.Reload(ctx); err != nil {
+					t.Errorf("reload: %v", err)
+				}
+			} else {
+				select {
+				case reload <- struct{}{}:
+				default:
+				}
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
+	background.Go(func() { // health flips of the configured backends
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(15 * time.Millisecond):
+			}
+			f := filepath.Join(dir, "down-172.19.0."+[]string{"2", "3"}[n%2])
+			if n%4 < 2 {
+				os.WriteFile(f, nil, 0o600)
+			} else {
+				os.Remove(f)
+			}
+		}
+	})
+	wg.Wait()
+	close(stop)
+	background.Wait()
+
+	if len(confirmed) != adders*perAdder {
+		t.Fatalf("%d of %d adds confirmed", len(confirmed), adders*perAdder)
+	}
+	views, err := client.Services(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := backendsOf(t, views[0])
+	inFile := make([]netip.AddrPort, 0, len(saved.Services[0].Backends))
+	for _, b := range saved.Services[0].Backends {
+		inFile = append(inFile, b.AddrPort())
+	}
+	for _, want := range confirmed {
+		if !slices.Contains(running, want) {
+			t.Errorf("confirmed backend %s is not running", want)
+		}
+		if !slices.Contains(inFile, want) {
+			t.Errorf("confirmed backend %s is not in the file", want)
+		}
+	}
+	if data, _ := os.ReadFile(path); !bytes.Contains(data, []byte("# the service the test edits")) {
+		t.Errorf("the write-back lost the comment of the unchanged lines:\n%s", data)
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	goleak.VerifyNone(t, leaks)
+}
+
+// TestWriteBackRefusesToClobberAnEdit: a runtime change is refused, with
+// a message saying to reload, when the file was edited since it was read;
+// after a reload the same change goes through.
+func TestWriteBackRefusesToClobberAnEdit(t *testing.T) {
+	iface := os.Getenv(childEnv)
+	if iface == "" {
+		inNamespace(t)
+		return
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "xdplb.yaml")
+	if err := os.WriteFile(path, []byte(testConfig(iface, dir)), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, Options{ConfigPath: path}, slog.New(slog.DiscardHandler)) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	client := api.NewClient(cfg.API.Socket)
+	waitReady(t, client, done)
+
+	edited, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited = bytes.Replace(edited, []byte("port: 80\n"), []byte("port: 80\n    scheduler: maglev\n"), 1)
+	if err := os.WriteFile(path, edited, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.AddBackend(ctx, "web", api.BackendSpec{Address: "172.19.0.4"})
+	if !errors.Is(err, api.ErrConflict) || !bytes.Contains([]byte(err.Error()), []byte("xdplb reload")) {
+		t.Fatalf("add after an unreloaded edit: %v, want a conflict saying to reload", err)
+	}
+	if data, _ := os.ReadFile(path); !bytes.Equal(data, edited) {
+		t.Fatalf("the refused change touched the file:\n%s", data)
+	}
+	if _, err := client.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.AddBackend(ctx, "web", api.BackendSpec{Address: "172.19.0.4"}); err != nil {
+		t.Fatalf("add after the reload: %v", err)
+	}
+	saved, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := saved.Services[0]; s.Scheduler != "maglev" || len(s.Backends) != 3 {
+		t.Errorf("file after reload and add: scheduler %s, %d backends; want maglev and 3", s.Scheduler, len(s.Backends))
+	}
+}
+
+func waitReady(t *testing.T, client *api.Client, done <-chan error) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("daemon stopped: %v", err)
+		default:
+		}
+		if st, err := client.Status(t.Context()); err == nil && st.Ready {
+			return
+		}
+	}
+	t.Fatal("daemon not ready within 20s")
+}
+
+func backendsOf(t *testing.T, v api.ServiceView) []netip.AddrPort {
+	t.Helper()
+	out := make([]netip.AddrPort, 0, len(v.Backends))
+	for _, b := range v.Backends {
+		out = append(out, netip.AddrPortFrom(netip.MustParseAddr(b.Address), b.Port))
+	}
+	return out
+}
