@@ -159,10 +159,18 @@ func valueOf(m *yaml.Node, key string) (*yaml.Node, bool) {
 	return nil, false
 }
 
+// sameYAML compares two rendered values: rendering is deterministic, so
+// equal values have equal trees.
 func sameYAML(a, b *yaml.Node) bool {
-	x, errX := yaml.Marshal(a)
-	y, errY := yaml.Marshal(b)
-	return errX == nil && errY == nil && bytes.Equal(x, y)
+	if a.Kind != b.Kind || a.Tag != b.Tag || a.Value != b.Value || len(a.Content) != len(b.Content) {
+		return false
+	}
+	for i := range a.Content {
+		if !sameYAML(a.Content[i], b.Content[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // serviceNode renders s with the fields that are not defaults.

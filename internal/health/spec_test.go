@@ -88,6 +88,13 @@ func TestValidate(t *testing.T) {
 		{"bad path", Spec{Kind: "http", Path: "health"}, []string{`health.path: "health" does not start with /`}},
 		{"path with space", Spec{Kind: "http", Path: "/a b"}, []string{`health.path: "/a b" is not a request path`}},
 		{"bad host", Spec{Kind: "https", Host: "a/b"}, []string{`health.host: "a/b" is not a host name (with optional :port)`}},
+		// What a check's messages show must fit on one line of a log.
+		{"control characters", Spec{Kind: "https", Path: "/a\x01b", Host: "a\x7fb", SNI: "a\x1bb"},
+			[]string{
+				`health.path: "/a\x01b" is not a request path`,
+				`health.host: "a\x7fb" is not a host name (with optional :port)`,
+				`health.sni: "a\x1bb" is not a server name`,
+			}},
 		{"bad status", Spec{Kind: "http", ExpectStatus: []StatusRange{{200, 299}, {99, 200}, {400, 300}}},
 			[]string{
 				"health.expect_status[1]: 99-200 is not a status code or range within 100-599",

@@ -116,7 +116,7 @@ func TestAddressesAndNeighbours(t *testing.T) {
 		if err := n.Forget(); err != nil {
 			t.Error(err)
 		}
-		if hop, err := nextHop(b.Addr); err != nil || resolved(hop) {
+		if hop, err := nextHop(b.Addr); err != nil || (validNeighbours{}).has(hop) {
 			t.Errorf("after Forget the neighbour entry is still there (%v)", err)
 		}
 		return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"sync"
 	"time"
@@ -29,11 +30,15 @@ type Neighbours struct {
 	// onCreate records an entry before it is relied on, so a successor
 	// knows it is xdplb's to remove.
 	onCreate func(Hop) error
+	// managed are the targets whose next hop is a managed entry this
+	// keeper made: the kernel keeps it resolved, so a pass for new
+	// targets skips them. Used by the Run goroutine only.
+	managed map[netip.Addr]bool
 }
 
 // NewNeighbours returns a keeper with no targets.
 func NewNeighbours(log *slog.Logger) *Neighbours {
-	return &Neighbours{log: log, targets: map[netip.Addr]bool{}, kick: make(chan struct{}, 1), created: map[Hop]bool{}, onCreate: func(Hop) error { return nil }}
+	return &Neighbours{log: log, targets: map[netip.Addr]bool{}, kick: make(chan struct{}, 1), created: map[Hop]bool{}, onCreate: func(Hop) error { return nil }, managed: map[netip.Addr]bool{}}
 }
 
 // Adopt takes over the entries a predecessor created, so Forget removes
@@ -49,14 +54,20 @@ func (n *Neighbours) Adopt(hops []Hop, onCreate func(Hop) error) {
 }
 
 // SetTargets replaces the set of backend addresses to keep resolved.
+// Only a changed set asks for a pass: an edit of something else costs
+// no pass over thousands of backends.
 func (n *Neighbours) SetTargets(addrs []netip.Addr) {
-	n.mu.Lock()
-	n.targets = make(map[netip.Addr]bool, len(addrs))
+	targets := make(map[netip.Addr]bool, len(addrs))
 	for _, a := range addrs {
-		n.targets[a] = true
+		targets[a] = true
 	}
+	n.mu.Lock()
+	changed := !maps.Equal(targets, n.targets)
+	n.targets = targets
 	n.mu.Unlock()
-	n.Kick()
+	if changed {
+		n.Kick()
+	}
 }
 
 // Kick asks for an immediate pass, e.g. when the datapath reports a missing
@@ -69,16 +80,22 @@ func (n *Neighbours) Kick() {
 }
 
 // Run refreshes the neighbours every interval and on Kick until ctx ends.
+// A kick (new targets, a missing neighbour) passes over the targets the
+// kernel does not keep resolved by itself; the periodic pass checks all,
+// so a changed route is noticed within interval.
 func (n *Neighbours) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	full := true
 	for {
-		n.refresh(true)
+		n.refresh(true, full)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			full = true
 		case <-n.kick:
+			full = false
 		}
 	}
 }
@@ -87,7 +104,7 @@ func (n *Neighbours) Run(ctx context.Context, interval time.Duration) {
 // ends; it returns the addresses still unresolved.
 func (n *Neighbours) WaitResolved(ctx context.Context) []netip.Addr {
 	for first := true; ; first = false {
-		n.refresh(first)
+		n.refresh(first, true)
 		missing := n.unresolved()
 		if len(missing) == 0 {
 			return nil
@@ -110,10 +127,18 @@ func (n *Neighbours) snapshot() []netip.Addr {
 	return out
 }
 
-// refresh asks the kernel to resolve every target not resolved yet; loud
-// says whether to log the failures (not on every retry of a wait).
-func (n *Neighbours) refresh(loud bool) {
+// refresh asks the kernel to resolve every target not resolved yet (all
+// of them, or only those without a managed entry of ours); loud says
+// whether to log the failures (not on every retry of a wait).
+func (n *Neighbours) refresh(loud, all bool) {
+	valid := validNeighbours{}
+	if all {
+		n.managed = map[netip.Addr]bool{} // forgets targets that went
+	}
 	for _, a := range n.snapshot() {
+		if !all && n.managed[a] {
+			continue
+		}
 		hop, err := nextHop(a)
 		if err != nil {
 			if loud {
@@ -121,15 +146,17 @@ func (n *Neighbours) refresh(loud bool) {
 			}
 			continue
 		}
-		if resolved(hop) {
+		if valid.has(hop) {
 			continue
 		}
-		if err := resolve(hop); err != nil {
+		managed, err := resolve(hop)
+		if err != nil {
 			if loud {
 				n.log.Warn("cannot resolve backend next hop", "backend", a, "next_hop", hop.IP, "err", err)
 			}
 			continue
 		}
+		n.managed[a] = managed
 		n.mu.Lock()
 		known := n.created[hop]
 		n.created[hop] = true
@@ -146,9 +173,10 @@ func (n *Neighbours) refresh(loud bool) {
 
 func (n *Neighbours) unresolved() []netip.Addr {
 	var out []netip.Addr
+	valid := validNeighbours{}
 	for _, a := range n.snapshot() {
 		hop, err := nextHop(a)
-		if err != nil || !resolved(hop) {
+		if err != nil || !valid.has(hop) {
 			out = append(out, a)
 		}
 	}
@@ -197,33 +225,40 @@ func nextHop(addr netip.Addr) (Hop, error) {
 const nudValid = netlink.NUD_REACHABLE | netlink.NUD_STALE | netlink.NUD_DELAY |
 	netlink.NUD_PROBE | netlink.NUD_PERMANENT | netlink.NUD_NOARP
 
-func resolved(h Hop) bool {
-	neighs, err := netlink.NeighList(h.Ifindex, netlink.FAMILY_V4)
-	if err != nil {
-		return false
-	}
-	for _, ne := range neighs {
-		if ip, ok := netip.AddrFromSlice(ne.IP); ok && ip.Unmap() == h.IP {
-			return ne.State&nudValid != 0 && len(ne.HardwareAddr) > 0
+// validNeighbours caches, per link, the addresses with a valid neighbour
+// entry, read once per pass: a pass over thousands of backends must not
+// list the neighbour table once per backend.
+type validNeighbours map[int]map[netip.Addr]bool
+
+func (v validNeighbours) has(h Hop) bool {
+	valid, ok := v[h.Ifindex]
+	if !ok {
+		valid = map[netip.Addr]bool{}
+		neighs, _ := netlink.NeighList(h.Ifindex, netlink.FAMILY_V4)
+		for _, ne := range neighs {
+			if ip, ok := netip.AddrFromSlice(ne.IP); ok && ne.State&nudValid != 0 && len(ne.HardwareAddr) > 0 {
+				valid[ip.Unmap()] = true
+			}
 		}
+		v[h.Ifindex] = valid
 	}
-	return false
+	return valid[h.IP]
 }
 
 // resolve asks the kernel to resolve the hop: first as a managed entry,
-// which the kernel then keeps fresh on its own; kernels without managed
-// neighbours get a one-off NTF_USE nudge.
-func resolve(h Hop) error {
-	managed := &netlink.Neigh{
+// which the kernel then keeps fresh on its own (managed is true);
+// kernels without managed neighbours get a one-off NTF_USE nudge.
+func resolve(h Hop) (managed bool, err error) {
+	entry := &netlink.Neigh{
 		LinkIndex: h.Ifindex, Family: netlink.FAMILY_V4, IP: h.IP.AsSlice(),
 		State: netlink.NUD_NONE, FlagsExt: netlink.NTF_EXT_MANAGED,
 	}
-	if err := netlink.NeighSet(managed); err == nil {
-		return nil
+	if err := netlink.NeighSet(entry); err == nil {
+		return true, nil
 	}
 	use := &netlink.Neigh{
 		LinkIndex: h.Ifindex, Family: netlink.FAMILY_V4, IP: h.IP.AsSlice(),
 		State: netlink.NUD_NONE, Flags: unix.NTF_USE,
 	}
-	return netlink.NeighSet(use)
+	return false, netlink.NeighSet(use)
 }
