@@ -226,6 +226,16 @@ func TestHealthAllDown(t *testing.T) {
 	if got := answers(t, client, 10); got["rs-1"] != 10 {
 		t.Errorf("rs1 up, rs2 down: answers %v, want rs-1 only", got)
 	}
+	// Released, the fallback must not cost a single request: a steady
+	// stream of new connections after the recovery all succeed.
+	t0 := time.Now()
+	steady := startClient(t, e)
+	time.Sleep(3 * time.Second)
+	results := steady.stop()
+	if c := countBodies(results); c[""] > 0 || c["rs-1"] != len(results) {
+		t.Errorf("after rs1 recovered: %d requests answered %v, want rs-1 only and no failure", len(results), c)
+		logFailures(t, results, t0)
+	}
 }
 
 // TestHealthExpire: a backend whose listener closes fails its TCP check
