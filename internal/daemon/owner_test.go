@@ -26,7 +26,7 @@ import (
 // everything it does to links and addresses stays in that namespace.
 const childEnv = "XDPLB_DAEMON_TEST_IFACE"
 
-func requirePrivileges(t *testing.T) {
+func requirePrivileges(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() == 0 {
 		return

@@ -128,3 +128,33 @@ func (t *tee) ResetBackendTraffic(id uint32) error {
 	t.rec.ResetBackendTraffic(id)
 	return t.Writer.ResetBackendTraffic(id)
 }
+
+// BenchmarkHealthFlipMaglev100 is the work between the owner learning that
+// one backend of a 100-backend Maglev service went down (or came back) and
+// the service pointing at its new ring: the ring build and the writes.
+func BenchmarkHealthFlipMaglev100(b *testing.B) {
+	backends := make([]config.Backend, 100)
+	for i := range backends {
+		backends[i] = be(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, 0, byte(i + 1)}), 80).String(), 1)
+	}
+	s := svc("web", "172.19.0.10:80", ident.TCP, "maglev", backends...)
+	down := map[ident.Backend]bool{s.BackendKey(backends[42]): true}
+	for name, w := range writers(b) {
+		b.Run(name, func(b *testing.B) {
+			bal := New(w())
+			if err := bal.Apply([]config.Service{s}); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				flip := down
+				if i%2 == 1 {
+					flip = nil
+				}
+				if err := bal.SetHealth(flip); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
