@@ -125,7 +125,8 @@ func servicesNode(services []Service, kept map[ident.Service]keptNode) *yaml.Nod
 // new ones are appended. A field the operator spelled out with its default
 // value stays as written.
 func merge(orig, was, now *yaml.Node) *yaml.Node {
-	out := mapping()
+	out := *orig // its comments and style
+	out.Content = nil
 	added := map[string]bool{}
 	for i := 0; i+1 < len(orig.Content); i += 2 {
 		key := orig.Content[i]
@@ -146,7 +147,7 @@ func merge(orig, was, now *yaml.Node) *yaml.Node {
 			out.Content = append(out.Content, now.Content[i], now.Content[i+1])
 		}
 	}
-	return out
+	return &out
 }
 
 // valueOf returns the value of key in mapping m.
