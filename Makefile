@@ -10,8 +10,11 @@ build:
 demo: build
 	./xdplb demo --mode $(MODE)
 
+# The owner of the daemon's state is tested under the race detector too:
+# concurrent edits, reloads and health flips.
 test:
 	$(GO) test -count=1 -timeout 40m ./...
+	$(GO) test -race -count=1 -timeout 15m ./internal/daemon/ ./internal/lb/ ./internal/health/ ./internal/api/
 
 generate:
 	$(GO) generate ./internal/datapath/

@@ -3,7 +3,6 @@ package bench
 import (
 	"errors"
 	"fmt"
-	"github.com/xdplb/xdplb/internal/ident"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -14,6 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdplb/xdplb/internal/datapath"
+	"github.com/xdplb/xdplb/internal/ident"
+	"github.com/xdplb/xdplb/internal/testrun"
 )
 
 // The private network of the datapath stages mirrors the reference
@@ -131,7 +132,7 @@ func (e *dpEnv) xdplb(frame []byte) (uint32, time.Duration, error) {
 
 func (e *dpEnv) program(p *ebpf.Program) runner {
 	return func(frame []byte) (uint32, time.Duration, error) {
-		v, _, d, err := runProgram(p, frame, e.link.ifindex, 1)
+		v, _, d, err := testrun.Run(p, frame, e.link.ifindex, 1)
 		return v, d, err
 	}
 }
@@ -478,7 +479,7 @@ func runPacketRate(cfg Config, log logf) ([]LiveRate, error) {
 					return
 				}
 				wall, kernel, err = liveRun(func(n uint32) (time.Duration, time.Duration, error) {
-					return runProgramLive(p.prog, frame, e.link.ifindex, n, cfg.Batch)
+					return testrun.Live(p.prog, frame, e.link.ifindex, n, cfg.Batch)
 				}, cfg.LivePackets)
 				after, serr := peerRx(e.link.peerIfindex)
 				if err == nil && serr != nil {

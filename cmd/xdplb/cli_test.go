@@ -1,8 +1,6 @@
 package main
 
 import (
-	"github.com/xdplb/xdplb/internal/ident"
-
 	"bytes"
 	"context"
 	"encoding/json"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/xdplb/xdplb/internal/api"
 	"github.com/xdplb/xdplb/internal/config"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 const testConfig = `

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"github.com/xdplb/xdplb/internal/ident"
-
 	"errors"
 	"net/netip"
 	"os"
@@ -12,6 +10,8 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // problemsOf extracts the problems from an error returned by this

@@ -1,12 +1,12 @@
 package config
 
 import (
-	"github.com/xdplb/xdplb/internal/ident"
-
 	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 func TestValidateReference(t *testing.T) {

@@ -1,8 +1,6 @@
 package conntrack
 
 import (
-	"github.com/xdplb/xdplb/internal/ident"
-
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/xdplb/xdplb/internal/datapath"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 func requirePrivileges(t testing.TB) {

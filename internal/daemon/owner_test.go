@@ -115,22 +115,9 @@ func TestConfirmedChangesSurviveReloadsAndHealthFlips(t *testing.T) {
 		return
 	}
 	leaks := goleak.IgnoreCurrent()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "xdplb.yaml")
-	if err := os.WriteFile(path, []byte(testConfig(iface, dir)), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
 	reload := make(chan struct{}, 1)
-	done := make(chan error, 1)
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	go func() { done <- Run(ctx, cfg, Options{ConfigPath: path, Reload: reload}, log) }()
-	client := api.NewClient(cfg.API.Socket)
-	waitReady(t, client, done)
+	d := startDaemon(t, iface, reload)
+	ctx, client, dir, path := d.ctx, d.client, d.dir, d.path
 
 	const adders, perAdder = 4, 40
 	var (
@@ -221,10 +208,7 @@ func TestConfirmedChangesSurviveReloadsAndHealthFlips(t *testing.T) {
 		t.Errorf("the write-back lost the comment of the unchanged lines:\n%s", data)
 	}
 
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("Run: %v", err)
-	}
+	d.stop(t)
 	goleak.VerifyNone(t, leaks)
 }
 
@@ -237,26 +221,9 @@ func TestWriteBackRefusesToClobberAnEdit(t *testing.T) {
 		inNamespace(t)
 		return
 	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "xdplb.yaml")
-	if err := os.WriteFile(path, []byte(testConfig(iface, dir)), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, cfg, Options{ConfigPath: path}, slog.New(slog.DiscardHandler)) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	client := api.NewClient(cfg.API.Socket)
-	waitReady(t, client, done)
+	d := startDaemon(t, iface, nil)
+	defer d.stop(t)
+	ctx, client, path := d.ctx, d.client, d.path
 
 	edited, err := os.ReadFile(path)
 	if err != nil {
@@ -285,6 +252,45 @@ func TestWriteBackRefusesToClobberAnEdit(t *testing.T) {
 	}
 	if s := saved.Services[0]; s.Scheduler != "maglev" || len(s.Backends) != 3 {
 		t.Errorf("file after reload and add: scheduler %s, %d backends; want maglev and 3", s.Scheduler, len(s.Backends))
+	}
+}
+
+// running is a daemon run in-process by a test.
+type running struct {
+	ctx       context.Context
+	cancel    context.CancelFunc
+	done      chan error
+	client    *api.Client
+	dir, path string
+}
+
+// startDaemon writes testConfig for iface to a temporary directory and
+// runs a daemon on it until stop; reload, if not nil, stands for SIGHUP.
+func startDaemon(t *testing.T, iface string, reload chan struct{}) *running {
+	t.Helper()
+	r := &running{dir: t.TempDir(), done: make(chan error, 1)}
+	r.path = filepath.Join(r.dir, "xdplb.yaml")
+	if err := os.WriteFile(r.path, []byte(testConfig(iface, r.dir)), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(r.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ctx, r.cancel = context.WithCancel(t.Context())
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	go func() { r.done <- Run(r.ctx, cfg, Options{ConfigPath: r.path, Reload: reload}, log) }()
+	r.client = api.NewClient(cfg.API.Socket)
+	waitReady(t, r.client, r.done)
+	return r
+}
+
+// stop ends the daemon and fails the test if it returned an error.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	if err := <-r.done; err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }
 

@@ -1,8 +1,6 @@
 package datapath
 
 import (
-	"github.com/xdplb/xdplb/internal/ident"
-
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +8,8 @@ import (
 
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
+
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // Attach hooks the program to the interface and returns the mode in effect.

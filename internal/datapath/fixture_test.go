@@ -3,10 +3,11 @@ package datapath
 import (
 	"bytes"
 	"encoding/hex"
-	"github.com/xdplb/xdplb/internal/ident"
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // XDP verdicts as the kernel numbers them.

@@ -2,38 +2,21 @@ package datapath
 
 import (
 	"errors"
-	"github.com/xdplb/xdplb/internal/ident"
 	"maps"
 	"path/filepath"
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
-)
 
-// scratchBPFFS mounts a BPF file system of the test's own and returns a
-// pin path on it; nothing pinned there outlives the test.
-func scratchBPFFS(t *testing.T) string {
-	t.Helper()
-	requirePrivileges(t)
-	dir := t.TempDir()
-	if err := unix.Mount("bpf", dir, "bpf", 0, "mode=0700"); err != nil {
-		t.Fatalf("mount a BPF file system on %s: %v", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return filepath.Join(dir, "xdplb")
-}
+	"github.com/xdplb/xdplb/internal/ident"
+)
 
 // TestLayout3Migrated: maps pinned by a datapath of layout version 3, whose
 // backends recorded no service, are adopted and upgraded: every backend id
 // a service's ring names is assigned to that service, the others are left
 // as they were.
 func TestLayout3Migrated(t *testing.T) {
-	path := scratchBPFFS(t)
+	path := filepath.Join(tempBPFFS(t), "xdplb")
 	opts := Options{ConntrackCapacity: 1024, PinPath: path}
 	dp, err := Load(opts)
 	if err != nil {

@@ -2,11 +2,12 @@ package datapath
 
 import (
 	"encoding/binary"
-	"github.com/xdplb/xdplb/internal/ident"
 	"net/netip"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // refFlowHash is an independent rendering of the datapath's flow hash (the

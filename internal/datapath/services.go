@@ -3,12 +3,13 @@ package datapath
 import (
 	"errors"
 	"fmt"
-	"github.com/xdplb/xdplb/internal/ident"
 	"math"
 	"net/netip"
 	"time"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // Protocol numbers as the conntrack keys carry them.

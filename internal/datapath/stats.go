@@ -89,11 +89,11 @@ func (d *Datapath) Reasons() ([]uint64, error) {
 // Traffic is what one service or backend carried, summed over CPUs. In is
 // client -> backend, Out is backend -> client.
 type Traffic struct {
-	PacketsIn  uint64 `json:"packets_in"`
-	BytesIn    uint64 `json:"bytes_in"`
-	PacketsOut uint64 `json:"packets_out"`
-	BytesOut   uint64 `json:"bytes_out"`
-	NewConns   uint64 `json:"new_conns"`
+	PacketsIn  uint64
+	BytesIn    uint64
+	PacketsOut uint64
+	BytesOut   uint64
+	NewConns   uint64
 }
 
 // ServiceTraffic reads the counters of a service id.

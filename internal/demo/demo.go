@@ -1,8 +1,6 @@
 package demo
 
 import (
-	"github.com/xdplb/xdplb/internal/api"
-
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/xdplb/xdplb/internal/api"
 	"github.com/xdplb/xdplb/internal/testbed"
 )
 

@@ -1,8 +1,6 @@
 package health
 
 import (
-	"github.com/xdplb/xdplb/internal/ident"
-
 	"bytes"
 	"context"
 	"fmt"
@@ -14,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // fakeNet is a DialContext whose backends are up unless marked down.

@@ -3,12 +3,12 @@ package lb
 import (
 	"errors"
 	"fmt"
-	"github.com/xdplb/xdplb/internal/ident"
 	"net/netip"
 	"sort"
 	"time"
 
 	"github.com/xdplb/xdplb/internal/datapath"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // An adopted datapath holds an earlier daemon's services, rings and

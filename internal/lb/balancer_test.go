@@ -2,13 +2,13 @@ package lb
 
 import (
 	"errors"
-	"github.com/xdplb/xdplb/internal/ident"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/xdplb/xdplb/internal/config"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 func be(addrPort string, weight uint32) config.Backend {

@@ -2,13 +2,13 @@ package lb
 
 import (
 	"fmt"
-	"github.com/xdplb/xdplb/internal/ident"
 	"net/netip"
 	"os"
 	"testing"
 
 	"github.com/xdplb/xdplb/internal/config"
 	"github.com/xdplb/xdplb/internal/datapath"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // counter is a Writer that only counts writes: the reconciler's own cost.

@@ -3,11 +3,11 @@ package lb
 import (
 	"errors"
 	"fmt"
-	"github.com/xdplb/xdplb/internal/ident"
 	"net/netip"
 	"strings"
 
 	"github.com/xdplb/xdplb/internal/datapath"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // recorder is a Writer that logs every call as a readable line and fails

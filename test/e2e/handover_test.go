@@ -54,16 +54,7 @@ func TestHandOverWithChangedConfig(t *testing.T) {
 	e := newEnv(t, "native")
 	serveTCP(t, e.ref.RS1, ":7100", ctEchoConn)
 	serveTCP(t, e.ref.RS2, ":7100", ctEchoConn)
-	var dir string
-	t.Cleanup(func() {
-		if dir != "" {
-			os.RemoveAll(demo.PinPath(dir))
-		}
-	})
-	e.start(t, func(d string) string {
-		dir = d
-		return demo.Setup{Mode: e.mode, Dir: d, Services: handoverBefore}.YAML()
-	})
+	dir := e.startServices(t, handoverBefore)
 	streams := openRestartStreams(t, e, restartService, 8)
 	waitRestartStreams(t, streams, "before the hand-over")
 

@@ -1,10 +1,9 @@
 package e2e
 
 import (
-	"encoding/json"
-
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -124,6 +123,24 @@ func (e *env) start(t *testing.T, config func(dir string) string) {
 			t.Errorf("stop balancer: %v", err)
 		}
 	})
+}
+
+// startServices starts the balancer with services and returns its
+// directory. Its pinned state is removed when the test ends, also if the
+// test failed between a hand-over and the next start, when no daemon owns
+// it.
+func (e *env) startServices(t *testing.T, services string) (dir string) {
+	t.Helper()
+	t.Cleanup(func() {
+		if dir != "" {
+			os.RemoveAll(demo.PinPath(dir))
+		}
+	})
+	e.start(t, func(d string) string {
+		dir = d
+		return demo.Setup{Mode: e.mode, Dir: d, Services: services}.YAML()
+	})
+	return dir
 }
 
 // stop stops the balancer (once) and returns Stop's result.

@@ -436,16 +436,7 @@ func TestServicesUnderTraffic(t *testing.T) {
 	serveTCP(t, e.ref.RS1, ":7000", ctEchoConn)
 	serveTCP(t, e.ref.RS2, ":7000", ctEchoConn)
 	serveEcho(t, e.ref.RS2, ":7001", "rs-2:7001")
-	var dir string
-	t.Cleanup(func() {
-		if dir != "" {
-			os.RemoveAll(demo.PinPath(dir))
-		}
-	})
-	e.start(t, func(d string) string {
-		dir = d
-		return demo.Setup{Mode: e.mode, Dir: d, Services: schedTrafficServices}.YAML()
-	})
+	dir := e.startServices(t, schedTrafficServices)
 
 	streams := openRestartStreams(t, e, schedEcho, 10)
 	waitRestartStreams(t, streams, "at the start")

@@ -1,4 +1,7 @@
-package bench
+// Package testrun passes frames through any XDP program with
+// BPF_PROG_TEST_RUN, so the datapath's tests and the benchmark harness run
+// xdplb and its reference programs the same way.
+package testrun
 
 import (
 	"errors"
@@ -10,9 +13,6 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 )
-
-// The harness compares xdplb with reference programs run the same way, so
-// it drives BPF_PROG_TEST_RUN itself, for any XDP program.
 
 // xdpMD mirrors struct xdp_md, the context BPF_PROG_TEST_RUN accepts.
 type xdpMD struct {
@@ -50,11 +50,11 @@ type testRunAttr struct {
 
 const bpfProgTestRun = 10
 
-// runProgram passes one frame through prog with BPF_PROG_TEST_RUN as if it
+// Run passes one frame through prog with BPF_PROG_TEST_RUN as if it
 // had arrived on ifindex (in the caller's network namespace), repeat
 // times, and returns the verdict, the frame as the program left it and the
 // kernel's mean time per run. It transmits nothing.
-func runProgram(prog *ebpf.Program, frame []byte, ifindex int, repeat uint32) (verdict uint32, out []byte, perRun time.Duration, err error) {
+func Run(prog *ebpf.Program, frame []byte, ifindex int, repeat uint32) (verdict uint32, out []byte, perRun time.Duration, err error) {
 	if len(frame) == 0 {
 		return 0, nil, 0, errors.New("test run: empty frame")
 	}
@@ -90,14 +90,14 @@ func runProgram(prog *ebpf.Program, frame []byte, ifindex int, repeat uint32) (v
 // redirects really leaves through the interface.
 const bpfFTestXDPLiveFrames = 1 << 1
 
-// runProgramLive runs prog repeat times in live-frames mode, batchSize
+// Live runs prog repeat times in live-frames mode, batchSize
 // frames at a time (0: the kernel's default of 64), each run on a fresh
 // copy of frame arriving on ifindex. XDP_TX really transmits out of
 // ifindex, so a veth's peer must run an XDP program or the frames vanish.
 // It returns the wall time of the whole call and the kernel's mean time
 // per run. A signal interrupting the run is reported as unix.EINTR; the
 // caller decides whether to retry.
-func runProgramLive(prog *ebpf.Program, frame []byte, ifindex int, repeat, batchSize uint32) (wall, perRun time.Duration, err error) {
+func Live(prog *ebpf.Program, frame []byte, ifindex int, repeat, batchSize uint32) (wall, perRun time.Duration, err error) {
 	if len(frame) == 0 {
 		return 0, 0, errors.New("live test run: empty frame")
 	}
