@@ -109,13 +109,10 @@ func (e *durationError) Error() string {
 // it from being one. What Validate checks is left to it.
 func (req ServiceSpec) service() (config.Service, []Problem) {
 	var ps []Problem
-	svc := config.Service{
-		Name:          req.Name,
-		Port:          req.Port,
-		Protocol:      ident.TCP,
-		Scheduler:     req.Scheduler,
-		Persistence:   time.Duration(req.Persistence),
-		OnBackendDown: config.KeepConnections,
+	svc := config.NewService()
+	svc.Name, svc.Port, svc.Persistence = req.Name, req.Port, time.Duration(req.Persistence)
+	if req.Scheduler != "" {
+		svc.Scheduler = req.Scheduler
 	}
 	if req.Protocol != "" {
 		proto, err := ident.ParseProtocol(req.Protocol)
@@ -131,20 +128,10 @@ func (req ServiceSpec) service() (config.Service, []Problem) {
 	} else {
 		svc.VIP = ap.Addr()
 	}
-	if svc.Scheduler == "" {
-		svc.Scheduler = "rr"
-	}
-	if svc.Name == "" && svc.VIP.IsValid() {
-		svc.Name = svc.Key().String()
-	}
 	bs, bps := backendSpecs("backends", req.Backends)
 	ps = append(ps, bps...)
-	for i := range bs {
-		if bs[i].Port == 0 {
-			bs[i].Port = svc.Port
-		}
-	}
 	svc.Backends = bs
+	svc.FillDerived()
 	return svc, ps
 }
 
@@ -158,7 +145,8 @@ func backendSpecs(path string, specs []BackendSpec) ([]config.Backend, []Problem
 		if path != "" {
 			p = fmt.Sprintf("%s[%d].address", path, i)
 		}
-		b := config.Backend{Port: spec.Port, Weight: 1}
+		b := config.NewBackend()
+		b.Port = spec.Port
 		if spec.Weight != nil {
 			b.Weight = *spec.Weight
 		}

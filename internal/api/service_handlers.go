@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/xdplb/xdplb/internal/config"
@@ -81,17 +81,9 @@ func (s *Server) editService(w http.ResponseWriter, r *http.Request) {
 		}
 		index = i
 		svc := &c.Services[i]
+		prev := svc.Backends
 		if req.Name != nil {
-			name := *req.Name
-			if name == "" {
-				name = svc.Key().String()
-			}
-			for j, o := range c.Services {
-				if j != i && o.Name == name {
-					return conflict("service name %q is already taken by %s", name, o.Key())
-				}
-			}
-			svc.Name = name
+			svc.Name = *req.Name // empty: back to the default
 		}
 		if req.Scheduler != nil {
 			svc.Scheduler = *req.Scheduler
@@ -100,20 +92,21 @@ func (s *Server) editService(w http.ResponseWriter, r *http.Request) {
 			svc.Persistence = time.Duration(*req.Persistence)
 		}
 		if req.Backends != nil {
-			next := make([]config.Backend, len(backends))
-			for j, b := range backends {
-				if b.Port == 0 {
-					b.Port = svc.Port
-				}
-				// A backend that stays keeps its own health check.
-				for _, old := range svc.Backends {
-					if old.Address == b.Address && old.Port == b.Port {
-						b.HealthCheck = old.HealthCheck
-					}
-				}
-				next[j] = b
+			svc.Backends = slices.Clone(backends)
+		}
+		svc.FillDerived()
+		for j, o := range c.Services {
+			if j != i && o.Name == svc.Name {
+				return conflict("service name %q is already taken by %s", svc.Name, o.Key())
 			}
-			svc.Backends = next
+		}
+		// A backend that stays keeps its own health check.
+		for j, b := range svc.Backends {
+			for _, old := range prev {
+				if old.AddrPort() == b.AddrPort() {
+					svc.Backends[j].HealthCheck = old.HealthCheck
+				}
+			}
 		}
 		edited = *svc
 		return nil
@@ -169,21 +162,20 @@ func (s *Server) addBackend(w http.ResponseWriter, r *http.Request) {
 		}
 		index = i
 		svc := &c.Services[i]
-		if b.Port == 0 {
-			b.Port = svc.Port
-		}
-		for _, o := range svc.Backends {
-			if o.Address == b.Address && o.Port == b.Port {
-				return conflict("backend %s already in service %s", netip.AddrPortFrom(b.Address, b.Port), svc.Name)
-			}
-		}
 		bindex = len(svc.Backends)
 		svc.Backends = append(svc.Backends, b)
+		svc.FillDerived()
+		b = svc.Backends[bindex]
+		for _, o := range svc.Backends[:bindex] {
+			if o.AddrPort() == b.AddrPort() {
+				return conflict("backend %s already in service %s", b.AddrPort(), svc.Name)
+			}
+		}
 		edited = *svc
 		return nil
 	})
 	if err != nil {
-		summary := fmt.Sprintf("invalid backend %s for service %s", netip.AddrPortFrom(b.Address, b.Port), ref)
+		summary := fmt.Sprintf("invalid backend %s for service %s", b.AddrPort(), ref)
 		writeChangeError(w, err, summary, servicePaths(&index, &bindex))
 		return
 	}

@@ -54,32 +54,45 @@ func defaultConfig() Config {
 	}
 }
 
-func defaultService() Service {
+// NewService returns a service with the defaults a file gives the fields
+// it leaves out; FillDerived completes it once its own fields are set.
+func NewService() Service {
 	return Service{Protocol: defaultProtocol, Scheduler: defaultScheduler, OnBackendDown: KeepConnections}
 }
 
-func defaultBackend() Backend {
+// NewBackend returns a backend with the defaults a file gives the fields it
+// leaves out; its port, if left 0, is the service's (see FillDerived).
+func NewBackend() Backend {
 	return Backend{Weight: defaultWeight}
+}
+
+func defaultService() Service { return NewService() }
+
+func defaultBackend() Backend { return NewBackend() }
+
+// FillDerived fills the defaults that depend on other fields: the name is
+// the key, and a backend's port the service's.
+func (s *Service) FillDerived() {
+	// Without a VIP the key would read "invalid IP:…"; leave the name
+	// empty and let Validate report the missing VIP instead.
+	if s.Name == "" && s.VIP.IsValid() {
+		s.Name = s.Key().String()
+	}
+	// The decoder rejects an explicit port 0, so 0 here means absent.
+	for j := range s.Backends {
+		if s.Backends[j].Port == 0 {
+			s.Backends[j].Port = s.Port
+		}
+	}
+	if s.Fallback != nil && s.Fallback.Port == 0 {
+		s.Fallback.Port = s.Port
+	}
 }
 
 // applyDerivedDefaults fills the defaults that depend on other fields and
 // so can only be set once the whole document is decoded.
 func (c *Config) applyDerivedDefaults() {
 	for i := range c.Services {
-		s := &c.Services[i]
-		// Without a VIP the key would read "invalid IP:…"; leave the name
-		// empty and let Validate report the missing VIP instead.
-		if s.Name == "" && s.VIP.IsValid() {
-			s.Name = s.Key().String()
-		}
-		// The decoder rejects an explicit port 0, so 0 here means absent.
-		for j := range s.Backends {
-			if s.Backends[j].Port == 0 {
-				s.Backends[j].Port = s.Port
-			}
-		}
-		if s.Fallback != nil && s.Fallback.Port == 0 {
-			s.Fallback.Port = s.Port
-		}
+		c.Services[i].FillDerived()
 	}
 }

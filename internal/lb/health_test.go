@@ -113,3 +113,43 @@ func TestFallback(t *testing.T) {
 		t.Errorf("all up again:\n  got  %q\n  want %q", got, want)
 	}
 }
+
+// TestHealthAndEditsInterleaved: health flips and configuration changes
+// arriving in any order give exactly the writes of the state they leave,
+// and an edit never brings back a backend the health checks hold out.
+func TestHealthAndEditsInterleaved(t *testing.T) {
+	rec := &recorder{}
+	b := New(rec)
+	rs2 := ident.Backend{Service: web.Key(), Addr: netip.MustParseAddrPort("172.19.0.3:80")}
+	three := with(web, be("172.19.0.2:80", 1), be("172.19.0.3:80", 1), be("172.19.0.4:80", 1))
+	steps := []struct {
+		name string
+		do   func() error
+		want []string
+	}{
+		{"start", func() error { return b.Apply([]config.Service{web}) }, webFromScratch},
+		{"rs2 down", func() error { return b.SetHealth(map[ident.Backend]bool{rs2: true}) }, []string{
+			"WriteRing 2 [0]", "SetService 172.19.0.10:80/tcp id=0 ring=2+1", "SetBackend 1 172.19.0.3:80 drained",
+		}},
+		{"edit: a third backend, rs2 still down", func() error { return b.Apply([]config.Service{three}) }, []string{
+			"ResetBackendTraffic 2", "SetBackend 2 172.19.0.4:80",
+			"WriteRing 0 [0 2]", "SetService 172.19.0.10:80/tcp id=0 ring=0+2",
+		}},
+		{"reload of the same file", func() error { return b.Apply([]config.Service{three}) }, nil},
+		{"rs2 up", func() error { return b.SetHealth(nil) }, []string{
+			"WriteRing 2 [0 1 2]", "SetService 172.19.0.10:80/tcp id=0 ring=2+3", "SetBackend 1 172.19.0.3:80",
+		}},
+		{"edit: rs2 removed", func() error { return b.Apply([]config.Service{with(web, be("172.19.0.2:80", 1), be("172.19.0.4:80", 1))}) }, []string{
+			"WriteRing 0 [0 2]", "SetService 172.19.0.10:80/tcp id=0 ring=0+2", "ClearBackend 1",
+		}},
+		{"a flip of the removed backend changes nothing", func() error { return b.SetHealth(map[ident.Backend]bool{rs2: true}) }, nil},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if got := rec.take(); !slices.Equal(got, st.want) {
+			t.Errorf("%s: writes\n  got  %q\n  want %q", st.name, got, st.want)
+		}
+	}
+}
