@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/xdplb/xdplb/internal/datapath"
 	"github.com/xdplb/xdplb/internal/health"
 	"github.com/xdplb/xdplb/internal/ident"
 )
@@ -13,12 +14,12 @@ import (
 // clear message instead of as a map update error halfway through
 // programming the datapath.
 const (
-	MaxServices           = 4096
-	MaxBackends           = 1 << 17 // total across all services
+	MaxServices           = datapath.MaxServices
+	MaxBackends           = datapath.MaxBackends // total across all services
 	MaxBackendsPerService = 4096
-	MaxLocalAddresses     = 64
+	MaxLocalAddresses     = datapath.MaxLocalAddrs
 	// RingSlots is the size of the array every scheduler's ring lives in.
-	RingSlots = 1 << 22
+	RingSlots = datapath.RingSlots
 	// MaxWRRRing is the longest weighted round-robin ring; longer ones
 	// are scaled down.
 	MaxWRRRing = 65536

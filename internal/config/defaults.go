@@ -3,13 +3,14 @@ package config
 import (
 	"time"
 
+	"github.com/xdplb/xdplb/internal/datapath"
 	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // Default values for optional fields.
 const (
 	defaultXDPMode           = ident.ModeAuto
-	defaultConntrackCapacity = 1 << 20
+	defaultConntrackCapacity = datapath.DefaultConntrackCapacity
 	defaultLogLevel          = "info"
 	defaultLogFormat         = "text"
 	defaultProtocol          = ident.TCP

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/xdplb/xdplb/internal/config"
 	"github.com/xdplb/xdplb/internal/datapath"
 )
 
@@ -166,23 +165,5 @@ func TestIDAlloc(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// TestLimitsAgree: the config package validates against copies of the
-// datapath's limits (it must not import the BPF objects); they must match.
-func TestLimitsAgree(t *testing.T) {
-	for _, c := range []struct {
-		name         string
-		config, want int
-	}{
-		{"services", config.MaxServices, datapath.MaxServices},
-		{"backends", config.MaxBackends, datapath.MaxBackends},
-		{"local addresses", config.MaxLocalAddresses, datapath.MaxLocalAddrs},
-		{"ring slots", config.RingSlots, datapath.RingSlots},
-	} {
-		if c.config != c.want {
-			t.Errorf("%s: config allows %d, the datapath %d", c.name, c.config, c.want)
-		}
 	}
 }
