@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -224,6 +225,9 @@ func TestWriteBackRefusesToClobberAnEdit(t *testing.T) {
 	d := startDaemon(t, iface, nil)
 	defer d.stop(t)
 	ctx, client, path := d.ctx, d.client, d.path
+	if res, err := client.Reload(ctx); err != nil || len(res.Applied) != 0 {
+		t.Errorf("reload of an unchanged file: %+v, %v; want nothing applied", res, err)
+	}
 
 	edited, err := os.ReadFile(path)
 	if err != nil {
@@ -316,4 +320,48 @@ func backendsOf(t *testing.T, v api.ServiceView) []netip.AddrPort {
 		out = append(out, netip.AddrPortFrom(netip.MustParseAddr(b.Address), b.Port))
 	}
 	return out
+}
+
+// TestSecondDaemonOnSamePinsRefused: a second daemon with its own socket
+// but the first one's pin path is refused, naming the first; it changes
+// nothing, so the first one's stop still removes its pins.
+func TestSecondDaemonOnSamePinsRefused(t *testing.T) {
+	iface := os.Getenv(childEnv)
+	if iface == "" {
+		inNamespace(t)
+		return
+	}
+	pins := fmt.Sprintf("/sys/fs/bpf/xdplb-test-%d", os.Getpid())
+	withPins := func(dir string) string {
+		return strings.Replace(testConfig(iface, dir), `pin_path: ""`, "pin_path: "+pins, 1)
+	}
+	first := t.TempDir()
+	cfg, err := config.Parse([]byte(withPins(first)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg, Options{}, slog.New(slog.DiscardHandler)) }()
+	waitReady(t, api.NewClient(cfg.API.Socket), done)
+
+	second, err := config.Parse([]byte(withPins(t.TempDir())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Run(t.Context(), second, Options{}, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "in use by another xdplb daemon") ||
+		!strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) || !strings.Contains(err.Error(), cfg.API.Socket) {
+		t.Errorf("second daemon on the same pins: %v, want a refusal naming pid %d and %s", err, os.Getpid(), cfg.API.Socket)
+	}
+	if st, err := api.NewClient(cfg.API.Socket).Status(t.Context()); err != nil || !st.Ready {
+		t.Errorf("the first daemon after the refusal: %+v, %v", st, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	if _, err := os.Stat(pins); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("pins after the first daemon stopped: %v, want them removed", err)
+	}
 }
