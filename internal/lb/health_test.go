@@ -139,7 +139,9 @@ func TestHealthAndEditsInterleaved(t *testing.T) {
 		{"rs2 up", func() error { return b.SetHealth(nil) }, []string{
 			"WriteRing 2 [0 1 2]", "SetService 172.19.0.10:80/tcp id=0 ring=2+3", "SetBackend 1 172.19.0.3:80",
 		}},
-		{"edit: rs2 removed", func() error { return b.Apply([]config.Service{with(web, be("172.19.0.2:80", 1), be("172.19.0.4:80", 1))}) }, []string{
+		{"edit: rs2 removed", func() error {
+			return b.Apply([]config.Service{with(web, be("172.19.0.2:80", 1), be("172.19.0.4:80", 1))})
+		}, []string{
 			"WriteRing 0 [0 2]", "SetService 172.19.0.10:80/tcp id=0 ring=0+2", "ClearBackend 1",
 		}},
 		{"a flip of the removed backend changes nothing", func() error { return b.SetHealth(map[ident.Backend]bool{rs2: true}) }, nil},
