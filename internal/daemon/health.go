@@ -42,9 +42,13 @@ func (d *Daemon) setHealthTargets() {
 // connections get a drop task; the table walk never runs here.
 func (d *Daemon) applyHealth() {
 	down := map[ident.Backend]bool{}
+	// Only a probe's verdict ends connections: a backend that starts down
+	// (initial: down, or a new daemon taking over) keeps those it has.
+	probed := map[ident.Backend]bool{}
 	for _, st := range d.health.States() {
 		if !st.Up {
 			down[st.Target.Backend()] = true
+			probed[st.Target.Backend()] = !st.LastCheck.IsZero()
 		}
 	}
 	if maps.Equal(down, d.down) {
@@ -55,7 +59,7 @@ func (d *Daemon) applyHealth() {
 		return
 	}
 	for b := range down {
-		if d.down[b] {
+		if d.down[b] || !probed[b] {
 			continue
 		}
 		if s, ok := d.service(b.Service); ok && s.OnBackendDown == config.ExpireConnections {
