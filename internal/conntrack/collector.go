@@ -33,6 +33,8 @@ type Result struct {
 	PortsInUse map[netip.Addr]int
 	// PerBackend counts connections per backend id, as seen.
 	PerBackend map[uint32]datapath.ConnCount
+	// PerService counts connections per service id, as seen.
+	PerService map[uint32]int
 	// Started is when the collection began: a connection opened after it
 	// may be missing from the counts.
 	Started  time.Time
@@ -138,7 +140,7 @@ func (c *Collector) Collect() (Result, error) {
 	}
 	res := Result{
 		Entries: sw.Entries, Expired: sw.Expired, Orphans: sw.Orphans, Full: full,
-		PortsInUse: sw.PortsInUse, PerBackend: sw.PerBackend, Started: start, Duration: time.Since(start),
+		PortsInUse: sw.PortsInUse, PerBackend: sw.PerBackend, PerService: sw.PerService, Started: start, Duration: time.Since(start),
 	}
 	c.mu.Lock()
 	c.totals.Runs++

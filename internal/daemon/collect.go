@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/xdplb/xdplb/internal/conntrack"
+	"github.com/xdplb/xdplb/internal/lb"
 )
 
 // collect runs the conntrack collector. After every sweep it publishes
@@ -24,7 +25,7 @@ func (d *Daemon) retireIDs() {
 	if r == nil {
 		return
 	}
-	if freed := d.bal.Release(r.PerBackend, r.Started); freed > 0 {
-		d.log.Debug("backend ids of removed backends released", "ids", freed)
+	if freed := d.bal.Release(lb.Carried{Backends: r.PerBackend, Services: r.PerService, Started: r.Started}); freed > 0 {
+		d.log.Debug("ids of removed services and backends released", "ids", freed)
 	}
 }

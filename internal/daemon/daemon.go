@@ -22,7 +22,6 @@ import (
 	"github.com/xdplb/xdplb/internal/datapath"
 	"github.com/xdplb/xdplb/internal/health"
 	"github.com/xdplb/xdplb/internal/hostnet"
-	"github.com/xdplb/xdplb/internal/ident"
 	"github.com/xdplb/xdplb/internal/lb"
 	"github.com/xdplb/xdplb/internal/metrics"
 )
@@ -73,9 +72,6 @@ type Daemon struct {
 	owner
 	cfg *config.Config
 	bal *lb.Balancer
-	// down is the set of backends health checks hold out, as last
-	// applied to the balancer.
-	down map[ident.Backend]bool
 	// fileDigest is the configuration file's content as last read or
 	// written: a write-back refuses to overwrite an edit made since.
 	fileDigest [sha256.Size]byte
@@ -87,7 +83,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 	if opts.KeepOnExit == nil {
 		opts.KeepOnExit = new(atomic.Bool)
 	}
-	d := &Daemon{cfg: cfg, opts: opts, log: log, owner: newOwner(), down: map[ident.Backend]bool{}}
+	d := &Daemon{cfg: cfg, opts: opts, log: log, owner: newOwner()}
 	d.dropTasks = dropQueue{wake: make(chan struct{}, 1), log: log}
 	d.neigh = hostnet.NewNeighbours(log)
 	d.health = health.New(health.Options{OnChange: func(health.Change) { nudge(d.healthNudge) }, Logger: log})

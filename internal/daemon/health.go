@@ -51,15 +51,15 @@ func (d *Daemon) applyHealth() {
 			probed[st.Target.Backend()] = !st.LastCheck.IsZero()
 		}
 	}
-	if maps.Equal(down, d.down) {
+	before := d.bal.Down()
+	if maps.Equal(down, before) {
 		return
 	}
 	if err := d.bal.SetHealth(down); err != nil {
 		d.log.Error("health states not all applied; retried at the next change", "err", err)
-		return
 	}
-	for b := range down {
-		if d.down[b] || !probed[b] {
+	for b := range d.bal.Down() {
+		if before[b] || !probed[b] {
 			continue
 		}
 		if s, ok := d.service(b.Service); ok && s.OnBackendDown == config.ExpireConnections {
@@ -68,7 +68,6 @@ func (d *Daemon) applyHealth() {
 			}
 		}
 	}
-	d.down = down
 	d.publish()
 }
 

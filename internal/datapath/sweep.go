@@ -19,6 +19,8 @@ type SweepResult struct {
 	// PerBackend counts the connections (forward halves seen) per backend
 	// id, as ipvsadm's ActiveConn and InActConn.
 	PerBackend map[uint32]ConnCount
+	// PerService counts them per service id.
+	PerService map[uint32]int
 }
 
 // ConnCount is how many connections of a backend are established
@@ -32,7 +34,9 @@ func (r *SweepResult) count(v *xdplbCtFwd) {
 	if r.PortsInUse == nil {
 		r.PortsInUse = map[netip.Addr]int{}
 		r.PerBackend = map[uint32]ConnCount{}
+		r.PerService = map[uint32]int{}
 	}
+	r.PerService[v.SvcId]++
 	r.PortsInUse[addrFromBE32(v.LocalAddr)]++
 	c := r.PerBackend[v.BackendId]
 	if State(v.State) == StateEstablished {

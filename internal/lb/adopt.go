@@ -113,7 +113,7 @@ func (b *Balancer) dropUnclaimed(vips map[netip.Addr]bool) error {
 			continue
 		}
 		delete(b.held, k)
-		b.svcIDs.free(s.ID)
+		b.retiredServices[s.ID] = time.Time{}
 		b.rings.free(s.Ring)
 	}
 	for k, id := range b.heldBackends {
@@ -127,17 +127,32 @@ func (b *Balancer) dropUnclaimed(vips map[netip.Addr]bool) error {
 	return errors.Join(errs...)
 }
 
-// Release frees the retired backend ids that no connection carried in a
-// sweep that started after they were retired; counts are that sweep's
-// connections per backend id. It returns how many it freed.
-func (b *Balancer) Release(counts map[uint32]datapath.ConnCount, sweepStarted time.Time) int {
+// Carried is what a collector sweep found connections carry: their
+// backend and service ids, and when the sweep began.
+type Carried struct {
+	Backends map[uint32]datapath.ConnCount
+	Services map[uint32]int
+	Started  time.Time
+}
+
+// Release frees the retired ids that no connection carried in a sweep that
+// began after they were retired. It returns how many it freed.
+func (b *Balancer) Release(c Carried) int {
 	n := 0
 	for id, at := range b.retired {
-		if at.After(sweepStarted) || counts[id] != (datapath.ConnCount{}) {
+		if at.After(c.Started) || c.Backends[id] != (datapath.ConnCount{}) {
 			continue
 		}
 		delete(b.retired, id)
 		b.backendIDs.free(id)
+		n++
+	}
+	for id, at := range b.retiredServices {
+		if at.After(c.Started) || c.Services[id] > 0 {
+			continue
+		}
+		delete(b.retiredServices, id)
+		b.svcIDs.free(id)
 		n++
 	}
 	return n

@@ -70,14 +70,17 @@ func TestAdoptKeepsIDs(t *testing.T) {
 	if got := newBackend(); got != "SetBackend 1 172.19.0.5:80" {
 		t.Errorf("new backend after adoption: %q, want id 1", got)
 	}
-	inUse := map[uint32]datapath.ConnCount{4: {Active: 1}, 12: {Inactive: 2}}
-	if n := b.Release(inUse, time.Unix(50, 0)); n != 1 {
+	// The adopted service 1 that went still has a connection.
+	inUse := Carried{Backends: map[uint32]datapath.ConnCount{4: {Active: 1}, 12: {Inactive: 2}}, Services: map[uint32]int{1: 1}}
+	inUse.Started = time.Unix(50, 0)
+	if n := b.Release(inUse); n != 1 {
 		t.Errorf("released %d ids, want 1 (9: retired at adoption, no connection; 1 retired after the sweep began)", n)
 	}
-	if n := b.Release(inUse, time.Unix(200, 0)); n != 1 {
-		t.Errorf("released %d ids, want 1 (1 carries no connection)", n)
+	inUse.Started = time.Unix(200, 0)
+	if n := b.Release(inUse); n != 1 {
+		t.Errorf("released %d ids, want 1 (backend 1 carries no connection)", n)
 	}
-	if n := b.Release(nil, time.Unix(300, 0)); n != 2 {
-		t.Errorf("released %d ids once no connection carries them, want 2 (4 and 12)", n)
+	if n := b.Release(Carried{Started: time.Unix(300, 0)}); n != 3 {
+		t.Errorf("released %d ids once no connection carries them, want 3 (backends 4 and 12, service 1)", n)
 	}
 }

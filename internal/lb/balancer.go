@@ -40,6 +40,9 @@ type Balancer struct {
 	// may still carry them, with when: they are not reused until a sweep
 	// that started later finds none (see Release).
 	retired map[uint32]time.Time
+	// retiredServices are service ids kept out of use likewise: a
+	// connection's service id decides whose counters it feeds.
+	retiredServices map[uint32]time.Time
 	// held and heldBackends are what an adopted datapath holds that no
 	// Apply has claimed yet (see Adopt).
 	held         map[ident.Service]datapath.Service
@@ -66,16 +69,17 @@ type backend struct {
 // New returns an empty balancer writing to w.
 func New(w Writer) *Balancer {
 	return &Balancer{
-		w:            w,
-		services:     map[ident.Service]*service{},
-		svcIDs:       newIDAlloc(datapath.MaxServices),
-		backendIDs:   newIDAlloc(datapath.MaxBackends),
-		rings:        ringAlloc{size: datapath.RingSlots},
-		down:         map[ident.Service]map[netip.AddrPort]bool{},
-		retired:      map[uint32]time.Time{},
-		held:         map[ident.Service]datapath.Service{},
-		heldBackends: map[heldBackend]uint32{},
-		now:          time.Now,
+		w:               w,
+		services:        map[ident.Service]*service{},
+		svcIDs:          newIDAlloc(datapath.MaxServices),
+		backendIDs:      newIDAlloc(datapath.MaxBackends),
+		rings:           ringAlloc{size: datapath.RingSlots},
+		down:            map[ident.Service]map[netip.AddrPort]bool{},
+		retired:         map[uint32]time.Time{},
+		retiredServices: map[uint32]time.Time{},
+		held:            map[ident.Service]datapath.Service{},
+		heldBackends:    map[heldBackend]uint32{},
+		now:             time.Now,
 	}
 }
 
@@ -133,6 +137,17 @@ func (b *Balancer) SetHealth(down map[ident.Backend]bool) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Down returns the backends SetHealth holds out of their rings.
+func (b *Balancer) Down() map[ident.Backend]bool {
+	out := map[ident.Backend]bool{}
+	for k, addrs := range b.down {
+		for a := range addrs {
+			out[ident.Backend{Service: k, Addr: a}] = true
+		}
+	}
+	return out
 }
 
 // ServiceID is the datapath's id of the service with key k.
@@ -345,7 +360,7 @@ func (b *Balancer) remove(s *service, vipInUse bool) error {
 		return err
 	}
 	delete(b.services, s.key)
-	b.svcIDs.free(s.id)
+	b.retiredServices[s.id] = b.now()
 	b.rings.free(s.ring)
 	return b.retire(s.backends)
 }

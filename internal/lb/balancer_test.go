@@ -289,10 +289,10 @@ func TestApply(t *testing.T) {
 				"ClearBackend 3",
 				"ClearBackend 4",
 			}},
-			// The service id 1 and the ring slots from 2 on are free
-			// again; backend ids 2 to 4 stay retired while connections
-			// may carry them (see Release).
-			{apply: []config.Service{web, other}, want: otherFromScratch("1", "5", "6", "2")},
+			// The ring slots from 2 on are free again; service ids 1
+			// and 2 and backend ids 2 to 4 stay retired while
+			// connections may carry them (see Release).
+			{apply: []config.Service{web, other}, want: otherFromScratch("3", "5", "6", "2")},
 		}},
 		{"remove several services in key order", []step{
 			{apply: []config.Service{other, web, dns}, want: slices.Concat(
@@ -326,9 +326,9 @@ func TestApply(t *testing.T) {
 				"SetBackend 5 172.19.0.2:80",
 				"ResetBackendTraffic 6",
 				"SetBackend 6 172.19.0.3:80",
-				"ResetServiceTraffic 0",
+				"ResetServiceTraffic 3",
 				"WriteRing 0 [5 6]",
-				"SetService 172.19.0.10:80/tcp id=0 ring=0+2",
+				"SetService 172.19.0.10:80/tcp id=3 ring=0+2",
 			}},
 		}},
 		{"VIP kept for a service added in the same apply", []step{
@@ -339,8 +339,8 @@ func TestApply(t *testing.T) {
 				"WriteRing 0 [0]",
 				"SetService 172.19.0.10:53/udp id=0 ring=0+1",
 			}},
-			// Removals come first and free the service id the new service
-			// takes; the backend id stays retired.
+			// Removals come first; the removed service's ids stay
+			// retired, so the new one takes fresh ones.
 			{apply: []config.Service{web}, want: []string{
 				"DeleteService 172.19.0.10:53/udp vipInUse=true",
 				"ClearBackend 0",
@@ -348,9 +348,9 @@ func TestApply(t *testing.T) {
 				"SetBackend 1 172.19.0.2:80",
 				"ResetBackendTraffic 2",
 				"SetBackend 2 172.19.0.3:80",
-				"ResetServiceTraffic 0",
+				"ResetServiceTraffic 1",
 				"WriteRing 0 [1 2]",
-				"SetService 172.19.0.10:80/tcp id=0 ring=0+2",
+				"SetService 172.19.0.10:80/tcp id=1 ring=0+2",
 			}},
 		}},
 		{"protocol change is a new service", []step{
@@ -363,9 +363,9 @@ func TestApply(t *testing.T) {
 				"SetBackend 2 172.19.0.2:80",
 				"ResetBackendTraffic 3",
 				"SetBackend 3 172.19.0.3:80",
-				"ResetServiceTraffic 0",
+				"ResetServiceTraffic 1",
 				"WriteRing 0 [2 3]",
-				"SetService 172.19.0.10:80/udp id=0 ring=0+2",
+				"SetService 172.19.0.10:80/udp id=1 ring=0+2",
 			}},
 		}},
 	}
