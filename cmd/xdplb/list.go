@@ -24,7 +24,7 @@ func newListCmd() *cobra.Command {
 		Short:   "List the virtual services and their backends (like ipvsadm -Ln)",
 		Long: "Lists every service with its scheduler and flags, and every backend with its weight, " +
 			"health (up or down) and connections: ActiveConn counts established ones, InActConn " +
-			"the rest (opening, closing, UDP).\n\n" +
+			"the rest (opening, closing, UDP), as of the collector's last sweep (every gc_interval).\n\n" +
 			"--stats shows the totals since each service and backend was added instead; --rate " +
 			"reads the counters twice, a second apart, and shows the rates per second.",
 		Args: cobra.NoArgs,
