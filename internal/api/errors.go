@@ -28,8 +28,13 @@ func notFound(format string, args ...any) error {
 }
 
 func conflict(format string, args ...any) error {
-	return &editError{msg: fmt.Sprintf(format, args...), kind: ErrConflict}
+	return Conflict(fmt.Sprintf(format, args...))
 }
+
+// Conflict is an error with msg as its whole message that the API answers
+// with 409 Conflict: for a Source refusing a change that clashes with the
+// state it is in.
+func Conflict(msg string) error { return &editError{msg: msg, kind: ErrConflict} }
 
 // immutableServiceFields explains the fields of a new service that an
 // edit cannot change.

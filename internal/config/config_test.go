@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -205,5 +207,25 @@ func TestErrorFormatsOneProblemPerLine(t *testing.T) {
 	want := "services[0].port: 70000 is not a port (1-65535)\nconfiguration is empty"
 	if got := e.Error(); got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
+// TestLoadOnlyRegularFiles: a FIFO at the configuration path is refused at
+// once instead of blocking the reader (the daemon reads the file on every
+// change and reload).
+func TestLoadOnlyRegularFiles(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "xdplb.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := Digest(fifo); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("Digest of a FIFO: %v, want a refusal", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Digest of a FIFO blocked")
 	}
 }

@@ -2,11 +2,13 @@ package config
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
@@ -30,10 +32,32 @@ const maxAliasNodes = MaxBackends * 16
 // file; parse and validation problems are still reachable as *Error with
 // errors.As.
 func Load(path string) (*Config, error) {
+	c, _, err := LoadDigest(path)
+	return c, err
+}
+
+// LoadDigest is Load that also returns the digest of the content it read,
+// so a caller can later tell whether the file changed since.
+func LoadDigest(path string) (*Config, [sha256.Size]byte, error) {
 	data, err := readFile(path)
 	if err != nil {
-		return nil, err
+		return nil, [sha256.Size]byte{}, err
 	}
+	c, err := parseFile(path, data)
+	return c, sha256.Sum256(data), err
+}
+
+// Digest returns the digest of the file's content, read as Load reads it.
+func Digest(path string) ([sha256.Size]byte, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return [sha256.Size]byte{}, err
+	}
+	return sha256.Sum256(data), nil
+}
+
+// parseFile is Parse with errors that name the file.
+func parseFile(path string, data []byte) (*Config, error) {
 	c, err := Parse(data)
 	if err != nil {
 		// Put a multi-problem list on lines of its own rather than
@@ -47,14 +71,22 @@ func Load(path string) (*Config, error) {
 }
 
 // readFile reads at most one byte more than MaxFileSize, so that Parse
-// refuses a larger file without it being read whole.
+// refuses a larger file without it being read whole. Only a regular file
+// is read: a FIFO or a device at the path would block or never end, and
+// the daemon reads the file on every change. Opening without blocking
+// keeps a FIFO from holding the open itself.
 func readFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		// *fs.PathError already names the file.
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("read config: %s is not a regular file (%s)", path, fi.Mode().Type())
+	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
-	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -38,7 +37,7 @@ func (c *Config) Clone() *Config {
 // replaced atomically; SaveServices returns the digest of what it wrote.
 func SaveServices(path string, services []Service) ([sha256.Size]byte, error) {
 	var digest [sha256.Size]byte
-	data, err := os.ReadFile(path)
+	data, err := readFile(path)
 	if err != nil {
 		return digest, fmt.Errorf("save services: %w", err)
 	}

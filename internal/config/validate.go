@@ -74,8 +74,12 @@ func (c *Config) Validate() error {
 	if g := c.Conntrack.GCInterval; g < time.Second/100 || g > time.Hour {
 		ps.add("conntrack.gc_interval", "%s is out of range (10ms to 1h)", g)
 	}
-	if c.State.PinPath != "" && !filepath.IsAbs(c.State.PinPath) {
-		ps.add("state.pin_path", "%q is not an absolute path", c.State.PinPath)
+	if p := c.State.PinPath; p != "" && !filepath.IsAbs(p) {
+		ps.add("state.pin_path", "%q is not an absolute path", p)
+	} else if p != "" && filepath.Clean(p) != p {
+		// xdplb removes what it pinned there: the path it removes from
+		// must be the one it means, with no "." or ".." to reinterpret.
+		ps.add("state.pin_path", "%q is not a clean path (write %q)", p, filepath.Clean(p))
 	}
 	if l := c.Metrics.Listen; l != "" {
 		if _, port, err := net.SplitHostPort(l); err != nil || port == "" {

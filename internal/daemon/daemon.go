@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -135,7 +134,7 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 		}
 		links[i] = l
 	}
-	if d.fileDigest, err = fileDigest(d.opts.ConfigPath); err != nil {
+	if d.fileDigest, err = d.configDigest(); err != nil {
 		return err
 	}
 	if d.apiLn, err = api.Listen(cfg.API.Socket); err != nil {
@@ -285,18 +284,6 @@ func (d *Daemon) setLogLevel(level string) {
 	if d.opts.LogLevel != nil && l.UnmarshalText([]byte(level)) == nil {
 		d.opts.LogLevel.Set(l)
 	}
-}
-
-// fileDigest is the digest of the file's content.
-func fileDigest(path string) ([sha256.Size]byte, error) {
-	if path == "" {
-		return [sha256.Size]byte{}, nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return [sha256.Size]byte{}, fmt.Errorf("read %s: %w", path, err)
-	}
-	return sha256.Sum256(b), nil
 }
 
 func closeListener(ln net.Listener) {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"reflect"
@@ -12,8 +13,8 @@ import (
 
 // errFileChanged refuses a runtime change that would overwrite an edit
 // of the configuration file that was not reloaded yet.
-var errFileChanged = fmt.Errorf("%w: the configuration file was edited since it was last loaded, "+
-	"and saving this change would overwrite that edit; run `xdplb reload` first, then repeat the change", api.ErrConflict)
+var errFileChanged = api.Conflict("the configuration file was edited since it was last loaded, " +
+	"and saving this change would overwrite that edit; run `xdplb reload` first, then repeat the change")
 
 // Change implements api.Editor. On the owner goroutine the edit is tried
 // on a copy, validated, applied and saved to the configuration file, in
@@ -23,7 +24,7 @@ func (d *Daemon) Change(edit func(*config.Config) error) error {
 }
 
 func (d *Daemon) change(edit func(*config.Config) error) error {
-	if digest, err := fileDigest(d.opts.ConfigPath); err != nil {
+	if digest, err := d.configDigest(); err != nil {
 		return err
 	} else if digest != d.fileDigest {
 		return errFileChanged
@@ -46,6 +47,15 @@ func (d *Daemon) change(edit func(*config.Config) error) error {
 	}
 	d.log.Info("configuration changed through the API", "services", len(next.Services))
 	return nil
+}
+
+// configDigest is the digest of the configuration file as it is now, or
+// zero for a daemon run without one.
+func (d *Daemon) configDigest() ([sha256.Size]byte, error) {
+	if d.opts.ConfigPath == "" {
+		return [sha256.Size]byte{}, nil
+	}
+	return config.Digest(d.opts.ConfigPath)
 }
 
 // save writes services back to the configuration file and remembers what
@@ -81,11 +91,7 @@ func (d *Daemon) Reload() (api.ReloadResult, error) {
 
 func (d *Daemon) reload() (api.ReloadResult, error) {
 	var res api.ReloadResult
-	digest, err := fileDigest(d.opts.ConfigPath)
-	if err != nil {
-		return res, err
-	}
-	next, err := config.Load(d.opts.ConfigPath)
+	next, digest, err := config.LoadDigest(d.opts.ConfigPath)
 	if err != nil {
 		return res, err
 	}

@@ -46,6 +46,17 @@ func ensureBPFFS(path string) (transient string, err error) {
 	if fi, err := os.Stat(path); err != nil || !fi.IsDir() {
 		return "", fmt.Errorf("state.pin_path %s: not a directory", path)
 	}
+	dir, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("state.pin_path %s: %w", path, err)
+	}
+	root, err := isMountRoot(int(dir.Fd()))
+	dir.Close()
+	if err != nil {
+		return "", fmt.Errorf("state.pin_path %s: %w", path, err)
+	} else if root {
+		return "", mountRootError(path)
+	}
 	if !visibleToInit(path) {
 		if mounted {
 			return fmt.Sprintf("the BPF file system at %s was mounted by this process in a private mount namespace; "+

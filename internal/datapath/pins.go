@@ -34,6 +34,11 @@ func RemovePins(path string) error {
 	if st.Type != unix.BPF_FS_MAGIC {
 		return fmt.Errorf("state.pin_path %s is not a BPF file system; refusing to remove anything there", path)
 	}
+	if root, err := isMountRoot(int(dir.Fd())); err != nil {
+		return fmt.Errorf("remove pinned state at %s: %w", path, err)
+	} else if root {
+		return mountRootError(path)
+	}
 	maps, err := mapPinNames()
 	if err != nil {
 		return err
@@ -59,6 +64,24 @@ func RemovePins(path string) error {
 		errs = append(errs, fmt.Errorf("remove pin directory %s: %w", path, err))
 	}
 	return errors.Join(errs...)
+}
+
+// isMountRoot tells whether the directory open as dirfd is the root of its
+// file system: pins there would share names with every other tool's.
+func isMountRoot(dirfd int) (bool, error) {
+	var self, parent unix.Stat_t
+	if err := unix.Fstat(dirfd, &self); err != nil {
+		return false, err
+	}
+	if err := unix.Fstatat(dirfd, "..", &parent, 0); err != nil {
+		return false, err
+	}
+	return self.Dev != parent.Dev || self.Ino == parent.Ino, nil
+}
+
+func mountRootError(path string) error {
+	return fmt.Errorf("state.pin_path %s is the root of a BPF file system, shared with every other tool's pins; "+
+		"give xdplb a directory of its own in it, such as %s", path, filepath.Join(path, "xdplb"))
 }
 
 // mapPinNames are the names Load pins maps under: every map of the object

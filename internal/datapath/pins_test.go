@@ -115,6 +115,27 @@ func TestRemovePinsRefusesOtherFileSystems(t *testing.T) {
 	}
 }
 
+// TestBPFFSRootRefused: the root of a BPF file system is never a pin path:
+// maps of other tools there may have xdplb's names ("config", "events").
+func TestBPFFSRootRefused(t *testing.T) {
+	root := tempBPFFS(t)
+	pinForeign(t, filepath.Join(root, "config"))
+	for _, path := range []string{root, root + "/."} {
+		if err := RemovePins(path); err == nil || !strings.Contains(err.Error(), "root of a BPF file system") {
+			t.Errorf("RemovePins(%s): %v, want a refusal", path, err)
+		}
+		if dp, err := Load(Options{ConntrackCapacity: 1024, PinPath: path}); err == nil {
+			dp.Close()
+			t.Errorf("Load with pins at %s succeeded, want a refusal", path)
+		}
+	}
+	// The kernel shows maps.debug and progs.debug at a BPF root.
+	got := slices.DeleteFunc(entries(t, root), func(n string) bool { return strings.HasSuffix(n, ".debug") })
+	if !slices.Equal(got, []string{"config"}) {
+		t.Errorf("the root holds %v after the refusals, want the other tool's config only", got)
+	}
+}
+
 func TestIsLinkPin(t *testing.T) {
 	d := &Datapath{pinPath: "/sys/fs/bpf/xdplb"}
 	for name, want := range map[string]bool{

@@ -2,6 +2,7 @@ package ident
 
 import (
 	"fmt"
+	"net/netip"
 	"unicode/utf8"
 )
 
@@ -27,6 +28,11 @@ func ValidName(name string) error {
 		if !nameChar(c) {
 			return fmt.Errorf("%q may hold only letters, digits and . _ - + @ (not %q)", name, c)
 		}
+	}
+	// A name that reads as an address could never be named: a reference
+	// that parses as an address is one.
+	if _, err := netip.ParseAddr(name); err == nil {
+		return fmt.Errorf("%q is an address, which would be read as one wherever a service is named", name)
 	}
 	return nil
 }
