@@ -182,6 +182,9 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if dp.Adopted() {
+		d.log.Info("adopted pinned datapath state", "path", cfg.State.PinPath, "connections", held.Connections)
+	}
 	d.bal = lb.Adopt(dp, held)
 	if err := d.bal.Apply(cfg.Services); err != nil {
 		return err
@@ -221,11 +224,6 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 func (d *Daemon) logCapacity() {
 	capacity := d.dp.ConntrackCapacity()
 	mib := float64(capacity) * float64(datapath.ConntrackEntryBytes) / (1 << 20)
-	if d.dp.Adopted() {
-		var n int
-		d.dp.WalkForward(func(b []datapath.Forward) error { n += len(b); return nil })
-		d.log.Info("adopted pinned datapath state", "path", d.cfg.State.PinPath, "connections", n)
-	}
 	d.log.Info("conntrack table", "capacity", capacity, "memory_mib", fmt.Sprintf("%.0f", mib))
 }
 

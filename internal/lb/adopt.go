@@ -22,12 +22,19 @@ import (
 type Held struct {
 	Services map[ident.Service]datapath.Service
 	Backends map[uint32]datapath.BackendEntry
+	// Carried are the service and backend ids its connections carry.
+	// An id the services and backends no longer name (its owner was
+	// removed before the hand-over, and retired then) stays out of use.
+	CarriedServices, CarriedBackends map[uint32]bool
+	// Connections is how many connections it holds.
+	Connections int
 }
 
 // Reader reads what a datapath holds, for Adopt.
 type Reader interface {
 	Services() (map[ident.Service]datapath.Service, error)
 	BackendEntries() (map[uint32]datapath.BackendEntry, error)
+	WalkForward(fn func([]datapath.Forward) error) error
 }
 
 // heldBackend is a backend id an adopted service holds.
@@ -46,7 +53,19 @@ func ReadHeld(dp Reader) (Held, error) {
 	if err != nil {
 		return Held{}, fmt.Errorf("read adopted backends: %w", err)
 	}
-	return Held{Services: svcs, Backends: bes}, nil
+	h := Held{Services: svcs, Backends: bes, CarriedServices: map[uint32]bool{}, CarriedBackends: map[uint32]bool{}}
+	err = dp.WalkForward(func(batch []datapath.Forward) error {
+		for _, f := range batch {
+			h.CarriedServices[f.ServiceID] = true
+			h.CarriedBackends[f.BackendID] = true
+		}
+		h.Connections += len(batch)
+		return nil
+	})
+	if err != nil {
+		return Held{}, fmt.Errorf("read adopted connections: %w", err)
+	}
+	return h, nil
 }
 
 // Adopt returns a balancer writing to w that takes over held: its ids and
@@ -59,14 +78,28 @@ func Adopt(w Writer, held Held) *Balancer {
 		b.rings.reserve(s.Ring)
 		b.held[key] = s
 	}
+	for id := range held.CarriedServices {
+		if !svcIDs[id] {
+			// Removed before the hand-over: out of use until no
+			// connection carries it.
+			svcIDs[id] = true
+			b.retiredServices[id] = time.Time{}
+		}
+	}
 	beIDs := map[uint32]bool{}
 	for id, e := range held.Backends {
 		beIDs[id] = true
 		if e.Assigned {
 			b.heldBackends[heldBackend{e.ServiceID, e.Addr}] = id
 		} else {
-			// Whose it was is unknown (recorded by an older layout):
-			// kept out of use until no connection carries it.
+			// Whose it was is unknown (recorded by an older layout).
+			b.retired[id] = time.Time{}
+		}
+	}
+	for id := range held.CarriedBackends {
+		if !beIDs[id] {
+			// Its backend was removed before the hand-over.
+			beIDs[id] = true
 			b.retired[id] = time.Time{}
 		}
 	}

@@ -84,3 +84,33 @@ func TestAdoptKeepsIDs(t *testing.T) {
 		t.Errorf("released %d ids once no connection carries them, want 3 (backends 4 and 12, service 1)", n)
 	}
 }
+
+// TestAdoptKeepsCarriedIDs: ids that connections carry but no service or
+// backend names any more (removed, and retired, before a hand-over) are
+// not handed to new services and backends after it.
+func TestAdoptKeepsCarriedIDs(t *testing.T) {
+	held := Held{
+		Services: map[ident.Service]datapath.Service{web.Key(): {ID: 0, Ring: datapath.Ring{Offset: 0, Len: 1}}},
+		Backends: map[uint32]datapath.BackendEntry{
+			0: {ServiceID: 0, Addr: netip.MustParseAddrPort("172.19.0.2:80"), Assigned: true},
+		},
+		CarriedServices: map[uint32]bool{0: true, 1: true},
+		CarriedBackends: map[uint32]bool{0: true, 1: true},
+	}
+	rec := &recorder{}
+	b := Adopt(rec, held)
+	dns := svc("dns", "172.19.0.10:53", ident.UDP, "rr", be("172.19.0.2:53", 1))
+	if err := b.Apply([]config.Service{with(web, be("172.19.0.2:80", 1), be("172.19.0.2:8081", 1)), dns}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"SetBackend 0 172.19.0.2:80",
+		"ResetBackendTraffic 2", "SetBackend 2 172.19.0.2:8081",
+		"WriteRing 1 [0 2]", "SetService 172.19.0.10:80/tcp id=0 ring=1+2",
+		"ResetBackendTraffic 3", "SetBackend 3 172.19.0.2:53",
+		"ResetServiceTraffic 2", "WriteRing 0 [3]", "SetService 172.19.0.10:53/udp id=2 ring=0+1",
+	}
+	if got := rec.take(); !slices.Equal(got, want) {
+		t.Errorf("writes\n  got  %q\n  want %q (ids 1 stay out of use)", got, want)
+	}
+}

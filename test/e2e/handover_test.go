@@ -196,3 +196,39 @@ func xdplbNeighbours(t *testing.T, lb *testbed.Host) []netip.Addr {
 	}
 	return out
 }
+
+// TestHandOverAfterRuntimeRemoval: a backend removed at runtime keeps its
+// connections, and its id stays theirs across a hand-over: a backend added
+// with the hand-over counts none of their traffic.
+func TestHandOverAfterRuntimeRemoval(t *testing.T) {
+	e := newEnv(t, "native")
+	serveTCP(t, e.ref.RS1, ":7100", ctEchoConn)
+	serveTCP(t, e.ref.RS2, ":7100", ctEchoConn)
+	dir := e.startServices(t, restartServices)
+	streams := openRestartStreams(t, e, restartService, 4)
+	waitRestartStreams(t, streams, "at the start")
+	schedMustCLI(t, e, "backend", "remove", "stream", "172.19.0.3:7100")
+	waitRestartStreams(t, streams, "after rs2 was removed")
+
+	handOver(t, e, dir, demo.Setup{Mode: e.mode, Dir: dir, Services: `  - name: stream
+    vip: 172.19.0.10
+    port: 7100
+    protocol: tcp
+    backends:
+      - address: 172.19.0.2
+      - address: 172.19.0.2
+        port: 7101
+`}.YAML())
+	waitRestartStreams(t, streams, "after the hand-over")
+	streams.finish(t)
+
+	st, err := e.bal.API.Stats(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range st.Services[0].Backends {
+		if b.Address == "172.19.0.2:7101" && b.Traffic != (api.Traffic{}) {
+			t.Errorf("the backend added with the hand-over counts %+v; nothing was sent to it", b.Traffic)
+		}
+	}
+}
