@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strconv"
@@ -41,17 +42,43 @@ func SaveServices(path string, services []Service) ([sha256.Size]byte, error) {
 	if err != nil {
 		return digest, fmt.Errorf("save services: %w", err)
 	}
+	out, err := rewriteServices(data, services, false)
+	if err != nil {
+		// Anchors and aliases in the services section may not survive a
+		// partial rewrite (an anchor on a value that changed): try again
+		// with the aliases there written out.
+		var again error
+		if out, again = rewriteServices(data, services, true); again != nil {
+			return digest, fmt.Errorf("save services: %s cannot take this change without breaking (%v); "+
+				"nothing was written: edit the file by hand and reload", path, err)
+		}
+	}
+	if err := atomicfile.Write(path, out, 0o600); err != nil {
+		return digest, fmt.Errorf("save services: %w", err)
+	}
+	return sha256.Sum256(out), nil
+}
+
+// rewriteServices returns the document data with its services section
+// made services, optionally with the aliases in that section expanded
+// first. The result is parsed again and must read back as services
+// exactly: a write-back never leaves a file that does not load, or loads
+// as something else.
+func rewriteServices(data []byte, services []Service, expand bool) ([]byte, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return digest, fmt.Errorf("save services: parse %s: %w", path, err)
+		return nil, fmt.Errorf("parse: %w", err)
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-		return digest, fmt.Errorf("save services: %s is not a YAML mapping", path)
+		return nil, fmt.Errorf("not a YAML mapping")
 	}
 	root := doc.Content[0]
 	replaced := false
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		if root.Content[i].Value == "services" {
+			if expand {
+				expandAliases(root.Content[i+1])
+			}
 			root.Content[i+1] = servicesNode(services, unchangedNodes(root.Content[i+1]))
 			replaced = true
 		}
@@ -63,12 +90,38 @@ func SaveServices(path string, services []Service) ([sha256.Size]byte, error) {
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	if err := enc.Encode(&doc); err != nil {
-		return digest, fmt.Errorf("save services: %w", err)
+		return nil, err
 	}
-	if err := atomicfile.Write(path, buf.Bytes(), 0o600); err != nil {
-		return digest, fmt.Errorf("save services: %w", err)
+	back, err := Parse(buf.Bytes())
+	if err != nil {
+		return nil, err
 	}
-	return sha256.Sum256(buf.Bytes()), nil
+	if len(back.Services)+len(services) > 0 && !reflect.DeepEqual(back.Services, services) {
+		return nil, fmt.Errorf("the rewritten file reads back as other services")
+	}
+	return buf.Bytes(), nil
+}
+
+// expandAliases replaces every alias under n by a copy of what it stands
+// for, so no value there depends on an anchor elsewhere.
+func expandAliases(n *yaml.Node) {
+	for i, c := range n.Content {
+		if c.Kind == yaml.AliasNode && c.Alias != nil {
+			cp := deepCopy(c.Alias)
+			cp.Anchor = ""
+			n.Content[i] = cp
+		}
+		expandAliases(n.Content[i])
+	}
+}
+
+func deepCopy(n *yaml.Node) *yaml.Node {
+	cp := *n
+	cp.Content = make([]*yaml.Node, len(n.Content))
+	for i, c := range n.Content {
+		cp.Content[i] = deepCopy(c)
+	}
+	return &cp
 }
 
 // keptNode is a service as the file has it: its node and what it decodes
@@ -109,12 +162,40 @@ func servicesNode(services []Service, kept map[ident.Service]keptNode) *yaml.Nod
 		case ok && reflect.DeepEqual(k.svc, s):
 			list.Content = append(list.Content, k.node)
 		case ok:
-			list.Content = append(list.Content, merge(k.node, serviceNode(k.svc), serviceNode(s)))
+			backends := func(orig *yaml.Node) *yaml.Node { return mergeBackends(orig, k.svc, s) }
+			list.Content = append(list.Content, merge(k.node, serviceNode(k.svc), serviceNode(s), backends))
 		default:
 			list.Content = append(list.Content, serviceNode(s))
 		}
 	}
 	return list
+}
+
+// mergeBackends returns the operator's backends list orig, edited from
+// old's backends to now's: a backend that did not change keeps its text,
+// a changed one is merged field by field, a new one is rendered.
+func mergeBackends(orig *yaml.Node, old, now Service) *yaml.Node {
+	if orig.Kind != yaml.SequenceNode || len(orig.Content) != len(old.Backends) {
+		return serviceBackendsNode(now)
+	}
+	at := make(map[netip.AddrPort]int, len(old.Backends))
+	for i, b := range old.Backends {
+		at[b.AddrPort()] = i
+	}
+	out := *orig // its comments and style
+	out.Content = nil
+	for _, b := range now.Backends {
+		i, ok := at[b.AddrPort()]
+		switch {
+		case ok && reflect.DeepEqual(old.Backends[i], b):
+			out.Content = append(out.Content, orig.Content[i])
+		case ok && orig.Content[i].Kind == yaml.MappingNode:
+			out.Content = append(out.Content, merge(orig.Content[i], backendNode(old.Backends[i], old.Port), backendNode(b, now.Port), nil))
+		default:
+			out.Content = append(out.Content, backendNode(b, now.Port))
+		}
+	}
+	return &out
 }
 
 // merge returns the operator's mapping orig, edited from what was
@@ -123,21 +204,25 @@ func servicesNode(services []Service, kept map[ident.Service]keptNode) *yaml.Nod
 // value under the old key, one that went back to its default goes, and
 // new ones are appended. A field the operator spelled out with its default
 // value stays as written.
-func merge(orig, was, now *yaml.Node) *yaml.Node {
+func merge(orig, was, now *yaml.Node, backends func(orig *yaml.Node) *yaml.Node) *yaml.Node {
 	out := *orig // its comments and style
 	out.Content = nil
 	added := map[string]bool{}
 	for i := 0; i+1 < len(orig.Content); i += 2 {
-		key := orig.Content[i]
+		key, origV := orig.Content[i], orig.Content[i+1]
 		nowV, inNow := valueOf(now, key.Value)
 		wasV, inWas := valueOf(was, key.Value)
 		switch {
 		case inNow && inWas && sameYAML(nowV, wasV):
-			out.Content = append(out.Content, key, orig.Content[i+1])
+			out.Content = append(out.Content, key, origV)
+		case inNow && inWas && key.Value == "backends" && backends != nil:
+			out.Content = append(out.Content, key, backends(origV))
+		case inNow && inWas && origV.Kind == yaml.MappingNode && nowV.Kind == yaml.MappingNode:
+			out.Content = append(out.Content, key, merge(origV, wasV, nowV, nil))
 		case inNow:
 			out.Content = append(out.Content, key, nowV)
 		case !inWas:
-			out.Content = append(out.Content, key, orig.Content[i+1])
+			out.Content = append(out.Content, key, origV)
 		}
 		added[key.Value] = true
 	}
@@ -201,12 +286,17 @@ func serviceNode(s Service) *yaml.Node {
 	if s.Fallback != nil {
 		m.Content = append(m.Content, scalar("fallback"), backendNode(*s.Fallback, s.Port))
 	}
-	backends := &yaml.Node{Kind: yaml.SequenceNode}
-	for _, b := range s.Backends {
-		backends.Content = append(backends.Content, backendNode(b, s.Port))
-	}
-	m.Content = append(m.Content, scalar("backends"), backends)
+	m.Content = append(m.Content, scalar("backends"), serviceBackendsNode(s))
 	return m
+}
+
+// serviceBackendsNode renders the backends of s.
+func serviceBackendsNode(s Service) *yaml.Node {
+	list := &yaml.Node{Kind: yaml.SequenceNode}
+	for _, b := range s.Backends {
+		list.Content = append(list.Content, backendNode(b, s.Port))
+	}
+	return list
 }
 
 // backendNode renders a backend of a service on servicePort, with the

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -73,5 +74,83 @@ log:
 	}
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o640 {
 		t.Errorf("saved file mode %v, want 0640", fi.Mode().Perm())
+	}
+}
+
+// TestSaveServicesWithAnchors: a services section that shares values
+// through anchors and aliases is never left broken: a change to an
+// anchored value writes the aliases out, and the file loads as what runs.
+func TestSaveServicesWithAnchors(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "xdplb.yaml")
+	orig := `interfaces: [eth0]
+local: {addresses: [172.19.0.5]}
+services:
+  - name: a
+    vip: 172.19.0.10
+    port: 80
+    health_check: &hc {kind: tcp}
+    backends: &bes
+      - address: 172.19.0.2
+  - name: b
+    vip: 172.19.0.10
+    port: 81
+    health_check: *hc
+    backends: *bes
+`
+	if err := os.WriteFile(path, []byte(orig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := cfg.Clone()
+	next.Services[0].Backends = append(next.Services[0].Backends, Backend{Address: netip.MustParseAddr("172.19.0.2"), Port: 8081, Weight: 1})
+	if _, err := SaveServices(path, next.Services); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := Load(path)
+	if err != nil {
+		data, _ := os.ReadFile(path)
+		t.Fatalf("the saved file does not load: %v\n%s", err, data)
+	}
+	if !reflect.DeepEqual(saved.Services, next.Services) {
+		t.Errorf("saved services %+v, want %+v", saved.Services, next.Services)
+	}
+}
+
+// TestSaveServicesKeepsBackendText: a backend that did not change keeps
+// its line, its comment and the fields the operator spelled out.
+func TestSaveServicesKeepsBackendText(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "xdplb.yaml")
+	orig := `interfaces: [eth0]
+local: {addresses: [172.19.0.5]}
+services:
+  - name: web
+    vip: 172.19.0.10
+    port: 80
+    backends:
+      - address: 172.19.0.2   # rack A
+        weight: 1
+      - address: 172.19.0.3   # rack B
+`
+	if err := os.WriteFile(path, []byte(orig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := cfg.Clone()
+	next.Services[0].Backends[1].Weight = 3
+	next.Services[0].Backends = append(next.Services[0].Backends, Backend{Address: netip.MustParseAddr("172.19.0.4"), Port: 80, Weight: 1})
+	if _, err := SaveServices(path, next.Services); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	for _, keep := range []string{"# rack A", "weight: 1", "# rack B", "weight: 3", "address: 172.19.0.4"} {
+		if !strings.Contains(string(data), keep) {
+			t.Errorf("saved file lacks %q:\n%s", keep, data)
+		}
 	}
 }
