@@ -83,9 +83,9 @@ func (p *execProber) probe(ctx context.Context) error {
 // write would let them run anything as root. The program must be an
 // absolute path (nothing depends on PATH or the working directory) to an
 // executable regular file that only its owner can write, owned by root
-// or the daemon's user, in a directory that others cannot write. A
-// symbolic link is followed, and the directory of its target is checked
-// too.
+// or the daemon's user, on a path of directories that no one else can
+// write (checkAncestors). A symbolic link is followed, and the path to
+// its target is checked too.
 func checkProgram(path string) error {
 	switch {
 	case hasControl(path):
@@ -109,23 +109,57 @@ func checkProgram(path string) error {
 	if uid, ok := fileOwner(fi); ok && !trustedOwner(uid) {
 		return fmt.Errorf("%q is owned by uid %d, not root; a check runs as root", path, uid)
 	}
-	dirs := []string{filepath.Dir(path)}
-	if real, err := filepath.EvalSymlinks(path); err == nil && filepath.Dir(real) != dirs[0] {
-		dirs = append(dirs, filepath.Dir(real))
+	paths := []string{path}
+	if real, err := filepath.EvalSymlinks(path); err == nil && real != path {
+		paths = append(paths, real)
 	}
-	for _, dir := range dirs {
-		di, err := os.Stat(dir)
-		if err != nil {
-			return fmt.Errorf("the directory of %q cannot be checked: %v", path, pathErr(err))
-		}
-		if di.Mode()&0o002 != 0 {
-			return fmt.Errorf("%q is in %s, which is writable by others (mode %s); a check runs as root", path, dir, octal(di.Mode()))
-		}
-		if uid, ok := fileOwner(di); ok && !trustedOwner(uid) {
-			return fmt.Errorf("%q is in %s, which is owned by uid %d, not root; a check runs as root", path, dir, uid)
+	for _, p := range paths {
+		if err := checkAncestors(path, p); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// checkAncestors checks every directory from p's up to the root: each must
+// be owned by root (or the daemon's user) and writable by no one else, so
+// no one else can rename, replace or swap anything on the way between the
+// check and the run. A sticky directory (like /tmp) may be writable by
+// others if what it holds on the way is root's: the sticky bit keeps
+// others from renaming or removing it.
+func checkAncestors(program, p string) error {
+	child := p
+	for dir := filepath.Dir(p); ; dir = filepath.Dir(dir) {
+		di, err := os.Stat(dir)
+		if err != nil {
+			return fmt.Errorf("%s, on the way to %q, cannot be checked: %v", dir, program, pathErr(err))
+		}
+		if uid, ok := fileOwner(di); ok && !trustedOwner(uid) {
+			return fmt.Errorf("%q is under %s, which is owned by uid %d, not root; a check runs as root", program, dir, uid)
+		}
+		if di.Mode()&0o022 != 0 && !stickyHoldsTrusted(di, child) {
+			return fmt.Errorf("%q is under %s, which is writable by %s (mode %s); a check runs as root",
+				program, dir, writers(di.Mode()), octal(di.Mode()))
+		}
+		if dir == filepath.Dir(dir) {
+			return nil
+		}
+		child = dir
+	}
+}
+
+// stickyHoldsTrusted tells whether dir is sticky and its entry on the way,
+// child, belongs to a trusted owner, who alone may then rename it.
+func stickyHoldsTrusted(dir fs.FileInfo, child string) bool {
+	if dir.Mode()&fs.ModeSticky == 0 {
+		return false
+	}
+	ci, err := os.Lstat(child)
+	if err != nil {
+		return false
+	}
+	uid, ok := fileOwner(ci)
+	return ok && trustedOwner(uid)
 }
 
 // trustedOwner reports whether files of uid may be run: root's, or the

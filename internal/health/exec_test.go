@@ -100,8 +100,20 @@ func TestValidateProgram(t *testing.T) {
 			`health.command[0]: %[1]q is writable by group and others (mode 0777); a check runs as root`, false},
 		{"writable by group", func(t *testing.T) string { return program(t, 0o755, 0o775, "") },
 			`health.command[0]: %[1]q is writable by group (mode 0775); a check runs as root`, false},
-		{"directory writable by others", func(t *testing.T) string { return program(t, 0o777|os.ModeSticky, 0o755, "") },
-			`health.command[0]: %[1]q is in %[2]s, which is writable by others (mode 1777); a check runs as root`, false},
+		{"directory writable by others", func(t *testing.T) string { return program(t, 0o777, 0o755, "") },
+			`health.command[0]: %[1]q is under %[2]s, which is writable by group and others (mode 0777); a check runs as root`, false},
+		{"directory writable by group", func(t *testing.T) string { return program(t, 0o775, 0o755, "") },
+			`health.command[0]: %[1]q is under %[2]s, which is writable by group (mode 0775); a check runs as root`, false},
+		{"sticky directory: others cannot rename root's program", func(t *testing.T) string {
+			return program(t, 0o777|os.ModeSticky, 0o755, "")
+		}, "", false},
+		{"parent directory owned by another user", func(t *testing.T) string {
+			p := program(t, 0o755, 0o755, "")
+			if err := os.Chown(filepath.Dir(filepath.Dir(p)), 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, `health.command[0]: %[1]q is under %[4]s, which is owned by uid 65534, not root; a check runs as root`, true},
 		{"link into a directory writable by others", func(t *testing.T) string {
 			target := program(t, 0o777, 0o755, "")
 			link := filepath.Join(t.TempDir(), "check")
@@ -109,7 +121,7 @@ func TestValidateProgram(t *testing.T) {
 				t.Fatal(err)
 			}
 			return link
-		}, `health.command[0]: %[1]q is in %[3]s, which is writable by others (mode 0777); a check runs as root`, false},
+		}, `health.command[0]: %[1]q is under %[3]s, which is writable by group and others (mode 0777); a check runs as root`, false},
 		{"owned by another user", func(t *testing.T) string {
 			p := program(t, 0o755, 0o755, "")
 			if err := os.Chown(p, 65534, 65534); err != nil {
@@ -129,7 +141,7 @@ func TestValidateProgram(t *testing.T) {
 			want := tc.want
 			if strings.Contains(want, "%") {
 				real, _ := filepath.EvalSymlinks(path)
-				want = fmt.Sprintf(want, path, filepath.Dir(path), filepath.Dir(real))
+				want = fmt.Sprintf(want, path, filepath.Dir(path), filepath.Dir(real), filepath.Dir(filepath.Dir(path)))
 			}
 			switch {
 			case want == "" && err != nil:
@@ -164,7 +176,7 @@ func TestExecChecksBeforeRun(t *testing.T) {
 		{"made writable", func() error { return os.Chmod(path, 0o777) },
 			fmt.Sprintf("not run: %q is writable by group and others (mode 0777); a check runs as root", path)},
 		{"directory made writable", func() error { return os.Chmod(filepath.Dir(path), 0o777) },
-			fmt.Sprintf("not run: %q is in %s, which is writable by others (mode 0777); a check runs as root", path, filepath.Dir(path))},
+			fmt.Sprintf("not run: %q is under %s, which is writable by group and others (mode 0777); a check runs as root", path, filepath.Dir(path))},
 		{"removed", func() error { return os.Remove(path) }, fmt.Sprintf("not run: %q does not exist", path)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
