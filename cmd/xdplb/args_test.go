@@ -49,6 +49,7 @@ func TestConnListFilter(t *testing.T) {
 		{"xdplb daemon: service 172.19.0.10:80/udp not found", []string{"conn", "list", "--service", "172.19.0.10:80/udp", "--json"}},
 		{`--service: service "172.19.0.10" is missing the port`, []string{"conn", "list", "--service", "172.19.0.10"}},
 		{`--backend: backend "172.19.0.2:http": "http" is not a port (1-65535)`, []string{"conn", "list", "--backend", "172.19.0.2:http"}},
+		{"xdplb daemon: backend 172.19.0.99 not found", []string{"conn", "list", "--backend", "172.19.0.99"}},
 	} {
 		wantErr(t, socket, tc.want, tc.args...)
 	}

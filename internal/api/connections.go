@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -46,6 +47,26 @@ func parseConnFilter(r *http.Request, services []ServiceView) (ConnFilter, error
 	return f, nil
 }
 
+// hasBackend tells whether a service the filter selects has the backend
+// it names (or as its fallback).
+func (f ConnFilter) hasBackend(services []ServiceView) bool {
+	for _, s := range services {
+		if f.Services != nil && !slices.Contains(f.Services, s.key()) {
+			continue
+		}
+		all := s.Backends
+		if s.Fallback != nil {
+			all = append(slices.Clone(all), *s.Fallback)
+		}
+		for _, b := range all {
+			if a, err := netip.ParseAddr(b.Address); err == nil && a == f.Backend.Addr() && (f.Backend.Port() == 0 || b.Port == f.Backend.Port()) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (f ConnFilter) match(c Connection) bool {
 	if f.Services != nil && !slices.Contains(f.Services, ident.Service{VIP: c.VIP.Addr(), Port: c.VIP.Port(), Proto: c.Protocol}) {
 		return false
@@ -57,7 +78,8 @@ func (f ConnFilter) match(c Connection) bool {
 }
 
 func (s *Server) connections(w http.ResponseWriter, r *http.Request) {
-	f, err := parseConnFilter(r, s.src.Services())
+	services := s.src.Services()
+	f, err := parseConnFilter(r, services)
 	if err != nil {
 		writeRefError(w, err)
 		return
@@ -72,6 +94,12 @@ func (s *Server) connections(w http.ResponseWriter, r *http.Request) {
 		if f.match(c) {
 			out = append(out, c)
 		}
+	}
+	// A backend no service has and no connection goes to is a mistake,
+	// not an empty listing; a removed one's remaining connections list.
+	if len(out) == 0 && f.Backend.IsValid() && !f.hasBackend(services) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("backend %s not found", r.URL.Query().Get("backend")))
+		return
 	}
 	writeJSON(w, http.StatusOK, out)
 }
