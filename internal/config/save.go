@@ -96,10 +96,24 @@ func rewriteServices(data []byte, services []Service, expand bool) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	if len(back.Services)+len(services) > 0 && !reflect.DeepEqual(back.Services, services) {
+	if !sameServices(back.Services, services) {
 		return nil, fmt.Errorf("the rewritten file reads back as other services")
 	}
 	return buf.Bytes(), nil
+}
+
+// sameServices compares services by their rendering, which is the same
+// for equal services whether a list is empty or absent.
+func sameServices(a, b []Service) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !sameYAML(serviceNode(a[i]), serviceNode(b[i])) {
+			return false
+		}
+	}
+	return true
 }
 
 // expandAliases replaces every alias under n by a copy of what it stands

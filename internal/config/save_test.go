@@ -154,3 +154,22 @@ services:
 		}
 	}
 }
+
+// TestSaveServiceWithoutBackends: a service added with no backends (as
+// `xdplb service add` does) is written and reads back as it runs.
+func TestSaveServiceWithoutBackends(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "xdplb.yaml")
+	if err := os.WriteFile(path, []byte("interfaces: [eth0]\nlocal: {addresses: [172.19.0.5]}\nservices: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := NewService()
+	s.VIP, s.Port = netip.MustParseAddr("172.19.0.10"), 7100
+	s.FillDerived()
+	if _, err := SaveServices(path, []Service{s}); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := Load(path)
+	if err != nil || len(saved.Services) != 1 || saved.Services[0].Name != "172.19.0.10:7100/tcp" {
+		t.Errorf("saved: %+v, %v", saved, err)
+	}
+}
