@@ -98,7 +98,11 @@ func (f *fakeDaemon) Change(edit func(*config.Config) error) error {
 	return nil
 }
 
-func (f *fakeDaemon) Reload() (api.ReloadResult, error) { return f.reload, nil }
+func (f *fakeDaemon) Reload(dryRun bool) (api.ReloadResult, error) {
+	r := f.reload
+	r.DryRun = dryRun
+	return r, nil
+}
 
 func (f *fakeDaemon) service(t *testing.T, key string) config.Service {
 	t.Helper()

@@ -1,20 +1,38 @@
 package main
 
 import (
+	"os"
+
 	"github.com/spf13/cobra"
 
 	"github.com/xdplb/xdplb/internal/config"
 )
 
+// defaultConfigPath is where serve and check read the configuration.
+const defaultConfigPath = "/etc/xdplb/xdplb.yaml"
+
+// socketEnv names the environment variable that sets the API socket of
+// the client commands, as --socket does.
+const socketEnv = "XDPLB_SOCKET"
+
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "xdplb",
 		Short:         "Layer-4 load balancer with an XDP datapath (Full-NAT)",
+		Version:       versionLine(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().String("socket", config.DefaultAPISocket, "the daemon's API socket")
+	root.SetVersionTemplate("{{.Version}}\n")
+	socket := config.DefaultAPISocket
+	if env := os.Getenv(socketEnv); env != "" {
+		socket = env
+	}
+	root.PersistentFlags().String("socket", socket, "the daemon's API socket (default from $"+socketEnv+" if set)")
+	// ipvsadm users type -n out of habit; xdplb never resolves names.
+	root.PersistentFlags().BoolP("numeric", "n", false, "accepted for ipvsadm habits; addresses are always numeric")
+	root.PersistentFlags().MarkHidden("numeric")
 	root.AddCommand(newServeCmd(), newDemoCmd(), newStatsCmd(), newConnCmd(),
-		newListCmd(), newServiceCmd(), newBackendCmd(), newReloadCmd())
+		newListCmd(), newServiceCmd(), newBackendCmd(), newReloadCmd(), newCheckCmd(), newVersionCmd())
 	return root
 }

@@ -76,7 +76,7 @@ func newServeCmd() *cobra.Command {
 			}, log)
 		},
 	}
-	cmd.Flags().StringVarP(&path, "config", "c", "/etc/xdplb/xdplb.yaml", "configuration file")
+	cmd.Flags().StringVarP(&path, "config", "c", defaultConfigPath, "configuration file")
 	cmd.Flags().BoolVar(&resetState, "reset-state", false,
 		"discard the pinned datapath state of an earlier run (and every connection in it) instead of adopting it")
 	return cmd

@@ -108,6 +108,13 @@ func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
 	return out, c.do(ctx, http.MethodPost, "/v1/reload", nil, &out)
 }
 
+// ReloadDryRun asks the daemon what a reload would change, applying
+// nothing.
+func (c *Client) ReloadDryRun(ctx context.Context) (ReloadResult, error) {
+	var out ReloadResult
+	return out, c.do(ctx, http.MethodPost, "/v1/reload?dry_run=true", nil, &out)
+}
+
 func servicePath(service string) string {
 	return "/v1/services/" + url.PathEscape(service)
 }

@@ -86,7 +86,11 @@ func (f *fakeSource) Change(edit func(*config.Config) error) error {
 	return nil
 }
 
-func (f *fakeSource) Reload() (ReloadResult, error) { return f.reload, f.reloadErr }
+func (f *fakeSource) Reload(dryRun bool) (ReloadResult, error) {
+	r := f.reload
+	r.DryRun = dryRun
+	return r, f.reloadErr
+}
 
 func (f *fakeSource) service(t *testing.T, key string) config.Service {
 	t.Helper()

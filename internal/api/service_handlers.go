@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/xdplb/xdplb/internal/config"
@@ -245,12 +246,30 @@ func (s *Server) removeBackend(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
-	res, err := s.src.Reload()
+	dryRun, err := queryBool(r, "dry_run")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	res, err := s.src.Reload(dryRun)
 	if err != nil {
 		writeChangeError(w, err, "the configuration file is invalid; nothing changed", nil)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// queryBool reads a boolean query parameter; absent is false.
+func queryBool(r *http.Request, name string) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q: want true or false", name, v)
+	}
+	return b, nil
 }
 
 // view is the service as the source shows it after a change, with its

@@ -48,12 +48,28 @@ type BackendView struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// ReloadResult says what a reload changed.
+// ReloadResult says what a reload changed, or would change.
 type ReloadResult struct {
+	// DryRun is true when nothing was applied: the result says what a
+	// reload would do.
+	DryRun bool `json:"dry_run,omitempty"`
+	// Changes lists every difference between the running configuration
+	// and the file, field by field.
+	Changes []Change `json:"changes,omitempty"`
 	// Applied lists what took effect, e.g. "services", "local".
 	Applied []string `json:"applied"`
 	// NeedRestart lists changed settings that only a restart applies.
 	NeedRestart []string `json:"need_restart,omitempty"`
+}
+
+// Change is one difference a reload applies: what (a service, a backend
+// of one, a setting), which field, and its value before and after (empty
+// where it did not exist).
+type Change struct {
+	What  string `json:"what"`
+	Field string `json:"field,omitempty"`
+	Old   string `json:"old,omitempty"`
+	New   string `json:"new,omitempty"`
 }
 
 // Editor is the part of a Source that changes the configuration.
@@ -67,6 +83,7 @@ type Editor interface {
 	// ErrConflict (wrapped, with a message) for requests that name a
 	// service or backend that does not, or does already, exist.
 	Change(edit func(*config.Config) error) error
-	// Reload re-reads the configuration file and applies the difference.
-	Reload() (ReloadResult, error)
+	// Reload re-reads the configuration file and applies the difference;
+	// with dryRun it only says what the difference is.
+	Reload(dryRun bool) (ReloadResult, error)
 }

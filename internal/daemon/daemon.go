@@ -189,6 +189,7 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 	if err := d.bal.Apply(cfg.Services); err != nil {
 		return err
 	}
+	d.audit(sourceStart, config.DiffServices(nil, cfg.Services))
 	d.setHealthTargets()
 
 	if err := d.prepareHost(); err != nil {
@@ -270,7 +271,7 @@ func (d *Daemon) serveReloads(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-d.opts.Reload:
-			d.Reload()
+			d.reloadFrom(sourceSIGHUP, false)
 		}
 	}
 }

@@ -23,6 +23,14 @@ func (d *Daemon) Change(edit func(*config.Config) error) error {
 	return d.do(func() error { return d.change(edit) })
 }
 
+// Where changes to the running state come from, for the audit log.
+const (
+	sourceAPI    = "api"
+	sourceSIGHUP = "sighup"
+	sourceStart  = "start"
+	sourceHealth = "health"
+)
+
 func (d *Daemon) change(edit func(*config.Config) error) error {
 	if digest, err := d.configDigest(); err != nil {
 		return err
@@ -37,6 +45,7 @@ func (d *Daemon) change(edit func(*config.Config) error) error {
 		return err
 	}
 	prev := d.cfg
+	changes := config.DiffServices(prev.Services, next.Services)
 	if err := d.applyServices(next); err != nil {
 		return err
 	}
@@ -45,7 +54,7 @@ func (d *Daemon) change(edit func(*config.Config) error) error {
 		// and the datapath keep agreeing.
 		return errors.Join(fmt.Errorf("change not saved, so not applied: %w", err), d.applyServices(prev))
 	}
-	d.log.Info("configuration changed through the API", "services", len(next.Services))
+	d.audit(sourceAPI, changes)
 	return nil
 }
 
@@ -73,29 +82,59 @@ func (d *Daemon) save(services []config.Service) error {
 // what changed is applied, on the owner goroutine, so a reload and an API
 // change never interleave. Settings that only a start can apply are
 // reported and left as they run.
-func (d *Daemon) Reload() (api.ReloadResult, error) {
+func (d *Daemon) Reload(dryRun bool) (api.ReloadResult, error) {
+	return d.reloadFrom(sourceAPI, dryRun)
+}
+
+// reloadFrom reloads for source, or with dryRun says what a reload would
+// change, applying nothing.
+func (d *Daemon) reloadFrom(source string, dryRun bool) (api.ReloadResult, error) {
 	var res api.ReloadResult
 	err := d.do(func() (err error) {
-		res, err = d.reload()
+		if dryRun {
+			res, err = d.plan()
+			return err
+		}
+		res, err = d.reload(source)
 		return err
 	})
+	if dryRun {
+		return res, err
+	}
 	if err != nil {
 		d.reloads.failed.Add(1)
-		d.log.Error("reload failed; the running configuration is unchanged", "err", err)
+		d.log.Error("reload failed; the running configuration is unchanged", "source", source, "err", err)
 		return api.ReloadResult{}, err
 	}
 	d.reloads.ok.Add(1)
-	d.log.Info("configuration reloaded", "applied", res.Applied, "need_restart", res.NeedRestart)
+	d.log.Info("configuration reloaded", "source", source, "applied", res.Applied, "need_restart", res.NeedRestart)
 	return res, nil
 }
 
-func (d *Daemon) reload() (api.ReloadResult, error) {
+// plan is what a reload would change: the file against what runs.
+func (d *Daemon) plan() (api.ReloadResult, error) {
+	next, err := config.Load(d.opts.ConfigPath)
+	if err != nil {
+		return api.ReloadResult{}, err
+	}
+	return api.ReloadResult{DryRun: true, Changes: wireChanges(config.Diff(d.cfg, next))}, nil
+}
+
+func wireChanges(cs []config.Change) []api.Change {
+	out := make([]api.Change, len(cs))
+	for i, c := range cs {
+		out[i] = api.Change{What: c.What, Field: c.Field, Old: c.Old, New: c.New}
+	}
+	return out
+}
+func (d *Daemon) reload(source string) (api.ReloadResult, error) {
 	var res api.ReloadResult
 	next, digest, err := config.LoadDigest(d.opts.ConfigPath)
 	if err != nil {
 		return res, err
 	}
 	cur := d.cfg
+	res.Changes = wireChanges(config.Diff(cur, next))
 	for _, f := range []struct {
 		name    string
 		changed bool
@@ -140,6 +179,7 @@ func (d *Daemon) reload() (api.ReloadResult, error) {
 		return api.ReloadResult{}, err
 	}
 	d.fileDigest = digest
+	d.audit(source, config.Diff(cur, d.cfg))
 	if servicesChanged {
 		res.Applied = append(res.Applied, "services")
 	}
@@ -152,6 +192,14 @@ func (d *Daemon) reload() (api.ReloadResult, error) {
 		res.Applied = append(res.Applied, "log.level")
 	}
 	return res, nil
+}
+
+// audit logs every change to the running state with where it came from,
+// one line per change, so the log answers "who changed what".
+func (d *Daemon) audit(source string, changes []config.Change) {
+	for _, c := range changes {
+		d.log.Info("changed", "source", source, "what", c.What, "field", c.Field, "old", c.Old, "new", c.New)
+	}
 }
 
 // applyServices makes next the running configuration: services into the

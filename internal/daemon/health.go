@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"maps"
 
 	"github.com/xdplb/xdplb/internal/config"
@@ -58,7 +59,20 @@ func (d *Daemon) applyHealth() {
 	if err := d.bal.SetHealth(down); err != nil {
 		d.log.Error("health states not all applied; retried at the next change", "err", err)
 	}
-	for b := range d.bal.Down() {
+	after := d.bal.Down()
+	var changes []config.Change
+	for b := range after {
+		if !before[b] {
+			changes = append(changes, config.Change{What: backendWhat(b), Field: "health", Old: "up", New: "down"})
+		}
+	}
+	for b := range before {
+		if !after[b] {
+			changes = append(changes, config.Change{What: backendWhat(b), Field: "health", Old: "down", New: "up"})
+		}
+	}
+	d.audit(sourceHealth, changes)
+	for b := range after {
 		if before[b] || !probed[b] {
 			continue
 		}
@@ -69,6 +83,10 @@ func (d *Daemon) applyHealth() {
 		}
 	}
 	d.publish()
+}
+
+func backendWhat(b ident.Backend) string {
+	return fmt.Sprintf("backend %s of service %s", b.Addr, b.Service)
 }
 
 // service returns the running configuration's service with key k.

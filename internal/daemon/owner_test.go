@@ -244,6 +244,13 @@ func TestWriteBackRefusesToClobberAnEdit(t *testing.T) {
 	if data, _ := os.ReadFile(path); !bytes.Equal(data, edited) {
 		t.Fatalf("the refused change touched the file:\n%s", data)
 	}
+	plan, err := client.ReloadDryRun(ctx)
+	if err != nil || len(plan.Changes) != 1 || plan.Changes[0].Field != "scheduler" || plan.Changes[0].New != "maglev" {
+		t.Errorf("reload --dry-run after the edit: %+v, %v; want the scheduler rr -> maglev", plan, err)
+	}
+	if views, err := client.Services(ctx); err != nil || views[0].Scheduler != "rr" {
+		t.Errorf("a dry run applied something: %+v, %v", views, err)
+	}
 	if _, err := client.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +277,14 @@ type running struct {
 
 // startDaemon writes testConfig for iface to a temporary directory and
 // runs a daemon on it until stop; reload, if not nil, stands for SIGHUP.
+// It logs warnings to stderr.
 func startDaemon(t *testing.T, iface string, reload chan struct{}) *running {
+	t.Helper()
+	return startDaemonLogging(t, iface, reload, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+}
+
+// startDaemonLogging is startDaemon with the daemon's logger.
+func startDaemonLogging(t *testing.T, iface string, reload chan struct{}, log *slog.Logger) *running {
 	t.Helper()
 	r := &running{dir: t.TempDir(), done: make(chan error, 1)}
 	r.path = filepath.Join(r.dir, "xdplb.yaml")
@@ -282,7 +296,6 @@ func startDaemon(t *testing.T, iface string, reload chan struct{}) *running {
 		t.Fatal(err)
 	}
 	r.ctx, r.cancel = context.WithCancel(t.Context())
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	go func() { r.done <- Run(r.ctx, cfg, Options{ConfigPath: r.path, Reload: reload}, log) }()
 	r.client = api.NewClient(cfg.API.Socket)
 	waitReady(t, r.client, r.done)
@@ -364,4 +377,60 @@ func TestSecondDaemonOnSamePinsRefused(t *testing.T) {
 	if _, err := os.Stat(pins); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("pins after the first daemon stopped: %v, want them removed", err)
 	}
+}
+
+// TestAuditLog: every change to the running state is logged with what
+// changed and where the change came from.
+func TestAuditLog(t *testing.T) {
+	iface := os.Getenv(childEnv)
+	if iface == "" {
+		inNamespace(t)
+		return
+	}
+	var logs syncBuffer
+	reload := make(chan struct{}, 1)
+	d := startDaemonLogging(t, iface, reload, slog.New(slog.NewTextHandler(&logs, nil)))
+	defer d.stop(t)
+	if _, err := d.client.AddBackend(d.ctx, "web", api.BackendSpec{Address: "172.19.0.4"}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(d.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(d.path, bytes.Replace(data, []byte("port: 80\n"), []byte("port: 80\n    scheduler: wrr\n"), 1), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	reload <- struct{}{}
+	for _, want := range []string{
+		`msg=changed source=start what="service web (172.19.0.10:80/tcp)"`,
+		`msg=changed source=api what="backend 172.19.0.4:80 of service web" field="" old="" new=172.19.0.4:80`,
+		`msg=changed source=sighup what="service web (172.19.0.10:80/tcp)" field=scheduler old=rr new=wrr`,
+	} {
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(logs.String(), want) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, logs.String())
+		}
+	}
+}
+
+// syncBuffer is a strings.Builder safe for a logger and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -2,17 +2,13 @@ package metrics
 
 import (
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
-)
 
-// Version is the balancer's version in xdplb_build_info. The build sets it
-// with -ldflags "-X github.com/xdplb/xdplb/internal/metrics.Version=v1.2.3";
-// when it is empty, the main module's version from the build info is used.
-var Version string
+	"github.com/xdplb/xdplb/internal/buildinfo"
+)
 
 const namespace = "xdplb"
 
@@ -90,7 +86,7 @@ func NewCollector(src Source) *Collector {
 		"Whether reading a source of these metrics succeeded (1) or failed (0) in this scrape.", "source")
 	infoDesc := desc("build_info",
 		"Always 1; the labels say which build of xdplb is running.", "version", "goversion")
-	c.buildInfo = prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1, buildVersion(), runtime.Version())
+	c.buildInfo = prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1, buildinfo.Read().Version, runtime.Version())
 	return c
 }
 
@@ -197,16 +193,6 @@ func Verdict(reason string) string {
 		return "pass"
 	case strings.HasPrefix(reason, "drop_"):
 		return "drop"
-	}
-	return "unknown"
-}
-
-func buildVersion() string {
-	if Version != "" {
-		return Version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
 	}
 	return "unknown"
 }

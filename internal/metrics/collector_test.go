@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/xdplb/xdplb/internal/buildinfo"
 	"github.com/xdplb/xdplb/internal/datapath"
 	"github.com/xdplb/xdplb/internal/ident"
 )
@@ -69,9 +70,9 @@ func newFake() *fakeSource {
 }
 
 func setVersion(t *testing.T, v string) {
-	old := Version
-	Version = v
-	t.Cleanup(func() { Version = old })
+	old := buildinfo.Version
+	buildinfo.Version = v
+	t.Cleanup(func() { buildinfo.Version = old })
 }
 
 const wantExposition = `
@@ -252,17 +253,6 @@ func TestEveryDatapathReasonHasVerdict(t *testing.T) {
 		if Verdict(name) == "unknown" {
 			t.Errorf("datapath reason %d (%s) has no forward/pass/drop verdict", r, name)
 		}
-	}
-}
-
-func TestBuildVersion(t *testing.T) {
-	setVersion(t, "v1.2.3")
-	if got := buildVersion(); got != "v1.2.3" {
-		t.Errorf("buildVersion() = %q with Version set, want v1.2.3", got)
-	}
-	setVersion(t, "")
-	if got := buildVersion(); got == "" {
-		t.Error("buildVersion() is empty without Version")
 	}
 }
 

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/xdplb/xdplb/internal/api"
+	"github.com/xdplb/xdplb/internal/datapath"
+)
+
+// TestCheck: `xdplb check` validates a file as serve would, says what is
+// wrong with it, and touches nothing.
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, []byte(testConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustRun(t, "/nonexistent.sock", "check", "--config", good); !strings.Contains(got, good+" is valid: 2 services, 3 backends") {
+		t.Errorf("check of a valid file: %q", got)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("interfaces: []\nservices:\n  - {vip: 172.19.0.10, port: 70000}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "/nonexistent.sock", "services[0].port: 70000 is not a port", "check", "-c", bad)
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("check left files behind: %v", entries)
+	}
+}
+
+// TestVersion: `xdplb version` and `--version` say which build and which
+// datapath layout this is.
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		got := mustRun(t, "/nonexistent.sock", args...)
+		if !strings.HasPrefix(got, "xdplb ") || !strings.Contains(got, "datapath layout "+strconv.FormatUint(uint64(datapath.LayoutVersion), 10)) {
+			t.Errorf("xdplb %s: %q", args[0], got)
+		}
+	}
+}
+
+// TestIpvsadmHabits: -n is accepted, and the socket can come from the
+// environment.
+func TestIpvsadmHabits(t *testing.T) {
+	_, socket := startDaemon(t)
+	mustRun(t, socket, "list", "-n")
+	t.Setenv(socketEnv, socket)
+	root := newRootCmd()
+	root.SetArgs([]string{"list"})
+	root.SetOut(new(strings.Builder))
+	if err := root.ExecuteContext(t.Context()); err != nil {
+		t.Errorf("list with the socket from $%s: %v", socketEnv, err)
+	}
+}
+
+// TestReloadDryRun: the changes a reload would make are printed one a line
+// and nothing is applied.
+func TestReloadDryRun(t *testing.T) {
+	f, socket := startDaemon(t)
+	f.reload = api.ReloadResult{Changes: []api.Change{
+		{What: "service web (172.19.0.10:80/tcp)", Field: "scheduler", Old: "rr", New: "maglev"},
+		{What: "backend 172.19.0.4:80 of service web", New: "172.19.0.4:80"},
+	}}
+	got := mustRun(t, socket, "reload", "--dry-run")
+	want := "dry run: a reload would change:\n" +
+		"  service web (172.19.0.10:80/tcp): scheduler rr -> maglev\n" +
+		"  backend 172.19.0.4:80 of service web added\n"
+	if got != want {
+		t.Errorf("reload --dry-run:\n%s\nwant\n%s", got, want)
+	}
+	f.reload = api.ReloadResult{}
+	if got := mustRun(t, socket, "reload", "--dry-run"); got != "dry run: the file matches what runs\n" {
+		t.Errorf("reload --dry-run with nothing to change: %q", got)
+	}
+}

@@ -1,0 +1,174 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/xdplb/xdplb/internal/health"
+	"github.com/xdplb/xdplb/internal/ident"
+)
+
+// Change is one difference between two configurations, as an operator
+// reads it: what (a service, a backend of one, or a setting), which field,
+// and the value before and after ("" when it did not exist).
+type Change struct {
+	// What is "service NAME (VIP:PORT/PROTO)", "backend IP:PORT of
+	// service NAME" or a top-level setting such as "local".
+	What  string `json:"what"`
+	Field string `json:"field,omitempty"`
+	Old   string `json:"old,omitempty"`
+	New   string `json:"new,omitempty"`
+}
+
+func (c Change) String() string {
+	switch {
+	case c.Field == "" && c.Old == "":
+		return fmt.Sprintf("%s added", c.What)
+	case c.Field == "" && c.New == "":
+		return fmt.Sprintf("%s removed", c.What)
+	case c.Field == "":
+		return fmt.Sprintf("%s: %s -> %s", c.What, c.Old, c.New)
+	}
+	return fmt.Sprintf("%s: %s %s -> %s", c.What, c.Field, orNone(c.Old), orNone(c.New))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// Diff lists what changes from old to new: services and backends added
+// and removed, and every field that changed, in the order of new's file
+// (removals first). Settings outside services are compared as wholes.
+func Diff(old, new *Config) []Change {
+	var out []Change
+	for _, f := range []struct {
+		name     string
+		old, new any
+	}{
+		{"interfaces", old.Interfaces, new.Interfaces},
+		{"xdp_mode", old.XDPMode, new.XDPMode},
+		{"local", old.Local, new.Local},
+		{"conntrack", old.Conntrack, new.Conntrack},
+		{"log", old.Log, new.Log},
+		{"api", old.API, new.API},
+		{"state", old.State, new.State},
+		{"metrics", old.Metrics, new.Metrics},
+	} {
+		if !reflect.DeepEqual(f.old, f.new) {
+			out = append(out, Change{What: f.name, Old: fmt.Sprint(f.old), New: fmt.Sprint(f.new)})
+		}
+	}
+	return append(out, DiffServices(old.Services, new.Services)...)
+}
+
+// DiffServices lists what changes from the services old to new.
+func DiffServices(old, new []Service) []Change {
+	var out []Change
+	byKey := map[ident.Service]Service{}
+	for _, s := range old {
+		byKey[s.Key()] = s
+	}
+	kept := map[ident.Service]bool{}
+	for _, s := range new {
+		kept[s.Key()] = true
+	}
+	for _, s := range old {
+		if !kept[s.Key()] {
+			out = append(out, Change{What: serviceWhat(s), Old: s.Key().String()})
+		}
+	}
+	for _, s := range new {
+		o, ok := byKey[s.Key()]
+		if !ok {
+			out = append(out, Change{What: serviceWhat(s), New: s.Key().String()})
+			continue
+		}
+		out = append(out, serviceChanges(o, s)...)
+	}
+	return out
+}
+
+func serviceWhat(s Service) string {
+	if s.Name == s.Key().String() {
+		return "service " + s.Name
+	}
+	return fmt.Sprintf("service %s (%s)", s.Name, s.Key())
+}
+
+func serviceChanges(o, s Service) []Change {
+	var out []Change
+	what := serviceWhat(s)
+	field := func(name string, a, b any) {
+		if !reflect.DeepEqual(a, b) {
+			out = append(out, Change{What: what, Field: name, Old: show(a), New: show(b)})
+		}
+	}
+	field("name", o.Name, s.Name)
+	field("scheduler", o.Scheduler, s.Scheduler)
+	field("persistence", o.Persistence, s.Persistence)
+	field("health_check", o.HealthCheck, s.HealthCheck)
+	field("on_backend_down", o.OnBackendDown, s.OnBackendDown)
+	field("fallback", o.Fallback, s.Fallback)
+	old := map[string]Backend{}
+	for _, b := range o.Backends {
+		old[b.AddrPort().String()] = b
+	}
+	now := map[string]bool{}
+	for _, b := range s.Backends {
+		now[b.AddrPort().String()] = true
+	}
+	for _, b := range o.Backends {
+		if !now[b.AddrPort().String()] {
+			out = append(out, Change{What: backendWhat(b, s), Old: b.AddrPort().String()})
+		}
+	}
+	for _, b := range s.Backends {
+		ob, ok := old[b.AddrPort().String()]
+		switch {
+		case !ok:
+			out = append(out, Change{What: backendWhat(b, s), New: b.AddrPort().String()})
+		case ob.Weight != b.Weight:
+			out = append(out, Change{What: backendWhat(b, s), Field: "weight", Old: show(ob.Weight), New: show(b.Weight)})
+		}
+		if ok && !reflect.DeepEqual(ob.HealthCheck, b.HealthCheck) {
+			out = append(out, Change{What: backendWhat(b, s), Field: "health_check", Old: show(ob.HealthCheck), New: show(b.HealthCheck)})
+		}
+	}
+	return out
+}
+
+func backendWhat(b Backend, s Service) string {
+	return fmt.Sprintf("backend %s of service %s", b.AddrPort(), s.Name)
+}
+
+// show writes a value as an operator reads it: pointers followed, empty
+// values empty.
+func show(v any) string {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return ""
+		}
+		v = rv.Elem().Interface()
+	}
+	switch x := v.(type) {
+	case Backend:
+		return x.AddrPort().String()
+	case health.Spec:
+		n := healthNode(&x)
+		n.Style = yaml.FlowStyle
+		b, _ := yaml.Marshal(n)
+		return strings.TrimSpace(string(b))
+	}
+	s := fmt.Sprint(v)
+	if s == "0s" || s == "" {
+		return ""
+	}
+	return strings.TrimPrefix(s, "&")
+}
