@@ -51,7 +51,12 @@ type fakeDaemon struct {
 	reload api.ReloadResult
 }
 
-func (f *fakeDaemon) Status() api.Status { return api.Status{Ready: true} }
+func (f *fakeDaemon) Status() api.Status {
+	t := f.cfg.Conntrack.Timeouts
+	return api.Status{Ready: true, Timeouts: api.Timeouts{
+		SynSent: t.SynSent, Established: t.Established, FinWait: t.FinWait, Close: t.Close, UDP: t.UDP,
+	}}
+}
 
 func (f *fakeDaemon) Stats() (api.Stats, error) {
 	f.mu.Lock()

@@ -5,33 +5,45 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/xdplb/xdplb/internal/api"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // rateInterval is how far apart list --rate reads the counters.
 var rateInterval = time.Second
 
 func newListCmd() *cobra.Command {
-	var stats, rate, exact, asJSON bool
+	var stats, rate, exact, asJSON, timeout bool
 	cmd := &cobra.Command{
-		Use:     "list [--stats | --rate] [--exact] [--json]",
+		Use:     "list [SERVICE] [--stats | --rate | --timeout] [--exact] [--json]",
 		Aliases: []string{"ls"},
 		Short:   "List the virtual services and their backends (like ipvsadm -Ln)",
 		Long: "Lists every service with its scheduler and flags, and every backend with its weight, " +
 			"health (up or down) and connections: ActiveConn counts established ones, InActConn " +
 			"the rest (opening, closing, UDP), as of the collector's last sweep (every gc_interval).\n\n" +
 			"--stats shows the totals since each service and backend was added instead; --rate " +
-			"reads the counters twice, a second apart, and shows the rates per second.",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+			"reads the counters twice, a second apart, and shows the rates per second; --timeout " +
+			"shows the connection timeouts (like ipvsadm -L --timeout). SERVICE (VIP:PORT[/proto] " +
+			"or a name) lists that service only.",
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if timeout {
+				return printTimeouts(cmd, asJSON)
+			}
 			l, err := gatherList(cmd.Context(), client(cmd), stats, rate)
 			if err != nil {
 				return err
+			}
+			if len(args) == 1 {
+				if l, err = onlyService(l, args[0]); err != nil {
+					return err
+				}
 			}
 			out := cmd.OutOrStdout()
 			switch {
@@ -53,8 +65,49 @@ func newListCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&rate, "rate", false, "show traffic rates: connections, packets and bytes per second")
 	cmd.Flags().BoolVarP(&exact, "exact", "x", false, "print exact numbers, not K, M, G and T abbreviations")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.MarkFlagsMutuallyExclusive("stats", "rate")
+	cmd.Flags().BoolVar(&timeout, "timeout", false, "show the connection timeouts")
+	cmd.MarkFlagsMutuallyExclusive("stats", "rate", "timeout")
 	return cmd
+}
+
+// onlyService keeps the service ref names.
+func onlyService(l []listService, arg string) ([]listService, error) {
+	ref, err := ident.ParseRef(arg)
+	if err != nil {
+		return nil, err
+	}
+	var out []listService
+	for _, s := range l {
+		vip, _ := netip.ParseAddr(s.VIP)
+		proto, _ := ident.ParseProtocol(s.Protocol)
+		if ref.Matches(ident.Service{VIP: vip, Port: s.Port, Proto: proto}, s.Name) {
+			out = append(out, s)
+		}
+	}
+	if out == nil {
+		return nil, fmt.Errorf("service %s not found", ref)
+	}
+	return out, nil
+}
+
+// printTimeouts prints the timeouts as ipvsadm -L --timeout does, then
+// the two phases xdplb adds.
+func printTimeouts(cmd *cobra.Command, asJSON bool) error {
+	st, err := client(cmd).Status(cmd.Context())
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st.Timeouts)
+	}
+	t := st.Timeouts
+	sec := func(d time.Duration) int64 { return int64(d / time.Second) }
+	fmt.Fprintf(out, "Timeout (tcp tcpfin udp): %d %d %d\n", sec(t.Established), sec(t.FinWait), sec(t.UDP))
+	fmt.Fprintf(out, "Timeout (syn_sent close): %d %d\n", sec(t.SynSent), sec(t.Close))
+	return nil
 }
 
 // listService is a service as list shows it; JSON has every field of

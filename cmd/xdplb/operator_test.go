@@ -77,3 +77,27 @@ func TestReloadDryRun(t *testing.T) {
 		t.Errorf("reload --dry-run with nothing to change: %q", got)
 	}
 }
+
+// TestListOneService: `xdplb list SERVICE` lists that service alone, by
+// address or name; one that does not exist is an error.
+func TestListOneService(t *testing.T) {
+	_, socket := startDaemon(t)
+	for _, arg := range []string{"web", "172.19.0.10:80", "172.19.0.10:80/tcp"} {
+		got := mustRun(t, socket, "list", arg)
+		if !strings.Contains(got, "172.19.0.10:80 rr") || strings.Contains(got, ":53") {
+			t.Errorf("list %s:\n%s", arg, got)
+		}
+	}
+	wantErr(t, socket, "service nope not found", "list", "nope")
+}
+
+// TestListTimeout: `xdplb list --timeout` prints the timeouts in force as
+// ipvsadm -L --timeout does.
+func TestListTimeout(t *testing.T) {
+	_, socket := startDaemon(t)
+	got := mustRun(t, socket, "list", "--timeout")
+	want := "Timeout (tcp tcpfin udp): 900 120 300\nTimeout (syn_sent close): 60 10\n"
+	if got != want {
+		t.Errorf("list --timeout:\n%s\nwant\n%s", got, want)
+	}
+}

@@ -12,6 +12,18 @@ type Status struct {
 	Ready      bool         `json:"ready"`
 	Interfaces []Attachment `json:"interfaces"`
 	Services   int          `json:"services"`
+	// Timeouts are the conntrack idle timeouts in force.
+	Timeouts Timeouts `json:"timeouts"`
+}
+
+// Timeouts are how long a connection may stay idle in each phase before
+// it is forgotten; durations are nanoseconds, as everywhere in the API.
+type Timeouts struct {
+	SynSent     time.Duration `json:"syn_sent_ns"`
+	Established time.Duration `json:"established_ns"`
+	FinWait     time.Duration `json:"fin_wait_ns"`
+	Close       time.Duration `json:"close_ns"`
+	UDP         time.Duration `json:"udp_ns"`
 }
 
 // Attachment is the XDP program on one interface.

@@ -11,11 +11,15 @@ func (d *Daemon) Counters() (metrics.Counters, error) {
 	if err != nil {
 		return metrics.Counters{}, err
 	}
+	conns := d.connCounts()
 	out := metrics.Counters{Reasons: reasons, Services: make([]metrics.ServiceCounters, len(services))}
 	for i, s := range services {
 		sc := metrics.ServiceCounters{Name: s.Name, Key: s.Key, Traffic: s.traffic}
 		for j, b := range s.Backends {
-			sc.Backends = append(sc.Backends, metrics.BackendCounters{Addr: b.Addr, Traffic: s.backends[j]})
+			c := conns[b.ID]
+			sc.Backends = append(sc.Backends, metrics.BackendCounters{
+				Addr: b.Addr, Traffic: s.backends[j], Active: c.Active, Inactive: c.Inactive, Weight: b.Weight,
+			})
 		}
 		out.Services[i] = sc
 	}

@@ -15,7 +15,10 @@ import (
 // Status implements api.Source.
 func (d *Daemon) Status() api.Status {
 	v := d.view()
-	return api.Status{Ready: v.ready, Interfaces: v.attachments, Services: len(v.services)}
+	t := v.cfg.Conntrack.Timeouts
+	return api.Status{Ready: v.ready, Interfaces: v.attachments, Services: len(v.services), Timeouts: api.Timeouts{
+		SynSent: t.SynSent, Established: t.Established, FinWait: t.FinWait, Close: t.Close, UDP: t.UDP,
+	}}
 }
 
 // Services implements api.Editor.
@@ -98,10 +101,7 @@ func (d *Daemon) Stats() (api.Stats, error) {
 	if err != nil {
 		return api.Stats{}, err
 	}
-	var conns map[uint32]datapath.ConnCount
-	if r := d.lastSweep.Load(); r != nil {
-		conns = r.PerBackend
-	}
+	conns := d.connCounts()
 	st := api.Stats{Reasons: reasons}
 	for _, s := range services {
 		ss := api.ServiceStats{
@@ -118,6 +118,15 @@ func (d *Daemon) Stats() (api.Stats, error) {
 		st.Services = append(st.Services, ss)
 	}
 	return st, nil
+}
+
+// connCounts are the connections per backend id of the collector's last
+// sweep (none before the first).
+func (d *Daemon) connCounts() map[uint32]datapath.ConnCount {
+	if r := d.lastSweep.Load(); r != nil {
+		return r.PerBackend
+	}
+	return nil
 }
 
 func wireTraffic(t datapath.Traffic) api.Traffic {

@@ -26,6 +26,7 @@ type Collector struct {
 	servicePackets, serviceBytes, serviceConns *prometheus.Desc
 	backendPackets, backendBytes, backendConns *prometheus.Desc
 	backendUp                                  *prometheus.Desc
+	backendActive, backendInactive, backendWgt *prometheus.Desc
 	datapathPackets                            *prometheus.Desc
 	ctEntries, ctCapacity, localPorts          *prometheus.Desc
 	gcRuns, gcExpired, gcOrphans, gcDuration   *prometheus.Desc
@@ -63,6 +64,14 @@ func NewCollector(src Source) *Collector {
 		"New connections (TCP or UDP flows) scheduled to a backend of a service.", "service", "backend")
 	c.backendUp = desc("backend_up",
 		"Whether a backend of a service is up (1) or down (0).", "service", "backend")
+	c.backendActive = desc("backend_active_connections",
+		"Established connections of a backend of a service (ipvsadm's ActiveConn), as of the conntrack collector's last sweep.",
+		"service", "backend")
+	c.backendInactive = desc("backend_inactive_connections",
+		"Connections of a backend of a service in any other state: opening, closing, UDP (ipvsadm's InActConn), as of the last sweep.",
+		"service", "backend")
+	c.backendWgt = desc("backend_weight",
+		"The configured weight of a backend of a service (0: drained).", "service", "backend")
 	c.datapathPackets = desc("datapath_packets_total",
 		"Packets the XDP program handled, by the reason it let them go and the verdict that reason implies (forward, pass to the kernel, drop).",
 		"reason", "verdict")
@@ -162,6 +171,9 @@ func (c *Collector) collectStats(ch chan<- prometheus.Metric, st Counters) {
 			counter(ch, c.backendBytes, t.BytesIn, s.Name, addr, dirIn)
 			counter(ch, c.backendBytes, t.BytesOut, s.Name, addr, dirOut)
 			counter(ch, c.backendConns, t.NewConns, s.Name, addr)
+			gauge(ch, c.backendActive, b.Active, s.Name, addr)
+			gauge(ch, c.backendInactive, b.Inactive, s.Name, addr)
+			gauge(ch, c.backendWgt, uint64(b.Weight), s.Name, addr)
 		}
 	}
 }

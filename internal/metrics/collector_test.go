@@ -44,15 +44,15 @@ func newFake() *fakeSource {
 					Name: "web", Key: ident.Service{VIP: netip.MustParseAddr("10.0.0.10"), Port: 80, Proto: ident.TCP},
 					Traffic: datapath.Traffic{PacketsIn: 10, BytesIn: 1000, PacketsOut: 8, BytesOut: 6400, NewConns: 2},
 					Backends: []BackendCounters{
-						{Addr: netip.MustParseAddrPort("192.168.1.1:8080"), Traffic: datapath.Traffic{PacketsIn: 6, BytesIn: 600, PacketsOut: 5, BytesOut: 4000, NewConns: 1}},
-						{Addr: netip.MustParseAddrPort("192.168.1.2:8080"), Traffic: datapath.Traffic{PacketsIn: 4, BytesIn: 400, PacketsOut: 3, BytesOut: 2400, NewConns: 1}},
+						{Addr: netip.MustParseAddrPort("192.168.1.1:8080"), Active: 3, Inactive: 1, Weight: 1, Traffic: datapath.Traffic{PacketsIn: 6, BytesIn: 600, PacketsOut: 5, BytesOut: 4000, NewConns: 1}},
+						{Addr: netip.MustParseAddrPort("192.168.1.2:8080"), Weight: 2, Traffic: datapath.Traffic{PacketsIn: 4, BytesIn: 400, PacketsOut: 3, BytesOut: 2400, NewConns: 1}},
 					},
 				},
 				{
 					Name: "dns", Key: ident.Service{VIP: netip.MustParseAddr("10.0.0.10"), Port: 53, Proto: ident.UDP},
 					Traffic: datapath.Traffic{PacketsIn: 1, BytesIn: 60, PacketsOut: 1, BytesOut: 120, NewConns: 1},
 					Backends: []BackendCounters{
-						{Addr: netip.MustParseAddrPort("192.168.1.3:53"), Traffic: datapath.Traffic{PacketsIn: 1, BytesIn: 60, PacketsOut: 1, BytesOut: 120, NewConns: 1}},
+						{Addr: netip.MustParseAddrPort("192.168.1.3:53"), Inactive: 1, Weight: 1, Traffic: datapath.Traffic{PacketsIn: 1, BytesIn: 60, PacketsOut: 1, BytesOut: 120, NewConns: 1}},
 					},
 				},
 			},
@@ -76,6 +76,11 @@ func setVersion(t *testing.T, v string) {
 }
 
 const wantExposition = `
+# HELP xdplb_backend_active_connections Established connections of a backend of a service (ipvsadm's ActiveConn), as of the conntrack collector's last sweep.
+# TYPE xdplb_backend_active_connections gauge
+xdplb_backend_active_connections{backend="192.168.1.1:8080",service="web"} 3
+xdplb_backend_active_connections{backend="192.168.1.2:8080",service="web"} 0
+xdplb_backend_active_connections{backend="192.168.1.3:53",service="dns"} 0
 # HELP xdplb_backend_bytes_total Bytes a backend of a service carried, as whole frames as received (Ethernet header included); direction in is client to backend, out is backend to client.
 # TYPE xdplb_backend_bytes_total counter
 xdplb_backend_bytes_total{backend="192.168.1.1:8080",direction="in",service="web"} 600
@@ -89,6 +94,11 @@ xdplb_backend_bytes_total{backend="192.168.1.3:53",direction="out",service="dns"
 xdplb_backend_connections_total{backend="192.168.1.1:8080",service="web"} 1
 xdplb_backend_connections_total{backend="192.168.1.2:8080",service="web"} 1
 xdplb_backend_connections_total{backend="192.168.1.3:53",service="dns"} 1
+# HELP xdplb_backend_inactive_connections Connections of a backend of a service in any other state: opening, closing, UDP (ipvsadm's InActConn), as of the last sweep.
+# TYPE xdplb_backend_inactive_connections gauge
+xdplb_backend_inactive_connections{backend="192.168.1.1:8080",service="web"} 1
+xdplb_backend_inactive_connections{backend="192.168.1.2:8080",service="web"} 0
+xdplb_backend_inactive_connections{backend="192.168.1.3:53",service="dns"} 1
 # HELP xdplb_backend_packets_total Packets a backend of a service carried; direction in is client to backend, out is backend to client.
 # TYPE xdplb_backend_packets_total counter
 xdplb_backend_packets_total{backend="192.168.1.1:8080",direction="in",service="web"} 6
@@ -102,6 +112,11 @@ xdplb_backend_packets_total{backend="192.168.1.3:53",direction="out",service="dn
 xdplb_backend_up{backend="192.168.1.1:8080",service="web"} 1
 xdplb_backend_up{backend="192.168.1.2:8080",service="web"} 0
 xdplb_backend_up{backend="192.168.1.3:53",service="dns"} 1
+# HELP xdplb_backend_weight The configured weight of a backend of a service (0: drained).
+# TYPE xdplb_backend_weight gauge
+xdplb_backend_weight{backend="192.168.1.1:8080",service="web"} 1
+xdplb_backend_weight{backend="192.168.1.2:8080",service="web"} 2
+xdplb_backend_weight{backend="192.168.1.3:53",service="dns"} 1
 # HELP xdplb_build_info Always 1; the labels say which build of xdplb is running.
 # TYPE xdplb_build_info gauge
 xdplb_build_info{goversion="GOVERSION",version="v9.8.7-test"} 1

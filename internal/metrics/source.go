@@ -41,10 +41,13 @@ type ServiceCounters struct {
 	Backends []BackendCounters
 }
 
-// BackendCounters are one backend's traffic within a service.
+// BackendCounters are one backend's traffic within a service, its
+// connections as of the collector's last sweep, and its weight.
 type BackendCounters struct {
-	Addr    netip.AddrPort
-	Traffic datapath.Traffic
+	Addr             netip.AddrPort
+	Traffic          datapath.Traffic
+	Active, Inactive uint64
+	Weight           uint32
 }
 
 // ConntrackStats is the occupancy of the connection tracking table.
