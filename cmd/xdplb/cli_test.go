@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -107,6 +108,17 @@ func (f *fakeDaemon) Reload(dryRun bool) (api.ReloadResult, error) {
 	r := f.reload
 	r.DryRun = dryRun
 	return r, nil
+}
+
+// Zero forgets the fake counters of the services ref names, or of all.
+func (f *fakeDaemon) Zero(ref *ident.Ref) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ref != nil && ref.Name != "web" {
+		return fmt.Errorf("service %s not found: %w", ref, api.ErrNotFound)
+	}
+	f.stats.Services = nil
+	return nil
 }
 
 func (f *fakeDaemon) service(t *testing.T, key string) config.Service {

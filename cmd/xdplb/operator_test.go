@@ -101,3 +101,19 @@ func TestListTimeout(t *testing.T) {
 		t.Errorf("list --timeout:\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestZero: `xdplb zero` restarts the listed counters, of one service or
+// all; a service that does not exist is an error.
+func TestZero(t *testing.T) {
+	_, socket := startDaemon(t)
+	if got := mustRun(t, socket, "zero", "web"); got != "counters of web restart from zero\n" {
+		t.Errorf("zero web: %q", got)
+	}
+	if got := mustRun(t, socket, "list", "--stats"); strings.Contains(got, "123") {
+		t.Errorf("list --stats after zero still shows the old totals:\n%s", got)
+	}
+	wantErr(t, socket, "service nope not found", "zero", "nope")
+	if got := mustRun(t, socket, "zero"); got != "counters of every service restart from zero\n" {
+		t.Errorf("zero: %q", got)
+	}
+}

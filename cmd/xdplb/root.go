@@ -33,6 +33,6 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().BoolP("numeric", "n", false, "accepted for ipvsadm habits; addresses are always numeric")
 	root.PersistentFlags().MarkHidden("numeric")
 	root.AddCommand(newServeCmd(), newDemoCmd(), newStatsCmd(), newConnCmd(),
-		newListCmd(), newServiceCmd(), newBackendCmd(), newReloadCmd(), newCheckCmd(), newVersionCmd())
+		newListCmd(), newServiceCmd(), newBackendCmd(), newReloadCmd(), newCheckCmd(), newVersionCmd(), newZeroCmd())
 	return root
 }

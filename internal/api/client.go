@@ -108,6 +108,16 @@ func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
 	return out, c.do(ctx, http.MethodPost, "/v1/reload", nil, &out)
 }
 
+// Zero restarts from zero the counters Stats shows, of service or, if it
+// is empty, of every service.
+func (c *Client) Zero(ctx context.Context, service string) error {
+	path := "/v1/zero"
+	if service != "" {
+		path += "?service=" + url.QueryEscape(service)
+	}
+	return c.do(ctx, http.MethodPost, path, nil, nil)
+}
+
 // ReloadDryRun asks the daemon what a reload would change, applying
 // nothing.
 func (c *Client) ReloadDryRun(ctx context.Context) (ReloadResult, error) {

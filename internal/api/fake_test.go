@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/xdplb/xdplb/internal/config"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 const testConfig = `
@@ -27,6 +28,7 @@ type fakeSource struct {
 	mu        sync.Mutex
 	cfg       *config.Config
 	conns     []Connection
+	zeroed    []*ident.Ref
 	stats     Stats
 	reload    ReloadResult
 	reloadErr error
@@ -90,6 +92,11 @@ func (f *fakeSource) Reload(dryRun bool) (ReloadResult, error) {
 	r := f.reload
 	r.DryRun = dryRun
 	return r, f.reloadErr
+}
+
+func (f *fakeSource) Zero(ref *ident.Ref) error {
+	f.zeroed = append(f.zeroed, ref)
+	return nil
 }
 
 func (f *fakeSource) service(t *testing.T, key string) config.Service {

@@ -52,6 +52,7 @@ func NewServer(src Source, log *slog.Logger) *Server {
 	s.mux.HandleFunc("PUT /v1/services/{service}/backends/{backend}", s.editBackend)
 	s.mux.HandleFunc("DELETE /v1/services/{service}/backends/{backend}", s.removeBackend)
 	s.mux.HandleFunc("POST /v1/reload", s.reload)
+	s.mux.HandleFunc("POST /v1/zero", s.zero)
 	// No catch-all route: it would take every wrong method too. guard
 	// answers what no route takes, 404 or 405.
 	s.handler = guard(s.mux)

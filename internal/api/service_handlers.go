@@ -259,6 +259,24 @@ func (s *Server) reload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
+// zero restarts the counters Stats shows, of ?service=SERVICE or of all.
+func (s *Server) zero(w http.ResponseWriter, r *http.Request) {
+	var ref *ident.Ref
+	if v := r.URL.Query().Get("service"); v != "" {
+		parsed, err := parseServiceRef(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		ref = &parsed
+	}
+	if err := s.src.Zero(ref); err != nil {
+		writeChangeError(w, err, "counters not zeroed", nil)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // queryBool reads a boolean query parameter; absent is false.
 func queryBool(r *http.Request, name string) (bool, error) {
 	v := r.URL.Query().Get(name)

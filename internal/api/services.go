@@ -86,4 +86,8 @@ type Editor interface {
 	// Reload re-reads the configuration file and applies the difference;
 	// with dryRun it only says what the difference is.
 	Reload(dryRun bool) (ReloadResult, error)
+	// Zero restarts the counters that Stats shows from zero, for the
+	// service ref names or, if ref is nil, for every service (as ipvsadm
+	// -Z). It returns ErrNotFound (wrapped) if ref names no service.
+	Zero(ref *ident.Ref) error
 }

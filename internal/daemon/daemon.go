@@ -66,6 +66,8 @@ type Daemon struct {
 	// lastSweep is the collector's last result: connection counts per
 	// backend for listings, and for releasing retired ids.
 	lastSweep atomic.Pointer[conntrack.Result]
+	// zeroed are the counters at the last `xdplb zero`.
+	zeroed    atomic.Pointer[baselines]
 	dropTasks dropQueue
 
 	owner

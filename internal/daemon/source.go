@@ -102,16 +102,21 @@ func (d *Daemon) Stats() (api.Stats, error) {
 		return api.Stats{}, err
 	}
 	conns := d.connCounts()
+	zeroed := d.zeroed.Load()
+	if zeroed == nil {
+		zeroed = &baselines{}
+	}
 	st := api.Stats{Reasons: reasons}
 	for _, s := range services {
 		ss := api.ServiceStats{
 			Name: s.Name, Address: s.Key.AddrPort().String(), Protocol: s.Key.Proto.String(),
-			Scheduler: s.Scheduler, Traffic: wireTraffic(s.traffic),
+			Scheduler: s.Scheduler, Traffic: wireTraffic(since(s.traffic, zeroed.services[s.Key])),
 		}
 		for i, b := range s.Backends {
 			c := conns[b.ID]
+			base := zeroed.backends[ident.Backend{Service: s.Key, Addr: b.Addr}]
 			ss.Backends = append(ss.Backends, api.BackendStats{
-				Address: b.Addr.String(), Weight: b.Weight, Traffic: wireTraffic(s.backends[i]),
+				Address: b.Addr.String(), Weight: b.Weight, Traffic: wireTraffic(since(s.backends[i], base)),
 				ActiveConns: c.Active, InactiveConns: c.Inactive,
 			})
 		}
