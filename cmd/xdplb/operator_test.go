@@ -117,3 +117,16 @@ func TestZero(t *testing.T) {
 		t.Errorf("zero: %q", got)
 	}
 }
+
+// TestCompletion: SERVICE arguments complete from the running daemon.
+func TestCompletion(t *testing.T) {
+	_, socket := startDaemon(t)
+	for _, args := range [][]string{{"__complete", "service", "edit", ""}, {"__complete", "conn", "list", "--service", ""}} {
+		got := mustRun(t, socket, args...)
+		for _, want := range []string{"web", "172.19.0.10:80/tcp", "172.19.0.10:53/udp"} {
+			if !strings.Contains(got, want+"\n") {
+				t.Errorf("xdplb %s: %q lacks %s", strings.Join(args, " "), got, want)
+			}
+		}
+	}
+}

@@ -34,5 +34,18 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().MarkHidden("numeric")
 	root.AddCommand(newServeCmd(), newDemoCmd(), newStatsCmd(), newConnCmd(),
 		newListCmd(), newServiceCmd(), newBackendCmd(), newReloadCmd(), newCheckCmd(), newVersionCmd(), newZeroCmd())
+	completeServices(root)
 	return root
+}
+
+// completeServices has every command that takes a SERVICE complete it
+// from the running daemon (`xdplb completion bash|zsh|fish` prints the
+// shell's completion script).
+func completeServices(root *cobra.Command) {
+	for _, path := range [][]string{{"list"}, {"zero"}, {"service", "edit"}, {"service", "remove"},
+		{"backend", "add"}, {"backend", "edit"}, {"backend", "remove"}, {"conn", "list"}} {
+		if cmd, _, err := root.Find(path); err == nil {
+			withServiceCompletion(cmd)
+		}
+	}
 }
