@@ -26,12 +26,17 @@ func Listen(path string) (net.Listener, error) {
 	if len(path) >= maxSocketPath {
 		return nil, fmt.Errorf("api.socket: path is %d bytes, longer than the %d a unix socket allows", len(path), maxSocketPath-1)
 	}
-	if err := removeStaleSocket(path); err != nil {
-		return nil, err
-	}
 	made, err := mkdirs(filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("api.socket %s: %w", path, err)
+	}
+	if err := privateDir(filepath.Dir(path)); err != nil {
+		removeDirs(made)
+		return nil, err
+	}
+	if err := removeStaleSocket(path); err != nil {
+		removeDirs(made)
+		return nil, err
 	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
@@ -48,6 +53,26 @@ func Listen(path string) (net.Listener, error) {
 		return nil, errors.Join(fmt.Errorf("api.socket %s: %w", path, err), l.Close())
 	}
 	return l, nil
+}
+
+// privateDir refuses a socket directory that someone other than root (or
+// the daemon's user) owns or may write: the daemon keeps its ownership
+// record there, which says what it may remove from the host, and trusts
+// what it finds there at the next start.
+func privateDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("api.socket directory %s: %w", dir, err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("api.socket directory %s is owned by uid %d; it must be root's: the daemon keeps its ownership record there", dir, st.Uid)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("api.socket directory %s is writable by others (mode %04o); the daemon keeps its ownership record there, "+
+			"so give it a directory only root may write, such as /run/xdplb", dir, fi.Mode().Perm())
+	}
+	return nil
 }
 
 // removeStaleSocket deletes a socket file left by a daemon that died, and

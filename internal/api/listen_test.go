@@ -158,3 +158,17 @@ func TestListenCloseKeepsReplacedSocket(t *testing.T) {
 		t.Errorf("the other daemon's socket: %v", err)
 	}
 }
+
+// TestListenRefusesASharedDirectory: a socket directory others may write
+// is refused: the ownership record kept beside the socket would be theirs
+// to plant.
+func TestListenRefusesASharedDirectory(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Listen(filepath.Join(dir, "xdplb.sock"))
+	if err == nil || !strings.Contains(err.Error(), "is writable by others") {
+		t.Errorf("Listen in a 1777 directory: %v, want a refusal", err)
+	}
+}

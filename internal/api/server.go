@@ -75,16 +75,23 @@ func (s *Server) Serve(ctx context.Context, path string) error {
 // socket's file goes with it).
 func (s *Server) ServeListener(ctx context.Context, ln net.Listener) error {
 	srv := s.httpServer()
+	drained := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(drained)
 		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		srv.Shutdown(shutdown)
 	})
 	defer stop()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("api: %w", err)
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		// Serve returns as soon as Shutdown begins; a request in flight
+		// may have changed the state already and must get its answer
+		// before the daemon exits.
+		<-drained
+		return nil
 	}
-	return nil
+	return fmt.Errorf("api: %w", err)
 }
 
 // httpServer is the HTTP server of ServeListener. Its timeouts keep a

@@ -24,11 +24,20 @@ import (
 // directory and is opened with O_NOFOLLOW, so nothing planted there is ever
 // followed; it is removed on any failure.
 func Write(path string, data []byte, perm os.FileMode) error {
+	return WriteIf(path, data, perm, nil)
+}
+
+// WriteIf is Write that calls unchanged, if not nil, once the new content
+// is on disk and right before it replaces the file; an error from it
+// leaves the file as it was. It lets a writer that read the file first
+// refuse to overwrite a change someone made since, with the window left
+// for that as short as a rename.
+func WriteIf(path string, data []byte, perm os.FileMode, unchanged func() error) error {
 	target, err := resolve(path)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := replace(target, data, perm); err != nil {
+	if err := replace(target, data, perm, unchanged); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	// The rename is durable only once the directory is.
@@ -59,7 +68,7 @@ func resolve(path string) (string, error) {
 }
 
 // replace writes data to a new temporary file and renames it over target.
-func replace(target string, data []byte, perm os.FileMode) (err error) {
+func replace(target string, data []byte, perm os.FileMode, unchanged func() error) (err error) {
 	tmp, err := tempName(target)
 	if err != nil {
 		return err
@@ -85,6 +94,12 @@ func replace(target string, data []byte, perm os.FileMode) (err error) {
 	}
 	if err := f.Close(); err != nil {
 		return err
+	}
+	if unchanged != nil {
+		if err := unchanged(); err != nil {
+			os.Remove(tmp)
+			return err
+		}
 	}
 	return os.Rename(tmp, target)
 }

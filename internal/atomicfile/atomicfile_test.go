@@ -1,6 +1,7 @@
 package atomicfile
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -154,5 +155,25 @@ func assertOnly(t *testing.T, dir string, names ...string) {
 	}
 	if strings.Join(got, " ") != strings.Join(names, " ") {
 		t.Errorf("%s holds %q, want %q", dir, got, names)
+	}
+}
+
+// TestWriteIfRefused: a precondition that fails right before the rename
+// leaves the file as it was and no temporary file behind.
+func TestWriteIfRefused(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "f")
+	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("changed meanwhile")
+	if err := WriteIf(path, []byte("new"), 0o600, func() error { return refused }); !errors.Is(err, refused) {
+		t.Fatalf("WriteIf: %v, want the precondition's error", err)
+	}
+	if data, _ := os.ReadFile(path); string(data) != "old" {
+		t.Errorf("file is %q, want it untouched", data)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("left %v behind", entries)
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/netip"
 	"reflect"
@@ -36,11 +37,25 @@ func (c *Config) Clone() *Config {
 // a changed or new one is written with only the fields that differ from
 // their defaults, so the file does not fill up with them. The file is
 // replaced atomically; SaveServices returns the digest of what it wrote.
-func SaveServices(path string, services []Service) ([sha256.Size]byte, error) {
+// expect is the digest of the file as the caller last read or wrote it:
+// if the file is anything else when it is read, or when it is about to be
+// replaced, nothing is written and the error is ErrFileChanged.
+func SaveServices(path string, services []Service, expect [sha256.Size]byte) ([sha256.Size]byte, error) {
 	var digest [sha256.Size]byte
 	data, err := readFile(path)
 	if err != nil {
 		return digest, fmt.Errorf("save services: %w", err)
+	}
+	unchanged := func() error {
+		if now, err := Digest(path); err != nil {
+			return err
+		} else if now != expect {
+			return ErrFileChanged
+		}
+		return nil
+	}
+	if sha256.Sum256(data) != expect {
+		return digest, ErrFileChanged
 	}
 	out, err := rewriteServices(data, services, false)
 	if err != nil {
@@ -53,11 +68,19 @@ func SaveServices(path string, services []Service) ([sha256.Size]byte, error) {
 				"nothing was written: edit the file by hand and reload", path, err)
 		}
 	}
-	if err := atomicfile.Write(path, out, 0o600); err != nil {
+	if err := atomicfile.WriteIf(path, out, 0o600, unchanged); err != nil {
+		if errors.Is(err, ErrFileChanged) {
+			return digest, ErrFileChanged
+		}
 		return digest, fmt.Errorf("save services: %w", err)
 	}
 	return sha256.Sum256(out), nil
 }
+
+// ErrFileChanged is returned by SaveServices when the file is no longer
+// what the caller last read or wrote: saving would overwrite an edit.
+var ErrFileChanged = errors.New("the configuration file was edited since it was last loaded, " +
+	"and saving this change would overwrite that edit; run `xdplb reload` first, then repeat the change")
 
 // rewriteServices returns the document data with its services section
 // made services, optionally with the aliases in that section expanded

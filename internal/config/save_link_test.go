@@ -25,7 +25,7 @@ func TestSaveServicesThroughLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := SaveServices(link, cfg.Services[:0]); err != nil {
+	if _, err := SaveServices(link, cfg.Services[:0], digestOf(t, link)); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -48,7 +50,7 @@ log:
 	if len(cfg.Services[0].Backends) != 1 || cfg.Services[0].HealthCheck == nil || cfg.Services[0].Fallback == nil {
 		t.Fatal("Clone shares backends with the original")
 	}
-	if _, err := SaveServices(path, next.Services); err != nil {
+	if _, err := SaveServices(path, next.Services, digestOf(t, path)); err != nil {
 		t.Fatal(err)
 	}
 	saved, err := Load(path)
@@ -106,7 +108,7 @@ services:
 	}
 	next := cfg.Clone()
 	next.Services[0].Backends = append(next.Services[0].Backends, Backend{Address: netip.MustParseAddr("172.19.0.2"), Port: 8081, Weight: 1})
-	if _, err := SaveServices(path, next.Services); err != nil {
+	if _, err := SaveServices(path, next.Services, digestOf(t, path)); err != nil {
 		t.Fatal(err)
 	}
 	saved, err := Load(path)
@@ -144,7 +146,7 @@ services:
 	next := cfg.Clone()
 	next.Services[0].Backends[1].Weight = 3
 	next.Services[0].Backends = append(next.Services[0].Backends, Backend{Address: netip.MustParseAddr("172.19.0.4"), Port: 80, Weight: 1})
-	if _, err := SaveServices(path, next.Services); err != nil {
+	if _, err := SaveServices(path, next.Services, digestOf(t, path)); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(path)
@@ -165,11 +167,41 @@ func TestSaveServiceWithoutBackends(t *testing.T) {
 	s := NewService()
 	s.VIP, s.Port = netip.MustParseAddr("172.19.0.10"), 7100
 	s.FillDerived()
-	if _, err := SaveServices(path, []Service{s}); err != nil {
+	if _, err := SaveServices(path, []Service{s}, digestOf(t, path)); err != nil {
 		t.Fatal(err)
 	}
 	saved, err := Load(path)
 	if err != nil || len(saved.Services) != 1 || saved.Services[0].Name != "172.19.0.10:7100/tcp" {
 		t.Errorf("saved: %+v, %v", saved, err)
+	}
+}
+
+func digestOf(t *testing.T, path string) [sha256.Size]byte {
+	t.Helper()
+	d, err := Digest(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestSaveServicesRefusesAnEditedFile: a file that changed since the
+// caller read it is not overwritten.
+func TestSaveServicesRefusesAnEditedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "xdplb.yaml")
+	orig := "interfaces: [eth0]\nlocal: {addresses: [172.19.0.5]}\nservices: []\n"
+	if err := os.WriteFile(path, []byte(orig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	read := digestOf(t, path)
+	edited := orig + "log: {level: debug}\n"
+	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SaveServices(path, nil, read); !errors.Is(err, ErrFileChanged) {
+		t.Errorf("save over an edit: %v, want ErrFileChanged", err)
+	}
+	if data, _ := os.ReadFile(path); string(data) != edited {
+		t.Errorf("the edit was overwritten:\n%s", data)
 	}
 }

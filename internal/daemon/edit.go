@@ -13,8 +13,7 @@ import (
 
 // errFileChanged refuses a runtime change that would overwrite an edit
 // of the configuration file that was not reloaded yet.
-var errFileChanged = api.Conflict("the configuration file was edited since it was last loaded, " +
-	"and saving this change would overwrite that edit; run `xdplb reload` first, then repeat the change")
+var errFileChanged = api.Conflict(config.ErrFileChanged.Error())
 
 // Change implements api.Editor. On the owner goroutine the edit is tried
 // on a copy, validated, applied and saved to the configuration file, in
@@ -52,6 +51,9 @@ func (d *Daemon) change(edit func(*config.Config) error) error {
 	if err := d.save(next.Services); err != nil {
 		// Not saved means not confirmed: put back what ran, so the file
 		// and the datapath keep agreeing.
+		if errors.Is(err, errFileChanged) {
+			return errors.Join(err, d.applyServices(prev))
+		}
 		return errors.Join(fmt.Errorf("change not saved, so not applied: %w", err), d.applyServices(prev))
 	}
 	d.audit(sourceAPI, changes)
@@ -70,7 +72,10 @@ func (d *Daemon) configDigest() ([sha256.Size]byte, error) {
 // save writes services back to the configuration file and remembers what
 // the file now holds.
 func (d *Daemon) save(services []config.Service) error {
-	written, err := config.SaveServices(d.opts.ConfigPath, services)
+	written, err := config.SaveServices(d.opts.ConfigPath, services, d.fileDigest)
+	if errors.Is(err, config.ErrFileChanged) {
+		return errFileChanged
+	}
 	if err != nil {
 		return err
 	}

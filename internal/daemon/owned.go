@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/xdplb/xdplb/internal/atomicfile"
 	"github.com/xdplb/xdplb/internal/hostnet"
@@ -32,22 +34,37 @@ type ownedAddr struct {
 
 func readOwned(path string) (owned, error) {
 	o := owned{Forwarding: map[string]string{}}
-	b, err := os.ReadFile(path)
+	// Never through a link, and only a file of root's (or the daemon's
+	// user's): the record says what xdplb may remove from the host.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return o, nil
 	}
 	if err != nil {
+		return o, fmt.Errorf("read %s: %w (a link there is refused; remove it)", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return o, fmt.Errorf("read %s: %w", path, err)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !fi.Mode().IsRegular() || ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() || fi.Mode().Perm()&0o022 != 0 {
+		return o, fmt.Errorf("read %s: not a regular file of root's that only root may write (mode %s); "+
+			"xdplb trusts it to say what it may remove from the host: remove it if you did not make it", path, fi.Mode())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 16<<20))
+	if err != nil {
 		return o, fmt.Errorf("read %s: %w", path, err)
 	}
 	if err := json.Unmarshal(b, &o); err != nil {
-		return o, fmt.Errorf("read %s: %w", path, err)
+		return o, fmt.Errorf("read %s: %w (it records what an earlier xdplb added to the host; "+
+			"if it is damaged, remove it and check the addresses on the interfaces by hand)", path, err)
 	}
 	if o.Forwarding == nil {
 		o.Forwarding = map[string]string{}
 	}
 	return o, nil
 }
-
 func (o owned) write(path string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
