@@ -16,7 +16,8 @@ import (
 func TestCheck(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
-	if err := os.WriteFile(good, []byte(testConfig), 0o600); err != nil {
+	// lo exists everywhere; check looks the interfaces up as serve does.
+	if err := os.WriteFile(good, []byte(strings.Replace(testConfig, "interfaces: [eth0]", "interfaces: [lo]", 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustRun(t, "/nonexistent.sock", "check", "--config", good); !strings.Contains(got, good+" is valid: 2 services, 3 backends") {
@@ -27,7 +28,12 @@ func TestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantErr(t, "/nonexistent.sock", "services[0].port: 70000 is not a port", "check", "-c", bad)
-	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+	noLink := filepath.Join(dir, "nolink.yaml")
+	if err := os.WriteFile(noLink, []byte(strings.Replace(testConfig, "interfaces: [eth0]", "interfaces: [xdplbnosuch0]", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "/nonexistent.sock", "interfaces[0]: xdplbnosuch0", "check", "-c", noLink)
+	if entries, _ := os.ReadDir(dir); len(entries) != 3 {
 		t.Errorf("check left files behind: %v", entries)
 	}
 }

@@ -70,6 +70,8 @@ type Change struct {
 	Field string `json:"field,omitempty"`
 	Old   string `json:"old,omitempty"`
 	New   string `json:"new,omitempty"`
+	// Restart is true for a setting only a restart applies.
+	Restart bool `json:"needs_restart,omitempty"`
 }
 
 // Editor is the part of a Source that changes the configuration.

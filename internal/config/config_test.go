@@ -229,3 +229,35 @@ func TestLoadOnlyRegularFiles(t *testing.T) {
 		t.Fatal("Digest of a FIFO blocked")
 	}
 }
+
+// TestLoadOnlyTrustedFiles: a configuration someone else could have
+// written is refused: it names programs the daemon runs as root.
+func TestLoadOnlyTrustedFiles(t *testing.T) {
+	write := func(dir string, mode os.FileMode) string {
+		path := filepath.Join(dir, "xdplb.yaml")
+		data, err := os.ReadFile("testdata/reference.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	if _, err := Load(write(t.TempDir(), 0o644)); err != nil {
+		t.Errorf("a file of root's, 0644: %v", err)
+	}
+	if _, err := Load(write(t.TempDir(), 0o666)); err == nil || !strings.Contains(err.Error(), "writable by group and others") {
+		t.Errorf("a file anyone may write: %v, want a refusal", err)
+	}
+	shared := t.TempDir()
+	if err := os.Chmod(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(write(shared, 0o600)); err == nil || !strings.Contains(err.Error(), "which is writable by group and others") {
+		t.Errorf("a file in a directory anyone may write: %v, want a refusal", err)
+	}
+}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"reflect"
 	"strings"
 
@@ -21,6 +22,9 @@ type Change struct {
 	Field string `json:"field,omitempty"`
 	Old   string `json:"old,omitempty"`
 	New   string `json:"new,omitempty"`
+	// Restart is true for a setting only a restart applies; a reload
+	// leaves it as it runs.
+	Restart bool `json:"needs_restart,omitempty"`
 }
 
 func (c Change) String() string {
@@ -29,10 +33,15 @@ func (c Change) String() string {
 		return fmt.Sprintf("%s added", c.What)
 	case c.Field == "" && c.New == "":
 		return fmt.Sprintf("%s removed", c.What)
-	case c.Field == "":
-		return fmt.Sprintf("%s: %s -> %s", c.What, c.Old, c.New)
 	}
-	return fmt.Sprintf("%s: %s %s -> %s", c.What, c.Field, orNone(c.Old), orNone(c.New))
+	s := fmt.Sprintf("%s: %s %s -> %s", c.What, c.Field, orNone(c.Old), orNone(c.New))
+	if c.Field == "" {
+		s = fmt.Sprintf("%s: %s -> %s", c.What, orNone(c.Old), orNone(c.New))
+	}
+	if c.Restart {
+		s += " (needs a restart)"
+	}
+	return s
 }
 
 func orNone(s string) string {
@@ -50,18 +59,27 @@ func Diff(old, new *Config) []Change {
 	for _, f := range []struct {
 		name     string
 		old, new any
+		restart  bool
 	}{
-		{"interfaces", old.Interfaces, new.Interfaces},
-		{"xdp_mode", old.XDPMode, new.XDPMode},
-		{"local", old.Local, new.Local},
-		{"conntrack", old.Conntrack, new.Conntrack},
-		{"log", old.Log, new.Log},
-		{"api", old.API, new.API},
-		{"state", old.State, new.State},
-		{"metrics", old.Metrics, new.Metrics},
+		{"interfaces", old.Interfaces, new.Interfaces, true},
+		{"xdp_mode", old.XDPMode, new.XDPMode, true},
+		{"local.addresses", old.Local.Addresses, new.Local.Addresses, false},
+		{"local.ports", old.Local.Ports, new.Local.Ports, false},
+		{"conntrack.capacity", old.Conntrack.Capacity, new.Conntrack.Capacity, true},
+		{"conntrack.gc_interval", old.Conntrack.GCInterval, new.Conntrack.GCInterval, true},
+		{"conntrack.timeouts.syn_sent", old.Conntrack.Timeouts.SynSent, new.Conntrack.Timeouts.SynSent, false},
+		{"conntrack.timeouts.established", old.Conntrack.Timeouts.Established, new.Conntrack.Timeouts.Established, false},
+		{"conntrack.timeouts.fin_wait", old.Conntrack.Timeouts.FinWait, new.Conntrack.Timeouts.FinWait, false},
+		{"conntrack.timeouts.close", old.Conntrack.Timeouts.Close, new.Conntrack.Timeouts.Close, false},
+		{"conntrack.timeouts.udp", old.Conntrack.Timeouts.UDP, new.Conntrack.Timeouts.UDP, false},
+		{"log.level", old.Log.Level, new.Log.Level, false},
+		{"log.format", old.Log.Format, new.Log.Format, true},
+		{"api.socket", old.API.Socket, new.API.Socket, true},
+		{"state.pin_path", old.State.PinPath, new.State.PinPath, true},
+		{"metrics.listen", old.Metrics.Listen, new.Metrics.Listen, true},
 	} {
 		if !reflect.DeepEqual(f.old, f.new) {
-			out = append(out, Change{What: f.name, Old: fmt.Sprint(f.old), New: fmt.Sprint(f.new)})
+			out = append(out, Change{What: f.name, Old: show(f.old), New: show(f.new), Restart: f.restart})
 		}
 	}
 	return append(out, DiffServices(old.Services, new.Services)...)
@@ -160,6 +178,10 @@ func show(v any) string {
 	switch x := v.(type) {
 	case Backend:
 		return x.AddrPort().String()
+	case []string:
+		return strings.Join(x, ", ")
+	case []netip.Addr:
+		return fmt.Sprint(x)
 	case health.Spec:
 		n := healthNode(&x)
 		n.Style = yaml.FlowStyle

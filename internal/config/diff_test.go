@@ -40,7 +40,7 @@ services:
 		got = append(got, c.String())
 	}
 	want := []string{
-		"log: {info text} -> {debug text}",
+		"log.level: info -> debug",
 		"service 172.19.0.10:53/udp removed",
 		"service web (172.19.0.10:80/tcp): scheduler rr -> maglev",
 		"service web (172.19.0.10:80/tcp): health_check (none) -> {kind: tcp, interval: 1s, timeout: 1s, rise: 2, fall: 2, initial: up}",

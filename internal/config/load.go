@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/xdplb/xdplb/internal/trust"
 )
 
 // MaxFileSize bounds a configuration file. The largest configuration
@@ -86,12 +89,41 @@ func readFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("read config: %w", err)
 	} else if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("read config: %s is not a regular file (%s)", path, fi.Mode().Type())
+	} else if err := trusted(path, fi); err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	return data, nil
+}
+
+// trusted refuses a configuration someone other than root (or the daemon's
+// user) could have written: it names the programs health checks run as
+// root, and the addresses the daemon takes.
+func trusted(path string, fi os.FileInfo) error {
+	const why = "the configuration names programs the daemon runs as root"
+	if uid, ok := trust.FileOwner(fi); ok && !trust.Owner(uid) {
+		return fmt.Errorf("%s is owned by uid %d, not root; %s", path, uid, why)
+	}
+	if fi.Mode()&0o022 != 0 {
+		return fmt.Errorf("%s is writable by %s (mode %s); %s", path, trust.Writers(fi.Mode()), trust.Octal(fi.Mode()), why)
+	}
+	paths := []string{path}
+	if real, err := filepath.EvalSymlinks(path); err == nil && real != path {
+		paths = append(paths, real)
+	}
+	for _, p := range paths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return err
+		}
+		if err := trust.Dirs(path, abs, why); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Parse decodes a YAML configuration strictly (unknown fields are

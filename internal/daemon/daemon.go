@@ -197,7 +197,7 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 	if err := d.prepareHost(); err != nil {
 		return err
 	}
-	d.neigh.Adopt(prev.Neighbours, d.owned.addNeighbour)
+	d.neigh.Adopt(prev.Neighbours, d.owned.addNeighbours)
 	d.neigh.SetTargets(backendAddrs(cfg.Services))
 	waitCtx, cancel := context.WithTimeout(ctx, neighbourWait)
 	missing := d.neigh.WaitResolved(waitCtx)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"slices"
 
 	"github.com/xdplb/xdplb/internal/api"
 	"github.com/xdplb/xdplb/internal/config"
@@ -25,6 +24,7 @@ func (d *Daemon) Change(edit func(*config.Config) error) error {
 // Where changes to the running state come from, for the audit log.
 const (
 	sourceAPI    = "api"
+	sourceReload = "reload"
 	sourceSIGHUP = "sighup"
 	sourceStart  = "start"
 	sourceHealth = "health"
@@ -88,7 +88,7 @@ func (d *Daemon) save(services []config.Service) error {
 // change never interleave. Settings that only a start can apply are
 // reported and left as they run.
 func (d *Daemon) Reload(dryRun bool) (api.ReloadResult, error) {
-	return d.reloadFrom(sourceAPI, dryRun)
+	return d.reloadFrom(sourceReload, dryRun)
 }
 
 // reloadFrom reloads for source, or with dryRun says what a reload would
@@ -128,7 +128,7 @@ func (d *Daemon) plan() (api.ReloadResult, error) {
 func wireChanges(cs []config.Change) []api.Change {
 	out := make([]api.Change, len(cs))
 	for i, c := range cs {
-		out[i] = api.Change{What: c.What, Field: c.Field, Old: c.Old, New: c.New}
+		out[i] = api.Change(c)
 	}
 	return out
 }
@@ -139,22 +139,11 @@ func (d *Daemon) reload(source string) (api.ReloadResult, error) {
 		return res, err
 	}
 	cur := d.cfg
-	res.Changes = wireChanges(config.Diff(cur, next))
-	for _, f := range []struct {
-		name    string
-		changed bool
-	}{
-		{"interfaces", !slices.Equal(cur.Interfaces, next.Interfaces)},
-		{"xdp_mode", cur.XDPMode != next.XDPMode},
-		{"conntrack.capacity", cur.Conntrack.Capacity != next.Conntrack.Capacity},
-		{"state", cur.State != next.State},
-		{"api", cur.API != next.API},
-		{"metrics", cur.Metrics != next.Metrics},
-		{"conntrack.gc_interval", cur.Conntrack.GCInterval != next.Conntrack.GCInterval},
-		{"log.format", cur.Log.Format != next.Log.Format},
-	} {
-		if f.changed {
-			res.NeedRestart = append(res.NeedRestart, f.name)
+	changes := config.Diff(cur, next)
+	res.Changes = wireChanges(changes)
+	for _, c := range changes {
+		if c.Restart {
+			res.NeedRestart = append(res.NeedRestart, c.What)
 		}
 	}
 	// Keep what only a restart applies as it runs, so the copy below

@@ -66,11 +66,13 @@ func (s *ownedStore) update(change func(*owned)) error {
 	return s.rec.write(s.path)
 }
 
-// addNeighbour records a neighbour entry xdplb created.
-func (s *ownedStore) addNeighbour(h hostnet.Hop) error {
+// addNeighbours records neighbour entries xdplb created, in one write.
+func (s *ownedStore) addNeighbours(hops []hostnet.Hop) error {
 	return s.update(func(o *owned) {
-		if !slices.Contains(o.Neighbours, h) {
-			o.Neighbours = append(o.Neighbours, h)
+		for _, h := range hops {
+			if !slices.Contains(o.Neighbours, h) {
+				o.Neighbours = append(o.Neighbours, h)
+			}
 		}
 	})
 }

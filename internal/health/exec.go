@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/xdplb/xdplb/internal/trust"
 )
 
 // execWaitDelay bounds how long a finished (or killed) command's output
@@ -84,7 +86,7 @@ func (p *execProber) probe(ctx context.Context) error {
 // absolute path (nothing depends on PATH or the working directory) to an
 // executable regular file that only its owner can write, owned by root
 // or the daemon's user, on a path of directories that no one else can
-// write (checkAncestors). A symbolic link is followed, and the path to
+// write (trust.Dirs). A symbolic link is followed, and the path to
 // its target is checked too.
 func checkProgram(path string) error {
 	switch {
@@ -102,11 +104,11 @@ func checkProgram(path string) error {
 	case !fi.Mode().IsRegular():
 		return fmt.Errorf("%q is not a regular file (mode %s)", path, fi.Mode())
 	case fi.Mode()&0o111 == 0:
-		return fmt.Errorf("%q is not executable (mode %s)", path, octal(fi.Mode()))
+		return fmt.Errorf("%q is not executable (mode %s)", path, trust.Octal(fi.Mode()))
 	case fi.Mode()&0o022 != 0:
-		return fmt.Errorf("%q is writable by %s (mode %s); a check runs as root", path, writers(fi.Mode()), octal(fi.Mode()))
+		return fmt.Errorf("%q is writable by %s (mode %s); a check runs as root", path, trust.Writers(fi.Mode()), trust.Octal(fi.Mode()))
 	}
-	if uid, ok := fileOwner(fi); ok && !trustedOwner(uid) {
+	if uid, ok := trust.FileOwner(fi); ok && !trust.Owner(uid) {
 		return fmt.Errorf("%q is owned by uid %d, not root; a check runs as root", path, uid)
 	}
 	paths := []string{path}
@@ -114,83 +116,11 @@ func checkProgram(path string) error {
 		paths = append(paths, real)
 	}
 	for _, p := range paths {
-		if err := checkAncestors(path, p); err != nil {
+		if err := trust.Dirs(path, p, "a check runs as root"); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// checkAncestors checks every directory from p's up to the root: each must
-// be owned by root (or the daemon's user) and writable by no one else, so
-// no one else can rename, replace or swap anything on the way between the
-// check and the run. A sticky directory (like /tmp) may be writable by
-// others if what it holds on the way is root's: the sticky bit keeps
-// others from renaming or removing it.
-func checkAncestors(program, p string) error {
-	child := p
-	for dir := filepath.Dir(p); ; dir = filepath.Dir(dir) {
-		di, err := os.Stat(dir)
-		if err != nil {
-			return fmt.Errorf("%s, on the way to %q, cannot be checked: %v", dir, program, pathErr(err))
-		}
-		if uid, ok := fileOwner(di); ok && !trustedOwner(uid) {
-			return fmt.Errorf("%q is under %s, which is owned by uid %d, not root; a check runs as root", program, dir, uid)
-		}
-		if di.Mode()&0o022 != 0 && !stickyHoldsTrusted(di, child) {
-			return fmt.Errorf("%q is under %s, which is writable by %s (mode %s); a check runs as root",
-				program, dir, writers(di.Mode()), octal(di.Mode()))
-		}
-		if dir == filepath.Dir(dir) {
-			return nil
-		}
-		child = dir
-	}
-}
-
-// stickyHoldsTrusted tells whether dir is sticky and its entry on the way,
-// child, belongs to a trusted owner, who alone may then rename it.
-func stickyHoldsTrusted(dir fs.FileInfo, child string) bool {
-	if dir.Mode()&fs.ModeSticky == 0 {
-		return false
-	}
-	ci, err := os.Lstat(child)
-	if err != nil {
-		return false
-	}
-	uid, ok := fileOwner(ci)
-	return ok && trustedOwner(uid)
-}
-
-// trustedOwner reports whether files of uid may be run: root's, or the
-// daemon's own user's.
-func trustedOwner(uid uint32) bool {
-	return uid == 0 || int64(uid) == int64(os.Geteuid())
-}
-
-// octal writes a mode as chmod takes it: 0755, 1777.
-func octal(m fs.FileMode) string {
-	v := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		v |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		v |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		v |= 0o1000
-	}
-	return fmt.Sprintf("%04o", v)
-}
-
-func writers(m fs.FileMode) string {
-	switch {
-	case m&0o022 == 0o022:
-		return "group and others"
-	case m&0o002 != 0:
-		return "others"
-	}
-	return "group"
 }
 
 // pathErr drops the path and operation of an *fs.PathError, which the

@@ -3,7 +3,6 @@
 package health
 
 import (
-	"io/fs"
 	"os/exec"
 	"syscall"
 )
@@ -20,13 +19,4 @@ func setProcessGroup(cmd *exec.Cmd) {
 		// worth more code.
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
-}
-
-// fileOwner is the uid owning the file fi describes.
-func fileOwner(fi fs.FileInfo) (uint32, bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
-	}
-	return st.Uid, true
 }

@@ -27,9 +27,9 @@ type Neighbours struct {
 	// created are the entries this keeper (or a predecessor) asked the
 	// kernel for, removed again by Forget.
 	created map[Hop]bool
-	// onCreate records an entry before it is relied on, so a successor
-	// knows it is xdplb's to remove.
-	onCreate func(Hop) error
+	// onCreate records entries before they are relied on, so a successor
+	// knows they are xdplb's to remove.
+	onCreate func([]Hop) error
 	// managed are the targets whose next hop is a managed entry this
 	// keeper made: the kernel keeps it resolved, so a pass for new
 	// targets skips them. Used by the Run goroutine only.
@@ -38,13 +38,13 @@ type Neighbours struct {
 
 // NewNeighbours returns a keeper with no targets.
 func NewNeighbours(log *slog.Logger) *Neighbours {
-	return &Neighbours{log: log, targets: map[netip.Addr]bool{}, kick: make(chan struct{}, 1), created: map[Hop]bool{}, onCreate: func(Hop) error { return nil }, managed: map[netip.Addr]bool{}}
+	return &Neighbours{log: log, targets: map[netip.Addr]bool{}, kick: make(chan struct{}, 1), created: map[Hop]bool{}, onCreate: func([]Hop) error { return nil }, managed: map[netip.Addr]bool{}}
 }
 
 // Adopt takes over the entries a predecessor created, so Forget removes
 // them too, and has every entry created from now on recorded by
 // onCreate.
-func (n *Neighbours) Adopt(hops []Hop, onCreate func(Hop) error) {
+func (n *Neighbours) Adopt(hops []Hop, onCreate func([]Hop) error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, h := range hops {
@@ -88,7 +88,9 @@ func (n *Neighbours) Run(ctx context.Context, interval time.Duration) {
 	defer t.Stop()
 	full := true
 	for {
-		n.refresh(true, full)
+		// Only the periodic passes report failures: kicks come with
+		// every change and every packet to an unresolved backend.
+		n.refresh(full, full)
 		select {
 		case <-ctx.Done():
 			return
@@ -135,15 +137,15 @@ func (n *Neighbours) refresh(loud, all bool) {
 	if all {
 		n.managed = map[netip.Addr]bool{} // forgets targets that went
 	}
+	var noRoute, unresolved failures
+	var made []Hop
 	for _, a := range n.snapshot() {
 		if !all && n.managed[a] {
 			continue
 		}
 		hop, err := nextHop(a)
 		if err != nil {
-			if loud {
-				n.log.Warn("no route to backend", "backend", a, "err", err)
-			}
+			noRoute.add(a, err)
 			continue
 		}
 		if valid.has(hop) {
@@ -151,26 +153,51 @@ func (n *Neighbours) refresh(loud, all bool) {
 		}
 		managed, err := resolve(hop)
 		if err != nil {
-			if loud {
-				n.log.Warn("cannot resolve backend next hop", "backend", a, "next_hop", hop.IP, "err", err)
-			}
+			unresolved.add(a, err)
 			continue
 		}
 		n.managed[a] = managed
 		n.mu.Lock()
-		known := n.created[hop]
+		if !n.created[hop] {
+			made = append(made, hop)
+		}
 		n.created[hop] = true
+		n.mu.Unlock()
+	}
+	if len(made) > 0 {
+		n.mu.Lock()
 		record := n.onCreate
 		n.mu.Unlock()
-		if known {
-			continue
+		if err := record(made); err != nil {
+			n.log.Warn("neighbour entries not recorded; a later daemon may leave them behind", "entries", len(made), "err", err)
 		}
-		if err := record(hop); err != nil {
-			n.log.Warn("neighbour entry not recorded; a later daemon may leave it behind", "next_hop", hop.IP, "err", err)
-		}
+	}
+	// One line per kind and pass, however many backends: thousands of
+	// unreachable backends must not flood the log.
+	if loud {
+		noRoute.log(n.log, "no route to backends")
+		unresolved.log(n.log, "cannot resolve backends' next hops")
 	}
 }
 
+// failures are the backends one pass could not serve, with the first few
+// reasons as examples.
+type failures struct {
+	count    int
+	examples []string
+}
+
+func (f *failures) add(a netip.Addr, err error) {
+	if f.count++; len(f.examples) < 3 {
+		f.examples = append(f.examples, fmt.Sprintf("%s: %v", a, err))
+	}
+}
+
+func (f *failures) log(log *slog.Logger, msg string) {
+	if f.count > 0 {
+		log.Warn(msg, "backends", f.count, "examples", f.examples)
+	}
+}
 func (n *Neighbours) unresolved() []netip.Addr {
 	var out []netip.Addr
 	valid := validNeighbours{}
