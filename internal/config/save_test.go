@@ -83,8 +83,7 @@ log:
 // through anchors and aliases is never left broken: a change to an
 // anchored value writes the aliases out, and the file loads as what runs.
 func TestSaveServicesWithAnchors(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "xdplb.yaml")
-	orig := `interfaces: [eth0]
+	path, cfg := writeAndLoad(t, `interfaces: [eth0]
 local: {addresses: [172.19.0.5]}
 services:
   - name: a
@@ -98,14 +97,7 @@ services:
     port: 81
     health_check: *hc
     backends: *bes
-`
-	if err := os.WriteFile(path, []byte(orig), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	next := cfg.Clone()
 	next.Services[0].Backends = append(next.Services[0].Backends, Backend{Address: netip.MustParseAddr("172.19.0.2"), Port: 8081, Weight: 1})
 	if _, err := SaveServices(path, next.Services, digestOf(t, path)); err != nil {
@@ -124,8 +116,7 @@ services:
 // TestSaveServicesKeepsBackendText: a backend that did not change keeps
 // its line, its comment and the fields the operator spelled out.
 func TestSaveServicesKeepsBackendText(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "xdplb.yaml")
-	orig := `interfaces: [eth0]
+	path, cfg := writeAndLoad(t, `interfaces: [eth0]
 local: {addresses: [172.19.0.5]}
 services:
   - name: web
@@ -135,14 +126,7 @@ services:
       - address: 172.19.0.2   # rack A
         weight: 1
       - address: 172.19.0.3   # rack B
-`
-	if err := os.WriteFile(path, []byte(orig), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
 	next := cfg.Clone()
 	next.Services[0].Backends[1].Weight = 3
 	next.Services[0].Backends = append(next.Services[0].Backends, Backend{Address: netip.MustParseAddr("172.19.0.4"), Port: 80, Weight: 1})
@@ -204,4 +188,18 @@ func TestSaveServicesRefusesAnEditedFile(t *testing.T) {
 	if data, _ := os.ReadFile(path); string(data) != edited {
 		t.Errorf("the edit was overwritten:\n%s", data)
 	}
+}
+
+// writeAndLoad writes a configuration to a temporary file and loads it.
+func writeAndLoad(t *testing.T, yaml string) (string, *Config) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "xdplb.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, cfg
 }
