@@ -2,7 +2,7 @@
 MODE ?= native
 GO ?= go
 
-.PHONY: build demo test generate lint bench bench-go clean
+.PHONY: build demo test generate lint bench bench-go clean install
 
 build:
 	$(GO) build -o xdplb ./cmd/xdplb
@@ -30,6 +30,15 @@ bench:
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# install puts the binary, the systemd unit and the bash completion in
+# place (as root); `systemctl enable --now xdplb` then starts it.
+PREFIX ?= /usr/local
+install: build
+	install -D -m 0755 xdplb $(DESTDIR)$(PREFIX)/sbin/xdplb
+	install -D -m 0644 dist/xdplb.service $(DESTDIR)/etc/systemd/system/xdplb.service
+	install -d $(DESTDIR)/etc/bash_completion.d
+	./xdplb completion bash > $(DESTDIR)/etc/bash_completion.d/xdplb
 
 clean:
 	rm -f xdplb
