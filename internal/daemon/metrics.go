@@ -12,7 +12,11 @@ func (d *Daemon) Counters() (metrics.Counters, error) {
 		return metrics.Counters{}, err
 	}
 	conns := d.connCounts()
-	out := metrics.Counters{Reasons: reasons, Services: make([]metrics.ServiceCounters, len(services))}
+	local := d.view().cfg.Local
+	out := metrics.Counters{
+		Reasons: reasons, Services: make([]metrics.ServiceCounters, len(services)),
+		LocalPortsPerBackend: uint64(len(local.Addresses)) * uint64(local.Ports.Max-local.Ports.Min+1),
+	}
 	for i, s := range services {
 		sc := metrics.ServiceCounters{Name: s.Name, Key: s.Key, Traffic: s.traffic}
 		for j, b := range s.Backends {

@@ -27,6 +27,7 @@ type Collector struct {
 	backendPackets, backendBytes, backendConns *prometheus.Desc
 	backendUp                                  *prometheus.Desc
 	backendActive, backendInactive, backendWgt *prometheus.Desc
+	backendPortsUsed                           *prometheus.Desc
 	datapathPackets                            *prometheus.Desc
 	ctEntries, ctCapacity, localPorts          *prometheus.Desc
 	gcRuns, gcExpired, gcOrphans, gcDuration   *prometheus.Desc
@@ -72,6 +73,9 @@ func NewCollector(src Source) *Collector {
 		"service", "backend")
 	c.backendWgt = desc("backend_weight",
 		"The configured weight of a backend of a service (0: drained).", "service", "backend")
+	c.backendPortsUsed = desc("backend_local_ports_used_ratio",
+		"Share of a backend's local address:port pairs (local addresses × ports) its connections hold, as of the last sweep; at 1 new connections to it are refused.",
+		"service", "backend")
 	c.datapathPackets = desc("datapath_packets_total",
 		"Packets the XDP program handled, by the reason it let them go and the verdict that reason implies (forward, pass to the kernel, drop).",
 		"reason", "verdict")
@@ -174,6 +178,10 @@ func (c *Collector) collectStats(ch chan<- prometheus.Metric, st Counters) {
 			gauge(ch, c.backendActive, b.Active, s.Name, addr)
 			gauge(ch, c.backendInactive, b.Inactive, s.Name, addr)
 			gauge(ch, c.backendWgt, uint64(b.Weight), s.Name, addr)
+			if st.LocalPortsPerBackend > 0 {
+				used := float64(b.Active+b.Inactive) / float64(st.LocalPortsPerBackend)
+				ch <- prometheus.MustNewConstMetric(c.backendPortsUsed, prometheus.GaugeValue, used, s.Name, addr)
+			}
 		}
 	}
 }

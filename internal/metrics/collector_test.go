@@ -38,7 +38,8 @@ func (f *fakeSource) Reloads() (ok, failed uint64)       { return f.reloadsOK, f
 func newFake() *fakeSource {
 	return &fakeSource{
 		stats: Counters{
-			Reasons: map[string]uint64{"fwd_tx": 100, "pass_no_service": 7, "drop_no_backend": 3},
+			LocalPortsPerBackend: 20000,
+			Reasons:              map[string]uint64{"fwd_tx": 100, "pass_no_service": 7, "drop_no_backend": 3},
 			Services: []ServiceCounters{
 				{
 					Name: "web", Key: ident.Service{VIP: netip.MustParseAddr("10.0.0.10"), Port: 80, Proto: ident.TCP},
@@ -99,6 +100,11 @@ xdplb_backend_connections_total{backend="192.168.1.3:53",service="dns"} 1
 xdplb_backend_inactive_connections{backend="192.168.1.1:8080",service="web"} 1
 xdplb_backend_inactive_connections{backend="192.168.1.2:8080",service="web"} 0
 xdplb_backend_inactive_connections{backend="192.168.1.3:53",service="dns"} 1
+# HELP xdplb_backend_local_ports_used_ratio Share of a backend's local address:port pairs (local addresses × ports) its connections hold, as of the last sweep; at 1 new connections to it are refused.
+# TYPE xdplb_backend_local_ports_used_ratio gauge
+xdplb_backend_local_ports_used_ratio{backend="192.168.1.1:8080",service="web"} 0.0002
+xdplb_backend_local_ports_used_ratio{backend="192.168.1.2:8080",service="web"} 0
+xdplb_backend_local_ports_used_ratio{backend="192.168.1.3:53",service="dns"} 5e-05
 # HELP xdplb_backend_packets_total Packets a backend of a service carried; direction in is client to backend, out is backend to client.
 # TYPE xdplb_backend_packets_total counter
 xdplb_backend_packets_total{backend="192.168.1.1:8080",direction="in",service="web"} 6

@@ -31,6 +31,9 @@ type Counters struct {
 	// Reasons counts why packets left the program, by reason name.
 	Reasons  map[string]uint64
 	Services []ServiceCounters
+	// LocalPortsPerBackend is how many local address:port pairs each
+	// backend has for its connections: local addresses × ports.
+	LocalPortsPerBackend uint64
 }
 
 // ServiceCounters are one service's traffic and its backends'.
