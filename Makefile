@@ -5,10 +5,12 @@ GO ?= go
 .PHONY: build demo test generate lint bench bench-go clean install
 
 build:
+	@echo "building xdplb (go build ./cmd/xdplb; the BPF object is committed, no clang needed)"
 	$(GO) build -o xdplb ./cmd/xdplb
 
 demo: build
-	./xdplb demo --mode $(MODE)
+	@echo "running the reference scenario (xdp_mode $(MODE)); KEEP=1 keeps it up until Ctrl-C"
+	./xdplb demo --mode $(MODE) $(if $(KEEP),--keep)
 
 # The owner of the daemon's state is tested under the race detector too:
 # concurrent edits, reloads and health flips.

@@ -15,6 +15,7 @@ func newDemoCmd() *cobra.Command {
 		mode     string
 		requests int
 		verbose  bool
+		keep     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -22,7 +23,7 @@ func newDemoCmd() *cobra.Command {
 		Long: "Builds client, balancer and two real servers (rs-1, rs-2) in network namespaces " +
 			"joined by a bridge, runs `xdplb serve` on the balancer, sends HTTP requests from the " +
 			"client to the VIP 172.19.0.10:80, prints each answer and the datapath counters, and " +
-			"removes everything again. Needs root.",
+			"removes everything again (with --keep, only at Ctrl-C). Needs root.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch mode {
@@ -42,12 +43,13 @@ func newDemoCmd() *cobra.Command {
 				logs = os.Stderr
 			}
 			return demo.Run(cmd.Context(), demo.Options{
-				Mode: mode, Requests: requests, Binary: self, Out: os.Stdout, Logs: logs, PrintStats: printCounters,
+				Mode: mode, Requests: requests, Binary: self, Out: os.Stdout, Logs: logs, PrintStats: printCounters, Keep: keep,
 			})
 		},
 	}
 	cmd.Flags().StringVar(&mode, "mode", "native", "XDP attach mode of the balancer: native, generic or auto")
 	cmd.Flags().IntVar(&requests, "requests", 4, "number of HTTP requests to send")
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "show the balancer's log")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the scenario up after the requests, until Ctrl-C, to look around")
 	return cmd
 }

@@ -22,6 +22,9 @@ type Options struct {
 	Logs     io.Writer // the balancer's own log
 	// PrintStats writes the balancer's counters for a person to read.
 	PrintStats func(io.Writer, api.Stats)
+	// Keep leaves the scenario up after the requests, until ctx ends
+	// (Ctrl-C), saying how to look around.
+	Keep bool
 }
 
 // Run builds the reference scenario, sends the requests, prints answers
@@ -66,7 +69,22 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	fmt.Fprintln(o.Out)
 	o.PrintStats(o.Out, stats)
-	return checkAlternation(answers, o.Out)
+	if err := checkAlternation(answers, o.Out); err != nil || !o.Keep {
+		return err
+	}
+	printLookAround(o.Out, ref, bal)
+	<-ctx.Done()
+	fmt.Fprintln(o.Out, "removing the scenario")
+	return nil
+}
+
+// printLookAround says how to use the scenario kept up, and how it goes.
+func printLookAround(w io.Writer, ref *testbed.Reference, bal *Balancer) {
+	fmt.Fprintf(w, "\nthe scenario stays up until Ctrl-C, which removes all of it. Look around:\n")
+	fmt.Fprintf(w, "  ip netns exec %s curl http://%s/\n", ref.Client.NSName, testbed.ReferenceVIP)
+	fmt.Fprintf(w, "  %s --socket %s list\n", os.Args[0], bal.Socket)
+	fmt.Fprintf(w, "  ip netns exec %s ip -d link show eth0   # the XDP program\n", ref.LB.NSName)
+	fmt.Fprintf(w, "  namespaces: %s %s %s %s\n", ref.Client.NSName, ref.LB.NSName, ref.RS1.NSName, ref.RS2.NSName)
 }
 
 func sendRequests(ctx context.Context, client *http.Client, n int, out io.Writer) ([]string, error) {
