@@ -47,6 +47,14 @@ struct {
 	__type(value, struct backend);
 } backends SEC(".maps");
 
+/* Load per backend id, for lc and wlc (see struct backend_load). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct backend_load);
+} backend_loads SEC(".maps");
+
 /* LRU is right here, unlike conntrack: forgetting a client's backend early
  * only costs it its stickiness, never a wrong mapping. */
 struct {

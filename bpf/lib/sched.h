@@ -38,6 +38,45 @@ static __always_inline __u32 flow_hash(const struct packet *p, enum sched_kind k
 	return mix32(h ^ p->proto);
 }
 
+/* LEAST_WINDOW is how many ring slots the least-connection schedulers
+ * compare. Their rings hold each usable backend once, so a service of up
+ * to this many backends is scheduled exactly as IPVS's lc/wlc would; a
+ * larger one gets the least loaded of a window starting at a random slot. */
+#define LEAST_WINDOW 16
+
+/* least_slot returns the ring slot of the backend with the least load per
+ * weight among up to LEAST_WINDOW slots of svc's ring, and counts the new
+ * connection in its load. Loads are compared as a*wb < b*wa, with no
+ * division. */
+static __always_inline __u32 least_slot(const struct svc_value *svc)
+{
+	__u32 start = bpf_get_prandom_u32(), best = 0, i;
+	__u64 best_conns = 0, best_weight = 0;
+	struct backend_load *chosen = NULL;
+
+	for (i = 0; i < LEAST_WINDOW && i < svc->ring_len; i++) {
+		__u32 slot = svc->ring_off + (start + i) % svc->ring_len;
+		__u32 *id = bpf_map_lookup_elem(&rings, &slot);
+		struct backend_load *l;
+
+		if (!id)
+			continue;
+		l = bpf_map_lookup_elem(&backend_loads, id);
+		if (!l || !l->weight)
+			continue;
+		if (!chosen || l->conns * best_weight < best_conns * l->weight) {
+			chosen = l;
+			best = slot;
+			best_conns = l->conns;
+			best_weight = l->weight;
+		}
+	}
+	if (!chosen)
+		return svc->ring_off + start % svc->ring_len;
+	__sync_fetch_and_add(&chosen->conns, 256);
+	return best;
+}
+
 static __always_inline __u32 ring_position(const struct svc_value *svc, const struct packet *p)
 {
 	__u32 *pos;
@@ -95,7 +134,10 @@ pick_backend(const struct svc_value *svc, const struct packet *p, __u32 *backend
 		if (be)
 			return be;
 	}
-	slot = svc->ring_off + ring_position(svc, p) % svc->ring_len;
+	if (svc->sched == SCHED_LEAST)
+		slot = least_slot(svc);
+	else
+		slot = svc->ring_off + ring_position(svc, p) % svc->ring_len;
 	id = bpf_map_lookup_elem(&rings, &slot);
 	be = id ? backend_by_id(*id) : NULL;
 	if (!be) {

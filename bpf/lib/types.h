@@ -40,6 +40,7 @@ enum sched_kind {
 	SCHED_COUNTER = 0,    /* rr, wrr: a counter shared by all CPUs */
 	SCHED_HASH_TUPLE = 1, /* maglev: hash of the client's 5-tuple */
 	SCHED_HASH_SRC = 2,   /* sh: hash of the client's address */
+	SCHED_LEAST = 3,      /* lc, wlc: the least loaded of a window of the ring */
 };
 
 /* Every scheduler is a ring of backend ids: a contiguous slice
@@ -194,6 +195,17 @@ struct event {
 	__be32 addr;
 };
 
+/* A backend's load for the least-connection schedulers: the control plane
+ * writes its weight and, after every conntrack sweep, its connections
+ * counted as IPVS does (active * 256 + inactive); the datapath adds 256
+ * for every connection it opens in between, so a burst of new connections
+ * spreads before the next sweep. */
+struct backend_load {
+	__u64 conns;
+	__u32 weight;
+	__u32 pad;
+};
+
 /* Pinned maps hold these structs as LAYOUT_VERSION lays them out, and a
  * daemon adopts maps stamped with its own version as they are. So a struct
  * whose size changes must come with a new version: bump LAYOUT_VERSION and
@@ -216,5 +228,6 @@ LAYOUT_SIZE(ct_rev, 56);
 LAYOUT_SIZE(lb_config, 8);
 LAYOUT_SIZE(traffic, 40);
 LAYOUT_SIZE(event, 8);
+LAYOUT_SIZE(backend_load, 16);
 
 #endif

@@ -349,7 +349,7 @@ func TestServiceErrors(t *testing.T) {
 		{`--persistence "soon": want seconds (300) or a duration`, []string{"service", "add", "10.0.0.1:80", "--persistence", "soon"}},
 		{"want one argument, VIP:PORT (for example 172.19.0.10:80); got 0", []string{"service", "add"}},
 		{"want one argument, SERVICE", []string{"service", "edit", "a", "b", "--name", "x"}},
-		{`scheduler: "lc" is not a scheduler (accepted: rr, wrr, maglev, sh)`, []string{"service", "add", "172.19.0.20:80", "--scheduler", "lc"}},
+		{`scheduler: "sed" is not a scheduler (accepted: rr, wrr, maglev, sh, lc, wlc)`, []string{"service", "add", "172.19.0.20:80", "--scheduler", "sed"}},
 		{`protocol: "sctp" is not a protocol`, []string{"service", "add", "172.19.0.20:80", "--protocol", "sctp"}},
 		{"vip: 127.0.0.1 is a loopback address", []string{"service", "add", "127.0.0.1:80"}},
 		{"service 172.19.0.10:80/tcp already exists (web)", []string{"service", "add", "172.19.0.10:80"}},

@@ -30,7 +30,7 @@ func newServiceCmd() *cobra.Command {
 func newServiceAddCmd() *cobra.Command {
 	var protocol, scheduler, persistence, name string
 	cmd := &cobra.Command{
-		Use:   "add VIP:PORT [--protocol tcp|udp] [--scheduler rr|wrr|maglev|sh] [--persistence 300s] [--name NAME]",
+		Use:   "add VIP:PORT [--protocol tcp|udp] [--scheduler rr|wrr|maglev|sh|lc|wlc] [--persistence 300s] [--name NAME]",
 		Short: "Add a virtual service (like ipvsadm -A)",
 		Long: "Adds a service without backends; add them with `xdplb backend add`. " +
 			"VIP:PORT may end in /tcp or /udp instead of giving --protocol.",
@@ -84,7 +84,7 @@ func newServiceAddCmd() *cobra.Command {
 func newServiceEditCmd() *cobra.Command {
 	var scheduler, persistence, name string
 	cmd := &cobra.Command{
-		Use:   "edit SERVICE [--scheduler rr|wrr|maglev|sh] [--persistence 300s] [--name NAME]",
+		Use:   "edit SERVICE [--scheduler rr|wrr|maglev|sh|lc|wlc] [--persistence 300s] [--name NAME]",
 		Short: "Change a virtual service (like ipvsadm -E)",
 		Long: "Changes what the flags give and leaves the rest. --persistence 0 turns persistence " +
 			"off; --name \"\" gives the service its default name.\n\n" + serviceArgHelp,

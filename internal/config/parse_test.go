@@ -89,7 +89,7 @@ func TestParseProblems(t *testing.T) {
 		{"vip IPv6", svc(`{vip: "2001:db8::10", port: 80}`), "services[0].vip", "2001:db8::10 is an IPv6 address; IPv6 is not supported yet"},
 		{"vip is local", svc("{vip: 172.19.0.5, port: 80}"), "services[0].vip", "172.19.0.5 is also a local address (local.addresses[0])"},
 		{"bad protocol", svc("{vip: 172.19.0.10, port: 80, protocol: sctp}"), "services[0].protocol", `"sctp" is not a protocol (accepted: tcp, udp)`},
-		{"bad scheduler", svc("{vip: 172.19.0.10, port: 80, scheduler: lc}"), "services[0].scheduler", `"lc" is not a scheduler (accepted: rr, wrr, maglev, sh)`},
+		{"bad scheduler", svc("{vip: 172.19.0.10, port: 80, scheduler: sed}"), "services[0].scheduler", `"sed" is not a scheduler (accepted: rr, wrr, maglev, sh, lc, wlc)`},
 		{"bad persistence", svc("{vip: 172.19.0.10, port: 80, persistence: 48h}"), "services[0].persistence", "48h0m0s is out of range (0 for none, or 1s to 24h)"},
 		{"persistence under a second", svc("{vip: 172.19.0.10, port: 80, persistence: 200ms}"), "services[0].persistence", "200ms is out of range"},
 		{"persistence past a Duration", svc("{vip: 172.19.0.10, port: 80, persistence: 9999999999h}"), "services[0].persistence", "9999999999h is out of range (0 for none, or 1s to 24h)"},

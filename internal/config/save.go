@@ -405,3 +405,96 @@ func scalar(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Valu
 func mapping(keysAndValues ...*yaml.Node) *yaml.Node {
 	return &yaml.Node{Kind: yaml.MappingNode, Content: keysAndValues}
 }
+
+// Render returns c as a whole configuration file in the schema Parse
+// reads: interfaces and local.addresses always (as flow lists, even
+// empty ones, so an operator sees where to fill them in), services as
+// SaveServices writes new ones, and every other field only where it
+// differs from its default. A string YAML would read as null (an empty
+// one, "~", "null") is quoted.
+func Render(c *Config) ([]byte, error) {
+	def := defaultConfig()
+	flow := func(items []string) *yaml.Node {
+		list := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+		for _, v := range items {
+			list.Content = append(list.Content, scalar(v))
+		}
+		return list
+	}
+	set := func(m *yaml.Node, key string, value *yaml.Node) {
+		m.Content = append(m.Content, scalar(key), value)
+	}
+	setIf := func(m *yaml.Node, key string, differs bool, value string) {
+		if differs {
+			set(m, key, scalar(value))
+		}
+	}
+	root := mapping()
+	set(root, "interfaces", flow(c.Interfaces))
+	setIf(root, "xdp_mode", c.XDPMode != def.XDPMode, string(c.XDPMode))
+	addrs := make([]string, len(c.Local.Addresses))
+	for i, a := range c.Local.Addresses {
+		addrs[i] = a.String()
+	}
+	local := mapping(scalar("addresses"), flow(addrs))
+	setIf(local, "ports", c.Local.Ports != def.Local.Ports, c.Local.Ports.String())
+	set(root, "local", local)
+	if len(c.Services) > 0 {
+		set(root, "services", servicesNode(c.Services, nil))
+	}
+	ct, dct := c.Conntrack, def.Conntrack
+	conntrack, timeouts := mapping(), mapping()
+	setIf(conntrack, "capacity", ct.Capacity != dct.Capacity, strconv.Itoa(ct.Capacity))
+	setIf(timeouts, "syn_sent", ct.Timeouts.SynSent != dct.Timeouts.SynSent, ct.Timeouts.SynSent.String())
+	setIf(timeouts, "established", ct.Timeouts.Established != dct.Timeouts.Established, ct.Timeouts.Established.String())
+	setIf(timeouts, "fin_wait", ct.Timeouts.FinWait != dct.Timeouts.FinWait, ct.Timeouts.FinWait.String())
+	setIf(timeouts, "close", ct.Timeouts.Close != dct.Timeouts.Close, ct.Timeouts.Close.String())
+	setIf(timeouts, "udp", ct.Timeouts.UDP != dct.Timeouts.UDP, ct.Timeouts.UDP.String())
+	if len(timeouts.Content) > 0 {
+		set(conntrack, "timeouts", timeouts)
+	}
+	setIf(conntrack, "gc_interval", ct.GCInterval != dct.GCInterval, ct.GCInterval.String())
+	if len(conntrack.Content) > 0 {
+		set(root, "conntrack", conntrack)
+	}
+	for _, section := range []struct {
+		name   string
+		fields [][3]string // key, value, default
+	}{
+		{"log", [][3]string{{"level", c.Log.Level, def.Log.Level}, {"format", c.Log.Format, def.Log.Format}}},
+		{"api", [][3]string{{"socket", c.API.Socket, def.API.Socket}}},
+		{"state", [][3]string{{"pin_path", c.State.PinPath, def.State.PinPath}}},
+		{"metrics", [][3]string{{"listen", c.Metrics.Listen, def.Metrics.Listen}}},
+	} {
+		m := mapping()
+		for _, f := range section.fields {
+			setIf(m, f[0], f[1] != f[2], f[1])
+		}
+		if len(m.Content) > 0 {
+			set(root, section.name, m)
+		}
+	}
+	var quoteNulls func(n *yaml.Node)
+	quoteNulls = func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode && n.Tag == "" {
+			switch n.Value {
+			case "", "~", "null", "Null", "NULL":
+				n.Style = yaml.DoubleQuotedStyle
+			}
+		}
+		for _, child := range n.Content {
+			quoteNulls(child)
+		}
+	}
+	quoteNulls(root)
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(root); err != nil {
+		return nil, fmt.Errorf("render configuration: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("render configuration: %w", err)
+	}
+	return buf.Bytes(), nil
+}

@@ -17,7 +17,7 @@ import (
 // Accepted values of the enumerated fields, in the order messages list
 // them.
 var (
-	schedulers = []string{"rr", "wrr", "maglev", "sh"}
+	schedulers = []string{"rr", "wrr", "maglev", "sh", "lc", "wlc"}
 	logLevels  = []string{"debug", "info", "warn", "error"}
 	logFormats = []string{"text", "json"}
 )

@@ -71,7 +71,7 @@ func (d *Daemon) own(ctx context.Context) error {
 		case <-d.healthNudge:
 			d.applyHealth()
 		case <-d.sweepNudge:
-			d.retireIDs()
+			d.afterSweep()
 		}
 	}
 }

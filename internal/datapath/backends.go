@@ -48,14 +48,14 @@ func (d *Datapath) SetBackend(id uint32, serviceID uint32, addr netip.AddrPort, 
 	return nil
 }
 
-// ClearBackend blanks a backend id, its service included; a ring still
+// ClearBackend blanks a backend id, its service and load included; a ring still
 // naming it drops new connections with the bad_backend reason instead of
 // sending them anywhere.
 func (d *Datapath) ClearBackend(id uint32) error {
 	if err := d.objs.Backends.Update(id, xdplbBackend{}, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("clear backend %d: %w", id, err)
 	}
-	return nil
+	return d.SetBackendLoad(id, 0, 0)
 }
 
 // BackendEntries returns every backend id that has an address or is

@@ -28,6 +28,13 @@ const (
 	xdplbBackendFlagsBACKEND_ASSIGNED xdplbBackendFlags = 2
 )
 
+type xdplbBackendLoad struct {
+	_      structs.HostLayout
+	Conns  uint64
+	Weight uint32
+	Pad    uint32
+}
+
 type xdplbCtFwd struct {
 	_           structs.HostLayout
 	LastSeen    uint64
@@ -160,6 +167,7 @@ const (
 	xdplbSchedKindSCHED_COUNTER    xdplbSchedKind = 0
 	xdplbSchedKindSCHED_HASH_TUPLE xdplbSchedKind = 1
 	xdplbSchedKindSCHED_HASH_SRC   xdplbSchedKind = 2
+	xdplbSchedKindSCHED_LEAST      xdplbSchedKind = 3
 )
 
 type xdplbSvcKey struct {
@@ -192,6 +200,7 @@ type xdplbTraffic struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	xdplbMapBackendLoads = "backend_loads"
 	xdplbMapBackendStats = "backend_stats"
 	xdplbMapBackends     = "backends"
 	xdplbMapConfig       = "config"
@@ -265,6 +274,7 @@ type xdplbProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdplbMapSpecs struct {
+	BackendLoads *ebpf.MapSpec `ebpf:"backend_loads"`
 	BackendStats *ebpf.MapSpec `ebpf:"backend_stats"`
 	Backends     *ebpf.MapSpec `ebpf:"backends"`
 	Config       *ebpf.MapSpec `ebpf:"config"`
@@ -314,6 +324,7 @@ func (o *xdplbObjects) Close() error {
 //
 // It can be passed to loadXdplbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdplbMaps struct {
+	BackendLoads *ebpf.Map `ebpf:"backend_loads"`
 	BackendStats *ebpf.Map `ebpf:"backend_stats"`
 	Backends     *ebpf.Map `ebpf:"backends"`
 	Config       *ebpf.Map `ebpf:"config"`
@@ -333,6 +344,7 @@ type xdplbMaps struct {
 
 func (m *xdplbMaps) Close() error {
 	return _XdplbClose(
+		m.BackendLoads,
 		m.BackendStats,
 		m.Backends,
 		m.Config,

@@ -25,6 +25,7 @@ type Writer interface {
 	ClearBackend(id uint32) error
 	ResetServiceTraffic(id uint32) error
 	ResetBackendTraffic(id uint32) error
+	SetBackendLoad(id, weight uint32, load uint64) error
 }
 
 // Balancer is the desired state last applied to the datapath.
@@ -64,6 +65,10 @@ type backend struct {
 	cfg     config.Backend
 	id      uint32
 	drained bool // as written to the datapath
+	// loadWeight and load are what the least-connection schedulers were
+	// last given for it (see least.go).
+	loadWeight uint32
+	load       uint64
 }
 
 // New returns an empty balancer writing to w.
@@ -90,6 +95,8 @@ func index(scheduler string) datapath.Index {
 		return datapath.IndexTupleHash
 	case "sh":
 		return datapath.IndexSourceHash
+	case "lc", "wlc":
+		return datapath.IndexLeast
 	default:
 		return datapath.IndexCounter
 	}
@@ -289,6 +296,9 @@ func (b *Balancer) add(cs config.Service) error {
 			return fail(err, backends)
 		}
 	}
+	if err := b.writeWeights(backends, eff); err != nil {
+		return fail(err, backends)
+	}
 	if err := b.publishRing(s, eff, backends, positions); err != nil {
 		return fail(err, backends)
 	}
@@ -326,6 +336,9 @@ func (b *Balancer) update(s *service, cs config.Service) error {
 			created = append(created, be)
 		}
 		backends = append(backends, be)
+	}
+	if err := b.writeWeights(backends, eff); err != nil {
+		return errors.Join(err, b.discard(created))
 	}
 	if err := b.publishRing(s, eff, backends, positions); err != nil {
 		return errors.Join(err, b.discard(created))

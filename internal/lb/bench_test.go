@@ -21,6 +21,7 @@ func (c *counter) SetBackend(uint32, uint32, netip.AddrPort, bool) error { c.wri
 func (c *counter) ClearBackend(uint32) error                             { c.writes++; return nil }
 func (c *counter) ResetServiceTraffic(uint32) error                      { c.writes++; return nil }
 func (c *counter) ResetBackendTraffic(uint32) error                      { c.writes++; return nil }
+func (c *counter) SetBackendLoad(uint32, uint32, uint64) error           { c.writes++; return nil }
 
 // manyServices is 1,000 round-robin services of 100 backends each.
 func manyServices() []config.Service {

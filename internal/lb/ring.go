@@ -9,7 +9,7 @@ import (
 )
 
 // Schedulers are the scheduler names buildRing knows.
-var Schedulers = []string{"rr", "wrr", "maglev", "sh"}
+var Schedulers = []string{"rr", "wrr", "maglev", "sh", "lc", "wlc"}
 
 // MaglevTableSize is the ring length of the maglev and sh schedulers until
 // services can choose their own (see buildRingSized). It is prime, as
@@ -43,9 +43,12 @@ func buildRing(scheduler string, backends []config.Backend) ([]int, error) {
 //   - sh: source hashing, the same Maglev table, indexed by a hash of the
 //     client's source address only, so a client keeps its backend across
 //     connections, and loses it only as Maglev's minimal disruption allows.
+//   - lc, wlc: every backend of positive weight once, like rr; the datapath
+//     picks the one with the least load (per weight, for wlc) among a
+//     window of it (see least.go).
 func buildRingSized(scheduler string, backends []config.Backend, tableSize uint32) ([]int, error) {
 	switch scheduler {
-	case "rr":
+	case "rr", "lc", "wlc":
 		ring := make([]int, 0, len(backends))
 		for i, b := range backends {
 			if b.Weight > 0 {

@@ -238,11 +238,11 @@ func TestBuildRingEmpty(t *testing.T) {
 }
 
 func TestBuildRingUnknown(t *testing.T) {
-	_, err := buildRing("lc", weighted(1))
+	_, err := buildRing("sed", weighted(1))
 	if err == nil {
 		t.Fatal("no error")
 	}
-	for _, s := range append([]string{`"lc"`, "not supported"}, Schedulers...) {
+	for _, s := range append([]string{`"sed"`, "not supported"}, Schedulers...) {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not mention %s", err, s)
 		}

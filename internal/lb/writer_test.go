@@ -73,4 +73,8 @@ func (r *recorder) ResetBackendTraffic(id uint32) error {
 	return r.record("ResetBackendTraffic %d", id)
 }
 
+func (r *recorder) SetBackendLoad(id, weight uint32, load uint64) error {
+	return r.record("SetBackendLoad %d weight=%d load=%d", id, weight, load)
+}
+
 var _ Writer = (*recorder)(nil)
