@@ -33,7 +33,8 @@ bench:
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# install puts the binary, the systemd unit and the bash completion in
+# install puts the binary, the systemd unit, the bash completion and the
+# manual pages in
 # place (as root); `systemctl enable --now xdplb` then starts it.
 PREFIX ?= /usr/local
 install: build
@@ -41,6 +42,7 @@ install: build
 	install -D -m 0644 dist/xdplb.service $(DESTDIR)/etc/systemd/system/xdplb.service
 	install -d $(DESTDIR)/etc/bash_completion.d
 	./xdplb completion bash > $(DESTDIR)/etc/bash_completion.d/xdplb
+	./xdplb man $(DESTDIR)$(PREFIX)/share/man/man1
 
 clean:
 	rm -f xdplb

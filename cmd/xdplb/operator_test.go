@@ -136,3 +136,15 @@ func TestCompletion(t *testing.T) {
 		}
 	}
 }
+
+// TestMan: `xdplb man DIR` writes a page per command.
+func TestMan(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "man1")
+	mustRun(t, "/nonexistent.sock", "man", dir)
+	for _, page := range []string{"xdplb.1", "xdplb-serve.1", "xdplb-list.1", "xdplb-backend-add.1"} {
+		data, err := os.ReadFile(filepath.Join(dir, page))
+		if err != nil || !strings.Contains(string(data), ".SH NAME") {
+			t.Errorf("%s: %v", page, err)
+		}
+	}
+}

@@ -10,7 +10,9 @@
 //     patterns relative to the including file), with a bound on the
 //     depth and a check for cycles, and parse.go builds the tree of
 //     keywords and blocks;
-//   - keepalived.go and checks.go map that tree to config types.
+//   - keepalived.go (the top level), virtualserver.go (virtual and real
+//     servers) and checks.go (health checks) map that tree to config
+//     types; values.go reads the values they share with ipvsadm.go.
 //
 // ipvsadm.go reads `ipvsadm -Sn` output into the same types.
 //

@@ -40,7 +40,14 @@ type Token struct {
 	// never a keyword such as include.
 	Quoted bool
 	Pos    Pos
+	// line numbers the lines of the whole stream a loader puts together,
+	// so a file included twice in a row does not run its two copies'
+	// lines together; Tokenize sets it to Pos.Line.
+	line int
 }
+
+// sameLine says whether a and b were read from the same line.
+func sameLine(a, b Token) bool { return a.line == b.line && a.Pos == b.Pos }
 
 // Tokenize splits one keepalived file into tokens, the way keepalived
 // reads it: words end at whitespace or a brace; a comment starts at '#'
@@ -64,7 +71,7 @@ func Tokenize(file string, data []byte) ([]Token, error) {
 	)
 	flush := func() {
 		if inWord {
-			toks = append(toks, Token{Kind: Word, Text: word.String(), Quoted: quoted, Pos: Pos{file, line}})
+			toks = append(toks, Token{Kind: Word, Text: word.String(), Quoted: quoted, Pos: Pos{file, line}, line: line})
 		}
 		word.Reset()
 		inWord, quoted = false, false
@@ -91,7 +98,7 @@ func Tokenize(file string, data []byte) ([]Token, error) {
 			if c == '}' {
 				kind = Close
 			}
-			toks = append(toks, Token{Kind: kind, Text: string(c), Pos: Pos{file, line}})
+			toks = append(toks, Token{Kind: kind, Text: string(c), Pos: Pos{file, line}, line: line})
 			i++
 		case '"', '\'':
 			text, n, err := quotedString(s[i:])

@@ -1,0 +1,62 @@
+package importer
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/xdplb/xdplb/internal/config"
+)
+
+// importText imports a keepalived configuration given as the text of one
+// file, k.conf.
+func importText(t *testing.T, text string) *Result {
+	t.Helper()
+	toks, err := Tokenize("k.conf", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := Parse(toks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := mapKeepalived("k.conf", nodes, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// lineKeys renders findings as "LINE keyword" (the file left out).
+func lineKeys(fs []Finding) string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, strconv.Itoa(f.Pos.Line)+" "+f.Keyword)
+	}
+	return strings.Join(out, ", ")
+}
+
+// placeholderLocal stands for the local address an operator fills in.
+const placeholderLocal = "192.0.2.200"
+
+// parseImported renders res, fills in a local address as the operator
+// would, and reads the file as xdplb does.
+func parseImported(t *testing.T, res *Result) *config.Config {
+	t.Helper()
+	y, err := res.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(y), "addresses: []") {
+		t.Fatalf("the YAML has no empty local.addresses to fill in:\n%s", y)
+	}
+	filled := strings.Replace(string(y), "addresses: []", "addresses: ["+placeholderLocal+"]", 1)
+	c, err := config.Parse([]byte(filled))
+	if err != nil {
+		t.Fatalf("the imported YAML does not load once filled in: %v\n%s", err, filled)
+	}
+	return c
+}
+
+func addr(s string) netip.Addr { return netip.MustParseAddr(s) }

@@ -1,0 +1,371 @@
+package importer
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/xdplb/xdplb/internal/config"
+	"github.com/xdplb/xdplb/internal/ident"
+)
+
+// Ipvsadm imports IPVS rules as `ipvsadm -Sn` prints them (or `ipvsadm
+// -S`, or a script of ipvsadm commands: a leading "ipvsadm" is skipped,
+// -C lines too), read from r; name names the input in findings:
+//
+//	-A -t 10.0.0.1:80 -s wrr -p 300
+//	-a -t 10.0.0.1:80 -r 10.0.1.1:80 -m -w 2
+//	-A -u 10.0.0.1:53 -s rr
+//
+// `ipvsadm --set TCP TCPFIN UDP` sets the conntrack timeouts.
+func Ipvsadm(name string, r io.Reader) (*Result, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
+	}
+	if len(data) > MaxBytes {
+		return nil, fmt.Errorf("%s is larger than %d MiB", name, MaxBytes>>20)
+	}
+	m := &ipvsMapper{collector: newCollector("ipvsadm", name), skipped: map[string]Pos{}}
+	for i, line := range strings.Split(string(data), "\n") {
+		if at := strings.IndexByte(line, '#'); at >= 0 {
+			line = line[:at]
+		}
+		f := strings.Fields(line)
+		if len(f) > 0 && (f[0] == "ipvsadm" || strings.HasSuffix(f[0], "/ipvsadm")) {
+			f = f[1:]
+		}
+		if len(f) > 0 {
+			m.line(Pos{name, i + 1}, f)
+		}
+	}
+	if len(m.res.Config.Services) > 0 {
+		m.note(Pos{File: name}, "ipvsadm", "IPVS rules carry no health checks: add a health_check to each service "+
+			"(docs/configuration.md#health_check), or xdplb sends traffic to dead backends too")
+	}
+	return m.finish()
+}
+
+type ipvsMapper struct {
+	*collector
+	// skipped holds the services not imported, by their option and
+	// address as written, so their backends are reported as such.
+	skipped map[string]Pos
+}
+
+// ipvsRule is one line's options.
+type ipvsRule struct {
+	cmd, cmdOpt      string
+	svcOpt, svc      string // -t, -u, --sctp-service or -f, and its value
+	sched            string
+	persistence      time.Duration
+	persistent       bool
+	real             string
+	fwdOpt           string
+	weight           int
+	flags            []string
+	flagsOpt, realAt string // the options as spelled
+}
+
+// ipvsCommands maps the commands, long and short, to their short form.
+var ipvsCommands = map[string]string{
+	"-A": "-A", "--add-service": "-A", "-a": "-a", "--add-server": "-a",
+	"-E": "-E", "--edit-service": "-E", "-e": "-e", "--edit-server": "-e",
+	"-D": "-D", "--delete-service": "-D", "-d": "-d", "--delete-server": "-d",
+	"-C": "-C", "--clear": "-C", "-R": "-R", "--restore": "-R", "-S": "-S", "--save": "-S",
+	"-L": "-L", "-l": "-L", "--list": "-L", "-Z": "-Z", "--zero": "-Z", "--set": "--set",
+	"--start-daemon": "--start-daemon", "--stop-daemon": "--stop-daemon",
+}
+
+// ipvsWhy explains the options xdplb has no equivalent of.
+var ipvsWhy = map[string]string{
+	"-M": "xdplb keeps persistence per client address (a /32); there is no netmask",
+	"-x": "xdplb has no connection limits per backend", "-y": "xdplb has no connection limits per backend",
+	"--pe": "xdplb has no persistence engines",
+	"-o":   "one-packet scheduling is not supported: xdplb keeps a flow per UDP client address and port",
+}
+
+// ipvsLong maps long options to the short ones above.
+var ipvsLong = map[string]string{
+	"--tcp-service": "-t", "--udp-service": "-u", "--fwmark-service": "-f", "--scheduler": "-s",
+	"--persistent": "-p", "--netmask": "-M", "--real-server": "-r", "--gatewaying": "-g", "--ipip": "-i",
+	"--masquerading": "-m", "--weight": "-w", "--u-threshold": "-x", "--l-threshold": "-y", "--sched-flags": "-b",
+	"--ops": "-o",
+}
+
+// line maps one line of options.
+func (m *ipvsMapper) line(pos Pos, f []string) {
+	r := ipvsRule{weight: 1}
+	hasCmd := false
+	for _, o := range f {
+		_, known := ipvsCommands[o]
+		hasCmd = hasCmd || known
+	}
+	if !hasCmd {
+		m.unmapped(pos, f[0], "the line has no ipvsadm command (-A or -a); ignored")
+		return
+	}
+	var setArgs []string
+	for i := 0; i < len(f); i++ {
+		opt := f[i]
+		if short, ok := ipvsLong[opt]; ok {
+			opt = short
+		}
+		value := func() (string, bool) {
+			if i+1 < len(f) {
+				i++
+				return f[i], true
+			}
+			m.unmapped(pos, f[i], "expects a value")
+			return "", false
+		}
+		if cmd, ok := ipvsCommands[opt]; ok {
+			r.cmd, r.cmdOpt = cmd, f[i]
+			if cmd == "--set" {
+				for i+1 < len(f) && len(setArgs) < 3 {
+					i++
+					setArgs = append(setArgs, f[i])
+				}
+			}
+			continue
+		}
+		switch opt {
+		case "-t", "-u", "--sctp-service", "-f":
+			r.svcOpt = opt
+			r.svc, _ = value()
+		case "-s":
+			r.sched, _ = value()
+		case "-p":
+			r.persistent, r.persistence = true, 300*time.Second // ipvsadm's default
+			if i+1 < len(f) && isDigits(f[i+1]) {
+				i++
+				secs, _ := strconv.Atoi(f[i])
+				if secs > 86400 {
+					m.unmapped(pos, opt, "%d s is longer than xdplb's 24h; 24h is used", secs)
+					secs = 86400
+				}
+				r.persistence = time.Duration(secs) * time.Second
+			}
+		case "-r":
+			r.realAt = f[i]
+			r.real, _ = value()
+		case "-m", "-g", "-i":
+			r.fwdOpt = opt
+		case "-w":
+			v, ok := value()
+			if !ok {
+				continue
+			}
+			w, err := count(v)
+			switch {
+			case err != nil:
+				m.unmapped(pos, opt, "%v; the weight stays 1", err)
+			case w > 65535:
+				m.unmapped(pos, opt, "%d is more than xdplb's 65535; 65535 is used", w)
+				r.weight = 65535
+			default:
+				r.weight = w
+			}
+		case "-b":
+			r.flagsOpt = f[i]
+			if v, ok := value(); ok {
+				r.flags = strings.Split(v, ",")
+			}
+		case "-M", "-x", "-y", "--pe", "--tun-type", "--tun-port":
+			spelled := f[i]
+			if _, ok := value(); ok && ipvsWhy[opt] != "" {
+				m.unmapped(pos, spelled, "%s", ipvsWhy[opt])
+			}
+		case "-o":
+			m.unmapped(pos, f[i], "%s", ipvsWhy[opt])
+		case "--tun-nocsum", "--tun-csum", "--tun-remcsum", "-n", "--numeric":
+			// Part of -i (reported there), or of listing.
+		default:
+			m.unmapped(pos, f[i], "not an ipvsadm option xdplb knows; ignored")
+		}
+	}
+	switch r.cmd {
+	case "-A":
+		m.addService(pos, r)
+	case "-a":
+		m.addServer(pos, r)
+	case "-C":
+		// A script's clean start: xdplb starts from its file anyway.
+	case "--set":
+		m.setTimeouts(pos, r.cmdOpt, setArgs)
+	default:
+		m.unmapped(pos, r.cmdOpt, "only -A and -a lines (as ipvsadm -Sn prints them) are imported; ignored")
+	}
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// serviceKey reads the service option of r.
+func (m *ipvsMapper) serviceKey(pos Pos, r ipvsRule) (ident.Service, bool) {
+	switch r.svcOpt {
+	case "":
+		m.unmapped(pos, r.cmdOpt, "names no service (-t, -u); ignored")
+		return ident.Service{}, false
+	case "-f":
+		m.unmapped(pos, r.svcOpt, "firewall-mark services are not supported: xdplb matches VIP, port and protocol; not imported")
+		return ident.Service{}, false
+	case "--sctp-service":
+		m.unmapped(pos, r.svcOpt, "SCTP is not supported: xdplb balances TCP and UDP; not imported")
+		return ident.Service{}, false
+	}
+	if r.svc == "" {
+		return ident.Service{}, false // reported: the option has no value
+	}
+	ap, err := netip.ParseAddrPort(r.svc)
+	if err != nil {
+		m.unmapped(pos, r.svcOpt, "%q is not VIP:PORT; not imported", r.svc)
+		return ident.Service{}, false
+	}
+	vip, err := ipv4(ap.Addr().String())
+	if err != nil {
+		m.unmapped(pos, r.svcOpt, "%v; not imported", err)
+		return ident.Service{}, false
+	}
+	if ap.Port() == 0 {
+		m.unmapped(pos, r.svcOpt, "port 0 (every port, persistent) is not supported: xdplb balances one port per service; not imported")
+		return ident.Service{}, false
+	}
+	proto := ident.TCP
+	if r.svcOpt == "-u" {
+		proto = ident.UDP
+	}
+	return ident.Service{VIP: vip, Port: ap.Port(), Proto: proto}, true
+}
+
+// addService maps an -A line.
+func (m *ipvsMapper) addService(pos Pos, r ipvsRule) {
+	key, ok := m.serviceKey(pos, r)
+	if !ok {
+		m.skipped[r.svcOpt+" "+r.svc] = pos
+		return
+	}
+	s := config.NewService()
+	s.VIP, s.Port, s.Protocol = key.VIP, key.Port, key.Proto
+	schedOK := false
+	if r.sched != "" {
+		sched, err := scheduler(r.sched)
+		if err != nil {
+			m.unmapped(pos, "-s", "%v", err)
+		}
+		s.Scheduler, schedOK = sched, err == nil
+	}
+	if r.persistent {
+		s.Persistence = r.persistence
+	}
+	mhPort := false
+	for _, flag := range r.flags {
+		switch flag {
+		case "mh-port":
+			mhPort = true
+		case "sh-fallback", "mh-fallback":
+			m.note(pos, r.flagsOpt, "xdplb's hash rings leave out backends that are down, so a client whose backend "+
+				"is down gets another one anyway")
+		case "sh-port":
+			m.unmapped(pos, r.flagsOpt, "%s", vsWhy["sh-port"])
+		default:
+			m.unmapped(pos, r.flagsOpt, "scheduler flag %q has no xdplb equivalent", flag)
+		}
+	}
+	if note := schedulerNote(r.sched, mhPort); schedOK && note != "" {
+		m.note(pos, "-s", "%s", note)
+	}
+	m.service(pos, r.cmdOpt, s)
+}
+
+// addServer maps an -a line.
+func (m *ipvsMapper) addServer(pos Pos, r ipvsRule) {
+	if at, ok := m.skipped[r.svcOpt+" "+r.svc]; ok {
+		m.unmapped(pos, r.cmdOpt, "its service (line %d) was not imported", at.Line)
+		return
+	}
+	key, ok := m.serviceKey(pos, r)
+	if !ok {
+		return
+	}
+	i := m.serviceIndex(key)
+	if i < 0 {
+		m.unmapped(pos, r.cmdOpt, "no -A line before it adds the service %s; not imported", key)
+		return
+	}
+	s := &m.res.Config.Services[i]
+	if r.real == "" {
+		m.unmapped(pos, r.cmdOpt, "names no real server (-r); ignored")
+		return
+	}
+	b := config.NewBackend()
+	b.Port = s.Port
+	var addr netip.Addr
+	if ap, err := netip.ParseAddrPort(r.real); err == nil {
+		addr, b.Port = ap.Addr(), ap.Port()
+	} else if a, err := netip.ParseAddr(r.real); err == nil {
+		addr = a
+	} else {
+		m.unmapped(pos, r.realAt, "%q is not IP:PORT; not imported", r.real)
+		return
+	}
+	a, err := ipv4(addr.String())
+	if err != nil {
+		m.unmapped(pos, r.realAt, "%v; not imported", err)
+		return
+	}
+	if b.Port == 0 {
+		b.Port = s.Port
+	}
+	b.Address, b.Weight = a, uint32(r.weight)
+	switch r.fwdOpt {
+	case "-m":
+		m.note(pos, "-m", "xdplb runs Full-NAT: backends see connections from local.addresses, not from the "+
+			"clients, and need no route back through the balancer")
+	case "-g", "-i", "":
+		opt, what := r.fwdOpt, map[string]string{"-g": "direct routing", "-i": "tunnelling", "": "direct routing (ipvsadm's default)"}[r.fwdOpt]
+		if opt == "" {
+			opt = r.cmdOpt
+		}
+		m.unmapped(pos, opt, "%s is not supported: xdplb runs Full-NAT, so backends must accept connections from "+
+			"local.addresses and answer them through the balancer; imported as Full-NAT", what)
+	}
+	for _, o := range s.Backends {
+		if o.AddrPort() == b.AddrPort() {
+			m.unmapped(pos, r.realAt, "%s is already a backend of %s; not imported again", b.AddrPort(), key)
+			return
+		}
+	}
+	s.Backends = append(s.Backends, b)
+}
+
+func (m *ipvsMapper) serviceIndex(key ident.Service) int {
+	for i, s := range m.res.Config.Services {
+		if s.Key() == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// setTimeouts maps --set TCP TCPFIN UDP (seconds; 0 leaves one as it is).
+func (m *ipvsMapper) setTimeouts(pos Pos, opt string, args []string) {
+	if len(args) != 3 {
+		m.unmapped(pos, opt, "expects three timeouts (tcp tcpfin udp), got %d", len(args))
+		return
+	}
+	t := &m.res.Config.Conntrack.Timeouts
+	for i, dst := range []*time.Duration{&t.Established, &t.FinWait, &t.UDP} {
+		secs, err := count(args[i])
+		switch {
+		case err != nil:
+			m.unmapped(pos, opt, "%v", err)
+		case secs > 0:
+			*dst = time.Duration(secs) * time.Second
+		}
+	}
+}
