@@ -2,11 +2,11 @@
 MODE ?= native
 GO ?= go
 
-.PHONY: build demo test generate lint bench bench-go clean install
+.PHONY: build demo test generate lint bench bench-go clean install package
 
 build:
 	@echo "building xdplb (go build ./cmd/xdplb; the BPF object is committed, no clang needed)"
-	$(GO) build -o xdplb ./cmd/xdplb
+	$(GO) build -ldflags "-X github.com/xdplb/xdplb/internal/buildinfo.Version=$(VERSION)" -o xdplb ./cmd/xdplb
 
 demo: build
 	@echo "running the reference scenario (xdp_mode $(MODE)); KEEP=1 keeps it up until Ctrl-C"
@@ -44,5 +44,11 @@ install: build
 	./xdplb completion bash > $(DESTDIR)/etc/bash_completion.d/xdplb
 	./xdplb man $(DESTDIR)$(PREFIX)/share/man/man1
 
+# package builds xdplb_$(VERSION)_amd64.deb with nfpm (a Go packager: no
+# Debian tools needed); dpkg -i installs it, systemctl enable --now starts it.
+VERSION ?= $(shell git describe --tags --always 2>/dev/null | sed 's/^v//' | grep '^[0-9]' || echo 0.0.0~dev)
+package: build
+	$(GO) run ./cmd/xdplb-package -binary ./xdplb -version $(VERSION)
+
 clean:
-	rm -f xdplb
+	rm -f xdplb xdplb_*.deb
