@@ -47,6 +47,17 @@ struct {
 	__type(value, struct backend);
 } backends SEC(".maps");
 
+/* Persistence granularity per service id: the netmask (network order)
+ * applied to a client's address before it keys persistence, so a whole
+ * subnet sticks to one backend (IPVS's persistence netmask). 0: the whole
+ * address. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, __be32);
+} persist_masks SEC(".maps");
+
 /* Load per backend id, for lc and wlc (see struct backend_load). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -96,12 +96,21 @@ static __always_inline const struct backend *backend_by_id(__u32 id)
 	return be && be->addr ? be : NULL;
 }
 
+/* persist_client is the client's address as persistence keys it: masked
+ * with the service's persistence netmask, if it has one. */
+static __always_inline __be32 persist_client(const struct svc_value *svc, const struct packet *p)
+{
+	__be32 *mask = bpf_map_lookup_elem(&persist_masks, &svc->id);
+
+	return mask && *mask ? p->ip->saddr & *mask : p->ip->saddr;
+}
+
 /* persisted_backend returns the backend this client last got from svc, if
  * that is recent and the backend still takes new connections. */
 static __always_inline const struct backend *
 persisted_backend(const struct svc_value *svc, const struct packet *p, __u64 now, __u32 *backend_id)
 {
-	struct persist_key k = { .svc_id = svc->id, .client = p->ip->saddr };
+	struct persist_key k = { .svc_id = svc->id, .client = persist_client(svc, p) };
 	struct persist_value *v = bpf_map_lookup_elem(&persist, &k);
 	const struct backend *be;
 
@@ -146,7 +155,7 @@ pick_backend(const struct svc_value *svc, const struct packet *p, __u32 *backend
 	}
 	*backend_id = *id;
 	if (svc->persist_secs) {
-		struct persist_key k = { .svc_id = svc->id, .client = p->ip->saddr };
+		struct persist_key k = { .svc_id = svc->id, .client = persist_client(svc, p) };
 		struct persist_value v = {
 			.last_seen = now, .backend_id = *id, .addr = be->addr, .port = be->port,
 		};

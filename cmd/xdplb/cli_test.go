@@ -354,7 +354,7 @@ func TestServiceErrors(t *testing.T) {
 		{"vip: 127.0.0.1 is a loopback address", []string{"service", "add", "127.0.0.1:80"}},
 		{"service 172.19.0.10:80/tcp already exists (web)", []string{"service", "add", "172.19.0.10:80"}},
 		{`service name "web" is already taken by 172.19.0.10:80/tcp`, []string{"service", "add", "172.19.0.20:80", "--name", "web"}},
-		{"nothing to change: give --scheduler, --persistence or --name", []string{"service", "edit", "web"}},
+		{"nothing to change: give --scheduler, --persistence, --persistence-netmask or --name", []string{"service", "edit", "web"}},
 		{`service "172.19.0.10" is missing the port`, []string{"service", "edit", "172.19.0.10", "--scheduler", "rr"}},
 		{"service 172.19.0.10:81 not found", []string{"service", "edit", "172.19.0.10:81", "--scheduler", "rr"}},
 		{`service "172.19.0.10:80/icmp": "icmp" is not a protocol (accepted: tcp, udp)`, []string{"service", "remove", "172.19.0.10:80/icmp"}},

@@ -29,8 +29,9 @@ func newServiceCmd() *cobra.Command {
 
 func newServiceAddCmd() *cobra.Command {
 	var protocol, scheduler, persistence, name string
+	var netmask uint8
 	cmd := &cobra.Command{
-		Use:   "add VIP:PORT [--protocol tcp|udp] [--scheduler rr|wrr|maglev|sh|lc|wlc] [--persistence 300s] [--name NAME]",
+		Use:   "add VIP:PORT [--protocol tcp|udp] [--scheduler rr|wrr|maglev|sh|lc|wlc] [--persistence 300s [--persistence-netmask 24]] [--name NAME]",
 		Short: "Add a virtual service (like ipvsadm -A)",
 		Long: "Adds a service without backends; add them with `xdplb backend add`. " +
 			"VIP:PORT may end in /tcp or /udp instead of giving --protocol.",
@@ -58,6 +59,7 @@ func newServiceAddCmd() *cobra.Command {
 			// configuration file gets told: it is not supported.
 			spec := api.ServiceSpec{
 				Name: name, VIP: ref.Addr.Addr().String(), Port: ref.Addr.Port(), Protocol: proto, Scheduler: scheduler,
+				PersistenceNetmask: netmask,
 			}
 			if persistence != "" {
 				d, err := parsePersistence(persistence)
@@ -75,16 +77,18 @@ func newServiceAddCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&protocol, "protocol", "p", "", "tcp or udp (default tcp)")
-	cmd.Flags().StringVarP(&scheduler, "scheduler", "s", "", "rr, wrr, maglev or sh (default rr)")
+	cmd.Flags().StringVarP(&scheduler, "scheduler", "s", "", "rr, wrr, maglev, sh, lc or wlc (default rr)")
 	cmd.Flags().StringVar(&persistence, "persistence", "", "keep a client on its backend this long (seconds, or a duration like 5m)")
+	cmd.Flags().Uint8VarP(&netmask, "persistence-netmask", "M", 0, "with --persistence, keep a whole subnet of this prefix length (1-32) on one backend (like ipvsadm -M)")
 	cmd.Flags().StringVar(&name, "name", "", "name of the service (default VIP:PORT/PROTO)")
 	return cmd
 }
 
 func newServiceEditCmd() *cobra.Command {
 	var scheduler, persistence, name string
+	var netmask uint8
 	cmd := &cobra.Command{
-		Use:   "edit SERVICE [--scheduler rr|wrr|maglev|sh|lc|wlc] [--persistence 300s] [--name NAME]",
+		Use:   "edit SERVICE [--scheduler rr|wrr|maglev|sh|lc|wlc] [--persistence 300s [--persistence-netmask 24]] [--name NAME]",
 		Short: "Change a virtual service (like ipvsadm -E)",
 		Long: "Changes what the flags give and leaves the rest. --persistence 0 turns persistence " +
 			"off; --name \"\" gives the service its default name.\n\n" + serviceArgHelp,
@@ -109,8 +113,11 @@ func newServiceEditCmd() *cobra.Command {
 				p := api.Duration(d)
 				edit.Persistence = &p
 			}
+			if cmd.Flags().Changed("persistence-netmask") {
+				edit.PersistenceNetmask = &netmask
+			}
 			if edit == (api.ServiceEdit{}) {
-				return fmt.Errorf("nothing to change: give --scheduler, --persistence or --name")
+				return fmt.Errorf("nothing to change: give --scheduler, --persistence, --persistence-netmask or --name")
 			}
 			v, err := client(cmd).EditService(cmd.Context(), args[0], edit)
 			if err != nil {
@@ -120,8 +127,9 @@ func newServiceEditCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&scheduler, "scheduler", "s", "", "rr, wrr, maglev or sh")
+	cmd.Flags().StringVarP(&scheduler, "scheduler", "s", "", "rr, wrr, maglev, sh, lc or wlc")
 	cmd.Flags().StringVar(&persistence, "persistence", "", "keep a client on its backend this long (seconds, or a duration like 5m); 0: off")
+	cmd.Flags().Uint8VarP(&netmask, "persistence-netmask", "M", 0, "keep a whole subnet of this prefix length on one backend; 0: each address alone")
 	cmd.Flags().StringVar(&name, "name", "", "new name of the service")
 	return cmd
 }
@@ -217,6 +225,9 @@ func serviceLine(v api.ServiceView) string {
 	s := fmt.Sprintf("%s:%d %s", v.VIP, v.Port, v.Scheduler)
 	if v.Persistence > 0 {
 		s += " persistent " + formatPersistence(v.Persistence)
+		if v.PersistenceNetmask != 0 {
+			s += fmt.Sprintf(" mask /%d", v.PersistenceNetmask)
+		}
 	}
 	if v.Name != "" && v.Name != serviceKey(v) {
 		s += " (" + v.Name + ")"

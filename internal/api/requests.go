@@ -15,13 +15,16 @@ import (
 // defaults a configuration file gives them: protocol tcp, scheduler rr,
 // no persistence, name VIP:PORT/PROTO.
 type ServiceSpec struct {
-	Name        string        `json:"name,omitempty"`
-	VIP         string        `json:"vip"`
-	Port        uint16        `json:"port"`
-	Protocol    string        `json:"protocol,omitempty"`
-	Scheduler   string        `json:"scheduler,omitempty"`
-	Persistence Duration      `json:"persistence,omitempty"`
-	Backends    []BackendSpec `json:"backends,omitempty"`
+	Name        string   `json:"name,omitempty"`
+	VIP         string   `json:"vip"`
+	Port        uint16   `json:"port"`
+	Protocol    string   `json:"protocol,omitempty"`
+	Scheduler   string   `json:"scheduler,omitempty"`
+	Persistence Duration `json:"persistence,omitempty"`
+	// PersistenceNetmask is the prefix length clients are grouped by for
+	// persistence (ipvsadm -M); 0: each address alone.
+	PersistenceNetmask uint8         `json:"persistence_netmask,omitempty"`
+	Backends           []BackendSpec `json:"backends,omitempty"`
 }
 
 // BackendSpec is a backend in a ServiceSpec or ServiceEdit, and the body
@@ -39,10 +42,12 @@ type BackendSpec struct {
 // service cannot change: remove it and add a new one.
 type ServiceEdit struct {
 	// Name, if empty, goes back to the default VIP:PORT/PROTO.
-	Name        *string        `json:"name,omitempty"`
-	Scheduler   *string        `json:"scheduler,omitempty"`
-	Persistence *Duration      `json:"persistence,omitempty"`
-	Backends    *[]BackendSpec `json:"backends,omitempty"`
+	Name        *string   `json:"name,omitempty"`
+	Scheduler   *string   `json:"scheduler,omitempty"`
+	Persistence *Duration `json:"persistence,omitempty"`
+	// PersistenceNetmask, if given, replaces the prefix length (0: none).
+	PersistenceNetmask *uint8         `json:"persistence_netmask,omitempty"`
+	Backends           *[]BackendSpec `json:"backends,omitempty"`
 }
 
 // BackendEdit is the body of PUT /v1/services/{service}/backends/{backend}.
@@ -111,6 +116,7 @@ func (req ServiceSpec) service() (config.Service, []Problem) {
 	var ps []Problem
 	svc := config.NewService()
 	svc.Name, svc.Port, svc.Persistence = req.Name, req.Port, time.Duration(req.Persistence)
+	svc.PersistenceNetmask = req.PersistenceNetmask
 	if req.Scheduler != "" {
 		svc.Scheduler = req.Scheduler
 	}

@@ -92,6 +92,9 @@ func (s *Server) editService(w http.ResponseWriter, r *http.Request) {
 		if req.Persistence != nil {
 			svc.Persistence = time.Duration(*req.Persistence)
 		}
+		if req.PersistenceNetmask != nil {
+			svc.PersistenceNetmask = *req.PersistenceNetmask
+		}
 		if req.Backends != nil {
 			svc.Backends = slices.Clone(backends)
 		}
@@ -301,7 +304,7 @@ func (s *Server) view(svc config.Service) ServiceView {
 	}
 	v := ServiceView{
 		Name: svc.Name, VIP: svc.VIP.String(), Port: svc.Port, Protocol: svc.Protocol.String(),
-		Scheduler: svc.Scheduler, Persistence: svc.Persistence, Backends: []BackendView{},
+		Scheduler: svc.Scheduler, Persistence: svc.Persistence, PersistenceNetmask: svc.PersistenceNetmask, Backends: []BackendView{},
 	}
 	for _, b := range svc.Backends {
 		v.Backends = append(v.Backends, BackendView{Address: b.Address.String(), Port: b.Port, Weight: b.Weight, Up: true})

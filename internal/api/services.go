@@ -23,7 +23,10 @@ type ServiceView struct {
 	Protocol    string        `json:"protocol"`
 	Scheduler   string        `json:"scheduler"`
 	Persistence time.Duration `json:"persistence_ns"`
-	Backends    []BackendView `json:"backends"`
+	// PersistenceNetmask is the prefix length persistence groups clients
+	// by; 0: each address alone.
+	PersistenceNetmask uint8         `json:"persistence_netmask,omitempty"`
+	Backends           []BackendView `json:"backends"`
 	// Fallback takes new connections while no backend can.
 	Fallback *BackendView `json:"fallback,omitempty"`
 }

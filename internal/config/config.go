@@ -107,6 +107,10 @@ type Service struct {
 	// Persistence, if non-zero, sends a client address back to the
 	// backend it last got for this long after its last new connection.
 	Persistence time.Duration `yaml:"persistence"`
+	// PersistenceNetmask, if not 0, is the prefix length clients' addresses
+	// are cut to for persistence: a whole subnet then sticks to one backend
+	// (IPVS's persistence netmask). 0 and 32: each address alone.
+	PersistenceNetmask uint8 `yaml:"persistence_netmask,omitempty"`
 	// Backends may be empty: the datapath then drops (and counts) new
 	// connections, which lets an operator drain a service entirely.
 	Backends []Backend `yaml:"backends"`

@@ -221,7 +221,12 @@ func (d *decoder) service(n *yaml.Node, path string, s *Service) {
 				s.Scheduler = str
 			}
 		},
-		"persistence":  func(v *yaml.Node, p string) { d.durationWithin(v, p, &s.Persistence, PersistenceBounds) },
+		"persistence": func(v *yaml.Node, p string) { d.durationWithin(v, p, &s.Persistence, PersistenceBounds) },
+		"persistence_netmask": func(v *yaml.Node, p string) {
+			if n, ok := d.integer(v, p, "a prefix length (1-32)", 1, 32); ok {
+				s.PersistenceNetmask = uint8(n)
+			}
+		},
 		"health_check": func(v *yaml.Node, p string) { s.HealthCheck = d.healthCheck(v, p) },
 		"on_backend_down": func(v *yaml.Node, p string) {
 			if str, ok := d.str(v, p); ok {

@@ -130,6 +130,7 @@ func serviceChanges(o, s Service) []Change {
 	field("name", o.Name, s.Name)
 	field("scheduler", o.Scheduler, s.Scheduler)
 	field("persistence", o.Persistence, s.Persistence)
+	field("persistence_netmask", o.PersistenceNetmask, s.PersistenceNetmask)
 	field("health_check", o.HealthCheck, s.HealthCheck)
 	field("on_backend_down", o.OnBackendDown, s.OnBackendDown)
 	field("fallback", o.Fallback, s.Fallback)

@@ -314,6 +314,9 @@ func serviceNode(s Service) *yaml.Node {
 	if s.Persistence > 0 {
 		m.Content = append(m.Content, scalar("persistence"), scalar(s.Persistence.String()))
 	}
+	if s.PersistenceNetmask != 0 {
+		m.Content = append(m.Content, scalar("persistence_netmask"), scalar(strconv.Itoa(int(s.PersistenceNetmask))))
+	}
 	if s.HealthCheck != nil {
 		m.Content = append(m.Content, scalar("health_check"), healthNode(s.HealthCheck))
 	}

@@ -277,6 +277,11 @@ func (ps *problems) service(path string, s Service, locals map[netip.Addr]int) {
 	if s.Persistence != 0 && (s.Persistence < time.Second || s.Persistence > 24*time.Hour) {
 		ps.add(field(path, "persistence"), "%s is out of range %s", s.Persistence, PersistenceBounds)
 	}
+	if s.PersistenceNetmask > 32 {
+		ps.add(field(path, "persistence_netmask"), "/%d is not a prefix length (1-32)", s.PersistenceNetmask)
+	} else if s.PersistenceNetmask != 0 && s.Persistence == 0 {
+		ps.add(field(path, "persistence_netmask"), "has no effect without persistence; set persistence too, or remove it")
+	}
 	if !slices.Contains(schedulers, s.Scheduler) {
 		ps.add(field(path, "scheduler"), "%q is not a scheduler (accepted: %s)", s.Scheduler, join(schedulers))
 	}

@@ -128,3 +128,21 @@ func TestIfnameProblem(t *testing.T) {
 		}
 	}
 }
+
+// TestPersistenceNetmask: a netmask is read as a prefix length and needs
+// persistence to mean anything.
+func TestPersistenceNetmask(t *testing.T) {
+	base := "interfaces: [eth0]\nlocal: {addresses: [172.19.0.5]}\nservices:\n  - {vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2}], "
+	c, err := Parse([]byte(base + "persistence: 5m, persistence_netmask: 24}\n"))
+	if err != nil || c.Services[0].PersistenceNetmask != 24 {
+		t.Fatalf("persistence_netmask 24: %+v, %v", c, err)
+	}
+	for doc, want := range map[string]string{
+		base + "persistence_netmask: 24}\n":                  "services[0].persistence_netmask: has no effect without persistence",
+		base + "persistence: 5m, persistence_netmask: 33}\n": "services[0].persistence_netmask",
+	} {
+		if _, err := Parse([]byte(doc)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", doc, err, want)
+		}
+	}
+}

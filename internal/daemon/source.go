@@ -29,7 +29,7 @@ func (d *Daemon) Services() []api.ServiceView {
 	for _, s := range v.cfg.Services {
 		sv := api.ServiceView{
 			Name: s.Name, VIP: s.VIP.String(), Port: s.Port, Protocol: s.Protocol.String(),
-			Scheduler: s.Scheduler, Persistence: s.Persistence,
+			Scheduler: s.Scheduler, Persistence: s.Persistence, PersistenceNetmask: s.PersistenceNetmask,
 		}
 		for _, b := range s.Backends {
 			bv := api.BackendView{Address: b.Address.String(), Port: b.Port, Weight: b.Weight, Up: true}

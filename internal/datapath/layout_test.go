@@ -38,6 +38,7 @@ func TestMapLayouts(t *testing.T) {
 		"rr_pos":        {u32, u32, uint32(xdplbLimitsMAX_SERVICES)},
 		"backends":      {u32, size(xdplbBackend{}), uint32(xdplbLimitsMAX_BACKENDS)},
 		"backend_loads": {u32, size(xdplbBackendLoad{}), uint32(xdplbLimitsMAX_BACKENDS)},
+		"persist_masks": {u32, u32, uint32(xdplbLimitsMAX_SERVICES)},
 		"persist":       {size(xdplbPersistKey{}), size(xdplbPersistValue{}), uint32(xdplbLimitsPERSIST_ENTRIES)},
 		"local_addrs":   {u32, u32, uint32(xdplbLimitsMAX_LOCAL_ADDRS)},
 		"config":        {u32, size(xdplbLbConfig{}), 1},

@@ -72,3 +72,31 @@ func TestLeastConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestPersistenceNetmask: with a persistence netmask, clients of one
+// subnet share their backend; clients of another subnet do not.
+func TestPersistenceNetmask(t *testing.T) {
+	f := newFixture(t, 10000, 60000)
+	key := ident.Service{VIP: vip, Port: 87, Proto: ident.TCP}
+	svcs, err := f.dp.Services()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := svcs[key]
+	s.PersistBits = 24
+	if err := f.dp.SetService(key, s); err != nil {
+		t.Fatal(err)
+	}
+	if back, _ := f.dp.Services(); back[key].PersistBits != 24 {
+		t.Errorf("Services reads the netmask back as /%d, want /24", back[key].PersistBits)
+	}
+	svc := netip.AddrPortFrom(vip, 87)
+	first := f.backendOf(t, ap("10.9.0.1:1000"), svc)
+	// Round robin alone would send these to the other backend.
+	if got := f.backendOf(t, ap("10.9.0.77:1000"), svc); got != first {
+		t.Errorf("another client of 10.9.0.0/24: %s, want %s (the subnet's)", got, first)
+	}
+	if got := f.backendOf(t, ap("10.9.1.1:1000"), svc); got == first {
+		t.Errorf("a client of 10.9.1.0/24 got %s too; round robin would send it to the other backend", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"net/netip"
 	"time"
 
@@ -53,6 +54,10 @@ type Service struct {
 	// Persist, if non-zero, sends a client address back to the backend it
 	// last got for this long after its last new connection.
 	Persist time.Duration
+	// PersistBits, if not 0, is the prefix length of the netmask applied
+	// to client addresses for persistence: clients of one subnet then
+	// share their backend. 0 and 32 both mean the whole address.
+	PersistBits uint8
 }
 
 // SetService makes key reachable: packets to it pick backends from the
@@ -69,6 +74,9 @@ func (d *Datapath) SetService(key ident.Service, svc Service) error {
 	if svc.Persist < 0 || svc.Persist > math.MaxUint32*time.Second {
 		return fmt.Errorf("service %s: persistence %s out of range", key, svc.Persist)
 	}
+	if svc.PersistBits > 32 {
+		return fmt.Errorf("service %s: persistence netmask /%d out of range", key, svc.PersistBits)
+	}
 	k, err := serviceWire(key)
 	if err != nil {
 		return err
@@ -80,6 +88,10 @@ func (d *Datapath) SetService(key ident.Service, svc Service) error {
 	}
 	if err := d.addToVIPFilter(k.Vip); err != nil {
 		return err
+	}
+	// The mask before the service that uses it.
+	if err := d.objs.PersistMasks.Update(id, persistMask(svc.PersistBits), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write the persistence netmask of service %s: %w", key, err)
 	}
 	v := xdplbSvcValue{
 		Id: id, RingOff: ring.Offset, RingLen: ring.Len,
@@ -178,13 +190,37 @@ func (d *Datapath) Services() (map[ident.Service]Service, error) {
 	it := d.objs.Services.Iterate()
 	for it.Next(&k, &v) {
 		key := ident.Service{VIP: addrFromBE32(k.Vip), Port: portFromBE16(k.Port), Proto: ident.Protocol(k.Proto)}
+		var mask uint32
+		if err := d.objs.PersistMasks.Lookup(v.Id, &mask); err != nil {
+			return nil, fmt.Errorf("read the persistence netmask of service %s: %w", key, err)
+		}
 		out[key] = Service{
 			ID: v.Id, Ring: Ring{Offset: v.RingOff, Len: v.RingLen},
-			Index: Index(v.Sched), Persist: time.Duration(v.PersistSecs) * time.Second,
+			Index: Index(v.Sched), Persist: time.Duration(v.PersistSecs) * time.Second, PersistBits: maskBits(mask),
 		}
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
 	}
 	return out, nil
+}
+
+// persistMask is the netmask of a prefix length as the datapath applies
+// it, in network order; 0 (and 32) is the whole address.
+func persistMask(bits uint8) uint32 {
+	if bits == 0 || bits >= 32 {
+		return 0
+	}
+	m := ^uint32(0) << (32 - bits)
+	b, _ := be32(netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}))
+	return b
+}
+
+// maskBits is the prefix length of a mask persistMask made.
+func maskBits(mask uint32) uint8 {
+	if mask == 0 {
+		return 0
+	}
+	a := addrFromBE32(mask).As4()
+	return uint8(bits.OnesCount32(uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])))
 }

@@ -210,6 +210,7 @@ const (
 	xdplbMapLayout       = "layout"
 	xdplbMapLocalAddrs   = "local_addrs"
 	xdplbMapPersist      = "persist"
+	xdplbMapPersistMasks = "persist_masks"
 	xdplbMapReasons      = "reasons"
 	xdplbMapRings        = "rings"
 	xdplbMapRrPos        = "rr_pos"
@@ -284,6 +285,7 @@ type xdplbMapSpecs struct {
 	Layout       *ebpf.MapSpec `ebpf:"layout"`
 	LocalAddrs   *ebpf.MapSpec `ebpf:"local_addrs"`
 	Persist      *ebpf.MapSpec `ebpf:"persist"`
+	PersistMasks *ebpf.MapSpec `ebpf:"persist_masks"`
 	Reasons      *ebpf.MapSpec `ebpf:"reasons"`
 	Rings        *ebpf.MapSpec `ebpf:"rings"`
 	RrPos        *ebpf.MapSpec `ebpf:"rr_pos"`
@@ -334,6 +336,7 @@ type xdplbMaps struct {
 	Layout       *ebpf.Map `ebpf:"layout"`
 	LocalAddrs   *ebpf.Map `ebpf:"local_addrs"`
 	Persist      *ebpf.Map `ebpf:"persist"`
+	PersistMasks *ebpf.Map `ebpf:"persist_masks"`
 	Reasons      *ebpf.Map `ebpf:"reasons"`
 	Rings        *ebpf.Map `ebpf:"rings"`
 	RrPos        *ebpf.Map `ebpf:"rr_pos"`
@@ -354,6 +357,7 @@ func (m *xdplbMaps) Close() error {
 		m.Layout,
 		m.LocalAddrs,
 		m.Persist,
+		m.PersistMasks,
 		m.Reasons,
 		m.Rings,
 		m.RrPos,

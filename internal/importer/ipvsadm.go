@@ -63,6 +63,7 @@ type ipvsRule struct {
 	sched            string
 	persistence      time.Duration
 	persistent       bool
+	netmask          uint8
 	real             string
 	fwdOpt           string
 	weight           int
@@ -82,7 +83,6 @@ var ipvsCommands = map[string]string{
 
 // ipvsWhy explains the options xdplb has no equivalent of.
 var ipvsWhy = map[string]string{
-	"-M": "xdplb keeps persistence per client address (a /32); there is no netmask",
 	"-x": "xdplb has no connection limits per backend", "-y": "xdplb has no connection limits per backend",
 	"--pe": "xdplb has no persistence engines",
 	"-o":   "one-packet scheduling is not supported: xdplb keeps a flow per UDP client address and port",
@@ -174,7 +174,15 @@ func (m *ipvsMapper) line(pos Pos, f []string) {
 			if v, ok := value(); ok {
 				r.flags = strings.Split(v, ",")
 			}
-		case "-M", "-x", "-y", "--pe", "--tun-type", "--tun-port":
+		case "-M":
+			if v, ok := value(); ok {
+				if bits, err := netmaskBits(v); err != nil {
+					m.unmapped(pos, f[i-1], "%v", err)
+				} else {
+					r.netmask = bits
+				}
+			}
+		case "-x", "-y", "--pe", "--tun-type", "--tun-port":
 			spelled := f[i]
 			if _, ok := value(); ok && ipvsWhy[opt] != "" {
 				m.unmapped(pos, spelled, "%s", ipvsWhy[opt])
@@ -261,6 +269,7 @@ func (m *ipvsMapper) addService(pos Pos, r ipvsRule) {
 	}
 	if r.persistent {
 		s.Persistence = r.persistence
+		s.PersistenceNetmask = r.netmask
 	}
 	mhPort := false
 	for _, flag := range r.flags {

@@ -397,10 +397,10 @@ func TestKeepalivedOtherKeywords(t *testing.T) {
 			unmapped: "1 static_ipaddress, 3 SSL, 5 bfd_instance, 7 net_namespace"},
 		{name: "conditional lines and parameters", conf: "$VIP=10.0.0.1\n@main global_defs {\n}\n" + vs("real_server 10.0.1.1 80 {\n @backup weight 2\n}"),
 			unmapped: "1 $VIP=10.0.0.1, 2 @main, 6 @backup"},
-		{name: "virtual server keywords without an equivalent", conf: vs("persistence_granularity 255.255.255.0\nquorum 2\nhysteresis 1\n" +
+		{name: "virtual server keywords without an equivalent", conf: vs("persistence_timeout 60\npersistence_granularity 255.255.255.0\nquorum 2\nhysteresis 1\n" +
 			"quorum_up /bin/true\nquorum_down /bin/true\nha_suspend\nomega\nsorry_server_inhibit\nsmtp_alert yes\npersistence_engine sip\nip_family inet6\nip_family inet"),
-			unmapped: "2 persistence_granularity, 3 quorum, 4 hysteresis, 5 quorum_up, 6 quorum_down, 7 ha_suspend, 8 omega, " +
-				"9 sorry_server_inhibit, 10 smtp_alert, 11 persistence_engine, 12 ip_family"},
+			unmapped: "4 quorum, 5 hysteresis, 6 quorum_up, 7 quorum_down, 8 ha_suspend, 9 omega, " +
+				"10 sorry_server_inhibit, 11 smtp_alert, 12 persistence_engine, 13 ip_family"},
 		{name: "real server keywords without an equivalent", conf: vs("real_server 10.0.1.1 80 {\n notify_up /bin/true\n notify_down \"/bin/x y\"\n" +
 			" uthreshold 100\n lthreshold 10\n smtp_alert no\n}"),
 			unmapped: "3 notify_up, 4 notify_down, 5 uthreshold, 6 lthreshold, 7 smtp_alert"},

@@ -2,8 +2,10 @@ package importer
 
 import (
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -202,21 +204,20 @@ func (m *kaMapper) forwarding(n *Node) {
 
 // vsWhy explains the virtual server keywords xdplb has no equivalent of.
 var vsWhy = map[string]string{
-	"persistence_granularity": "xdplb keeps persistence per client address (a /32); there is no netmask",
-	"persistence_engine":      "xdplb has no persistence engines",
-	"sorry_server_inhibit":    "xdplb does not health check the fallback",
-	"quorum":                  "xdplb has no quorum: the fallback takes over when no backend is up",
-	"quorum_up":               "xdplb runs no scripts on quorum changes",
-	"quorum_down":             "xdplb runs no scripts on quorum changes",
-	"hysteresis":              "xdplb has no quorum",
-	"omega":                   "xdplb runs no notify scripts",
-	"ha_suspend":              "xdplb checks backends whether or not the VIP is up (VRRP is separate)",
-	"smtp_alert":              "xdplb sends no e-mail alerts; alert on its Prometheus metrics",
-	"flag-1":                  "scheduler flags have no xdplb equivalent",
-	"flag-2":                  "scheduler flags have no xdplb equivalent",
-	"flag-3":                  "scheduler flags have no xdplb equivalent",
-	"sh-port":                 "xdplb's sh hashes the client address only, never the port",
-	"ops":                     "one-packet scheduling is not supported: xdplb keeps a flow per UDP client address and port",
+	"persistence_engine":   "xdplb has no persistence engines",
+	"sorry_server_inhibit": "xdplb does not health check the fallback",
+	"quorum":               "xdplb has no quorum: the fallback takes over when no backend is up",
+	"quorum_up":            "xdplb runs no scripts on quorum changes",
+	"quorum_down":          "xdplb runs no scripts on quorum changes",
+	"hysteresis":           "xdplb has no quorum",
+	"omega":                "xdplb runs no notify scripts",
+	"ha_suspend":           "xdplb checks backends whether or not the VIP is up (VRRP is separate)",
+	"smtp_alert":           "xdplb sends no e-mail alerts; alert on its Prometheus metrics",
+	"flag-1":               "scheduler flags have no xdplb equivalent",
+	"flag-2":               "scheduler flags have no xdplb equivalent",
+	"flag-3":               "scheduler flags have no xdplb equivalent",
+	"sh-port":              "xdplb's sh hashes the client address only, never the port",
+	"ops":                  "one-packet scheduling is not supported: xdplb keeps a flow per UDP client address and port",
 }
 
 // service maps the body of virtual server n for one VIP:port.
@@ -265,6 +266,16 @@ func (m *kaMapper) service(n *Node, vip netip.AddrPort, at Pos, single bool) {
 				return
 			}
 			s.Protocol = p
+		case "persistence_granularity":
+			if !m.nargs(c, 1, 1) {
+				continue
+			}
+			bits, err := netmaskBits(c.Args[0])
+			if err != nil {
+				m.unmapped(c.Pos, c.Key, "%v", err)
+				continue
+			}
+			s.PersistenceNetmask = bits
 		case "persistence_timeout":
 			if !m.nargs(c, 0, 1) {
 				continue
@@ -441,4 +452,23 @@ func (m *kaMapper) realServer(n *Node, servicePort uint16, d settings) (config.B
 		}
 	}
 	return b, true
+}
+
+// netmaskBits reads a persistence netmask as keepalived and ipvsadm take
+// it (255.255.255.0, or a prefix length) into a prefix length.
+func netmaskBits(s string) (uint8, error) {
+	if n, err := strconv.Atoi(strings.TrimPrefix(s, "/")); err == nil && n >= 1 && n <= 32 {
+		return uint8(n), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return 0, fmt.Errorf("%q is not an IPv4 netmask", s)
+	}
+	b := a.As4()
+	m := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	ones := uint8(bits.OnesCount32(m))
+	if ones == 0 || m != ^uint32(0)<<(32-ones) {
+		return 0, fmt.Errorf("%q is not a contiguous netmask", s)
+	}
+	return ones, nil
 }
