@@ -76,7 +76,9 @@ func TestIpvsadm(t *testing.T) {
 		{name: "options without an equivalent", in: "-A -t 10.0.0.1:80 -s rr -p 300 -M 255.255.255.0 --pe sip -o\n" +
 			"-a -t 10.0.0.1:80 -r 10.0.1.1:80 -m -x 100 -y 10\n",
 			unmapped: "1 --pe, 1 -o, 2 -x, 2 -y", notes: "2 -m, 0 ipvsadm",
-			check: func(t *testing.T, c *config.Config) { want(t, "persistence netmask", one(t, c).PersistenceNetmask, uint8(24)) }},
+			check: func(t *testing.T, c *config.Config) {
+				want(t, "persistence netmask", one(t, c).PersistenceNetmask, uint8(24))
+			}},
 		{name: "a netmask that is not one", in: "-A -t 10.0.0.1:80 -p 300 -M 255.0.255.0\n", unmapped: "1 -M", notes: "0 ipvsadm"},
 		{name: "other commands and options", in: "-C\n-D -t 10.0.0.1:80\n-A -t 10.0.0.1:80 --frobnicate\n-Z\n10.0.0.1\n-A -t\n",
 			unmapped: "2 -D, 3 --frobnicate, 4 -Z, 5 10.0.0.1, 6 -t", notes: "0 ipvsadm"},
