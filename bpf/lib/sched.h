@@ -105,13 +105,12 @@ static __always_inline __be32 persist_client(const struct svc_value *svc, const 
 	return mask && *mask ? p->ip->saddr & *mask : p->ip->saddr;
 }
 
-/* persisted_backend returns the backend this client last got from svc, if
- * that is recent and the backend still takes new connections. */
+/* persisted_backend returns the backend the client with persistence key k
+ * last got, if that is recent and the backend still takes new connections. */
 static __always_inline const struct backend *
-persisted_backend(const struct svc_value *svc, const struct packet *p, __u64 now, __u32 *backend_id)
+persisted_backend(const struct svc_value *svc, const struct persist_key *k, __u64 now, __u32 *backend_id)
 {
-	struct persist_key k = { .svc_id = svc->id, .client = persist_client(svc, p) };
-	struct persist_value *v = bpf_map_lookup_elem(&persist, &k);
+	struct persist_value *v = bpf_map_lookup_elem(&persist, k);
 	const struct backend *be;
 
 	if (!v || now - v->last_seen > (__u64)svc->persist_secs * 1000000000ULL)
@@ -129,6 +128,7 @@ persisted_backend(const struct svc_value *svc, const struct packet *p, __u64 now
 static __always_inline const struct backend *
 pick_backend(const struct svc_value *svc, const struct packet *p, __u32 *backend_id, __u32 *reason)
 {
+	struct persist_key k = { .svc_id = svc->id };
 	const struct backend *be;
 	__u64 now = 0;
 	__u32 slot, *id;
@@ -139,7 +139,8 @@ pick_backend(const struct svc_value *svc, const struct packet *p, __u32 *backend
 	}
 	if (svc->persist_secs) {
 		now = bpf_ktime_get_coarse_ns();
-		be = persisted_backend(svc, p, now, backend_id);
+		k.client = persist_client(svc, p);
+		be = persisted_backend(svc, &k, now, backend_id);
 		if (be)
 			return be;
 	}
@@ -155,7 +156,6 @@ pick_backend(const struct svc_value *svc, const struct packet *p, __u32 *backend
 	}
 	*backend_id = *id;
 	if (svc->persist_secs) {
-		struct persist_key k = { .svc_id = svc->id, .client = persist_client(svc, p) };
 		struct persist_value v = {
 			.last_seen = now, .backend_id = *id, .addr = be->addr, .port = be->port,
 		};

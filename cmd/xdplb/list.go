@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -78,9 +77,7 @@ func onlyService(l []listService, arg string) ([]listService, error) {
 	}
 	var out []listService
 	for _, s := range l {
-		vip, _ := netip.ParseAddr(s.VIP)
-		proto, _ := ident.ParseProtocol(s.Protocol)
-		if ref.Matches(ident.Service{VIP: vip, Port: s.Port, Proto: proto}, s.Name) {
+		if ref.Matches(s.Key(), s.Name) {
 			out = append(out, s)
 		}
 	}

@@ -148,3 +148,14 @@ func TestMan(t *testing.T) {
 		}
 	}
 }
+
+// TestPersistenceNetmaskFlag: -M reaches the service, as ipvsadm's does,
+// and is refused without persistence.
+func TestPersistenceNetmaskFlag(t *testing.T) {
+	f, socket := startDaemon(t)
+	mustRun(t, socket, "service", "add", "172.19.0.20:80", "--persistence", "300", "-M", "24")
+	if s := f.service(t, "172.19.0.20:80/tcp"); s.PersistenceNetmask != 24 {
+		t.Errorf("persistence netmask /%d, want /24", s.PersistenceNetmask)
+	}
+	wantErr(t, socket, "has no effect without persistence", "service", "add", "172.19.0.21:80", "-M", "24")
+}

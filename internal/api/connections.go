@@ -29,7 +29,7 @@ func parseConnFilter(r *http.Request, services []ServiceView) (ConnFilter, error
 			return f, err
 		}
 		for _, s := range services {
-			if k := s.key(); ref.Matches(k, s.Name) {
+			if k := s.Key(); ref.Matches(k, s.Name) {
 				f.Services = append(f.Services, k)
 			}
 		}
@@ -51,7 +51,7 @@ func parseConnFilter(r *http.Request, services []ServiceView) (ConnFilter, error
 // it names (or as its fallback).
 func (f ConnFilter) hasBackend(services []ServiceView) bool {
 	for _, s := range services {
-		if f.Services != nil && !slices.Contains(f.Services, s.key()) {
+		if f.Services != nil && !slices.Contains(f.Services, s.Key()) {
 			continue
 		}
 		all := s.Backends

@@ -31,8 +31,8 @@ type ServiceView struct {
 	Fallback *BackendView `json:"fallback,omitempty"`
 }
 
-// key is the service's identity, parsed back from its wire form.
-func (v ServiceView) key() ident.Service {
+// Key is the service's identity, parsed back from its wire form.
+func (v ServiceView) Key() ident.Service {
 	vip, _ := netip.ParseAddr(v.VIP)
 	proto, _ := ident.ParseProtocol(v.Protocol)
 	return ident.Service{VIP: vip, Port: v.Port, Proto: proto}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/xdplb/xdplb/internal/testbed"
 )
 
 func TestWriteNewFile(t *testing.T) {
@@ -20,7 +22,7 @@ func TestWriteNewFile(t *testing.T) {
 
 // TestWriteKeepsOwnerAndMode: an operator's chown and chmod survive.
 func TestWriteKeepsOwnerAndMode(t *testing.T) {
-	requireRoot(t)
+	testbed.RequirePrivileges(t)
 	path := filepath.Join(t.TempDir(), "xdplb.yaml")
 	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
@@ -109,13 +111,6 @@ func TestWriteRemovesTempOnFailure(t *testing.T) {
 		t.Fatal("replaced a directory")
 	}
 	assertOnly(t, dir, "owned.json")
-}
-
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 && os.Getenv("CI") == "" {
-		t.Skip("needs root")
-	}
 }
 
 func stat(t *testing.T, path string) *syscall.Stat_t {

@@ -5,29 +5,18 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
-	"os"
 	"sort"
 	"testing"
 	"time"
 
 	"github.com/xdplb/xdplb/internal/datapath"
 	"github.com/xdplb/xdplb/internal/ident"
+	"github.com/xdplb/xdplb/internal/testbed"
 )
-
-func requirePrivileges(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root and BPF; CI runs as root")
-	}
-	t.Skip("needs root and BPF")
-}
 
 func loadTable(t testing.TB, capacity uint32) *datapath.Datapath {
 	t.Helper()
-	requirePrivileges(t)
+	testbed.RequirePrivileges(t)
 	dp, err := datapath.Load(datapath.Options{ConntrackCapacity: capacity})
 	if err != nil {
 		t.Fatal(err)

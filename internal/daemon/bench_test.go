@@ -12,6 +12,7 @@ import (
 	"github.com/xdplb/xdplb/internal/health"
 	"github.com/xdplb/xdplb/internal/ident"
 	"github.com/xdplb/xdplb/internal/lb"
+	"github.com/xdplb/xdplb/internal/testbed"
 )
 
 // BenchmarkListWith1MConnections is what `xdplb list` costs the daemon
@@ -20,7 +21,7 @@ import (
 // last sweep. bytes/op is what crosses the API socket; neither depends on
 // the number of connections.
 func BenchmarkListWith1MConnections(b *testing.B) {
-	requirePrivileges(b)
+	testbed.RequirePrivileges(b)
 	const n = 1 << 20
 	dp, err := datapath.Load(datapath.Options{ConntrackCapacity: n})
 	if err != nil {

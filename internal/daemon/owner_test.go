@@ -27,22 +27,11 @@ import (
 // everything it does to links and addresses stays in that namespace.
 const childEnv = "XDPLB_DAEMON_TEST_IFACE"
 
-func requirePrivileges(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root and BPF; CI runs as root")
-	}
-	t.Skip("needs root and BPF")
-}
-
 // inNamespace runs the calling test again, in a fresh host of a fresh
 // segment, and fails with its output if it fails there.
 func inNamespace(t *testing.T) {
 	t.Helper()
-	requirePrivileges(t)
+	testbed.RequirePrivileges(t)
 	seg, err := testbed.NewSegment(netip.MustParsePrefix("172.19.0.0/16"))
 	if err != nil {
 		t.Fatal(err)
@@ -387,7 +376,7 @@ func TestAuditLog(t *testing.T) {
 		inNamespace(t)
 		return
 	}
-	var logs syncBuffer
+	var logs testbed.LogBuffer
 	reload := make(chan struct{}, 1)
 	d := startDaemonLogging(t, iface, reload, slog.New(slog.NewTextHandler(&logs, nil)))
 	defer d.stop(t)
@@ -415,22 +404,4 @@ func TestAuditLog(t *testing.T) {
 			t.Errorf("log lacks %s:\n%s", want, logs.String())
 		}
 	}
-}
-
-// syncBuffer is a strings.Builder safe for a logger and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -3,12 +3,14 @@ package datapath
 import (
 	"maps"
 	"testing"
+
+	"github.com/xdplb/xdplb/internal/testbed"
 )
 
 // TestBackendEntriesRoundTrip: what SetBackend and ClearBackend write is
 // what BackendEntries reads back, the owning service included.
 func TestBackendEntriesRoundTrip(t *testing.T) {
-	requirePrivileges(t)
+	testbed.RequirePrivileges(t)
 	dp, err := Load(Options{ConntrackCapacity: 1024})
 	if err != nil {
 		t.Fatal(err)

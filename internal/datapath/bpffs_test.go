@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/xdplb/xdplb/internal/testbed"
 )
 
 // TestEnsureBPFFSRefusesOtherFileSystems: a pin path that is, or is
@@ -72,7 +74,7 @@ func TestPinsPersistWithoutPinPath(t *testing.T) {
 // noticed, whether ensureBPFFS mounts the BPF file system itself or finds
 // one only this namespace has.
 func TestPinsTransientInPrivateMountNamespace(t *testing.T) {
-	requirePrivileges(t)
+	testbed.RequirePrivileges(t)
 	dir := t.TempDir()
 	errc := make(chan error)
 	go func() {

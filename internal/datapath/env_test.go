@@ -12,19 +12,6 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// requirePrivileges skips a test that needs root and BPF, except in CI,
-// where such a test must run.
-func requirePrivileges(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root and BPF; CI runs as root")
-	}
-	t.Skip("needs root and BPF")
-}
-
 // nsThread is one OS thread parked in a private network namespace. Test
 // runs resolve the ingress interface and do FIB lookups in the caller's
 // namespace, so everything touching the test network runs through do().

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/xdplb/xdplb/internal/ident"
+	"github.com/xdplb/xdplb/internal/testbed"
 )
 
 // XDP verdicts as the kernel numbers them.
@@ -68,7 +69,7 @@ func newFixture(t testing.TB, portMin, portMax uint16) *fixture {
 
 func newFixtureWith(t testing.TB, portMin, portMax uint16, capacity uint32) *fixture {
 	t.Helper()
-	requirePrivileges(t)
+	testbed.RequirePrivileges(t)
 	f := &fixture{nt: newNSThread(t)}
 	f.lb0 = addVeth(t, f.nt, "lb0", lbMAC, netip.MustParsePrefix("172.19.0.5/16"),
 		map[netip.Addr][6]byte{

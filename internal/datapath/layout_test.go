@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/xdplb/xdplb/internal/testbed"
 )
 
 // TestMapLayouts: every map the kernel holds has the key size, value size
@@ -14,7 +16,7 @@ import (
 // limits (bpf/lib/types.h), so a layout changed on one side only fails
 // here.
 func TestMapLayouts(t *testing.T) {
-	requirePrivileges(t)
+	testbed.RequirePrivileges(t)
 	const capacity = 4096
 	dp, err := Load(Options{ConntrackCapacity: capacity})
 	if err != nil {

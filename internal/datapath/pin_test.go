@@ -8,11 +8,13 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/xdplb/xdplb/internal/testbed"
 )
 
 func pinPath(t *testing.T) string {
 	t.Helper()
-	requirePrivileges(t)
+	testbed.RequirePrivileges(t)
 	p := fmt.Sprintf("/sys/fs/bpf/xdplb-test-%s-%d", t.Name(), os.Getpid())
 	t.Cleanup(func() { os.RemoveAll(p) })
 	return p

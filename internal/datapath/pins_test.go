@@ -9,12 +9,14 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/xdplb/xdplb/internal/testbed"
 )
 
 // tempBPFFS mounts a BPF file system of the test's own and returns where.
 func tempBPFFS(t *testing.T) string {
 	t.Helper()
-	requirePrivileges(t)
+	testbed.RequirePrivileges(t)
 	dir := t.TempDir()
 	if err := unix.Mount("bpf", dir, "bpf", 0, ""); err != nil {
 		t.Fatalf("mount a BPF file system on %s: %v", dir, err)

@@ -1,7 +1,6 @@
 package health
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/xdplb/xdplb/internal/ident"
+	"github.com/xdplb/xdplb/internal/testbed"
 )
 
 // fakeNet is a DialContext whose backends are up unless marked down.
@@ -88,24 +88,6 @@ func (c *changes) none(t *testing.T, d time.Duration) {
 	}
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // run starts m.Run and stops it (checking it returns) when the test ends.
 func run(t *testing.T, m *Monitor) context.CancelFunc {
 	t.Helper()
@@ -151,7 +133,7 @@ var fast = Spec{Interval: 20 * time.Millisecond, Timeout: 50 * time.Millisecond}
 func TestMonitorTransitions(t *testing.T) {
 	fn := newFakeNet()
 	ch := newChanges()
-	var logs syncBuffer
+	var logs testbed.LogBuffer
 	m := New(Options{
 		DialContext: fn.dial,
 		OnChange:    ch.on,

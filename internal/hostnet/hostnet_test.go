@@ -13,17 +13,6 @@ import (
 	"github.com/xdplb/xdplb/internal/testbed"
 )
 
-func requirePrivileges(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root; CI runs as root")
-	}
-	t.Skip("needs root")
-}
-
 func fakeProcSys(t *testing.T) {
 	dir := t.TempDir()
 	old := procSys
@@ -70,7 +59,7 @@ func TestSysctls(t *testing.T) {
 // address is added and removed once, and a neighbour is resolved by the
 // kernel on request.
 func TestAddressesAndNeighbours(t *testing.T) {
-	requirePrivileges(t)
+	testbed.RequirePrivileges(t)
 	seg, err := testbed.NewSegment(netip.MustParsePrefix("10.77.0.0/24"))
 	if err != nil {
 		t.Fatal(err)

@@ -60,3 +60,48 @@ func parseImported(t *testing.T, res *Result) *config.Config {
 }
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// importCase is one input in an import format, what it must import as,
+// and what must be reported (as "LINE keyword, ...").
+type importCase struct {
+	name     string
+	in       string
+	unmapped string
+	notes    string
+	// refused: xdplb refuses the result (the safety net reported it),
+	// so it is not parsed.
+	refused bool
+	check   func(t *testing.T, c *config.Config)
+}
+
+// runImportCases imports each case's input with imp and checks what was
+// reported and what was made.
+func runImportCases(t *testing.T, imp func(*testing.T, string) *Result, cases []importCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := imp(t, tc.in)
+			if got := lineKeys(res.Unmapped); got != tc.unmapped {
+				t.Errorf("unmapped: %s\n      want: %s\n%s", got, tc.unmapped, findingLines(res.Unmapped))
+			}
+			if got := lineKeys(res.Notes); got != tc.notes {
+				t.Errorf("notes: %s\n   want: %s\n%s", got, tc.notes, findingLines(res.Notes))
+			}
+			if tc.refused {
+				return
+			}
+			c := parseImported(t, res)
+			if tc.check != nil {
+				tc.check(t, c)
+			}
+		})
+	}
+}
+
+func findingLines(fs []Finding) string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, "  "+f.String())
+	}
+	return strings.Join(out, "\n")
+}

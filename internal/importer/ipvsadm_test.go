@@ -10,11 +10,7 @@ import (
 )
 
 func TestIpvsadm(t *testing.T) {
-	for _, tc := range []struct {
-		name, in, unmapped, notes string
-		refused                   bool
-		check                     func(t *testing.T, c *config.Config)
-	}{
+	runImportCases(t, importRules, []importCase{
 		{name: "TCP with persistence", in: "-A -t 10.0.0.1:80 -s wrr -p 600\n-a -t 10.0.0.1:80 -r 10.0.1.1:8080 -m -w 5\n",
 			notes: "2 -m, 0 ipvsadm", check: func(t *testing.T, c *config.Config) {
 				s := one(t, c)
@@ -90,27 +86,17 @@ func TestIpvsadm(t *testing.T) {
 		{name: "timeouts mistakes", in: "--set 1 2\n--set a 2 3\n", unmapped: "1 --set, 2 --set"},
 		{name: "what xdplb refuses is reported at the service", in: "-A -t 0.0.0.0:80\n", unmapped: "1 services[0].vip",
 			notes: "0 ipvsadm", refused: true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			res, err := Ipvsadm("rules", strings.NewReader(tc.in))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := lineKeys(res.Unmapped); got != tc.unmapped {
-				t.Errorf("unmapped: %s\n      want: %s\n%s", got, tc.unmapped, findingLines(res.Unmapped))
-			}
-			if got := lineKeys(res.Notes); got != tc.notes {
-				t.Errorf("notes: %s\n   want: %s\n%s", got, tc.notes, findingLines(res.Notes))
-			}
-			if tc.refused {
-				return
-			}
-			c := parseImported(t, res)
-			if tc.check != nil {
-				tc.check(t, c)
-			}
-		})
+	})
+}
+
+// importRules imports ipvsadm rules given as text.
+func importRules(t *testing.T, in string) *Result {
+	t.Helper()
+	res, err := Ipvsadm("rules", strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
 	}
+	return res
 }
 
 func TestIpvsadmTooLarge(t *testing.T) {

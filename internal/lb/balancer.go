@@ -188,7 +188,7 @@ func members(cs config.Service) []config.Backend {
 // members(cs): down backends weigh 0, and the fallback weighs 1 only while
 // no other backend can take a connection.
 func (b *Balancer) effective(cs config.Service) config.Service {
-	down := b.down[Key(cs)]
+	down := b.down[cs.Key()]
 	eff := cs
 	eff.Backends = slices.Clone(members(cs))
 	usable := false
@@ -208,9 +208,6 @@ func (b *Balancer) effective(cs config.Service) config.Service {
 	return eff
 }
 
-// Key is the key of a configured service.
-func Key(s config.Service) ident.Service { return s.Key() }
-
 // Apply makes the datapath serve exactly the desired services. Services and
 // backends that did not change are not written; established connections
 // are never moved, whatever changes. A service whose change fails keeps its
@@ -219,7 +216,7 @@ func (b *Balancer) Apply(desired []config.Service) error {
 	want := make(map[ident.Service]config.Service, len(desired))
 	vips := map[netip.Addr]bool{}
 	for _, s := range desired {
-		want[Key(s)] = s
+		want[s.Key()] = s
 		vips[s.VIP] = true
 	}
 	var gone []*service
@@ -238,7 +235,7 @@ func (b *Balancer) Apply(desired []config.Service) error {
 	}
 	for _, cs := range desired {
 		var err error
-		if s, ok := b.services[Key(cs)]; ok {
+		if s, ok := b.services[cs.Key()]; ok {
 			if reflect.DeepEqual(s.cfg, cs) {
 				continue // health changes reach the datapath through SetDown
 			}
@@ -261,7 +258,7 @@ func (b *Balancer) add(cs config.Service) error {
 	if err != nil {
 		return err
 	}
-	s := &service{cfg: cs, key: Key(cs)}
+	s := &service{cfg: cs, key: cs.Key()}
 	held, adopted := b.claimService(s.key)
 	if adopted {
 		// Its id and counters carry on; the ring it has is replaced by

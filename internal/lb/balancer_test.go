@@ -490,10 +490,10 @@ func TestServices(t *testing.T) {
 	}
 	got := b.Services()
 	want := []ServiceInfo{
-		{Name: "other", Key: Key(other), ID: 1, Scheduler: "rr", Backends: []BackendInfo{
+		{Name: "other", Key: other.Key(), ID: 1, Scheduler: "rr", Backends: []BackendInfo{
 			{Addr: netip.MustParseAddrPort("172.19.0.4:8443"), Weight: 0, ID: 2},
 		}},
-		{Name: "web", Key: Key(web), ID: 0, Scheduler: "rr", Backends: []BackendInfo{
+		{Name: "web", Key: web.Key(), ID: 0, Scheduler: "rr", Backends: []BackendInfo{
 			{Addr: netip.MustParseAddrPort("172.19.0.2:80"), Weight: 1, ID: 0},
 			{Addr: netip.MustParseAddrPort("172.19.0.3:80"), Weight: 1, ID: 1},
 		}},
@@ -505,20 +505,6 @@ func TestServices(t *testing.T) {
 		g, w := got[i], want[i]
 		if g.Name != w.Name || g.Key != w.Key || g.ID != w.ID || g.Scheduler != w.Scheduler || !slices.Equal(g.Backends, w.Backends) {
 			t.Errorf("Services()[%d] = %+v, want %+v", i, g, w)
-		}
-	}
-}
-
-func TestKey(t *testing.T) {
-	for _, tt := range []struct {
-		s    config.Service
-		want ident.Service
-	}{
-		{web, ident.Service{VIP: netip.MustParseAddr("172.19.0.10"), Port: 80, Proto: ident.TCP}},
-		{svc("dns", "172.19.0.10:53", ident.UDP, "rr"), ident.Service{VIP: netip.MustParseAddr("172.19.0.10"), Port: 53, Proto: ident.UDP}},
-	} {
-		if got := Key(tt.s); got != tt.want {
-			t.Errorf("Key(%s) = %v, want %v", tt.s.Name, got, tt.want)
 		}
 	}
 }

@@ -29,19 +29,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// requireRoot skips privileged tests for unprivileged developers, but never
-// in CI, where a skip would silently hide a broken testbed.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("testbed tests need root (CI=true: refusing to skip)")
-	}
-	t.Skip("testbed tests need root")
-}
-
 // pinned lists the namespaces in /run/netns that carry prefix.
 func pinned(t *testing.T, prefix string) []string {
 	t.Helper()
@@ -92,7 +79,7 @@ func checkThreads(t *testing.T) {
 }
 
 func TestReferenceTopology(t *testing.T) {
-	requireRoot(t)
+	RequirePrivileges(t)
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 
 	r, err := NewReference()
@@ -316,7 +303,7 @@ func checkUDPEcho(t *testing.T, from *Host, addr, prefix string) {
 }
 
 func TestTwoSegmentsConcurrently(t *testing.T) {
-	requireRoot(t)
+	RequirePrivileges(t)
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 
 	// Same subnet and host names on purpose: only the prefix separates them.
@@ -375,7 +362,7 @@ func TestTwoSegmentsConcurrently(t *testing.T) {
 }
 
 func TestProcesses(t *testing.T) {
-	requireRoot(t)
+	RequirePrivileges(t)
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 
 	seg, err := NewSegment(netip.MustParsePrefix("10.78.0.0/24"))
@@ -445,7 +432,7 @@ func TestProcesses(t *testing.T) {
 }
 
 func TestDoPropagatesPanicAndErrors(t *testing.T) {
-	requireRoot(t)
+	RequirePrivileges(t)
 	seg, err := NewSegment(netip.MustParsePrefix("10.79.0.0/24"))
 	if err != nil {
 		t.Fatal(err)
@@ -483,7 +470,7 @@ func TestDoPropagatesPanicAndErrors(t *testing.T) {
 }
 
 func TestValidation(t *testing.T) {
-	requireRoot(t)
+	RequirePrivileges(t)
 	for _, p := range []string{"fd00::/64", "10.80.0.0/31"} {
 		if s, err := NewSegment(netip.MustParsePrefix(p)); err == nil {
 			s.Close()
@@ -518,7 +505,7 @@ func TestValidation(t *testing.T) {
 }
 
 func TestCleanupOnError(t *testing.T) {
-	requireRoot(t)
+	RequirePrivileges(t)
 	defer func() { failpointHook = nil }()
 	injected := errors.New("injected")
 

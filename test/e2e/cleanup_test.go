@@ -65,7 +65,7 @@ func readLBState(t *testing.T, lb *testbed.Host) lbState {
 // setting as it was, the API socket gone, and the lb's own address (which it
 // found already configured) left alone.
 func TestDaemonCleanup(t *testing.T) {
-	requirePrivileges(t)
+	testbed.RequirePrivileges(t)
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			e := newEnv(t, mode)

@@ -13,6 +13,7 @@ import (
 	"github.com/xdplb/xdplb/internal/api"
 	"github.com/xdplb/xdplb/internal/conntrack"
 	"github.com/xdplb/xdplb/internal/demo"
+	"github.com/xdplb/xdplb/internal/testbed"
 )
 
 // The conntrack tests use one TCP service, 172.19.0.10:7000 with rs1:7000
@@ -159,7 +160,7 @@ func ctListed(conns []api.Connection, c net.Conn) bool {
 // all ports held and the run would be bound by the kernel's 1 s SYN
 // retransmission (about 2 minutes in all).
 func TestPortRecycling(t *testing.T) {
-	requirePrivileges(t)
+	testbed.RequirePrivileges(t)
 	const (
 		conns  = 2000
 		ports  = 16
@@ -231,7 +232,7 @@ func TestPortRecycling(t *testing.T) {
 // counted) while the 4 keep working; once one of them closes and its FIN
 // timeout has passed, a new connection gets the freed port.
 func TestPortExhaustion(t *testing.T) {
-	requirePrivileges(t)
+	testbed.RequirePrivileges(t)
 	const (
 		finTO = 200 * time.Millisecond
 		gc    = 50 * time.Millisecond
@@ -315,7 +316,7 @@ func ctIsTimeout(err error) bool {
 // its timeout: the collector removes it, and the client's next segment,
 // no SYN, finds no connection and is dropped.
 func TestTimeoutExpiry(t *testing.T) {
-	requirePrivileges(t)
+	testbed.RequirePrivileges(t)
 	const (
 		estTO = time.Second
 		gc    = 100 * time.Millisecond

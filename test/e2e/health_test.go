@@ -47,7 +47,7 @@ const webHTTPCheck = `    health_check:
 // backends: the health tests start and stop their servers themselves.
 func newHealthEnv(t *testing.T) *env {
 	t.Helper()
-	requirePrivileges(t)
+	testbed.RequirePrivileges(t)
 	ref, err := testbed.NewReference()
 	if err != nil {
 		t.Fatalf("build reference topology: %v", err)
@@ -57,7 +57,7 @@ func newHealthEnv(t *testing.T) *env {
 			t.Errorf("close reference topology: %v", err)
 		}
 	})
-	return &env{mode: "native", ref: ref, logs: &syncBuffer{}}
+	return &env{mode: "native", ref: ref, logs: &testbed.LogBuffer{}}
 }
 
 // healthConfig is a native-mode config with the given services and the

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -52,26 +51,13 @@ func runTests(m *testing.M) int {
 	return code
 }
 
-// requirePrivileges skips a test that needs root, except in CI, where
-// privileged tests must never be skipped silently.
-func requirePrivileges(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("end-to-end tests need root (CI=true: refusing to skip)")
-	}
-	t.Skip("end-to-end tests need root")
-}
-
 // env is one reference topology with its backends and, once started, a
 // balancer.
 type env struct {
 	mode string
 	ref  *testbed.Reference
 	bal  *demo.Balancer
-	logs *syncBuffer
+	logs *testbed.LogBuffer
 
 	stopOnce sync.Once
 	stopErr  error
@@ -82,7 +68,7 @@ type env struct {
 // torn down when the test ends.
 func newEnv(t *testing.T, mode string) *env {
 	t.Helper()
-	requirePrivileges(t)
+	testbed.RequirePrivileges(t)
 	ref, err := testbed.NewReference()
 	if err != nil {
 		t.Fatalf("build reference topology: %v", err)
@@ -95,7 +81,7 @@ func newEnv(t *testing.T, mode string) *env {
 	if err := ref.ServeBackends(":80", ":5353"); err != nil {
 		t.Fatalf("start backends: %v", err)
 	}
-	return &env{mode: mode, ref: ref, logs: &syncBuffer{}}
+	return &env{mode: mode, ref: ref, logs: &testbed.LogBuffer{}}
 }
 
 // start runs the balancer on the lb host with the config config(dir)
@@ -160,22 +146,4 @@ func (e *env) logStats(t *testing.T) {
 	}
 	b, _ := json.MarshalIndent(st, "", "  ")
 	t.Logf("balancer counters:\n%s", b)
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes and reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

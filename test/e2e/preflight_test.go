@@ -17,7 +17,7 @@ import (
 // ephemeral range on the balancer's own address is refused at start, with
 // a message saying what to change, and nothing is left behind.
 func TestEphemeralOverlapRefused(t *testing.T) {
-	requirePrivileges(t)
+	testbed.RequirePrivileges(t)
 	ref, err := testbed.NewReference()
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +31,7 @@ func TestEphemeralOverlapRefused(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	var out syncBuffer
+	var out testbed.LogBuffer
 	cmd := ref.LB.Command(ctx, xdplbBin, "serve", "--config", path)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	proc, err := ref.LB.StartCmd(cmd)

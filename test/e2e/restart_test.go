@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/xdplb/xdplb/internal/demo"
+	"github.com/xdplb/xdplb/internal/testbed"
 )
 
 const (
@@ -45,7 +46,7 @@ const restartServices = `  - name: stream
 // with the same config adopts the maps (and the 20 connections) and
 // replaces the program. No stream may break or lose or corrupt a byte.
 func TestRestartKeepsConnections(t *testing.T) {
-	requirePrivileges(t)
+	testbed.RequirePrivileges(t)
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) { testRestartKeepsConnections(t, mode) })
 	}

@@ -77,7 +77,7 @@ const bulkServices = `  - name: download
 // was sent. The subtests run in order: the round-robin expectations and the
 // counters depend on what ran before.
 func TestTraffic(t *testing.T) {
-	requirePrivileges(t)
+	testbed.RequirePrivileges(t)
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
 			e := newEnv(t, mode)
