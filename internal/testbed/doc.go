@@ -1,5 +1,6 @@
 // Package testbed builds throw-away network-namespace topologies for the
-// xdplb demo, end-to-end tests and benchmarks.
+// xdplb demo, end-to-end tests and benchmarks, and holds what every
+// privileged test shares (RequirePrivileges, LogBuffer).
 //
 // A Segment is one L2 broadcast domain: a Linux bridge that lives in its own
 // dedicated network namespace, so nothing is ever created in (or leaks into)
