@@ -19,6 +19,7 @@
 #include "lib/snat.h"
 #include "lib/fib.h"
 #include "lib/reset.h"
+#include "lib/sync.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -51,6 +52,7 @@ static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
 	rev.svc_id = svc->id;
 	rev.backend_id = backend_id;
 	rev.state = initial_state(p->proto);
+	rev.origin = node_id;
 
 	ret = claim_local_port(p, be, &rev, &rk);
 	if (ret >= 0)
@@ -96,7 +98,10 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 		fwd = NULL;
 	}
 	if (fwd) {
+		enum ct_state was = fwd->state;
+
 		refresh = touch(&fwd->last_seen, &fwd->state, p->proto, p->tcp_flags);
+		sync_forward(&fk, fwd, was);
 		conn = *fwd;
 	} else {
 		ret = open_connection(ctx, p, svc, &fk, &conn);
@@ -137,7 +142,9 @@ static __always_inline int from_backend(struct xdp_md *ctx, struct packet *p)
 	struct ct_rev *rev;
 	struct ct_key rk = {};
 	struct tuple to;
+	enum ct_state was;
 	__u16 port;
+	int ret;
 
 	/* Only ports in the NAT range can be ours; skip the lookup otherwise. */
 	port = bpf_ntohs(*p->dport);
@@ -148,7 +155,14 @@ static __always_inline int from_backend(struct xdp_md *ctx, struct packet *p)
 	rev = bpf_map_lookup_elem(&ct_reverse, &rk);
 	if (!rev)
 		return verdict(R_PASS_NO_CONN, XDP_PASS);
+	if (!rev->ifindex) {
+		ret = client_hop(ctx, p, rev);
+		if (ret >= 0)
+			return ret;
+	}
+	was = rev->state;
 	touch(&rev->last_seen, &rev->state, p->proto, p->tcp_flags);
+	sync_reverse(&rk, rev, was);
 
 	to.saddr = rev->client.daddr;
 	to.daddr = rev->client.saddr;

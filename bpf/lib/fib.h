@@ -52,6 +52,40 @@ static __always_inline int send_to_backend(struct xdp_md *ctx, struct packet *p,
 	return verdict(R_FWD_REDIRECT, bpf_redirect(conn->hop_ifindex, 0));
 }
 
+/* client_hop finds the next hop towards the client of a connection adopted
+ * from a peer: this host never saw the client's packets, so it has no
+ * recorded hop. The answer is stored in the reverse half, so only the
+ * first reply pays for the lookup. It runs before the rewrite, like
+ * backend_hop. */
+static __always_inline int client_hop(struct xdp_md *ctx, const struct packet *p,
+				      struct ct_rev *rev)
+{
+	struct bpf_fib_lookup fib = {};
+	int rc;
+
+	fib.family = AF_INET;
+	fib.l4_protocol = p->proto;
+	fib.sport = rev->client.dport;
+	fib.dport = rev->client.sport;
+	fib.tot_len = bpf_ntohs(p->ip->tot_len);
+	fib.tos = p->ip->tos;
+	fib.ipv4_src = rev->client.daddr;
+	fib.ipv4_dst = rev->client.saddr;
+	fib.ifindex = ctx->ingress_ifindex;
+
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		emit_event(EV_NO_CLIENT_NEIGH, rev->client.saddr);
+		return verdict(R_DROP_NO_NEIGH, XDP_DROP);
+	}
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
+		return verdict(R_DROP_NO_ROUTE, XDP_DROP);
+	__builtin_memcpy(rev->client_mac, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(rev->lb_mac, fib.smac, ETH_ALEN);
+	rev->ifindex = fib.ifindex;
+	return CONTINUE;
+}
+
 /* send_to_client uses the next hop the client's packets arrived from. */
 static __always_inline int send_to_client(struct xdp_md *ctx, struct packet *p,
 					  const struct ct_rev *rev)

@@ -156,10 +156,33 @@ struct {
 	__uint(max_entries, 64 * 1024);
 } events SEC(".maps");
 
+/* Connection records for the peers (connection sync), read by the control
+ * plane and sent on. 4 MiB holds about 100,000 records: a reader that
+ * falls that far behind loses records (counted), and the periodic refresh
+ * repairs what the peers missed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 * 1024 * 1024);
+} sync_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SYNC_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} sync_stats SEC(".maps");
+
+/* Whether connections are synced at all, and the id this node stamps on
+ * the connections it opens. Globals like nat_port_min: set before attach. */
+volatile __u32 sync_on;
+volatile __u32 node_id;
+
 /* A ring buffer has no value type, so nothing would put struct event into
  * BTF; this unused pointer does, for bpf2go to generate its Go twin. The
  * limits enum is only ever used as constants, and gets in the same way. */
 const struct event *unused_event __attribute__((unused));
+const struct sync_event *unused_sync_event __attribute__((unused));
+const enum sync_counter *unused_sync_counter __attribute__((unused));
 const enum limits *unused_limits __attribute__((unused));
 
 #endif

@@ -130,9 +130,20 @@ struct ct_fwd {
 	__u8 hop_smac[6];
 };
 
+enum ct_flags {
+	/* A UDP flow's backend answered: the flow is worth a sync record. */
+	CT_F_ANSWERED = 1,
+};
+
 /* Reverse half: how to rewrite backend -> local back into VIP -> client,
  * and where the client's packets came from (its next hop), so the reply
- * needs no route or neighbour lookup. */
+ * needs no route or neighbour lookup. A connection adopted from a peer has
+ * ifindex 0: its next hop towards the client is looked up in the FIB on
+ * the first reply and stored here.
+ *
+ * origin and flags took the struct's tail padding, which was always zero,
+ * so layout 4's entries read as "opened here, by a node without an id"
+ * and need no migration. */
 struct ct_rev {
 	__u64 last_seen;
 	struct ct_key client; /* the forward key */
@@ -142,6 +153,9 @@ struct ct_rev {
 	__u32 svc_id;
 	__u32 backend_id;
 	enum ct_state state;
+	__u8 origin; /* node id (ha.node_id) of the balancer that opened it */
+	__u8 flags;  /* enum ct_flags */
+	__u16 pad;
 };
 
 /* Runtime settings the control plane may change without reloading. */
@@ -188,11 +202,33 @@ enum reason {
 enum event_type {
 	EV_NO_NEIGH = 1,     /* addr: the backend whose next hop is missing */
 	EV_PORTS_PRESSURE = 2, /* allocation needed many retries */
+	EV_NO_CLIENT_NEIGH = 3, /* addr: a client (of an adopted connection) whose next hop is missing */
 };
 
 struct event {
 	enum event_type type;
 	__be32 addr;
+};
+
+/* A connection worth telling the peers about (connection sync), at the
+ * moment one of its halves changed state. Addresses, never ids: ids are
+ * each daemon's own. A state of CT_NONE means "not changed by this
+ * event". */
+struct sync_event {
+	struct ct_key client; /* client -> VIP */
+	__be32 local_addr;
+	__be32 backend_addr;
+	__be16 local_port;
+	__be16 backend_port;
+	__u8 fwd_state;
+	__u8 rev_state;
+	__u8 pad[2];
+};
+
+/* Counters of the sync emitter, per CPU. */
+enum sync_counter {
+	SYNC_RING_FULL = 0, /* a record was lost: the ring was full (the packet was not) */
+	SYNC_COUNTERS,
 };
 
 /* A backend's load for the least-connection schedulers: the control plane
@@ -229,5 +265,6 @@ LAYOUT_SIZE(lb_config, 8);
 LAYOUT_SIZE(traffic, 40);
 LAYOUT_SIZE(event, 8);
 LAYOUT_SIZE(backend_load, 16);
+LAYOUT_SIZE(sync_event, 32);
 
 #endif

@@ -39,6 +39,8 @@ func flowKeyFromWire(k xdplbCtKey) FlowKey {
 type State uint8
 
 const (
+	// StateNone: no state; in a sync record, "not changed by this record".
+	StateNone        = State(xdplbCtStateCT_NONE)
 	StateSynSent     = State(xdplbCtStateCT_SYN_SENT)
 	StateEstablished = State(xdplbCtStateCT_ESTABLISHED)
 	StateFinWait     = State(xdplbCtStateCT_FIN_WAIT)
@@ -96,6 +98,9 @@ type Reverse struct {
 	BackendID uint32
 	State     State
 	LastSeen  uint64
+	// Origin is the node id of the balancer that opened the connection
+	// (0: this one, before it had an id).
+	Origin uint8
 }
 
 // Now is the datapath's clock (CLOCK_MONOTONIC_COARSE, as
@@ -141,6 +146,7 @@ func (d *Datapath) WalkReverse(fn func([]Reverse) error) error {
 				Key: flowKeyFromWire(keys[i]), Client: flowKeyFromWire(v.Client),
 				ClientMAC: v.ClientMac, LBMAC: v.LbMac, Ifindex: v.Ifindex,
 				ServiceID: v.SvcId, BackendID: v.BackendId, State: State(v.State), LastSeen: v.LastSeen,
+				Origin: v.Origin,
 			}
 		}
 		return fn(out)
@@ -272,6 +278,6 @@ func (r Reverse) wire() (xdplbCtKey, xdplbCtRev, error) {
 	}
 	return k, xdplbCtRev{
 		LastSeen: r.LastSeen, Client: ck, ClientMac: r.ClientMAC, LbMac: r.LBMAC, Ifindex: r.Ifindex,
-		SvcId: r.ServiceID, BackendId: r.BackendID, State: xdplbCtState(r.State),
+		SvcId: r.ServiceID, BackendId: r.BackendID, State: xdplbCtState(r.State), Origin: r.Origin,
 	}, nil
 }

@@ -51,6 +51,8 @@ func TestMapLayouts(t *testing.T) {
 		"reasons":       {size(xdplbReason(0)), size(uint64(0)), uint32(xdplbReasonR_MAX)},
 		"layout":        {u32, size(xdplbLayoutVersion(0)), 1},
 		"events":        {0, 0, 64 * 1024}, // a ring buffer: its size in bytes
+		"sync_events":   {0, 0, 4 * 1024 * 1024},
+		"sync_stats":    {u32, size(uint64(0)), uint32(xdplbSyncCounterSYNC_COUNTERS)},
 	}
 
 	// Every map of the object, found by its bpf2go tag, so a map added

@@ -29,8 +29,8 @@ var reasonInfo = map[xdplbReason]reasonText{
 	xdplbReasonR_DROP_NO_BACKEND:      {"drop_no_backend", "new connection to a service without backends"},
 	xdplbReasonR_DROP_PORTS_EXHAUSTED: {"drop_ports_exhausted", "no free local address:port for a new connection"},
 	xdplbReasonR_DROP_CT_FULL:         {"drop_ct_full", "connection table full"},
-	xdplbReasonR_DROP_NO_NEIGH:        {"drop_no_neigh", "backend's next hop not resolved yet"},
-	xdplbReasonR_DROP_NO_ROUTE:        {"drop_no_route", "no route to the backend"},
+	xdplbReasonR_DROP_NO_NEIGH:        {"drop_no_neigh", "next hop not resolved yet (the backend's, or the client's for a connection adopted from a peer)"},
+	xdplbReasonR_DROP_NO_ROUTE:        {"drop_no_route", "no route to the backend (or to the client of an adopted connection)"},
 	xdplbReasonR_DROP_BAD_BACKEND:     {"drop_bad_backend", "ring names a backend that is gone"},
 	xdplbReasonR_FWD_RESET:            {"fwd_reset", "answered with a TCP reset: the connection's backend was taken out"},
 }

@@ -70,7 +70,9 @@ type xdplbCtRev struct {
 	SvcId     uint32
 	BackendId uint32
 	State     xdplbCtState
-	_         [4]byte
+	Origin    uint8
+	Flags     uint8
+	Pad       uint16
 }
 
 type xdplbCtState uint32
@@ -94,8 +96,9 @@ type xdplbEvent struct {
 type xdplbEventType uint32
 
 const (
-	xdplbEventTypeEV_NO_NEIGH       xdplbEventType = 1
-	xdplbEventTypeEV_PORTS_PRESSURE xdplbEventType = 2
+	xdplbEventTypeEV_NO_NEIGH        xdplbEventType = 1
+	xdplbEventTypeEV_PORTS_PRESSURE  xdplbEventType = 2
+	xdplbEventTypeEV_NO_CLIENT_NEIGH xdplbEventType = 3
 )
 
 type xdplbLayoutVersion uint32
@@ -187,6 +190,25 @@ type xdplbSvcValue struct {
 	PersistSecs uint32
 }
 
+type xdplbSyncCounter uint32
+
+const (
+	xdplbSyncCounterSYNC_RING_FULL xdplbSyncCounter = 0
+	xdplbSyncCounterSYNC_COUNTERS  xdplbSyncCounter = 1
+)
+
+type xdplbSyncEvent struct {
+	_           structs.HostLayout
+	Client      xdplbCtKey
+	LocalAddr   uint32
+	BackendAddr uint32
+	LocalPort   uint16
+	BackendPort uint16
+	FwdState    uint8
+	RevState    uint8
+	Pad         [2]uint8
+}
+
 type xdplbTraffic struct {
 	_          structs.HostLayout
 	PacketsIn  uint64
@@ -200,30 +222,36 @@ type xdplbTraffic struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	xdplbMapBackendLoads = "backend_loads"
-	xdplbMapBackendStats = "backend_stats"
-	xdplbMapBackends     = "backends"
-	xdplbMapConfig       = "config"
-	xdplbMapCtForward    = "ct_forward"
-	xdplbMapCtReverse    = "ct_reverse"
-	xdplbMapEvents       = "events"
-	xdplbMapLayout       = "layout"
-	xdplbMapLocalAddrs   = "local_addrs"
-	xdplbMapPersist      = "persist"
-	xdplbMapPersistMasks = "persist_masks"
-	xdplbMapReasons      = "reasons"
-	xdplbMapRings        = "rings"
-	xdplbMapRrPos        = "rr_pos"
-	xdplbMapServices     = "services"
-	xdplbMapSvcStats     = "svc_stats"
-	xdplbMapVips         = "vips"
-	xdplbProgXdplb       = "xdplb"
-	xdplbVarAllocTries   = "alloc_tries"
-	xdplbVarNatPortMax   = "nat_port_max"
-	xdplbVarNatPortMin   = "nat_port_min"
-	xdplbVarUnusedEvent  = "unused_event"
-	xdplbVarUnusedLimits = "unused_limits"
-	xdplbVarVipFilter    = "vip_filter"
+	xdplbMapBackendLoads      = "backend_loads"
+	xdplbMapBackendStats      = "backend_stats"
+	xdplbMapBackends          = "backends"
+	xdplbMapConfig            = "config"
+	xdplbMapCtForward         = "ct_forward"
+	xdplbMapCtReverse         = "ct_reverse"
+	xdplbMapEvents            = "events"
+	xdplbMapLayout            = "layout"
+	xdplbMapLocalAddrs        = "local_addrs"
+	xdplbMapPersist           = "persist"
+	xdplbMapPersistMasks      = "persist_masks"
+	xdplbMapReasons           = "reasons"
+	xdplbMapRings             = "rings"
+	xdplbMapRrPos             = "rr_pos"
+	xdplbMapServices          = "services"
+	xdplbMapSvcStats          = "svc_stats"
+	xdplbMapSyncEvents        = "sync_events"
+	xdplbMapSyncStats         = "sync_stats"
+	xdplbMapVips              = "vips"
+	xdplbProgXdplb            = "xdplb"
+	xdplbVarAllocTries        = "alloc_tries"
+	xdplbVarNatPortMax        = "nat_port_max"
+	xdplbVarNatPortMin        = "nat_port_min"
+	xdplbVarNodeId            = "node_id"
+	xdplbVarSyncOn            = "sync_on"
+	xdplbVarUnusedEvent       = "unused_event"
+	xdplbVarUnusedLimits      = "unused_limits"
+	xdplbVarUnusedSyncCounter = "unused_sync_counter"
+	xdplbVarUnusedSyncEvent   = "unused_sync_event"
+	xdplbVarVipFilter         = "vip_filter"
 )
 
 // loadXdplb returns the embedded CollectionSpec for xdplb.
@@ -291,6 +319,8 @@ type xdplbMapSpecs struct {
 	RrPos        *ebpf.MapSpec `ebpf:"rr_pos"`
 	Services     *ebpf.MapSpec `ebpf:"services"`
 	SvcStats     *ebpf.MapSpec `ebpf:"svc_stats"`
+	SyncEvents   *ebpf.MapSpec `ebpf:"sync_events"`
+	SyncStats    *ebpf.MapSpec `ebpf:"sync_stats"`
 	Vips         *ebpf.MapSpec `ebpf:"vips"`
 }
 
@@ -298,12 +328,16 @@ type xdplbMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdplbVariableSpecs struct {
-	AllocTries   *ebpf.VariableSpec `ebpf:"alloc_tries"`
-	NatPortMax   *ebpf.VariableSpec `ebpf:"nat_port_max"`
-	NatPortMin   *ebpf.VariableSpec `ebpf:"nat_port_min"`
-	UnusedEvent  *ebpf.VariableSpec `ebpf:"unused_event"`
-	UnusedLimits *ebpf.VariableSpec `ebpf:"unused_limits"`
-	VipFilter    *ebpf.VariableSpec `ebpf:"vip_filter"`
+	AllocTries        *ebpf.VariableSpec `ebpf:"alloc_tries"`
+	NatPortMax        *ebpf.VariableSpec `ebpf:"nat_port_max"`
+	NatPortMin        *ebpf.VariableSpec `ebpf:"nat_port_min"`
+	NodeId            *ebpf.VariableSpec `ebpf:"node_id"`
+	SyncOn            *ebpf.VariableSpec `ebpf:"sync_on"`
+	UnusedEvent       *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedLimits      *ebpf.VariableSpec `ebpf:"unused_limits"`
+	UnusedSyncCounter *ebpf.VariableSpec `ebpf:"unused_sync_counter"`
+	UnusedSyncEvent   *ebpf.VariableSpec `ebpf:"unused_sync_event"`
+	VipFilter         *ebpf.VariableSpec `ebpf:"vip_filter"`
 }
 
 // xdplbObjects contains all objects after they have been loaded into the kernel.
@@ -342,6 +376,8 @@ type xdplbMaps struct {
 	RrPos        *ebpf.Map `ebpf:"rr_pos"`
 	Services     *ebpf.Map `ebpf:"services"`
 	SvcStats     *ebpf.Map `ebpf:"svc_stats"`
+	SyncEvents   *ebpf.Map `ebpf:"sync_events"`
+	SyncStats    *ebpf.Map `ebpf:"sync_stats"`
 	Vips         *ebpf.Map `ebpf:"vips"`
 }
 
@@ -363,6 +399,8 @@ func (m *xdplbMaps) Close() error {
 		m.RrPos,
 		m.Services,
 		m.SvcStats,
+		m.SyncEvents,
+		m.SyncStats,
 		m.Vips,
 	)
 }
@@ -371,12 +409,16 @@ func (m *xdplbMaps) Close() error {
 //
 // It can be passed to loadXdplbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdplbVariables struct {
-	AllocTries   *ebpf.Variable `ebpf:"alloc_tries"`
-	NatPortMax   *ebpf.Variable `ebpf:"nat_port_max"`
-	NatPortMin   *ebpf.Variable `ebpf:"nat_port_min"`
-	UnusedEvent  *ebpf.Variable `ebpf:"unused_event"`
-	UnusedLimits *ebpf.Variable `ebpf:"unused_limits"`
-	VipFilter    *ebpf.Variable `ebpf:"vip_filter"`
+	AllocTries        *ebpf.Variable `ebpf:"alloc_tries"`
+	NatPortMax        *ebpf.Variable `ebpf:"nat_port_max"`
+	NatPortMin        *ebpf.Variable `ebpf:"nat_port_min"`
+	NodeId            *ebpf.Variable `ebpf:"node_id"`
+	SyncOn            *ebpf.Variable `ebpf:"sync_on"`
+	UnusedEvent       *ebpf.Variable `ebpf:"unused_event"`
+	UnusedLimits      *ebpf.Variable `ebpf:"unused_limits"`
+	UnusedSyncCounter *ebpf.Variable `ebpf:"unused_sync_counter"`
+	UnusedSyncEvent   *ebpf.Variable `ebpf:"unused_sync_event"`
+	VipFilter         *ebpf.Variable `ebpf:"vip_filter"`
 }
 
 // xdplbPrograms contains all programs after they have been loaded into the kernel.
