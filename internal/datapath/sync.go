@@ -181,7 +181,7 @@ func (d *Datapath) adoptOne(c Adopted) (adoptOutcome, error) {
 	if outcome == adoptReplaced {
 		old := Forward{Local: netip.AddrPortFrom(addrFromBE32(oldF.LocalAddr), portFromBE16(oldF.LocalPort)),
 			Backend: netip.AddrPortFrom(addrFromBE32(oldF.BackendAddr), portFromBE16(oldF.BackendPort)),
-			Key: c.Client}
+			Key:     c.Client}
 		if err := deleteKeys(d.objs.CtReverse, []FlowKey{old.ReverseKey()}); err != nil {
 			return 0, err
 		}
