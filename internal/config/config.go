@@ -38,6 +38,10 @@ type Config struct {
 	API        API           `yaml:"api"`
 	State      State         `yaml:"state"`
 	Metrics    Metrics       `yaml:"metrics"`
+	// HA and Sync make this node one of several that serve the same
+	// VIPs; without them it is alone.
+	HA   HA   `yaml:"ha"`
+	Sync Sync `yaml:"sync"`
 }
 
 // Metrics is the Prometheus endpoint.

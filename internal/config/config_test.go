@@ -54,7 +54,17 @@ func referenceConfig() *Config {
 		Log:       Log{Level: "info", Format: "text"},
 		API:       API{Socket: DefaultAPISocket},
 		State:     State{PinPath: DefaultPinPath},
+		HA:        aloneOn("eth0"),
+		Sync:      defaultSync,
 	}
+}
+
+// aloneOn is the ha section a file without one gets: a cluster of one, on
+// its first interface iface.
+func aloneOn(iface string) HA {
+	h := defaultHA
+	h.Interface, h.Nodes = iface, 1
+	return h
 }
 
 func TestLoadReference(t *testing.T) {
@@ -107,6 +117,8 @@ services:
 		Log:       Log{Level: "info", Format: "text"},
 		API:       API{Socket: DefaultAPISocket},
 		State:     State{PinPath: DefaultPinPath},
+		HA:        aloneOn("eth0"),
+		Sync:      defaultSync,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", got, want)
@@ -138,6 +150,8 @@ log: {level: debug, format: json}
 		Log:       Log{Level: "debug", Format: "json"},
 		API:       API{Socket: DefaultAPISocket},
 		State:     State{PinPath: DefaultPinPath},
+		HA:        aloneOn("eth0"),
+		Sync:      defaultSync,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", got, want)

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -76,6 +77,8 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 				},
 			})
 		},
+		"ha":   func(v *yaml.Node, p string) { d.ha(v, p, &c.HA) },
+		"sync": func(v *yaml.Node, p string) { d.sync(v, p, &c.Sync) },
 		"services": func(v *yaml.Node, p string) {
 			c.Services = nil
 			d.list(v, p, func(item *yaml.Node, ip string) {
@@ -362,6 +365,20 @@ func (d *decoder) integer(n *yaml.Node, path, what string, lo, hi int64) (int64,
 		return 0, false
 	}
 	return v, true
+}
+
+// boolean decodes true or false (and the other spellings strconv reads).
+func (d *decoder) boolean(n *yaml.Node, path string) (bool, bool) {
+	s, ok := d.str(n, path)
+	if !ok {
+		return false, false
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		d.add(path, "%q is not true or false", s)
+		return false, false
+	}
+	return b, true
 }
 
 func (d *decoder) port(n *yaml.Node, path string) (uint16, bool) {

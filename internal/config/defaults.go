@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/xdplb/xdplb/internal/datapath"
@@ -22,6 +23,25 @@ const (
 	// DefaultPinPath is where the datapath's maps are pinned.
 	DefaultPinPath    = "/sys/fs/bpf/xdplb"
 	defaultGCInterval = 10 * time.Second
+)
+
+// The election's defaults are keepalived's: VRRP's advert interval and
+// priority, two bursts of five gratuitous ARPs five seconds apart. Sync
+// batches for 10 ms as vc5 does (IPVS's sync daemon waits 20 ms), and its
+// refresh fits well within half of the default established timeout.
+var (
+	defaultHA = HA{
+		Mode:           HAModeNone,
+		Priority:       100,
+		AdvertInterval: time.Second,
+		Preempt:        true,
+		GARP:           GARP{Repeat: 5, Delay: 5 * time.Second},
+	}
+	defaultSync = Sync{
+		BatchInterval: 10 * time.Millisecond,
+		Refresh:       60 * time.Second,
+		BulkTimeout:   30 * time.Second,
+	}
 )
 
 // defaultTimeouts are IPVS's: established 900 s, after FIN 120 s, UDP 300 s;
@@ -52,6 +72,8 @@ func defaultConfig() Config {
 		Log:       Log{Level: defaultLogLevel, Format: defaultLogFormat},
 		API:       API{Socket: DefaultAPISocket},
 		State:     State{PinPath: DefaultPinPath},
+		HA:        defaultHA,
+		Sync:      defaultSync,
 	}
 }
 
@@ -96,4 +118,25 @@ func (c *Config) applyDerivedDefaults() {
 	for i := range c.Services {
 		c.Services[i].FillDerived()
 	}
+	c.HA.fillDerived(c.Interfaces, c.Sync.Peers)
+}
+
+// fillDerived fills the HA defaults that follow from other sections: the
+// interface is the first of interfaces, and the cluster is this node and
+// its sync peers. The decoder rejects an explicit nodes: 0, so 0 means
+// absent.
+func (h *HA) fillDerived(interfaces []string, peers []netip.AddrPort) {
+	if h.Interface == "" && len(interfaces) > 0 {
+		h.Interface = interfaces[0]
+	}
+	if h.Nodes == 0 {
+		h.Nodes = derivedNodes(peers)
+	}
+}
+
+// derivedNodes is the cluster size sync's peers imply. Beyond what a node
+// id can number the peers are refused by Validate, which reports them
+// rather than a cluster size no one wrote.
+func derivedNodes(peers []netip.AddrPort) uint8 {
+	return uint8(min(len(peers)+1, maxNodes))
 }

@@ -77,6 +77,24 @@ func Diff(old, new *Config) []Change {
 		{"api.socket", old.API.Socket, new.API.Socket, true},
 		{"state.pin_path", old.State.PinPath, new.State.PinPath, true},
 		{"metrics.listen", old.Metrics.Listen, new.Metrics.Listen, true},
+		// The daemon starts the election and the sync channel once; a
+		// SIGUSR2 hand-over starts them anew.
+		{"ha.mode", old.HA.Mode, new.HA.Mode, true},
+		{"ha.node_id", old.HA.NodeID, new.HA.NodeID, true},
+		{"ha.nodes", old.HA.Nodes, new.HA.Nodes, true},
+		{"ha.interface", old.HA.Interface, new.HA.Interface, true},
+		{"ha.priority", old.HA.Priority, new.HA.Priority, true},
+		{"ha.advert_interval", old.HA.AdvertInterval, new.HA.AdvertInterval, true},
+		{"ha.preempt", old.HA.Preempt, new.HA.Preempt, true},
+		{"ha.preempt_delay", old.HA.PreemptDelay, new.HA.PreemptDelay, true},
+		{"ha.garp.repeat", old.HA.GARP.Repeat, new.HA.GARP.Repeat, true},
+		{"ha.garp.delay", old.HA.GARP.Delay, new.HA.GARP.Delay, true},
+		{"sync.listen", old.Sync.Listen, new.Sync.Listen, true},
+		{"sync.peers", old.Sync.Peers, new.Sync.Peers, true},
+		{"sync.key_file", old.Sync.KeyFile, new.Sync.KeyFile, true},
+		{"sync.batch_interval", old.Sync.BatchInterval, new.Sync.BatchInterval, true},
+		{"sync.refresh", old.Sync.Refresh, new.Sync.Refresh, true},
+		{"sync.bulk_timeout", old.Sync.BulkTimeout, new.Sync.BulkTimeout, true},
 	} {
 		if !reflect.DeepEqual(f.old, f.new) {
 			out = append(out, Change{What: f.name, Old: show(f.old), New: show(f.new), Restart: f.restart})
@@ -183,6 +201,11 @@ func show(v any) string {
 		return strings.Join(x, ", ")
 	case []netip.Addr:
 		return fmt.Sprint(x)
+	case netip.AddrPort:
+		if !x.IsValid() {
+			return "" // not "invalid AddrPort"
+		}
+		return x.String()
 	case health.Spec:
 		n := healthNode(&x)
 		n.Style = yaml.FlowStyle

@@ -2,7 +2,6 @@ package config
 
 import (
 	"errors"
-	"strconv"
 
 	"go.yaml.in/yaml/v3"
 
@@ -44,16 +43,9 @@ func (d *decoder) healthCheck(n *yaml.Node, path string) *health.Spec {
 		"sni":      str(&s.SNI),
 		"payload":  str(&s.Payload),
 		"insecure_skip_verify": func(v *yaml.Node, p string) {
-			x, ok := d.str(v, p)
-			if !ok {
-				return
+			if b, ok := d.boolean(v, p); ok {
+				s.InsecureSkipVerify = &b
 			}
-			b, err := strconv.ParseBool(x)
-			if err != nil {
-				d.add(p, "%q is not true or false", x)
-				return
-			}
-			s.InsecureSkipVerify = &b
 		},
 		"expect_status": func(v *yaml.Node, p string) {
 			d.list(v, p, func(item *yaml.Node, ip string) {

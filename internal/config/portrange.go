@@ -25,6 +25,20 @@ func (r PortRange) Size() int {
 	return int(r.Max) - int(r.Min) + 1
 }
 
+// Slice returns the i-th (from 0) of n contiguous slices of r of equal
+// size, the last one also taking the ports that do not divide evenly. It
+// expects 0 <= i < n <= r.Size(); with fewer ports than slices, every
+// slice but the last is empty (reversed).
+func (r PortRange) Slice(i, n int) PortRange {
+	size := r.Size() / n
+	lo := int(r.Min) + i*size
+	hi := lo + size - 1
+	if i == n-1 {
+		hi = int(r.Max)
+	}
+	return PortRange{Min: uint16(lo), Max: uint16(hi)}
+}
+
 // problem explains why r is unusable, or returns "" if it is fine.
 // Parsing cannot produce such a range, but a Config built in Go can.
 func (r PortRange) problem() string {

@@ -23,6 +23,7 @@ func (c *Config) Clone() *Config {
 	out := *c
 	out.Interfaces = slices.Clone(c.Interfaces)
 	out.Local.Addresses = slices.Clone(c.Local.Addresses)
+	out.Sync.Peers = slices.Clone(c.Sync.Peers)
 	out.Services = make([]Service, len(c.Services))
 	for i, s := range c.Services {
 		s.Backends = slices.Clone(s.Backends)
@@ -404,6 +405,27 @@ func healthNode(h *health.Spec) *yaml.Node {
 
 func scalar(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: v} }
 
+// flow renders items as a one-line list: [a, b].
+func flow(items []string) *yaml.Node {
+	list := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
+	for _, v := range items {
+		list.Content = append(list.Content, scalar(v))
+	}
+	return list
+}
+
+// set appends key: value to the mapping m.
+func set(m *yaml.Node, key string, value *yaml.Node) {
+	m.Content = append(m.Content, scalar(key), value)
+}
+
+// setIf appends key: value to m if the value differs from its default.
+func setIf(m *yaml.Node, key string, differs bool, value string) {
+	if differs {
+		set(m, key, scalar(value))
+	}
+}
+
 // mapping builds a mapping node from alternating key and value nodes.
 func mapping(keysAndValues ...*yaml.Node) *yaml.Node {
 	return &yaml.Node{Kind: yaml.MappingNode, Content: keysAndValues}
@@ -417,21 +439,6 @@ func mapping(keysAndValues ...*yaml.Node) *yaml.Node {
 // one, "~", "null") is quoted.
 func Render(c *Config) ([]byte, error) {
 	def := defaultConfig()
-	flow := func(items []string) *yaml.Node {
-		list := &yaml.Node{Kind: yaml.SequenceNode, Style: yaml.FlowStyle}
-		for _, v := range items {
-			list.Content = append(list.Content, scalar(v))
-		}
-		return list
-	}
-	set := func(m *yaml.Node, key string, value *yaml.Node) {
-		m.Content = append(m.Content, scalar(key), value)
-	}
-	setIf := func(m *yaml.Node, key string, differs bool, value string) {
-		if differs {
-			set(m, key, scalar(value))
-		}
-	}
 	root := mapping()
 	set(root, "interfaces", flow(c.Interfaces))
 	setIf(root, "xdp_mode", c.XDPMode != def.XDPMode, string(c.XDPMode))
@@ -476,6 +483,13 @@ func Render(c *Config) ([]byte, error) {
 		if len(m.Content) > 0 {
 			set(root, section.name, m)
 		}
+	}
+	haNode, syncNode := haSections(c)
+	if len(haNode.Content) > 0 {
+		set(root, "ha", haNode)
+	}
+	if len(syncNode.Content) > 0 {
+		set(root, "sync", syncNode)
 	}
 	var quoteNulls func(n *yaml.Node)
 	quoteNulls = func(n *yaml.Node) {

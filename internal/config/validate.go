@@ -92,6 +92,8 @@ func (c *Config) Validate() error {
 	if !slices.Contains(logFormats, c.Log.Format) {
 		ps.add("log.format", "%q is not a log format (accepted: %s)", c.Log.Format, join(logFormats))
 	}
+	ps.ha(c)
+	ps.sync(c)
 	return ps.err()
 }
 
