@@ -110,6 +110,24 @@ func (f *fakeDaemon) Reload(dryRun bool) (api.ReloadResult, error) {
 	return r, nil
 }
 
+// Cluster is a vrrp backup hearing its master, with sync.
+func (f *fakeDaemon) Cluster() api.ClusterStatus {
+	now := time.Now()
+	return api.ClusterStatus{
+		Mode: "vrrp", NodeID: 2, Role: "backup", Priority: 100, Ready: true, Since: now.Add(-time.Minute),
+		Reason:  "starting: waiting 3.6s for a master",
+		Waiting: "node 1 is master with priority 200 >= 100",
+		Peers:   []api.HAPeer{{NodeID: 1, Priority: 200, Role: "master", Ready: true, LastHeard: now}},
+		Sync: &api.SyncStatus{Listen: "172.19.0.6:8849", RecordsReceived: 1200, DatagramsReceived: 40, Created: 1100, Updated: 100,
+			Peers: []api.SyncPeer{{Address: "172.19.0.5:8849", NodeID: 1, LastHeard: now, Records: 1200, Bulk: "done", BulkRecords: 900}}},
+	}
+}
+
+// SetRole refuses: the fake is in vrrp mode.
+func (f *fakeDaemon) SetRole(string) error {
+	return api.Conflict("ha.mode is vrrp: only in external mode is the role set from outside")
+}
+
 // Zero forgets the fake counters of the services ref names, or of all.
 func (f *fakeDaemon) Zero(ref *ident.Ref) error {
 	f.mu.Lock()

@@ -34,6 +34,7 @@ type fakeSource struct {
 	reloadErr error
 	changeErr error // returned by Change after a successful edit
 	changes   int
+	role      string // set by SetRole; external mode when not empty
 }
 
 func newFakeSource(t *testing.T) *fakeSource {
@@ -52,6 +53,25 @@ func (f *fakeSource) Status() Status {
 }
 
 func (f *fakeSource) Stats() (Stats, error) { return f.stats, nil }
+
+func (f *fakeSource) Cluster() ClusterStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.role == "" {
+		return ClusterStatus{Mode: "none", Role: "master", Ready: true}
+	}
+	return ClusterStatus{Mode: "external", NodeID: 1, Role: f.role, Ready: true}
+}
+
+func (f *fakeSource) SetRole(role string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.role == "" {
+		return Conflict("ha.mode is none: there is no role to set")
+	}
+	f.role = role
+	return nil
+}
 
 func (f *fakeSource) Connections() ([]Connection, error) { return f.conns, nil }
 

@@ -17,6 +17,7 @@ type Source interface {
 	Stats() (Stats, error)
 	Connections() ([]Connection, error)
 	Editor
+	Cluster
 }
 
 // Server serves the API for one Source.
@@ -53,6 +54,8 @@ func NewServer(src Source, log *slog.Logger) *Server {
 	s.mux.HandleFunc("DELETE /v1/services/{service}/backends/{backend}", s.removeBackend)
 	s.mux.HandleFunc("POST /v1/reload", s.reload)
 	s.mux.HandleFunc("POST /v1/zero", s.zero)
+	s.mux.HandleFunc("GET /v1/cluster", s.clusterStatus)
+	s.mux.HandleFunc("POST /v1/cluster/role", s.setRole)
 	// No catch-all route: it would take every wrong method too. guard
 	// answers what no route takes, 404 or 405.
 	s.handler = guard(s.mux)

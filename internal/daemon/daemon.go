@@ -19,6 +19,7 @@ import (
 	"github.com/xdplb/xdplb/internal/config"
 	"github.com/xdplb/xdplb/internal/conntrack"
 	"github.com/xdplb/xdplb/internal/datapath"
+	"github.com/xdplb/xdplb/internal/ha"
 	"github.com/xdplb/xdplb/internal/health"
 	"github.com/xdplb/xdplb/internal/hostnet"
 	"github.com/xdplb/xdplb/internal/lb"
@@ -69,10 +70,19 @@ type Daemon struct {
 	// zeroed are the counters at the last `xdplb zero`.
 	zeroed    atomic.Pointer[baselines]
 	dropTasks dropQueue
+	// cluster is this node's part in an HA pair or cluster; nil without
+	// ha and sync sections.
+	cluster   *cluster
+	announcer *ha.Announcer
+	// probes limits the neighbour probes for adopted connections' clients;
+	// used by the event reader only.
+	probes probeLimiter
 
 	owner
 	cfg *config.Config
 	bal *lb.Balancer
+	// role decides, in vrrp mode, whether this node owns the addresses.
+	role ha.Role
 	// fileDigest is the configuration file's content as last read or
 	// written: a write-back refuses to overwrite an edit made since.
 	fileDigest [sha256.Size]byte
@@ -86,6 +96,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 	}
 	d := &Daemon{cfg: cfg, opts: opts, log: log, owner: newOwner()}
 	d.dropTasks = dropQueue{wake: make(chan struct{}, 1), log: log}
+	d.announcer = ha.NewAnnouncer(log)
 	d.neigh = hostnet.NewNeighbours(log)
 	d.health = health.New(health.Options{OnChange: func(health.Change) { nudge(d.healthNudge) }, Logger: log})
 	// One daemon per pin path, for the daemon's whole life: released
@@ -115,6 +126,10 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 	}
 	g.Go(func() error { d.serveReloads(runCtx); return nil })
 	g.Go(func() error { d.dropTasks.run(runCtx); return nil })
+	if d.cluster != nil {
+		d.cluster.setRole = func(to ha.Role, _ string) error { return d.setRole(runCtx, to) }
+		g.Go(func() error { return d.cluster.run(runCtx, cfg.Sync.Refresh) })
+	}
 
 	log.Info("xdplb ready", "services", len(cfg.Services), "api", cfg.API.Socket)
 	return g.Wait()
@@ -126,6 +141,9 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 		if err != nil {
 			closeListener(d.apiLn)
 			closeListener(d.metricsLn)
+			if d.cluster != nil && d.cluster.node != nil {
+				d.cluster.node.Close()
+			}
 		}
 	}()
 	links := make([]netlink.Link, len(cfg.Interfaces))
@@ -145,6 +163,14 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 	if cfg.Metrics.Listen != "" {
 		if d.metricsLn, err = net.Listen("tcp", cfg.Metrics.Listen); err != nil {
 			return fmt.Errorf("metrics.listen: %w", err)
+		}
+	}
+	if cfg.HAEnabled() || cfg.SyncEnabled() {
+		// The sync channel's sockets are opened now, so a node that
+		// cannot have them stops before it changes anything.
+		s := &syncer{log: d.log.With("part", "sync"), self: cfg.HA.NodeID, view: d.view}
+		if d.cluster, err = newCluster(cfg, s, d.log); err != nil {
+			return err
 		}
 	}
 	if d.owned, err = openOwned(ownedPath(cfg.API.Socket)); err != nil {
@@ -175,8 +201,15 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 	}
 	d.logCapacity()
 	d.collector = conntrack.NewCollector(dp, timeouts(cfg.Conntrack.Timeouts), d.log)
-	if err := dp.SetLocal(cfg.Local.Addresses, cfg.Local.Ports.Min, cfg.Local.Ports.Max); err != nil {
+	if err := d.setLocal(cfg.Local); err != nil {
 		return err
+	}
+	if err := dp.SetSync(cfg.SyncEnabled(), cfg.HA.NodeID); err != nil {
+		return err
+	}
+	if d.cluster != nil {
+		d.cluster.sync.dp = dp
+		d.startRole()
 	}
 	// An adopted datapath's services keep their ids, rings and backend
 	// ids; what the configuration no longer has goes (see lb.Adopt).
@@ -261,6 +294,12 @@ func (d *Daemon) onEvent(e datapath.Event) {
 	case datapath.EventNoNeighbour:
 		d.log.Debug("datapath: backend next hop unresolved", "backend", e.Addr)
 		d.neigh.Kick()
+	case datapath.EventNoClientNeighbour:
+		if d.probes.due(e.Addr, time.Now()) {
+			if err := hostnet.Probe(e.Addr); err != nil {
+				d.log.Debug("datapath: client next hop not probed", "client", e.Addr, "err", err)
+			}
+		}
 	case datapath.EventPortsPressure:
 		d.log.Debug("datapath: local ports scarce; collecting early", "backend", e.Addr)
 		d.collector.Kick()

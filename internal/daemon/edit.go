@@ -151,6 +151,7 @@ func (d *Daemon) reload(source string) (api.ReloadResult, error) {
 	next.Interfaces, next.XDPMode, next.State, next.API = cur.Interfaces, cur.XDPMode, cur.State, cur.API
 	next.Conntrack.Capacity, next.Conntrack.GCInterval, next.Metrics = cur.Conntrack.Capacity, cur.Conntrack.GCInterval, cur.Metrics
 	next.Log.Format = cur.Log.Format
+	next.HA, next.Sync = cur.HA, cur.Sync
 
 	// What can be refused is tried first, undone if a later step fails;
 	// the rest (timeouts, log level: validated with the file) cannot fail,
@@ -160,15 +161,15 @@ func (d *Daemon) reload(source string) (api.ReloadResult, error) {
 		if err := checkPorts(next.Local, d.owned.snapshot().hasAddress); err != nil {
 			return res, err
 		}
-		if err := d.dp.SetLocal(next.Local.Addresses, next.Local.Ports.Min, next.Local.Ports.Max); err != nil {
-			return res, errors.Join(err, d.dp.SetLocal(cur.Local.Addresses, cur.Local.Ports.Min, cur.Local.Ports.Max))
+		if err := d.setLocal(next.Local); err != nil {
+			return res, errors.Join(err, d.setLocal(cur.Local))
 		}
 		res.Applied = append(res.Applied, "local")
 	}
 	servicesChanged := !reflect.DeepEqual(cur.Services, next.Services)
 	if err := d.applyServices(next); err != nil {
 		if localChanged {
-			err = errors.Join(err, d.dp.SetLocal(cur.Local.Addresses, cur.Local.Ports.Min, cur.Local.Ports.Max))
+			err = errors.Join(err, d.setLocal(cur.Local))
 		}
 		return api.ReloadResult{}, err
 	}

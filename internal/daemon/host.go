@@ -2,8 +2,11 @@ package daemon
 
 import (
 	"errors"
+	"net/netip"
 	"slices"
 
+	"github.com/xdplb/xdplb/internal/config"
+	"github.com/xdplb/xdplb/internal/ha"
 	"github.com/xdplb/xdplb/internal/hostnet"
 )
 
@@ -26,11 +29,12 @@ func (d *Daemon) prepareHost() error {
 }
 
 // addAddresses makes the kernel answer ARP for the VIPs and local
-// addresses. Addresses a predecessor added stay xdplb's; addresses it added
-// that the config no longer names are removed.
+// addresses this node should own (see wantAddresses). Addresses a
+// predecessor added stay xdplb's; addresses it added that are not wanted
+// any more are removed.
 func (d *Daemon) addAddresses() error {
-	ifname := d.cfg.Interfaces[0]
-	want := append(vips(d.cfg.Services), d.cfg.Local.Addresses...)
+	ifname := d.addrInterface()
+	want := d.wantAddresses()
 	var keep []ownedAddr
 	for _, a := range d.owned.snapshot().Addresses {
 		if a.Interface == ifname && slices.Contains(want, a.Address) {
@@ -66,6 +70,41 @@ func (d *Daemon) addAddresses() error {
 		d.log.Info("address added", "interface", ifname, "address", a)
 	}
 	return nil
+}
+
+// setLocal writes the local addresses and ports to the datapath: replies
+// are recognised on the whole port range, new connections get this node's
+// slice of it (config.AllocPorts: the whole range without a cluster).
+func (d *Daemon) setLocal(l config.Local) error {
+	if err := d.dp.SetLocal(l.Addresses, l.Ports.Min, l.Ports.Max); err != nil {
+		return err
+	}
+	c := *d.cfg
+	c.Local = l
+	alloc := c.AllocPorts()
+	return d.dp.SetAllocPorts(alloc.Min, alloc.Max)
+}
+
+// wantAddresses are the VIPs and local addresses, unless a peer may own
+// them: in vrrp mode only the master has them, and in external mode
+// keepalived adds and removes them itself.
+func (d *Daemon) wantAddresses() []netip.Addr {
+	switch {
+	case d.cfg.HA.Mode == config.HAModeExternal:
+		return nil
+	case d.cfg.HA.Mode == config.HAModeVRRP && d.role != ha.RoleMaster:
+		return nil
+	}
+	return append(vips(d.cfg.Services), d.cfg.Local.Addresses...)
+}
+
+// addrInterface is where the addresses go: the HA interface (which
+// defaults to the first one) when HA is on.
+func (d *Daemon) addrInterface() string {
+	if d.cfg.HAEnabled() {
+		return d.cfg.HA.Interface
+	}
+	return d.cfg.Interfaces[0]
 }
 
 // restoreHost undoes prepareHost and addAddresses.

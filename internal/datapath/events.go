@@ -21,6 +21,9 @@ const (
 	// EventPortsPressure: a local port took many probes to find; Addr is
 	// the backend.
 	EventPortsPressure = EventType(xdplbEventTypeEV_PORTS_PRESSURE)
+	// EventNoClientNeighbour: the next hop towards the client of a
+	// connection adopted from a peer is not resolved; Addr is the client.
+	EventNoClientNeighbour = EventType(xdplbEventTypeEV_NO_CLIENT_NEIGH)
 )
 
 // Event is one notification from the datapath.

@@ -167,6 +167,25 @@ func (d *Datapath) SetLocal(addrs []netip.Addr, portMin, portMax uint16) error {
 	return d.setPortGlobals(portMin, portMax)
 }
 
+// SetAllocPorts narrows the ports new connections are given to
+// [portMin, portMax], a slice of the range SetLocal set: the nodes of an
+// HA pair each hand out their own slice, while each recognises replies
+// on the whole range, since it may carry a peer's connections.
+func (d *Datapath) SetAllocPorts(portMin, portMax uint16) error {
+	var cfg xdplbLbConfig
+	if err := d.objs.Config.Lookup(uint32(0), &cfg); err != nil {
+		return fmt.Errorf("read datapath config: %w", err)
+	}
+	if portMin == 0 || portMin > portMax {
+		return fmt.Errorf("local ports %d-%d: not a range", portMin, portMax)
+	}
+	cfg.PortMin, cfg.PortMax = portMin, portMax
+	if err := d.objs.Config.Update(uint32(0), cfg, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write datapath config: %w", err)
+	}
+	return nil
+}
+
 // ServiceKeys lists the services the datapath serves.
 func (d *Datapath) ServiceKeys() ([]ident.Service, error) {
 	svcs, err := d.Services()

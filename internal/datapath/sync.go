@@ -86,6 +86,11 @@ func (d *Datapath) SyncRingFull() (uint64, error) {
 	return n, nil
 }
 
+// NoBackendID stands for a backend this daemon does not have, in an
+// adopted connection: beyond every array indexed by backend id, so its
+// packets flow but count for no backend.
+const NoBackendID = MaxBackends
+
 // Adopted is a connection a peer opened, to be taken into this datapath,
 // with this daemon's ids for its service and backend (BackendID 0: the
 // backend is not one of ours).
@@ -178,6 +183,7 @@ func (d *Datapath) adoptOne(c Adopted) (adoptOutcome, error) {
 	case !errors.Is(err, ebpf.ErrKeyNotExist):
 		return 0, err
 	}
+	fillStates(&fv.State, &rv.State, c.Client.Proto)
 	if outcome == adoptReplaced {
 		old := Forward{Local: netip.AddrPortFrom(addrFromBE32(oldF.LocalAddr), portFromBE16(oldF.LocalPort)),
 			Backend: netip.AddrPortFrom(addrFromBE32(oldF.BackendAddr), portFromBE16(oldF.BackendPort)),
@@ -217,6 +223,23 @@ func mergeReverse(v *xdplbCtRev, old xdplbCtRev) {
 	}
 	if v.State == xdplbCtStateCT_NONE {
 		v.State = old.State
+	}
+}
+
+// fillStates gives a half that neither the record nor this node knows a
+// state its partner's, so a new entry never sits in CT_NONE.
+func fillStates(fwd, rev *xdplbCtState, proto uint8) {
+	switch {
+	case *fwd == xdplbCtStateCT_NONE && *rev == xdplbCtStateCT_NONE:
+		*fwd = xdplbCtStateCT_ESTABLISHED
+		if proto == UDP {
+			*fwd = xdplbCtStateCT_UDP
+		}
+		*rev = *fwd
+	case *fwd == xdplbCtStateCT_NONE:
+		*fwd = *rev
+	case *rev == xdplbCtStateCT_NONE:
+		*rev = *fwd
 	}
 }
 

@@ -97,6 +97,15 @@ func NewElection(cfg Config, now time.Time) *Election {
 	return e
 }
 
+// Resume makes a node that has just started master at once: the daemon
+// before it (a restart, an upgrade) was master and left the addresses in
+// place, so waiting for master-down would take them away from a working
+// master. The usual rules apply from here: a higher master heard steps it
+// down.
+func (e *Election) Resume(now time.Time) {
+	e.becomeMaster(now, "resuming: the daemon before this one was master")
+}
+
 // Heard takes an advert from a peer. An advert carrying this node's own
 // NodeID is ignored: it is our own, looped back.
 func (e *Election) Heard(now time.Time, a Advert) {

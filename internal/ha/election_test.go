@@ -452,3 +452,22 @@ func TestRoleString(t *testing.T) {
 		}
 	}
 }
+
+// TestResume: a daemon that takes over from a master predecessor is master
+// (and ready) at once, and still yields to a higher master it hears.
+func TestResume(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	e := NewElection(Config{NodeID: 1, Priority: 100, AdvertInterval: time.Second, Preempt: true}, t0)
+	e.Resume(t0)
+	if e.Role() != RoleMaster || !e.Advert().Ready {
+		t.Fatalf("after Resume: role %s ready %v, want a ready master", e.Role(), e.Advert().Ready)
+	}
+	changes := e.Changes()
+	if len(changes) != 2 || changes[1].To != RoleMaster {
+		t.Fatalf("changes %+v, want init->backup then backup->master", changes)
+	}
+	e.Heard(t0.Add(time.Second), Advert{NodeID: 2, Priority: 200, Role: RoleMaster, Ready: true, AdvertInterval: time.Second})
+	if e.Role() != RoleBackup {
+		t.Errorf("a resumed master heard a higher master and is %s, want backup", e.Role())
+	}
+}

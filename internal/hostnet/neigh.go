@@ -289,3 +289,18 @@ func resolve(h Hop) (managed bool, err error) {
 	}
 	return false, netlink.NeighSet(use)
 }
+
+// Probe asks the kernel, once, to resolve the next hop towards addr,
+// without keeping or recording an entry: for the clients of connections
+// adopted from a peer, whose replies find no neighbour on this host. The
+// kernel ages the entry out like any other.
+func Probe(addr netip.Addr) error {
+	hop, err := nextHop(addr)
+	if err != nil {
+		return err
+	}
+	return netlink.NeighSet(&netlink.Neigh{
+		LinkIndex: hop.Ifindex, Family: netlink.FAMILY_V4, IP: hop.IP.AsSlice(),
+		State: netlink.NUD_NONE, Flags: unix.NTF_USE,
+	})
+}

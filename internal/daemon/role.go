@@ -1,0 +1,103 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/xdplb/xdplb/internal/api"
+	"github.com/xdplb/xdplb/internal/config"
+	"github.com/xdplb/xdplb/internal/ha"
+	"github.com/xdplb/xdplb/internal/hostnet"
+)
+
+// setRole is the owner's side of a role change. In vrrp mode a master owns
+// the VIPs and local addresses and announces them with gratuitous ARPs (a
+// burst now, another after ha.garp.delay); a backup removes them first
+// thing, so a returning master finds them free. Called from the election
+// (or the API in external mode), never on the owner goroutine itself.
+func (d *Daemon) setRole(ctx context.Context, to ha.Role) error {
+	return d.do(func() error {
+		d.role = to
+		err := d.addAddresses()
+		if d.cfg.HA.Mode == config.HAModeVRRP {
+			if to == ha.RoleMaster {
+				g := d.cfg.HA.GARP
+				d.announcer.Start(ctx, d.addrInterface(), d.wantAddresses(), g.Repeat, g.Delay)
+			} else {
+				d.announcer.Stop()
+			}
+		}
+		d.publish()
+		return err
+	})
+}
+
+// startRole sets the role this node starts in: without an election it
+// carries its traffic (master); in vrrp mode it waits for the election,
+// unless the daemon before it was master; in external mode it is master
+// if keepalived already put a VIP on the host.
+func (d *Daemon) startRole() {
+	switch d.cfg.HA.Mode {
+	case config.HAModeNone:
+		d.role = ha.RoleMaster
+	case config.HAModeVRRP:
+		d.role = ha.RoleInit
+		if d.resumesMaster() {
+			d.role = ha.RoleMaster
+			d.cluster.resume = true
+		}
+	case config.HAModeExternal:
+		d.role = ha.RoleBackup
+		for _, v := range vips(d.cfg.Services) {
+			if has, err := hostnet.HostHas(v); err == nil && has {
+				d.role = ha.RoleMaster
+				break
+			}
+		}
+	}
+	d.cluster.role.Store(uint32(d.role))
+	d.log.Info("HA role at start", "mode", d.cfg.HA.Mode, "role", d.role)
+}
+
+// resumesMaster reports whether the daemon before this one was the vrrp
+// master: it left this node's VIPs or local addresses on the HA interface
+// (a SIGUSR2 hand-over). The new daemon then starts as master, so a
+// restart does not take the addresses away from a working pair.
+func (d *Daemon) resumesMaster() bool {
+	if d.cfg.HA.Mode != config.HAModeVRRP {
+		return false
+	}
+	ours := append(vips(d.cfg.Services), d.cfg.Local.Addresses...)
+	for _, a := range d.owned.snapshot().Addresses {
+		if a.Interface == d.cfg.HA.Interface && slices.Contains(ours, a.Address) {
+			return true
+		}
+	}
+	return false
+}
+
+// SetRole implements api.Cluster: in external mode keepalived's notify
+// scripts say which node is master.
+func (d *Daemon) SetRole(role string) error {
+	if d.cluster == nil || d.cluster.cfg.Mode != config.HAModeExternal {
+		mode := config.HAModeNone
+		if d.cluster != nil {
+			mode = d.cluster.cfg.Mode
+		}
+		return api.Conflict(fmt.Sprintf("ha.mode is %s: only in external mode is the role set from outside", mode))
+	}
+	to := ha.RoleBackup
+	if role == "master" {
+		to = ha.RoleMaster
+	}
+	if err := d.setRole(context.Background(), to); err != nil {
+		return err
+	}
+	prev := d.cluster.Role()
+	d.cluster.role.Store(uint32(to))
+	if prev != to {
+		d.log.Info("HA role changed", "from", prev, "to", to, "reason", "set through the API (external mode)")
+	}
+	return nil
+}
