@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/xdplb/xdplb/internal/config"
@@ -27,8 +30,11 @@ type cluster struct {
 	// removed, GARPs.
 	setRole func(to ha.Role, reason string) error
 
-	role  atomic.Uint32 // ha.Role
-	ready chan struct{} // closed once the bulk pull is done
+	role atomic.Uint32 // ha.Role
+	// pulled receives a value each time a bulk pull is done; readyNow
+	// says whether the last one is.
+	pulled   chan struct{}
+	readyNow atomic.Bool
 	// resume, in vrrp mode, starts the election as master: the daemon
 	// before this one was master and left the addresses in place.
 	resume bool
@@ -65,14 +71,15 @@ func readKey(path string) ([]byte, error) {
 // newCluster opens the sync channel (its socket errors surface now, before
 // anything changed) for a node that has one.
 func newCluster(cfg *config.Config, s *syncer, log *slog.Logger) (*cluster, error) {
-	c := &cluster{log: log, cfg: cfg.HA, sync: s, ready: make(chan struct{}), heard: make(chan ha.Advert, 16)}
+	c := &cluster{log: log, cfg: cfg.HA, sync: s, pulled: make(chan struct{}, 1), heard: make(chan ha.Advert, 16)}
 	c.role.Store(uint32(ha.RoleInit))
 	if cfg.HA.Mode == config.HAModeNone {
 		// Active-active: every node carries traffic.
 		c.role.Store(uint32(ha.RoleMaster))
 	}
 	if !cfg.SyncEnabled() {
-		close(c.ready)
+		c.readyNow.Store(true)
+		c.pulled <- struct{}{}
 		return c, nil
 	}
 	key, err := readKey(cfg.Sync.KeyFile)
@@ -92,14 +99,22 @@ func newCluster(cfg *config.Config, s *syncer, log *slog.Logger) (*cluster, erro
 	return c, nil
 }
 
-// isReady reports whether the bulk pull is done.
-func (c *cluster) isReady() bool {
-	select {
-	case <-c.ready:
-		return true
-	default:
-		return false
+// isReady reports whether the last bulk pull is done.
+func (c *cluster) isReady() bool { return c.readyNow.Load() }
+
+// pull runs a bulk pull (none without sync) and reports it done.
+func (c *cluster) pull(ctx context.Context) {
+	if c.node == nil {
+		return
 	}
+	c.readyNow.Store(false)
+	c.sync.pull(ctx, func() {
+		c.readyNow.Store(true)
+		select {
+		case c.pulled <- struct{}{}:
+		default:
+		}
+	})
 }
 
 // Role is this node's role now.
@@ -117,7 +132,7 @@ func (c *cluster) run(ctx context.Context, refresh time.Duration) error {
 		g.Go(func() error { return c.node.Run(ctx) })
 		g.Go(func() error { return c.sync.emit(ctx) })
 		g.Go(func() error { c.sync.refresh(ctx, refresh); return nil })
-		g.Go(func() error { c.sync.pull(ctx, func() { close(c.ready) }); return nil })
+		g.Go(func() error { c.pull(ctx); return nil })
 	}
 	if c.cfg.Mode == config.HAModeVRRP {
 		g.Go(func() error { c.elect(ctx); return nil })
@@ -138,34 +153,90 @@ func (c *cluster) onHeartbeat(from uint8, hb connsync.Heartbeat) {
 // elect drives the election: adverts out every interval and at once after
 // a change, peers' adverts in, readiness when the bulk pull is done, and
 // each role change applied on the owner before it is advertised.
+//
+// The HA interface going down is a fault, as in keepalived: the node gives
+// up its addresses and stops advertising. When it comes back the node
+// starts over: a backup that pulls its peers' connections again before it
+// may take over, since it missed everything that happened meanwhile.
 func (c *cluster) elect(ctx context.Context) {
-	e := ha.NewElection(ha.Config{NodeID: c.cfg.NodeID, Priority: c.cfg.Priority, AdvertInterval: c.cfg.AdvertInterval,
-		Preempt: c.cfg.Preempt, PreemptDelay: c.cfg.PreemptDelay}, time.Now())
+	newElection := func() *ha.Election {
+		return ha.NewElection(ha.Config{NodeID: c.cfg.NodeID, Priority: c.cfg.Priority,
+			AdvertInterval: c.cfg.AdvertInterval, Preempt: c.cfg.Preempt, PreemptDelay: c.cfg.PreemptDelay}, time.Now())
+	}
+	e := newElection()
 	if c.resume {
 		e.Resume(time.Now())
 	}
 	advert := time.NewTicker(c.cfg.AdvertInterval)
 	defer advert.Stop()
-	ready := c.ready
+	var pulls sync.WaitGroup
+	defer pulls.Wait()
+	fault := false
 	for {
-		c.apply(ctx, e)
+		if !fault {
+			c.apply(ctx, e)
+		}
 		timer := time.NewTimer(time.Until(e.Next()))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return
 		case a := <-c.heard:
-			e.Heard(time.Now(), a)
-		case <-ready:
-			ready = nil
-			e.SetReady(time.Now(), true)
+			if !fault {
+				e.Heard(time.Now(), a)
+			}
+		case <-c.pulled:
+			if !fault {
+				e.SetReady(time.Now(), true)
+			}
 		case <-advert.C:
-			c.advertise(e)
+			up, err := linkUp(c.cfg.Interface)
+			switch {
+			case err != nil:
+				c.log.Warn("HA: interface state unknown", "interface", c.cfg.Interface, "err", err)
+			case !up && !fault:
+				fault = true
+				c.enterFault(ctx)
+			case up && fault:
+				fault = false
+				c.log.Info("HA: interface up again; starting over as backup", "interface", c.cfg.Interface)
+				e = newElection()
+				pulls.Go(func() { c.pull(ctx) })
+			}
+			if !fault {
+				c.advertise(e)
+			}
 		case <-timer.C:
-			e.Tick(time.Now())
+			if !fault {
+				e.Tick(time.Now())
+			}
 		}
 		timer.Stop()
 	}
+}
+
+// enterFault gives up the addresses while the HA interface is down.
+func (c *cluster) enterFault(ctx context.Context) {
+	c.log.Warn("HA role changed", "from", c.Role(), "to", ha.RoleFault,
+		"reason", fmt.Sprintf("interface %s is down", c.cfg.Interface))
+	if err := c.setRole(ha.RoleFault, "interface down"); err != nil && ctx.Err() == nil {
+		c.log.Error("HA role not fully applied", "role", ha.RoleFault, "err", err)
+	}
+	c.role.Store(uint32(ha.RoleFault))
+	c.readyNow.Store(false)
+	st := ha.Status{NodeID: c.cfg.NodeID, Role: ha.RoleFault, Reason: "interface " + c.cfg.Interface + " is down",
+		Since: time.Now(), Priority: c.cfg.Priority}
+	c.status.Store(&st)
+}
+
+// linkUp reports whether the interface is up with a carrier.
+func linkUp(name string) (bool, error) {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return false, err
+	}
+	a := l.Attrs()
+	return a.Flags&net.FlagUp != 0 && a.OperState != netlink.OperDown && a.OperState != netlink.OperLowerLayerDown, nil
 }
 
 // apply carries out the election's role changes, then advertises at once

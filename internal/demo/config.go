@@ -35,6 +35,7 @@ type Setup struct {
 	Dir      string // holds the API socket and ownership file
 	Services string // YAML list items under services:
 	Ports    string // local port range; default 10000-19999
+	Local    string // local (Full-NAT source) address; default the lb's own, 172.19.0.5
 	Extra    string // more top-level YAML, e.g. a conntrack section
 }
 
@@ -45,17 +46,21 @@ func (s Setup) YAML() string {
 	if ports == "" {
 		ports = "10000-19999"
 	}
+	local := s.Local
+	if local == "" {
+		local = "172.19.0.5"
+	}
 	return fmt.Sprintf(`interfaces: [eth0]
 xdp_mode: %s
 local:
-  addresses: [172.19.0.5]
+  addresses: [%s]
   ports: %s
 services:
 %sapi:
   socket: %s
 state:
   pin_path: %s
-%s`, s.Mode, ports, s.Services, filepath.Join(s.Dir, "xdplb.sock"), PinPath(s.Dir), s.Extra)
+%s`, s.Mode, local, ports, s.Services, filepath.Join(s.Dir, "xdplb.sock"), PinPath(s.Dir), s.Extra)
 }
 
 // PinPath is the BPF filesystem directory a balancer set up in dir pins to.

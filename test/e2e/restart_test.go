@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -187,6 +188,9 @@ type restartStreamSet struct {
 	stop chan struct{}
 	once sync.Once
 	wg   sync.WaitGroup
+	// Every stream sends chunk bytes every tick.
+	chunk int
+	tick  time.Duration
 }
 
 type restartStream struct {
@@ -202,8 +206,14 @@ type restartStream struct {
 // openRestartStreams opens n streams through addr and starts them. They
 // are stopped and closed when the test ends, if finish did not do it first.
 func openRestartStreams(t *testing.T, e *env, addr string, n int) *restartStreamSet {
+	return openStreams(t, e, addr, n, restartChunk, restartTick)
+}
+
+// openStreams opens n streams through addr, each sending chunk bytes every
+// tick.
+func openStreams(t *testing.T, e *env, addr string, n, chunk int, tick time.Duration) *restartStreamSet {
 	t.Helper()
-	set := &restartStreamSet{stop: make(chan struct{})}
+	set := &restartStreamSet{stop: make(chan struct{}), chunk: chunk, tick: tick}
 	t.Cleanup(func() {
 		set.halt()
 		for _, s := range set.s {
@@ -225,7 +235,7 @@ func openRestartStreams(t *testing.T, e *env, addr string, n int) *restartStream
 		// Generous: the whole test is far shorter; this only bounds a hang.
 		s.c.SetDeadline(time.Now().Add(2 * time.Minute))
 		set.s = append(set.s, s)
-		set.wg.Go(func() { s.write(set.stop) })
+		set.wg.Go(func() { s.write(set.stop, set.chunk, set.tick) })
 		set.wg.Go(s.read)
 	}
 	return set
@@ -233,11 +243,11 @@ func openRestartStreams(t *testing.T, e *env, addr string, n int) *restartStream
 
 func (set *restartStreamSet) halt() { set.once.Do(func() { close(set.stop) }) }
 
-// write sends a chunk every restartTick until stop, then half-closes.
-func (s *restartStream) write(stop <-chan struct{}) {
+// write sends a chunk every tick until stop, then half-closes.
+func (s *restartStream) write(stop <-chan struct{}, chunk int, every time.Duration) {
 	src := rand.NewChaCha8(s.seed)
-	buf := make([]byte, restartChunk)
-	tick := time.NewTicker(restartTick)
+	buf := make([]byte, chunk)
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
 		select {
@@ -330,6 +340,18 @@ func waitRestartStreams(t *testing.T, set *restartStreamSet, when string) {
 // the bytes echoed in all.
 func (set *restartStreamSet) finish(t *testing.T) int64 {
 	t.Helper()
+	total, broken := set.end(t)
+	for _, b := range broken {
+		t.Error(b)
+	}
+	return total
+}
+
+// end stops the senders, waits for every echo to come back to EOF and
+// returns the bytes echoed in all and, for each stream that broke or came
+// back short, why.
+func (set *restartStreamSet) end(t *testing.T) (total int64, broken []string) {
+	t.Helper()
 	set.halt()
 	done := make(chan struct{})
 	go func() { set.wg.Wait(); close(done) }()
@@ -338,20 +360,23 @@ func (set *restartStreamSet) finish(t *testing.T) int64 {
 	case <-time.After(20 * time.Second):
 		t.Fatal("streams did not finish within 20s of the half-close")
 	}
-	var total int64
 	for i, s := range set.s {
+		var why []string
 		for _, err := range []error{s.writeErr, s.readErr} {
 			if err != nil {
-				t.Errorf("stream %d (client %s): %v", i, s.client, err)
+				why = append(why, err.Error())
 			}
 		}
 		if sent, recv := s.sent.Load(), s.recv.Load(); sent != recv {
-			t.Errorf("stream %d (client %s): sent %d bytes, %d came back", i, s.client, sent, recv)
+			why = append(why, fmt.Sprintf("sent %d bytes, %d came back", sent, recv))
+		}
+		if len(why) > 0 {
+			broken = append(broken, fmt.Sprintf("stream %d (client %s): %s", i, s.client, strings.Join(why, "; ")))
 		}
 		total += s.recv.Load()
 		s.c.Close()
 	}
-	return total
+	return total, broken
 }
 
 func restartBytes(n int64) string {
