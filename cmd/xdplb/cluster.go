@@ -133,8 +133,8 @@ func printHA(w io.Writer, st api.ClusterStatus, now time.Time) {
 func printSync(w io.Writer, st api.ClusterStatus, now time.Time) {
 	s := st.Sync
 	fmt.Fprintf(w, "listen: %s  role: %s  ready: %s\n", s.Listen, st.Role, yesNo(st.Ready, "yes", "no"))
-	fmt.Fprintf(w, "sent: %d records in %d datagrams (%d from the datapath, %d by refresh); lost: %d to a full ring, %d to a full queue, %d send errors\n",
-		s.RecordsSent, s.DatagramsSent, s.Emitted, s.Refreshed, s.RingFull, s.QueueDrops, s.SendErrors)
+	fmt.Fprintf(w, "sent: %d records in %d datagrams (%d from the datapath, %d by refresh, %d expiries); lost: %d to a full ring, %d to a full queue, %d send errors\n",
+		s.RecordsSent, s.DatagramsSent, s.Emitted, s.Refreshed, s.Expired, s.RingFull, s.QueueDrops, s.SendErrors)
 	fmt.Fprintf(w, "received: %d records in %d datagrams; gaps %d (late %d); refused: %d bad mac, %d replays, %d not from a peer, %d malformed\n",
 		s.RecordsReceived, s.DatagramsReceived, s.Gaps, s.Late, s.AuthFailures, s.Replays, s.NotPeer, s.Malformed)
 	fmt.Fprintf(w, "adopted: %d new, %d refreshed, %d replaced; %d conflicts, %d for unknown services; %d forgotten\n",
@@ -161,8 +161,14 @@ func printSync(w io.Writer, st api.ClusterStatus, now time.Time) {
 	tw.Flush()
 }
 
+// ago says how long ago t was: to the millisecond under a second (an
+// advert interval), to the second above.
 func ago(now, t time.Time) string {
-	return now.Sub(t).Round(time.Millisecond).String()
+	d := now.Sub(t)
+	if d < time.Second {
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }
 
 func yesNo(b bool, yes, no string) string {

@@ -53,8 +53,10 @@ type SyncStatus struct {
 	// records lost because its ring was full (the refresh repairs them).
 	Emitted  uint64 `json:"emitted"`
 	RingFull uint64 `json:"ring_full"`
-	// Refreshed: connections sent again by the periodic refresh.
+	// Refreshed: connections sent again by the periodic refresh;
+	// Expired: connections that expired here, told to the peers.
 	Refreshed uint64 `json:"refreshed"`
+	Expired   uint64 `json:"expired"`
 	// What adoption did with the peers' records.
 	Created        uint64 `json:"created"`
 	Updated        uint64 `json:"updated"`

@@ -35,6 +35,9 @@ type Result struct {
 	PerBackend map[uint32]datapath.ConnCount
 	// PerService counts connections per service id, as seen.
 	PerService map[uint32]int
+	// Ended are the expired connections, while sync is on (for the
+	// peers); Totals.Last leaves them out.
+	Ended []datapath.SyncRecord
 	// Started is when the collection began: a connection opened after it
 	// may be missing from the counts.
 	Started  time.Time
@@ -148,6 +151,7 @@ func (c *Collector) Collect() (Result, error) {
 	c.totals.Orphans += uint64(res.Orphans)
 	c.totals.Last = res
 	c.mu.Unlock()
+	res.Ended = sw.Ended
 	return res, nil
 }
 

@@ -31,7 +31,7 @@ func (d *Daemon) syncStatus(c *cluster) *api.SyncStatus {
 	k := &c.sync.counts
 	full, _ := d.dp.SyncRingFull()
 	s := &api.SyncStatus{
-		Listen: c.node.Addr().String(), Emitted: k.emitted.Load(), RingFull: full, Refreshed: k.refreshed.Load(),
+		Listen: c.node.Addr().String(), Emitted: k.emitted.Load(), RingFull: full, Refreshed: k.refreshed.Load(), Expired: k.deleted.Load(),
 		Created: k.created.Load(), Updated: k.updated.Load(), Replaced: k.replaced.Load(), Conflicts: k.conflicts.Load(),
 		UnknownService: k.unknownService.Load(), Forgotten: k.forgotten.Load(),
 		DatagramsSent: ns.DatagramsSent, RecordsSent: ns.RecordsSent, DatagramsReceived: ns.DatagramsReceived,

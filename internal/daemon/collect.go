@@ -13,6 +13,10 @@ import (
 func (d *Daemon) collect(ctx context.Context) {
 	gc := d.view().cfg.Conntrack.GCInterval
 	d.collector.Run(ctx, gc, gc/10, func(r conntrack.Result) {
+		if d.cluster != nil && d.cluster.node != nil {
+			d.cluster.sync.ended(r.Ended)
+		}
+		r.Ended = nil
 		d.lastSweep.Store(&r)
 		nudge(d.sweepNudge)
 	})

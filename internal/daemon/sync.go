@@ -39,7 +39,7 @@ type syncer struct {
 type syncCounts struct {
 	created, updated, replaced, conflicts atomic.Uint64
 	unknownService, forgotten, refreshed  atomic.Uint64
-	emitted                               atomic.Uint64
+	emitted, deleted                      atomic.Uint64
 }
 
 // syncIndex maps a record's addresses to this daemon's ids, for one
@@ -164,6 +164,21 @@ func (s *syncer) emit(ctx context.Context) error {
 			Origin: s.self, Client: r.Client.Src, VIP: r.Client.Dst, Local: r.Local, Backend: r.Backend,
 		})
 	})
+}
+
+// ended tells the peers about the connections the collector expired, so
+// they free the local ports at once rather than at their own expiry. Only
+// an active node does: a backup's copies expire on the same clock as the
+// master's, and telling the master would be news it already has.
+func (s *syncer) ended(recs []datapath.SyncRecord) {
+	if len(recs) == 0 || !s.active() {
+		return
+	}
+	for _, r := range recs {
+		s.node.Send(connsync.Record{Op: connsync.OpDelete, Proto: r.Client.Proto, Origin: s.self,
+			Client: r.Client.Src, VIP: r.Client.Dst, Local: r.Local, Backend: r.Backend})
+	}
+	s.counts.deleted.Add(uint64(len(recs)))
 }
 
 // refresh sends, every interval while this node is active, each

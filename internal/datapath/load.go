@@ -69,6 +69,8 @@ type Datapath struct {
 
 	// lastSweepSize sizes the next sweep's map up front.
 	lastSweepSize int
+	// syncOn makes sweeps list the connections they end (SetSync).
+	syncOn bool
 }
 
 // ErrIncompatiblePins is returned by Load when the maps pinned at PinPath

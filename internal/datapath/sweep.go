@@ -21,6 +21,9 @@ type SweepResult struct {
 	PerBackend map[uint32]ConnCount
 	// PerService counts them per service id.
 	PerService map[uint32]int
+	// Ended are the connections that expired, for the peers of an HA
+	// pair; listed only while sync is on (SetSync).
+	Ended []SyncRecord
 }
 
 // ConnCount is how many connections of a backend are established
@@ -72,7 +75,7 @@ type revSummary struct {
 // full sweep reads both tables and joins them, which finds those too but
 // costs several times more: run one now and then.
 func (d *Datapath) Sweep(now, grace uint64, expired ExpiryFunc, full bool) (SweepResult, error) {
-	sw := &sweep{now: now, grace: grace, expired: expired}
+	sw := &sweep{now: now, grace: grace, expired: expired, listEnded: d.syncOn}
 	var err error
 	if full {
 		err = d.fullSweep(sw)
@@ -91,6 +94,7 @@ type sweep struct {
 	expired        ExpiryFunc
 	res            SweepResult
 	delFwd, delRev []xdplbCtKey
+	listEnded      bool
 }
 
 // judge decides the fate of forward half k, v given its reverse half rev
@@ -107,6 +111,13 @@ func (sw *sweep) judge(k xdplbCtKey, v *xdplbCtFwd, rk xdplbCtKey, rev *revSumma
 		sw.delFwd = append(sw.delFwd, k)
 		sw.delRev = append(sw.delRev, rk)
 		sw.res.Expired++
+		if sw.listEnded {
+			sw.res.Ended = append(sw.res.Ended, SyncRecord{
+				Client:  flowKeyFromWire(k),
+				Local:   netip.AddrPortFrom(addrFromBE32(v.LocalAddr), portFromBE16(v.LocalPort)),
+				Backend: netip.AddrPortFrom(addrFromBE32(v.BackendAddr), portFromBE16(v.BackendPort)),
+			})
+		}
 	}
 }
 

@@ -37,6 +37,7 @@ func (d *Datapath) SetSync(on bool, nodeID uint8) error {
 	if err := d.objs.NodeId.Set(uint32(nodeID)); err != nil {
 		return fmt.Errorf("write node_id: %w", err)
 	}
+	d.syncOn = on
 	return nil
 }
 
