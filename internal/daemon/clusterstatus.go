@@ -1,9 +1,13 @@
 package daemon
 
 import (
+	"time"
+
 	"github.com/xdplb/xdplb/internal/api"
 	"github.com/xdplb/xdplb/internal/config"
+	"github.com/xdplb/xdplb/internal/connsync"
 	"github.com/xdplb/xdplb/internal/ha"
+	"github.com/xdplb/xdplb/internal/metrics"
 )
 
 // Cluster implements api.Cluster.
@@ -45,4 +49,33 @@ func (d *Daemon) syncStatus(c *cluster) *api.SyncStatus {
 			BulkDuration: p.BulkDuration, BulkError: p.BulkError})
 	}
 	return s
+}
+
+// ClusterMetrics implements metrics.Source.
+func (d *Daemon) ClusterMetrics() metrics.ClusterStats {
+	if d.cluster == nil {
+		return metrics.ClusterStats{}
+	}
+	st := d.Cluster()
+	out := metrics.ClusterStats{On: true, Role: st.Role, Ready: st.Ready}
+	if s := st.Sync; s != nil {
+		out.Sync = &metrics.SyncStats{
+			RecordsSent: s.RecordsSent, RecordsReceived: s.RecordsReceived, DatagramsSent: s.DatagramsSent,
+			DatagramsReceived: s.DatagramsReceived, Emitted: s.Emitted, Refreshed: s.Refreshed, Expired: s.Expired,
+			RingFull: s.RingFull, QueueDrops: s.QueueDrops, SendErrors: s.SendErrors, AuthFailures: s.AuthFailures,
+			Replays: s.Replays, NotPeer: s.NotPeer, Malformed: s.Malformed, Gaps: s.Gaps, Late: s.Late,
+			Created: s.Created, Updated: s.Updated, Replaced: s.Replaced, Conflicts: s.Conflicts,
+			UnknownService: s.UnknownService, Forgotten: s.Forgotten,
+		}
+		now := time.Now()
+		for _, p := range s.Peers {
+			heard := -1.0
+			if !p.LastHeard.IsZero() {
+				heard = now.Sub(p.LastHeard).Seconds()
+			}
+			out.Sync.Peers = append(out.Sync.Peers, metrics.SyncPeer{Addr: p.Address, SecondsSinceHeard: heard,
+				BulkDone: p.Bulk == string(connsync.BulkDone)})
+		}
+	}
+	return out
 }

@@ -12,10 +12,12 @@ func (d *Daemon) Counters() (metrics.Counters, error) {
 		return metrics.Counters{}, err
 	}
 	conns := d.connCounts()
-	local := d.view().cfg.Local
+	// A node of a cluster hands out only its slice of the ports.
+	cfg := d.view().cfg
+	ports := cfg.AllocPorts()
 	out := metrics.Counters{
 		Reasons: reasons, Services: make([]metrics.ServiceCounters, len(services)),
-		LocalPortsPerBackend: uint64(len(local.Addresses)) * uint64(local.Ports.Max-local.Ports.Min+1),
+		LocalPortsPerBackend: uint64(len(cfg.Local.Addresses)) * uint64(ports.Max-ports.Min+1),
 	}
 	for i, s := range services {
 		sc := metrics.ServiceCounters{Name: s.Name, Key: s.Key, Traffic: s.traffic}

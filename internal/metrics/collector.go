@@ -34,6 +34,7 @@ type Collector struct {
 	reloads                                    *prometheus.Desc
 	scrapeSuccess                              *prometheus.Desc
 	buildInfo                                  prometheus.Metric
+	cluster                                    clusterDescs
 
 	descs []*prometheus.Desc
 }
@@ -97,6 +98,7 @@ func NewCollector(src Source) *Collector {
 		"Configuration reloads, by whether they were applied (success) or not (failure).", "result")
 	c.scrapeSuccess = desc("scrape_success",
 		"Whether reading a source of these metrics succeeded (1) or failed (0) in this scrape.", "source")
+	c.describeCluster(desc)
 	infoDesc := desc("build_info",
 		"Always 1; the labels say which build of xdplb is running.", "version", "goversion")
 	c.buildInfo = prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1, buildinfo.Read().Version, runtime.Version())
@@ -154,6 +156,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ok, failed := c.src.Reloads()
 	counter(ch, c.reloads, ok, "success")
 	counter(ch, c.reloads, failed, "failure")
+
+	c.collectCluster(ch, c.src.ClusterMetrics())
 }
 
 func (c *Collector) collectStats(ch chan<- prometheus.Metric, st Counters) {

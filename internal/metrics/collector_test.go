@@ -27,6 +27,7 @@ type fakeSource struct {
 	gc           CollectorStats
 	reloadsOK    uint64
 	reloadsFail  uint64
+	cluster      ClusterStats
 }
 
 func (f *fakeSource) Counters() (Counters, error)        { return f.stats, f.statsErr }
@@ -34,6 +35,7 @@ func (f *fakeSource) Conntrack() (ConntrackStats, error) { return f.conntrack, f
 func (f *fakeSource) Health() []BackendHealth            { return f.health }
 func (f *fakeSource) Collector() CollectorStats          { return f.gc }
 func (f *fakeSource) Reloads() (ok, failed uint64)       { return f.reloadsOK, f.reloadsFail }
+func (f *fakeSource) ClusterMetrics() ClusterStats       { return f.cluster }
 
 func newFake() *fakeSource {
 	return &fakeSource{
@@ -300,14 +302,16 @@ func describedNames(t *testing.T) map[string]bool {
 
 func TestDescribeMatchesCollect(t *testing.T) {
 	names := describedNames(t)
-	n := testutil.CollectAndCount(NewCollector(newFake()))
+	full := newFake()
+	full.cluster = testCluster()
+	n := testutil.CollectAndCount(NewCollector(full))
 	if n == 0 {
 		t.Fatal("nothing collected")
 	}
 	// A pedantic registry fails gathering for any metric that was not
 	// described, or described inconsistently.
 	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(NewCollector(newFake()))
+	reg.MustRegister(NewCollector(full))
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,8 @@ type Source interface {
 	// Reloads counts configuration reloads that were applied (ok) and
 	// rejected or rolled back (failed) since the daemon started.
 	Reloads() (ok, failed uint64)
+	// Cluster is the node's HA role and its connection sync.
+	ClusterMetrics() ClusterStats
 }
 
 // Counters are the datapath's counters as the daemon reads them.
