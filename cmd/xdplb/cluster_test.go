@@ -1,8 +1,13 @@
 package main
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/xdplb/xdplb/internal/api"
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 func TestHAAndSyncStatus(t *testing.T) {
@@ -26,4 +31,24 @@ func TestHAAndSyncStatus(t *testing.T) {
 	}
 	wantErr(t, socket, `role "leader": want master or backup`, "ha", "role", "leader")
 	wantErr(t, socket, "ha.mode is vrrp: only in external mode", "ha", "role", "master")
+}
+
+// TestConnListOrigin: in a cluster the listing says which node opened each
+// connection; without one it keeps ipvsadm's columns.
+func TestConnListOrigin(t *testing.T) {
+	c := api.Connection{Protocol: ident.TCP, State: "ESTABLISHED", ExpiresIn: 90 * time.Second,
+		Client: netip.MustParseAddrPort("172.19.0.9:40000"), VIP: netip.MustParseAddrPort("172.19.0.10:80"),
+		Local: netip.MustParseAddrPort("172.19.0.100:15000"), Backend: netip.MustParseAddrPort("172.19.0.2:80")}
+	var plain, clustered strings.Builder
+	printConns(&plain, []api.Connection{c})
+	c.Origin = 2
+	printConns(&clustered, []api.Connection{c})
+	if strings.Contains(plain.String(), "ORIGIN") {
+		t.Errorf("listing without a cluster has an origin column:\n%s", plain.String())
+	}
+	want := "PRO  EXPIRE  STATE        CLIENT            VIRTUAL         LOCAL               BACKEND        ORIGIN\n" +
+		"TCP  01:30   ESTABLISHED  172.19.0.9:40000  172.19.0.10:80  172.19.0.100:15000  172.19.0.2:80  node 2\n"
+	if clustered.String() != want {
+		t.Errorf("listing in a cluster:\n%s\nwant:\n%s", clustered.String(), want)
+	}
 }

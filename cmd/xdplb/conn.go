@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -67,12 +68,23 @@ func checkConnFilter(service, backend string) error {
 	return nil
 }
 
+// printConns prints connections as ipvsadm -Lc does, with the local
+// address Full-NAT adds and, in an HA cluster, the node that opened each.
 func printConns(w io.Writer, conns []api.Connection) {
+	origin := slices.ContainsFunc(conns, func(c api.Connection) bool { return c.Origin != 0 })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PRO\tEXPIRE\tSTATE\tCLIENT\tVIRTUAL\tLOCAL\tBACKEND")
+	header := "PRO\tEXPIRE\tSTATE\tCLIENT\tVIRTUAL\tLOCAL\tBACKEND"
+	if origin {
+		header += "\tORIGIN"
+	}
+	fmt.Fprintln(tw, header)
 	for _, c := range conns {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(c.Protocol.String()), formatExpire(c.ExpiresIn), c.State,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s", strings.ToUpper(c.Protocol.String()), formatExpire(c.ExpiresIn), c.State,
 			c.Client, c.VIP, c.Local, c.Backend)
+		if origin {
+			fmt.Fprintf(tw, "\tnode %d", c.Origin)
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 }

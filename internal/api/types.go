@@ -80,6 +80,9 @@ type Connection struct {
 	VIP       netip.AddrPort `json:"vip"`
 	Local     netip.AddrPort `json:"local"`
 	Backend   netip.AddrPort `json:"backend"`
+	// Origin is the node id (ha.node_id) of the balancer that opened the
+	// connection; 0 without HA.
+	Origin uint8 `json:"origin,omitempty"`
 }
 
 // Error is the body of every failed request.

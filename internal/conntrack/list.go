@@ -18,6 +18,9 @@ type Conn struct {
 	VIP       netip.AddrPort
 	Local     netip.AddrPort
 	Backend   netip.AddrPort
+	// Origin is the node id of the balancer that opened it (0: this one,
+	// without HA).
+	Origin uint8
 }
 
 // List returns every connection with both halves present, ordered by
@@ -45,7 +48,7 @@ func List(table Table, timeouts Timeouts) ([]Conn, error) {
 			idle := time.Duration(age(now, max(f.LastSeen, r.LastSeen)))
 			out = append(out, Conn{
 				Protocol: ident.Protocol(f.Key.Proto), State: phase.String(), ExpiresIn: max(timeouts.For(phase)-idle, 0),
-				Client: f.Key.Src, VIP: f.Key.Dst, Local: f.Local, Backend: f.Backend,
+				Client: f.Key.Src, VIP: f.Key.Dst, Local: f.Local, Backend: f.Backend, Origin: r.Origin,
 			})
 		}
 		return nil
