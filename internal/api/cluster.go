@@ -57,6 +57,8 @@ type SyncStatus struct {
 	// Expired: connections that expired here, told to the peers.
 	Refreshed uint64 `json:"refreshed"`
 	Expired   uint64 `json:"expired"`
+	// Repairs: bulk pulls made because datagrams from the peers were lost.
+	Repairs uint64 `json:"repairs"`
 	// What adoption did with the peers' records.
 	Created        uint64 `json:"created"`
 	Updated        uint64 `json:"updated"`

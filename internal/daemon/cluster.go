@@ -133,12 +133,17 @@ func (c *cluster) run(ctx context.Context, refresh time.Duration) error {
 		g.Go(func() error { return c.sync.emit(ctx) })
 		g.Go(func() error { c.sync.refresh(ctx, refresh); return nil })
 		g.Go(func() error { c.pull(ctx); return nil })
+		g.Go(func() error { c.sync.repair(ctx, repairInterval(refresh)); return nil })
 	}
 	if c.cfg.Mode == config.HAModeVRRP {
 		g.Go(func() error { c.elect(ctx); return nil })
 	}
 	return g.Wait()
 }
+
+// repairInterval spaces the bulk pulls that repair lost datagrams: a
+// quarter of the refresh interval, at least 5 s.
+func repairInterval(refresh time.Duration) time.Duration { return max(refresh/4, 5*time.Second) }
 
 func (c *cluster) onHeartbeat(from uint8, hb connsync.Heartbeat) {
 	a := ha.Advert{NodeID: from, Priority: hb.Priority, Role: ha.Role(hb.Role), Ready: hb.Ready, AdvertInterval: hb.AdvertInterval}

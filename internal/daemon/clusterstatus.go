@@ -35,7 +35,7 @@ func (d *Daemon) syncStatus(c *cluster) *api.SyncStatus {
 	k := &c.sync.counts
 	full, _ := d.dp.SyncRingFull()
 	s := &api.SyncStatus{
-		Listen: c.node.Addr().String(), Emitted: k.emitted.Load(), RingFull: full, Refreshed: k.refreshed.Load(), Expired: k.deleted.Load(),
+		Listen: c.node.Addr().String(), Emitted: k.emitted.Load(), RingFull: full, Refreshed: k.refreshed.Load(), Expired: k.deleted.Load(), Repairs: k.repairs.Load(),
 		Created: k.created.Load(), Updated: k.updated.Load(), Replaced: k.replaced.Load(), Conflicts: k.conflicts.Load(),
 		UnknownService: k.unknownService.Load(), Forgotten: k.forgotten.Load(),
 		DatagramsSent: ns.DatagramsSent, RecordsSent: ns.RecordsSent, DatagramsReceived: ns.DatagramsReceived,
@@ -63,7 +63,7 @@ func (d *Daemon) ClusterMetrics() metrics.ClusterStats {
 			RecordsSent: s.RecordsSent, RecordsReceived: s.RecordsReceived, DatagramsSent: s.DatagramsSent,
 			DatagramsReceived: s.DatagramsReceived, Emitted: s.Emitted, Refreshed: s.Refreshed, Expired: s.Expired,
 			RingFull: s.RingFull, QueueDrops: s.QueueDrops, SendErrors: s.SendErrors, AuthFailures: s.AuthFailures,
-			Replays: s.Replays, NotPeer: s.NotPeer, Malformed: s.Malformed, Gaps: s.Gaps, Late: s.Late,
+			Replays: s.Replays, NotPeer: s.NotPeer, Malformed: s.Malformed, Gaps: s.Gaps, Late: s.Late, Repairs: s.Repairs,
 			Created: s.Created, Updated: s.Updated, Replaced: s.Replaced, Conflicts: s.Conflicts,
 			UnknownService: s.UnknownService, Forgotten: s.Forgotten,
 		}

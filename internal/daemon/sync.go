@@ -39,7 +39,7 @@ type syncer struct {
 type syncCounts struct {
 	created, updated, replaced, conflicts atomic.Uint64
 	unknownService, forgotten, refreshed  atomic.Uint64
-	emitted, deleted                      atomic.Uint64
+	emitted, deleted, repairs             atomic.Uint64
 }
 
 // syncIndex maps a record's addresses to this daemon's ids, for one
@@ -214,6 +214,36 @@ func (s *syncer) refresh(ctx context.Context, interval time.Duration) {
 			s.log.Warn("sync: refresh pass failed", "err", err)
 		}
 		since = now
+	}
+}
+
+// repair pulls the peers' whole tables again when their datagrams went
+// missing (sequence numbers skipped and not filled in late): the lost
+// record may be an idle connection's only one, which no refresh resends,
+// as after a partition. At most once per interval: a pull walks the
+// peer's whole table.
+func (s *syncer) repair(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var repaired uint64
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st := s.node.Stats()
+		lost := st.Gaps - min(st.Late, st.Gaps)
+		if lost <= repaired || time.Since(last) < interval {
+			continue
+		}
+		s.log.Info("sync: datagrams from the peers were lost; pulling their connections again", "lost", lost-repaired)
+		repaired, last = lost, time.Now()
+		if err := s.node.PullAll(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("sync: repair pull incomplete", "err", err)
+		}
+		s.counts.repairs.Add(1)
 	}
 }
 

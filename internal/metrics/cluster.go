@@ -23,6 +23,8 @@ type SyncStats struct {
 	// Datagrams refused.
 	AuthFailures, Replays, NotPeer, Malformed uint64
 	Gaps, Late                                uint64
+	// Repairs: bulk pulls made because the peers' datagrams were lost.
+	Repairs uint64
 	// What adoption did.
 	Created, Updated, Replaced, Conflicts, UnknownService, Forgotten uint64
 	Peers                                                            []SyncPeer
@@ -41,11 +43,11 @@ type SyncPeer struct {
 var haRoles = []string{"init", "backup", "master", "fault"}
 
 type clusterDescs struct {
-	haRole, haReady                      *prometheus.Desc
-	syncRecords, syncDatagrams, syncSent *prometheus.Desc
-	syncLost, syncRefused, syncGaps      *prometheus.Desc
-	syncLate, syncAdopted, syncForgotten *prometheus.Desc
-	syncPeerLastHeard, syncPeerBulkDone  *prometheus.Desc
+	haRole, haReady                                  *prometheus.Desc
+	syncRecords, syncDatagrams, syncSent             *prometheus.Desc
+	syncLost, syncRefused, syncGaps                  *prometheus.Desc
+	syncLate, syncAdopted, syncForgotten             *prometheus.Desc
+	syncPeerLastHeard, syncPeerBulkDone, syncRepairs *prometheus.Desc
 }
 
 func (c *Collector) describeCluster(desc func(name, help string, labels ...string) *prometheus.Desc) {
@@ -62,6 +64,7 @@ func (c *Collector) describeCluster(desc func(name, help string, labels ...strin
 		"Sync datagrams dropped, by reason: bad mac (tampered or another key), replayed, not from a peer, malformed.", "reason")
 	d.syncGaps = desc("sync_gaps_total", "Sequence numbers the peers' datagrams skipped (lost, unless they arrive late).")
 	d.syncLate = desc("sync_late_total", "Skipped sequence numbers that arrived afterwards.")
+	d.syncRepairs = desc("sync_repairs_total", "Bulk pulls of the peers' whole tables made because their datagrams were lost.")
 	d.syncAdopted = desc("sync_adopted_total",
 		"Peers' connection records by what adoption did: created, updated, replaced (a stale entry of this node), conflict (the local port is another connection's), unknown_service.", "result")
 	d.syncForgotten = desc("sync_forgotten_total", "Connections removed because a peer reported them ended.")
@@ -98,6 +101,7 @@ func (c *Collector) collectCluster(ch chan<- prometheus.Metric, st ClusterStats)
 	counter(ch, d.syncRefused, s.Malformed, "malformed")
 	counter(ch, d.syncGaps, s.Gaps)
 	counter(ch, d.syncLate, s.Late)
+	counter(ch, d.syncRepairs, s.Repairs)
 	counter(ch, d.syncAdopted, s.Created, "created")
 	counter(ch, d.syncAdopted, s.Updated, "updated")
 	counter(ch, d.syncAdopted, s.Replaced, "replaced")

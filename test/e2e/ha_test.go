@@ -44,7 +44,7 @@ const haServices = restartServices + `  - name: echo
 
 // haConfig is node's configuration (1 or 2) with the given priority; the
 // two nodes sync to each other and advertise every 200 ms.
-func haConfig(mode, dir string, node, priority int, keyFile, extraHA string) string {
+func haConfig(mode, dir string, node, priority int, keyFile, extraHA, extraSync string) string {
 	self, peer := testbed.ReferenceLB, haNode2IP
 	if node == 2 {
 		self, peer = peer, self
@@ -59,7 +59,7 @@ func haConfig(mode, dir string, node, priority int, keyFile, extraHA string) str
   peers: [%s:8849]
   key_file: %s
   bulk_timeout: 5s
-`, node, priority, extraHA, self, peer, keyFile)
+%s`, node, priority, extraHA, self, peer, keyFile, extraSync)
 	return demo.Setup{Mode: mode, Dir: dir, Services: haServices, Local: haLocal.String(), Extra: extra}.YAML()
 }
 
@@ -180,10 +180,10 @@ func TestHAFailover(t *testing.T) {
 			os.RemoveAll(demo.PinPath(dir1))
 		}
 	})
-	e.start(t, func(d string) string { dir1 = d; return haConfig(e.mode, d, 1, 200, key, "") })
+	e.start(t, func(d string) string { dir1 = d; return haConfig(e.mode, d, 1, 200, key, "", "") })
 	node1 := e.bal
 	waitCluster(t, node1, "node 1 master", 5*time.Second, isMaster)
-	lb2, node2 := startNode2(t, e, func(d string) string { return haConfig(e.mode, d, 2, 100, key, "") })
+	lb2, node2 := startNode2(t, e, func(d string) string { return haConfig(e.mode, d, 2, 100, key, "", "") })
 	waitCluster(t, node2, "node 2 a ready backup", 10*time.Second, isReadyBackup)
 	if st := readLBState(t, lb2); st.has(testbed.ReferenceVIP) || st.has(haLocal) {
 		t.Fatalf("the backup holds the VIP or the local address: %v", st.addrs)
