@@ -42,25 +42,37 @@ const haServices = restartServices + `  - name: echo
       - address: 172.19.0.3
 `
 
-// haConfig is node's configuration (1 or 2) with the given priority; the
-// two nodes sync to each other and advertise every 200 ms.
-func haConfig(mode, dir string, node, priority int, keyFile, extraHA, extraSync string) string {
+// haNode is one node of the pair as its configuration says it.
+type haNode struct {
+	id       int    // 1 on the reference lb, 2 on the second host
+	priority int    // 1-254
+	mode     string // ha.mode; default vrrp
+	sync     string // more sync: lines
+}
+
+// haConfig is n's configuration: the two nodes sync to each other and
+// advertise every 200 ms.
+func haConfig(xdpMode, dir string, n haNode, keyFile string) string {
 	self, peer := testbed.ReferenceLB, haNode2IP
-	if node == 2 {
+	if n.id == 2 {
 		self, peer = peer, self
 	}
+	mode := n.mode
+	if mode == "" {
+		mode = "vrrp"
+	}
 	extra := fmt.Sprintf(`ha:
-  mode: vrrp
+  mode: %s
   node_id: %d
   priority: %d
   advert_interval: 200ms
-%ssync:
+sync:
   listen: %s:8849
   peers: [%s:8849]
   key_file: %s
   bulk_timeout: 5s
-%s`, node, priority, extraHA, self, peer, keyFile, extraSync)
-	return demo.Setup{Mode: mode, Dir: dir, Services: haServices, Local: haLocal.String(), Extra: extra}.YAML()
+%s`, mode, n.id, n.priority, self, peer, keyFile, n.sync)
+	return demo.Setup{Mode: xdpMode, Dir: dir, Services: haServices, Local: haLocal.String(), Extra: extra}.YAML()
 }
 
 func writeSyncKey(t *testing.T) string {
@@ -180,10 +192,10 @@ func TestHAFailover(t *testing.T) {
 			os.RemoveAll(demo.PinPath(dir1))
 		}
 	})
-	e.start(t, func(d string) string { dir1 = d; return haConfig(e.mode, d, 1, 200, key, "", "") })
+	e.start(t, func(d string) string { dir1 = d; return haConfig(e.mode, d, haNode{id: 1, priority: 200}, key) })
 	node1 := e.bal
 	waitCluster(t, node1, "node 1 master", 5*time.Second, isMaster)
-	lb2, node2 := startNode2(t, e, func(d string) string { return haConfig(e.mode, d, 2, 100, key, "", "") })
+	lb2, node2 := startNode2(t, e, func(d string) string { return haConfig(e.mode, d, haNode{id: 2, priority: 100}, key) })
 	waitCluster(t, node2, "node 2 a ready backup", 10*time.Second, isReadyBackup)
 	if st := readLBState(t, lb2); st.has(testbed.ReferenceVIP) || st.has(haLocal) {
 		t.Fatalf("the backup holds the VIP or the local address: %v", st.addrs)
