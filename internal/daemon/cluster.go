@@ -35,9 +35,9 @@ type cluster struct {
 	// says whether the last one is.
 	pulled   chan struct{}
 	readyNow atomic.Bool
-	// resume, in vrrp mode, starts the election as master: the daemon
-	// before this one was master and left the addresses in place.
-	resume bool
+	// election decides the role in vrrp mode; driven by elect only, once
+	// the daemon runs.
+	election *ha.Election
 
 	heard  chan ha.Advert
 	status atomic.Pointer[ha.Status]
@@ -164,14 +164,7 @@ func (c *cluster) onHeartbeat(from uint8, hb connsync.Heartbeat) {
 // starts over: a backup that pulls its peers' connections again before it
 // may take over, since it missed everything that happened meanwhile.
 func (c *cluster) elect(ctx context.Context) {
-	newElection := func() *ha.Election {
-		return ha.NewElection(ha.Config{NodeID: c.cfg.NodeID, Priority: c.cfg.Priority,
-			AdvertInterval: c.cfg.AdvertInterval, Preempt: c.cfg.Preempt, PreemptDelay: c.cfg.PreemptDelay}, time.Now())
-	}
-	e := newElection()
-	if c.resume {
-		e.Resume(time.Now())
-	}
+	e := c.election
 	advert := time.NewTicker(c.cfg.AdvertInterval)
 	defer advert.Stop()
 	var pulls sync.WaitGroup
@@ -205,7 +198,7 @@ func (c *cluster) elect(ctx context.Context) {
 			case up && fault:
 				fault = false
 				c.log.Info("HA: interface up again; starting over as backup", "interface", c.cfg.Interface)
-				e = newElection()
+				e = c.newElection(false)
 				pulls.Go(func() { c.pull(ctx) })
 			}
 			if !fault {
@@ -218,6 +211,21 @@ func (c *cluster) elect(ctx context.Context) {
 		}
 		timer.Stop()
 	}
+}
+
+// newElection starts an election (see ha.Election), as master at once if
+// resume says the daemon before this one was master, and publishes its
+// first status.
+func (c *cluster) newElection(resume bool) *ha.Election {
+	now := time.Now()
+	e := ha.NewElection(ha.Config{NodeID: c.cfg.NodeID, Priority: c.cfg.Priority,
+		AdvertInterval: c.cfg.AdvertInterval, Preempt: c.cfg.Preempt, PreemptDelay: c.cfg.PreemptDelay}, now)
+	if resume {
+		e.Resume(now)
+	}
+	st := e.Status()
+	c.status.Store(&st)
+	return e
 }
 
 // enterFault gives up the addresses while the HA interface is down.
@@ -246,15 +254,20 @@ func linkUp(name string) (bool, error) {
 
 // apply carries out the election's role changes, then advertises at once
 // if there were any, so the peers learn the new role without waiting an
-// interval.
+// interval. Changes that came together are logged one by one but applied
+// as their outcome: a node that starts and resumes as master must not
+// drop its addresses on the way.
 func (c *cluster) apply(ctx context.Context, e *ha.Election) {
 	changes := e.Changes()
 	for _, ch := range changes {
 		c.log.Info("HA role changed", "from", ch.From, "to", ch.To, "reason", ch.Reason)
-		if err := c.setRole(ch.To, ch.Reason); err != nil && ctx.Err() == nil {
-			c.log.Error("HA role not fully applied", "role", ch.To, "err", err)
+	}
+	if len(changes) > 0 {
+		to := changes[len(changes)-1].To
+		if err := c.setRole(to, changes[len(changes)-1].Reason); err != nil && ctx.Err() == nil {
+			c.log.Error("HA role not fully applied", "role", to, "err", err)
 		}
-		c.role.Store(uint32(ch.To))
+		c.role.Store(uint32(to))
 	}
 	if e.Reannounce() {
 		c.log.Info("HA: another node may have claimed the addresses; announcing them again")

@@ -42,11 +42,9 @@ func (d *Daemon) startRole() {
 	case config.HAModeNone:
 		d.role = ha.RoleMaster
 	case config.HAModeVRRP:
-		d.role = ha.RoleInit
-		if d.resumesMaster() {
-			d.role = ha.RoleMaster
-			d.cluster.resume = true
-		}
+		resume := d.resumesMaster()
+		d.cluster.election = d.cluster.newElection(resume)
+		d.role = d.cluster.election.Role()
 	case config.HAModeExternal:
 		d.role = ha.RoleBackup
 		for _, v := range vips(d.cfg.Services) {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -253,6 +254,15 @@ func TestHAFailover(t *testing.T) {
 	flows.checkKept(t, backAt, "after node 1 took over again")
 	checkNewConnection(t, e, "through node 1 again")
 
+	// An upgrade of the master (SIGUSR2, then a new daemon): the new one
+	// resumes as master at once, from the addresses its predecessor left.
+	node1 = restartHAMaster(t, e, dir1, haConfig(e.mode, dir1, haNode{id: 1, priority: 200}, key))
+	restartedAt := time.Now()
+	waitCluster(t, node2, "node 2 backup after node 1's restart", 5*time.Second, func(st api.ClusterStatus) bool { return st.Role == "backup" })
+	if moved := streams.advancedSince(t, restartedAt); len(moved) < haStreams-2 {
+		t.Errorf("%d of %d streams flowed after node 1's restart, want at least %d", len(moved), haStreams, haStreams-2)
+	}
+
 	total, broken := streams.end(t)
 	if len(broken) > 2 {
 		t.Errorf("%d streams broke, want at most 2:\n%s", len(broken), strings.Join(broken, "\n"))
@@ -270,6 +280,34 @@ func TestHAFailover(t *testing.T) {
 			t.Errorf("node %d: %d port conflicts, %d authentication failures, want none", i+1, c.Sync.Conflicts, c.Sync.AuthFailures)
 		}
 	}
+}
+
+// restartHAMaster hands node 1 over to a new daemon as an upgrade does,
+// and checks the new one is master from its first status on.
+func restartHAMaster(t *testing.T, e *env, dir, config string) *demo.Balancer {
+	t.Helper()
+	old := e.bal
+	if err := old.Proc.Cmd.Process.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-old.Proc.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("node 1 still running 10s after SIGUSR2")
+	}
+	bal, err := demo.StartBalancer(t.Context(), e.ref.LB, xdplbBin, dir, config, e.logs)
+	if err != nil {
+		t.Fatalf("start node 1's successor: %v", err)
+	}
+	e.bal = bal
+	st, err := bal.API.Cluster(t.Context())
+	if err != nil || st.Role != "master" || !strings.Contains(st.Reason, "resuming") {
+		t.Errorf("node 1's successor: %+v, %v; want master, resuming", st, err)
+	}
+	if s := readLBState(t, e.ref.LB); !s.has(testbed.ReferenceVIP) || !s.has(haLocal) {
+		t.Errorf("node 1's successor lacks the VIP or the local address: %v", s.addrs)
+	}
+	return bal
 }
 
 // waitSynced waits until b lists at least n connections of service.
