@@ -139,4 +139,3 @@ func TestHAExternalKeepalived(t *testing.T) {
 		t.Errorf("%d streams broke, want at most 1: %v", len(broken), broken)
 	}
 }
-

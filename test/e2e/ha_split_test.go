@@ -36,10 +36,15 @@ func TestHASplitBrain(t *testing.T) {
 			os.RemoveAll(demo.PinPath(dir1))
 		}
 	})
-	e.start(t, func(d string) string { dir1 = d; return haConfig(e.mode, d, haNode{id: 1, priority: 200, sync: splitRefresh}, key) })
+	e.start(t, func(d string) string {
+		dir1 = d
+		return haConfig(e.mode, d, haNode{id: 1, priority: 200, sync: splitRefresh}, key)
+	})
 	node1 := e.bal
 	waitCluster(t, node1, "node 1 master", 5*time.Second, isMaster)
-	lb2, node2 := startNode2(t, e, func(d string) string { return haConfig(e.mode, d, haNode{id: 2, priority: 100, sync: splitRefresh}, key) })
+	lb2, node2 := startNode2(t, e, func(d string) string {
+		return haConfig(e.mode, d, haNode{id: 2, priority: 100, sync: splitRefresh}, key)
+	})
 	waitCluster(t, node2, "node 2 a ready backup", 10*time.Second, isReadyBackup)
 
 	// Each node's packets to the other go nowhere.
