@@ -44,7 +44,7 @@ func (n *Node) pull(parent context.Context, p *peer) error {
 	defer cancel()
 
 	var records uint64
-	c, err := dial(ctx, p.addr)
+	c, err := dial(ctx, n.addr.Addr(), p.addr)
 	switch {
 	case err == nil:
 		records, err = n.fetch(ctx, c, p)
@@ -69,11 +69,13 @@ func (n *Node) pull(parent context.Context, p *peer) error {
 	return nil
 }
 
-// dial connects to a peer's bulk listener. While the peer refuses, it
-// tries again until ctx ends: when a cluster starts, a peer may be
-// moments away from listening.
-func dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
-	var d net.Dialer
+// dial connects from this node's address to a peer's bulk listener (which
+// accepts only its peers' addresses: on a host with several, the route's
+// choice of source could be another). While the peer refuses, it tries
+// again until ctx ends: when a cluster starts, a peer may be moments away
+// from listening.
+func dial(ctx context.Context, from netip.Addr, addr netip.AddrPort) (net.Conn, error) {
+	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(from, 0))}
 	wait := 50 * time.Millisecond
 	for {
 		c, err := d.DialContext(ctx, "tcp", addr.String())

@@ -141,6 +141,15 @@ func (d *Datapath) Adopt(conns []Adopted) (AdoptResult, error) {
 	return res, nil
 }
 
+// halves are c's two conntrack halves, with no next hop.
+func (c Adopted) halves() (Forward, Reverse) {
+	fwd := Forward{Key: c.Client, Local: c.Local, Backend: c.Backend, ServiceID: c.ServiceID,
+		BackendID: c.BackendID, State: c.FwdState, LastSeen: c.LastSeen}
+	rev := Reverse{Key: fwd.ReverseKey(), Client: c.Client, ServiceID: c.ServiceID,
+		BackendID: c.BackendID, State: c.RevState, LastSeen: c.LastSeen, Origin: c.Origin}
+	return fwd, rev
+}
+
 type adoptOutcome int
 
 const (
@@ -150,11 +159,12 @@ const (
 	adoptConflict
 )
 
+// adoptOne adopts c, merging it with what this node knows of it. A
+// connection new here, the bulk of a node's first pull, costs two inserts
+// that fail if anything is there already; only then are the halves looked
+// up and merged.
 func (d *Datapath) adoptOne(c Adopted) (adoptOutcome, error) {
-	fwd := Forward{Key: c.Client, Local: c.Local, Backend: c.Backend, ServiceID: c.ServiceID,
-		BackendID: c.BackendID, State: c.FwdState, LastSeen: c.LastSeen}
-	rev := Reverse{Key: fwd.ReverseKey(), Client: c.Client, ServiceID: c.ServiceID,
-		BackendID: c.BackendID, State: c.RevState, LastSeen: c.LastSeen, Origin: c.Origin}
+	fwd, rev := c.halves()
 	fk, fv, err := fwd.wire()
 	if err != nil {
 		return 0, err
@@ -163,9 +173,32 @@ func (d *Datapath) adoptOne(c Adopted) (adoptOutcome, error) {
 	if err != nil {
 		return 0, err
 	}
+	newF, newR := fv, rv
+	fillStates(&newF.State, &newR.State, c.Client.Proto)
+	// Reverse first, as the datapath does: the port is reserved before the
+	// forward half can send anything to it.
+	switch err := d.objs.CtReverse.Update(bytesOf(&rk), bytesOf(&newR), ebpf.UpdateNoExist); {
+	case err == nil:
+		err := d.objs.CtForward.Update(bytesOf(&fk), bytesOf(&newF), ebpf.UpdateNoExist)
+		if err == nil {
+			return adoptCreated, nil
+		}
+		if !errors.Is(err, ebpf.ErrKeyExist) {
+			// A full table, most likely: give the port back.
+			return 0, errors.Join(err, deleteWire(d.objs.CtReverse, []xdplbCtKey{rk}))
+		}
+	case !errors.Is(err, ebpf.ErrKeyExist):
+		return 0, err
+	}
+	return d.merge(c, fk, fv, rk, rv)
+}
+
+// merge adopts c, whose halves (fk, fv and rk, rv, as the record has
+// them) meet entries already there.
+func (d *Datapath) merge(c Adopted, fk xdplbCtKey, fv xdplbCtFwd, rk xdplbCtKey, rv xdplbCtRev) (adoptOutcome, error) {
 	outcome := adoptCreated
 	var oldF xdplbCtFwd
-	switch err := d.objs.CtForward.Lookup(fk, &oldF); {
+	switch err := d.objs.CtForward.Lookup(bytesOf(&fk), bytesOf(&oldF)); {
 	case err == nil && oldF.LocalAddr == fv.LocalAddr && oldF.LocalPort == fv.LocalPort &&
 		oldF.BackendAddr == fv.BackendAddr && oldF.BackendPort == fv.BackendPort:
 		outcome = adoptUpdated
@@ -176,7 +209,7 @@ func (d *Datapath) adoptOne(c Adopted) (adoptOutcome, error) {
 		return 0, err
 	}
 	var oldR xdplbCtRev
-	switch err := d.objs.CtReverse.Lookup(rk, &oldR); {
+	switch err := d.objs.CtReverse.Lookup(bytesOf(&rk), bytesOf(&oldR)); {
 	case err == nil && oldR.Client != fk:
 		return adoptConflict, nil
 	case err == nil:
@@ -193,12 +226,10 @@ func (d *Datapath) adoptOne(c Adopted) (adoptOutcome, error) {
 			return 0, err
 		}
 	}
-	// Reverse first, as the datapath does: the port is reserved before
-	// the forward half can send anything to it.
-	if err := d.objs.CtReverse.Update(rk, rv, ebpf.UpdateAny); err != nil {
+	if err := d.objs.CtReverse.Update(bytesOf(&rk), bytesOf(&rv), ebpf.UpdateAny); err != nil {
 		return 0, err
 	}
-	if err := d.objs.CtForward.Update(fk, fv, ebpf.UpdateAny); err != nil {
+	if err := d.objs.CtForward.Update(bytesOf(&fk), bytesOf(&fv), ebpf.UpdateAny); err != nil {
 		return 0, err
 	}
 	return outcome, nil

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"unsafe"
 )
 
 // The datapath keeps addresses and ports in network byte order. The
@@ -34,4 +35,12 @@ func portFromBE16(v uint16) uint16 {
 	var b [2]byte
 	binary.NativeEndian.PutUint16(b[:], v)
 	return binary.BigEndian.Uint16(b[:])
+}
+
+// bytesOf is v's memory, for map operations on structs that must not go
+// through encoding/binary's reflection: bpf2go lays the generated structs
+// out as C does, so their bytes are the map's layout. Used where a
+// million of them go by (adopting a peer's connections).
+func bytesOf[T any](v *T) []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(v)), unsafe.Sizeof(*v))
 }
