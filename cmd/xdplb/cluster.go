@@ -135,8 +135,8 @@ func printSync(w io.Writer, st api.ClusterStatus, now time.Time) {
 	fmt.Fprintf(w, "listen: %s  role: %s  ready: %s\n", s.Listen, st.Role, yesNo(st.Ready, "yes", "no"))
 	fmt.Fprintf(w, "sent: %d records in %d datagrams (%d from the datapath, %d by refresh, %d expiries); lost: %d to a full ring, %d to a full queue, %d send errors\n",
 		s.RecordsSent, s.DatagramsSent, s.Emitted, s.Refreshed, s.Expired, s.RingFull, s.QueueDrops, s.SendErrors)
-	fmt.Fprintf(w, "received: %d records in %d datagrams; gaps %d (late %d, repaired by %d bulk pulls); refused: %d bad mac, %d replays, %d not from a peer, %d malformed\n",
-		s.RecordsReceived, s.DatagramsReceived, s.Gaps, s.Late, s.Repairs, s.AuthFailures, s.Replays, s.NotPeer, s.Malformed)
+	fmt.Fprintf(w, "received: %d records in %d datagrams; gaps %d (late %d, repaired by %d bulk pulls); refused: %d bad mac, %d replays, %d not from a peer, %d malformed, %d with this node's id\n",
+		s.RecordsReceived, s.DatagramsReceived, s.Gaps, s.Late, s.Repairs, s.AuthFailures, s.Replays, s.NotPeer, s.Malformed, s.SameNodeID)
 	fmt.Fprintf(w, "adopted: %d new, %d refreshed, %d replaced; %d conflicts, %d for unknown services; %d forgotten\n",
 		s.Created, s.Updated, s.Replaced, s.Conflicts, s.UnknownService, s.Forgotten)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -77,6 +77,7 @@ type SyncStatus struct {
 	Replays           uint64     `json:"replays"`
 	NotPeer           uint64     `json:"not_peer"`
 	Malformed         uint64     `json:"malformed"`
+	SameNodeID        uint64     `json:"same_node_id"`
 	Gaps              uint64     `json:"gaps"`
 	Late              uint64     `json:"late"`
 	BulkServed        uint64     `json:"bulk_served"`

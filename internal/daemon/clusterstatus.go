@@ -40,7 +40,7 @@ func (d *Daemon) syncStatus(c *cluster) *api.SyncStatus {
 		UnknownService: k.unknownService.Load(), Forgotten: k.forgotten.Load(),
 		DatagramsSent: ns.DatagramsSent, RecordsSent: ns.RecordsSent, DatagramsReceived: ns.DatagramsReceived,
 		RecordsReceived: ns.RecordsReceived, SendErrors: ns.SendErrors, QueueDrops: ns.QueueDrops,
-		AuthFailures: ns.AuthFailures, Replays: ns.Replays, NotPeer: ns.NotPeer, Malformed: ns.Malformed,
+		AuthFailures: ns.AuthFailures, Replays: ns.Replays, NotPeer: ns.NotPeer, Malformed: ns.Malformed, SameNodeID: ns.SameNodeID,
 		Gaps: ns.Gaps, Late: ns.Late, BulkServed: ns.BulkServed,
 	}
 	for _, p := range ns.Peers {
@@ -63,7 +63,7 @@ func (d *Daemon) ClusterMetrics() metrics.ClusterStats {
 			RecordsSent: s.RecordsSent, RecordsReceived: s.RecordsReceived, DatagramsSent: s.DatagramsSent,
 			DatagramsReceived: s.DatagramsReceived, Emitted: s.Emitted, Refreshed: s.Refreshed, Expired: s.Expired,
 			RingFull: s.RingFull, QueueDrops: s.QueueDrops, SendErrors: s.SendErrors, AuthFailures: s.AuthFailures,
-			Replays: s.Replays, NotPeer: s.NotPeer, Malformed: s.Malformed, Gaps: s.Gaps, Late: s.Late, Repairs: s.Repairs,
+			Replays: s.Replays, NotPeer: s.NotPeer, Malformed: s.Malformed, SameNodeID: s.SameNodeID, Gaps: s.Gaps, Late: s.Late, Repairs: s.Repairs,
 			Created: s.Created, Updated: s.Updated, Replaced: s.Replaced, Conflicts: s.Conflicts,
 			UnknownService: s.UnknownService, Forgotten: s.Forgotten,
 		}

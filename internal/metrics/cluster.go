@@ -21,8 +21,8 @@ type SyncStats struct {
 	// Records lost before they left: full ring, full queue, send error.
 	RingFull, QueueDrops, SendErrors uint64
 	// Datagrams refused.
-	AuthFailures, Replays, NotPeer, Malformed uint64
-	Gaps, Late                                uint64
+	AuthFailures, Replays, NotPeer, Malformed, SameNodeID uint64
+	Gaps, Late                                            uint64
 	// Repairs: bulk pulls made because the peers' datagrams were lost.
 	Repairs uint64
 	// What adoption did.
@@ -61,7 +61,7 @@ func (c *Collector) describeCluster(desc func(name, help string, labels ...strin
 	d.syncLost = desc("sync_lost_total",
 		"Records lost before they left this node, by cause: the datapath's ring was full, the send queue was full, the socket refused. The refresh repairs them.", "cause")
 	d.syncRefused = desc("sync_refused_total",
-		"Sync datagrams dropped, by reason: bad mac (tampered or another key), replayed, not from a peer, malformed.", "reason")
+		"Sync datagrams dropped, by reason: bad mac (tampered or another key), replayed, not from a peer, malformed, carrying this node's own id (two nodes share one ha.node_id).", "reason")
 	d.syncGaps = desc("sync_gaps_total", "Sequence numbers the peers' datagrams skipped (lost, unless they arrive late).")
 	d.syncLate = desc("sync_late_total", "Skipped sequence numbers that arrived afterwards.")
 	d.syncRepairs = desc("sync_repairs_total", "Bulk pulls of the peers' whole tables made because their datagrams were lost.")
@@ -99,6 +99,7 @@ func (c *Collector) collectCluster(ch chan<- prometheus.Metric, st ClusterStats)
 	counter(ch, d.syncRefused, s.Replays, "replay")
 	counter(ch, d.syncRefused, s.NotPeer, "not_peer")
 	counter(ch, d.syncRefused, s.Malformed, "malformed")
+	counter(ch, d.syncRefused, s.SameNodeID, "same_node_id")
 	counter(ch, d.syncGaps, s.Gaps)
 	counter(ch, d.syncLate, s.Late)
 	counter(ch, d.syncRepairs, s.Repairs)
