@@ -78,7 +78,7 @@ func newDPEnv(cpu int, locals []netip.Addr, portMin, portMax uint16) (_ *dpEnv, 
 	if e.dp, err = datapath.Load(datapath.Options{}); err != nil {
 		return nil, err
 	}
-	if err := e.dp.SetLocal(locals, portMin, portMax); err != nil {
+	if err := e.dp.SetLocal(locals, datapath.Ports{Min: portMin, Max: portMax}, datapath.Ports{Min: portMin, Max: portMax}); err != nil {
 		return nil, err
 	}
 	// Backend ids 0 and 1 belong to service 0 (TCP 80), id 2 to service 1.

@@ -112,7 +112,14 @@ func printHA(w io.Writer, st api.ClusterStatus, now time.Time) {
 	if st.Reason != "" {
 		fmt.Fprintf(w, "why: %s\n", st.Reason)
 	}
-	fmt.Fprintf(w, "ready: %s\n", yesNo(st.Ready, "yes", "no: the bulk sync from the peers is not done"))
+	switch {
+	case st.Ready:
+		fmt.Fprintln(w, "ready: yes")
+	case st.Role == "fault":
+		fmt.Fprintln(w, "ready: no: the interface is down; the peers' connections are pulled again when it is back")
+	default:
+		fmt.Fprintln(w, "ready: no: the bulk sync from the peers is not done")
+	}
 	if st.Waiting != "" {
 		fmt.Fprintf(w, "waiting: %s\n", st.Waiting)
 	}
@@ -135,10 +142,10 @@ func printSync(w io.Writer, st api.ClusterStatus, now time.Time) {
 	fmt.Fprintf(w, "listen: %s  role: %s  ready: %s\n", s.Listen, st.Role, yesNo(st.Ready, "yes", "no"))
 	fmt.Fprintf(w, "sent: %d records in %d datagrams (%d from the datapath, %d by refresh, %d expiries); lost: %d to a full ring, %d to a full queue, %d send errors\n",
 		s.RecordsSent, s.DatagramsSent, s.Emitted, s.Refreshed, s.Expired, s.RingFull, s.QueueDrops, s.SendErrors)
-	fmt.Fprintf(w, "received: %d records in %d datagrams; gaps %d (late %d, repaired by %d bulk pulls); refused: %d bad mac, %d replays, %d not from a peer, %d malformed, %d with this node's id\n",
-		s.RecordsReceived, s.DatagramsReceived, s.Gaps, s.Late, s.Repairs, s.AuthFailures, s.Replays, s.NotPeer, s.Malformed, s.SameNodeID)
-	fmt.Fprintf(w, "adopted: %d new, %d refreshed, %d replaced; %d conflicts, %d for unknown services; %d forgotten\n",
-		s.Created, s.Updated, s.Replaced, s.Conflicts, s.UnknownService, s.Forgotten)
+	fmt.Fprintf(w, "received: %d records in %d datagrams; gaps %d (late %d, repaired by %d bulk pulls); refused: %d bad mac, %d replays, %d not from a peer, %d malformed, %d with this node's id, %d of another cluster\n",
+		s.RecordsReceived, s.DatagramsReceived, s.Gaps, s.Late, s.Repairs, s.AuthFailures, s.Replays, s.NotPeer, s.Malformed, s.SameNodeID, s.WrongCluster)
+	fmt.Fprintf(w, "adopted: %d new, %d refreshed, %d replaced; not taken: %d older than ours, %d conflicts, %d for unknown services, %d refused by the table; %d forgotten\n",
+		s.Created, s.Updated, s.Replaced, s.Stale, s.Conflicts, s.UnknownService, s.Failed, s.Forgotten)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "PEER\tNODE\tLAST HEARD\tRECORDS\tGAPS\tBULK")
 	for _, p := range s.Peers {

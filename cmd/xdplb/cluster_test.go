@@ -23,7 +23,7 @@ func TestHAAndSyncStatus(t *testing.T) {
 	out = mustRun(t, socket, "sync", "status")
 	for _, want := range []string{"listen: 172.19.0.6:8849  role: backup  ready: yes\n",
 		"received: 1200 records in 40 datagrams; gaps 0 (late 0, repaired by 0 bulk pulls)",
-		"adopted: 1100 new, 100 refreshed, 0 replaced; 0 conflicts, 0 for unknown services; 0 forgotten\n",
+		"adopted: 1100 new, 100 refreshed, 0 replaced; not taken: 0 older than ours, 0 conflicts, 0 for unknown services, 0 refused by the table; 0 forgotten\n",
 		"172.19.0.5:8849  1", "done (900 records in 0s)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("sync status lacks %q:\n%s", want, out)

@@ -70,7 +70,7 @@ func TestImportKeepalived(t *testing.T) {
 	}
 
 	out, errOut, err = importRun(t, "", "keepalived", partial)
-	wantLine := partial + ":1: vrrp_instance: VRRP is not part of xdplb"
+	wantLine := partial + ":1: vrrp_instance: VRRP is not imported"
 	if !strings.HasPrefix(errOut, wantLine) {
 		t.Errorf("stderr %q, want it to start with %q", errOut, wantLine)
 	}

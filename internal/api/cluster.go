@@ -22,8 +22,9 @@ type ClusterStatus struct {
 	// Mode is ha.mode: none, vrrp or external.
 	Mode   string `json:"mode"`
 	NodeID uint8  `json:"node_id,omitempty"`
-	// Role is master, backup or init (not decided yet). Without HA a
-	// node carries its traffic alone: master.
+	// Role is master, backup, init (not decided yet) or fault (its
+	// interface is down). Without HA a node carries its traffic alone:
+	// master.
 	Role     string    `json:"role"`
 	Reason   string    `json:"reason,omitempty"` // why the role is what it is
 	Since    time.Time `json:"since,omitzero"`
@@ -63,7 +64,9 @@ type SyncStatus struct {
 	Created        uint64 `json:"created"`
 	Updated        uint64 `json:"updated"`
 	Replaced       uint64 `json:"replaced"`
+	Stale          uint64 `json:"stale"`
 	Conflicts      uint64 `json:"conflicts"`
+	Failed         uint64 `json:"failed"`
 	UnknownService uint64 `json:"unknown_service"`
 	Forgotten      uint64 `json:"forgotten"`
 	// The channel's own counters (see connsync.Stats).
@@ -78,6 +81,7 @@ type SyncStatus struct {
 	NotPeer           uint64     `json:"not_peer"`
 	Malformed         uint64     `json:"malformed"`
 	SameNodeID        uint64     `json:"same_node_id"`
+	WrongCluster      uint64     `json:"wrong_cluster"`
 	Gaps              uint64     `json:"gaps"`
 	Late              uint64     `json:"late"`
 	BulkServed        uint64     `json:"bulk_served"`

@@ -89,6 +89,10 @@ type Sync struct {
 	// starts (or a peer restarts); the node does not take over until
 	// every copy arrived or this passed.
 	BulkTimeout time.Duration `yaml:"bulk_timeout"`
+	// ClusterID tells apart clusters whose nodes share a network (and, by
+	// mistake, a key): a node drops and counts another cluster's
+	// messages. The same on every node of a cluster.
+	ClusterID uint16 `yaml:"cluster_id,omitempty"`
 }
 
 // SyncEnabled reports whether connections are shared with peers.

@@ -85,6 +85,11 @@ func (d *decoder) sync(n *yaml.Node, path string, s *Sync) {
 		"batch_interval": func(v *yaml.Node, p string) { d.durationWithin(v, p, &s.BatchInterval, batchBounds) },
 		"refresh":        func(v *yaml.Node, p string) { d.durationWithin(v, p, &s.Refresh, refreshBounds) },
 		"bulk_timeout":   func(v *yaml.Node, p string) { d.durationWithin(v, p, &s.BulkTimeout, bulkBounds) },
+		"cluster_id": func(v *yaml.Node, p string) {
+			if i, ok := d.integer(v, p, "a cluster id (0-65535)", 0, 65535); ok {
+				s.ClusterID = uint16(i)
+			}
+		},
 	})
 }
 

@@ -44,5 +44,6 @@ func haSections(c *Config) (ha, sync *yaml.Node) {
 	setIf(sync, "batch_interval", s.BatchInterval != ds.BatchInterval, s.BatchInterval.String())
 	setIf(sync, "refresh", s.Refresh != ds.Refresh, s.Refresh.String())
 	setIf(sync, "bulk_timeout", s.BulkTimeout != ds.BulkTimeout, s.BulkTimeout.String())
+	setIf(sync, "cluster_id", s.ClusterID != 0, strconv.Itoa(int(s.ClusterID)))
 	return ha, sync
 }

@@ -32,7 +32,8 @@ func TestRenderHA(t *testing.T) {
 		{"derived defaults", haDoc("node_id: 2", peered),
 			[]string{"node_id: 2", "- 192.0.2.6:8849"},
 			[]string{"nodes:", "interface:", "mode:", "priority:", "garp:", "refresh:"}},
-		{"IPv6", haDoc("mode: external, node_id: 1", `listen: "[2001:db8::5]:8849"`), []string{"listen: '[2001:db8::5]:8849'"}, nil},
+		{"IPv6", haDoc("mode: external, node_id: 1", `listen: "[2001:db8::5]:8849", peers: ["[2001:db8::6]:8849"], key_file: /k, cluster_id: 7`),
+			[]string{"listen: '[2001:db8::5]:8849'", "cluster_id: 7"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -126,14 +127,18 @@ func TestDiffHA(t *testing.T) {
 				"sync.peers: [192.0.2.6:8849] -> [192.0.2.6:8849 192.0.2.7:8849] (needs a restart)",
 				"sync.refresh: 1m0s -> 30s (needs a restart)",
 			}},
-		{minimal, haDoc("mode: external, node_id: 1, garp: {delay: 0s}", "listen: 192.0.2.5:8849"),
+		{minimal, haDoc("mode: external, node_id: 1, garp: {delay: 0s}", peered+", cluster_id: 7"),
 			[]string{
 				"ha.mode: none -> external (needs a restart)",
 				"ha.node_id: 0 -> 1 (needs a restart)",
+				"ha.nodes: 1 -> 2 (needs a restart)",
 				// As for metrics.listen: a setting that becomes or stops
 				// being empty reads as added or removed.
 				"ha.garp.delay removed",
 				"sync.listen added",
+				"sync.peers: [] -> [192.0.2.6:8849] (needs a restart)",
+				"sync.key_file added",
+				"sync.cluster_id: 0 -> 7 (needs a restart)",
 			}},
 	}
 	for _, tt := range tests {

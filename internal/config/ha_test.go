@@ -114,7 +114,7 @@ func TestHAProblems(t *testing.T) {
 	}{
 		// Decoding.
 		{"unknown ha field", haDoc("prio: 1", ""), "ha.prio", "unknown field at line 3 (known fields: advert_interval, garp, interface, mode, node_id, nodes, preempt, preempt_delay, priority)"},
-		{"unknown sync field", haDoc("", "port: 1"), "sync.port", "unknown field at line 4 (known fields: batch_interval, bulk_timeout, key_file, listen, peers, refresh)"},
+		{"unknown sync field", haDoc("", "port: 1"), "sync.port", "unknown field at line 4 (known fields: batch_interval, bulk_timeout, cluster_id, key_file, listen, peers, refresh)"},
 		{"unknown garp field", haDoc("garp: {count: 1}", ""), "ha.garp.count", "unknown field"},
 		{"mode as list", haDoc("mode: [vrrp]", ""), "ha.mode", "expected a string, got a list"},
 		{"node id 0", haDoc("node_id: 0", ""), "ha.node_id", "0 is not a node id (1-255)"},
@@ -171,6 +171,8 @@ func TestHAProblems(t *testing.T) {
 		{"refresh half the timeout", haDoc("node_id: 1", peered+", refresh: 450s"), "sync.refresh", "7m30s is not less than half of conntrack.timeouts.udp (5m0s): a refresh must reach the peers before their copy of a busy connection expires, even if one is lost"},
 		{"refresh with a short timeout", haDoc("node_id: 1", peered) + "conntrack: {timeouts: {established: 60s}}\n", "sync.refresh", "1m0s is not less than half of conntrack.timeouts.established (1m0s)"},
 		{"refresh with a short UDP timeout", haDoc("node_id: 1", peered) + "conntrack: {timeouts: {udp: 90s}}\n", "sync.refresh", "1m0s is not less than half of conntrack.timeouts.udp (1m30s)"},
+		{"listen without peers", haDoc("", "listen: 192.0.2.5:8849"), "sync.listen", "set, but sync.peers is empty: list the other nodes' sync.listen addresses, or remove the sync section"},
+		{"cluster id too big", haDoc("node_id: 1", peered+", cluster_id: 65536"), "sync.cluster_id", "65536 is not a cluster id (0-65535)"},
 		{"bulk too short", haDoc("", "bulk_timeout: 0s"), "sync.bulk_timeout", "0s is out of range (1s to 10m)"},
 		{"bulk too long", haDoc("", "bulk_timeout: 11m"), "sync.bulk_timeout", "11m0s is out of range (1s to 10m)"},
 	}
@@ -195,7 +197,6 @@ func TestHAProblems(t *testing.T) {
 // valid.
 func TestHAAccepts(t *testing.T) {
 	tests := []struct{ name, yaml string }{
-		{"listen alone", haDoc("", "listen: 192.0.2.5:8849")},
 		{"IPv6 sync", haDoc("mode: vrrp, node_id: 1", `listen: "[2001:db8::5]:8849", peers: ["[2001:db8::6]:8849"], key_file: /k`)},
 		{"sync without election", haDoc("node_id: 1", peered)},
 		{"spare node slices", haDoc("node_id: 1, nodes: 4", peered)},

@@ -111,6 +111,8 @@ func (ps *problems) sync(c *Config) {
 	if s.Listen.IsValid() {
 		if why := syncAddrProblem(s.Listen); why != "" {
 			ps.add("sync.listen", "%s", why)
+		} else if !c.SyncEnabled() {
+			ps.add("sync.listen", "set, but sync.peers is empty: list the other nodes' sync.listen addresses, or remove the sync section")
 		}
 	} else if c.SyncEnabled() {
 		ps.add("sync.listen", "missing (this node's address:port is required with sync.peers, "+

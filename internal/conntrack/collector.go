@@ -37,7 +37,7 @@ type Result struct {
 	PerService map[uint32]int
 	// Ended are the expired connections, while sync is on (for the
 	// peers); Totals.Last leaves them out.
-	Ended []datapath.SyncRecord
+	Ended []datapath.Ended
 	// Started is when the collection began: a connection opened after it
 	// may be missing from the counts.
 	Started  time.Time

@@ -3,11 +3,13 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -41,23 +43,40 @@ type cluster struct {
 
 	heard  chan ha.Advert
 	status atomic.Pointer[ha.Status]
+
+	// The bulk pulls: the latest one's generation and cancel, and every
+	// one's goroutine.
+	pullMu     sync.Mutex
+	pullGen    uint64
+	cancelPull context.CancelFunc
+	pulls      sync.WaitGroup
 }
 
-// readKey reads the sync key, refusing one others may read: whoever has it
-// can inject connections into this balancer.
+// readKey reads the sync key, refusing one others may read or write:
+// whoever has it can inject connections into this balancer. A link is
+// followed (secrets are often mounted as links); the file it leads to is
+// checked.
 func readKey(path string) ([]byte, error) {
-	fi, err := os.Lstat(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("sync.key_file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("sync.key_file: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("sync.key_file: %s is not a regular file", path)
 	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		return nil, fmt.Errorf("sync.key_file: %s belongs to uid %d, not to root", path, st.Uid)
+	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("sync.key_file: %s is readable by group or others (mode %04o); make it 0600: "+
+		return nil, fmt.Errorf("sync.key_file: %s is open to group or others (mode %04o); make it 0600: "+
 			"whoever has the key can inject connections", path, fi.Mode().Perm())
 	}
-	key, err := os.ReadFile(path)
+	key, err := io.ReadAll(io.LimitReader(f, 1<<16))
 	if err != nil {
 		return nil, fmt.Errorf("sync.key_file: %w", err)
 	}
@@ -89,7 +108,7 @@ func newCluster(cfg *config.Config, s *syncer, log *slog.Logger) (*cluster, erro
 	s.heard = c.onHeartbeat
 	s.active = c.active
 	c.node, err = connsync.New(connsync.Config{
-		NodeID: cfg.HA.NodeID, Key: key, Listen: cfg.Sync.Listen, Peers: cfg.Sync.Peers,
+		NodeID: cfg.HA.NodeID, ClusterID: cfg.Sync.ClusterID, Key: key, Listen: cfg.Sync.Listen, Peers: cfg.Sync.Peers,
 		BatchInterval: cfg.Sync.BatchInterval, BulkTimeout: cfg.Sync.BulkTimeout, Log: log,
 	}, s)
 	if err != nil {
@@ -102,18 +121,41 @@ func newCluster(cfg *config.Config, s *syncer, log *slog.Logger) (*cluster, erro
 // isReady reports whether the last bulk pull is done.
 func (c *cluster) isReady() bool { return c.readyNow.Load() }
 
-// pull runs a bulk pull (none without sync) and reports it done.
-func (c *cluster) pull(ctx context.Context) {
+// startPull starts a bulk pull (none without sync), cancelling one still
+// running: its answer would be older. Only the latest pull, when done,
+// makes the node ready.
+func (c *cluster) startPull(parent context.Context) {
 	if c.node == nil {
 		return
 	}
+	c.pullMu.Lock()
+	defer c.pullMu.Unlock()
+	if c.cancelPull != nil {
+		c.cancelPull()
+	}
+	ctx, cancel := context.WithCancel(parent)
+	c.cancelPull = cancel
+	c.pullGen++
+	gen := c.pullGen
 	c.readyNow.Store(false)
-	c.sync.pull(ctx, func() {
-		c.readyNow.Store(true)
-		select {
-		case c.pulled <- struct{}{}:
-		default:
-		}
+	select {
+	case <-c.pulled: // an older pull's news
+	default:
+	}
+	c.pulls.Go(func() {
+		defer cancel()
+		c.sync.pull(ctx, func() {
+			c.pullMu.Lock()
+			defer c.pullMu.Unlock()
+			if gen != c.pullGen {
+				return
+			}
+			c.readyNow.Store(true)
+			select {
+			case c.pulled <- struct{}{}:
+			default:
+			}
+		})
 	})
 }
 
@@ -132,7 +174,8 @@ func (c *cluster) run(ctx context.Context, refresh time.Duration) error {
 		g.Go(func() error { return c.node.Run(ctx) })
 		g.Go(func() error { return c.sync.emit(ctx) })
 		g.Go(func() error { c.sync.refresh(ctx, refresh); return nil })
-		g.Go(func() error { c.pull(ctx); return nil })
+		c.startPull(ctx)
+		defer c.pulls.Wait()
 		g.Go(func() error { c.sync.repair(ctx, repairInterval(refresh)); return nil })
 	}
 	if c.cfg.Mode == config.HAModeVRRP {
@@ -167,17 +210,19 @@ func (c *cluster) elect(ctx context.Context) {
 	e := c.election
 	advert := time.NewTicker(c.cfg.AdvertInterval)
 	defer advert.Stop()
-	var pulls sync.WaitGroup
-	defer pulls.Wait()
 	fault := false
 	for {
+		// In fault the election stands still (its clock too): only the
+		// advert ticker, which watches the link, runs.
+		var timer *time.Timer
+		var due <-chan time.Time
 		if !fault {
 			c.apply(ctx, e)
+			timer = time.NewTimer(time.Until(e.Next()))
+			due = timer.C
 		}
-		timer := time.NewTimer(time.Until(e.Next()))
 		select {
 		case <-ctx.Done():
-			timer.Stop()
 			return
 		case a := <-c.heard:
 			if !fault {
@@ -199,17 +244,17 @@ func (c *cluster) elect(ctx context.Context) {
 				fault = false
 				c.log.Info("HA: interface up again; starting over as backup", "interface", c.cfg.Interface)
 				e = c.newElection(false)
-				pulls.Go(func() { c.pull(ctx) })
+				c.startPull(ctx)
 			}
 			if !fault {
 				c.advertise(e)
 			}
-		case <-timer.C:
-			if !fault {
-				e.Tick(time.Now())
-			}
+		case <-due:
+			e.Tick(time.Now())
 		}
-		timer.Stop()
+		if timer != nil {
+			timer.Stop()
+		}
 	}
 }
 
@@ -235,7 +280,6 @@ func (c *cluster) enterFault(ctx context.Context) {
 	if err := c.setRole(ha.RoleFault, "interface down"); err != nil && ctx.Err() == nil {
 		c.log.Error("HA role not fully applied", "role", ha.RoleFault, "err", err)
 	}
-	c.role.Store(uint32(ha.RoleFault))
 	c.readyNow.Store(false)
 	st := ha.Status{NodeID: c.cfg.NodeID, Role: ha.RoleFault, Reason: "interface " + c.cfg.Interface + " is down",
 		Since: time.Now(), Priority: c.cfg.Priority}
@@ -267,7 +311,6 @@ func (c *cluster) apply(ctx context.Context, e *ha.Election) {
 		if err := c.setRole(to, changes[len(changes)-1].Reason); err != nil && ctx.Err() == nil {
 			c.log.Error("HA role not fully applied", "role", to, "err", err)
 		}
-		c.role.Store(uint32(to))
 	}
 	if e.Reannounce() {
 		c.log.Info("HA: another node may have claimed the addresses; announcing them again")

@@ -36,11 +36,11 @@ func (d *Daemon) syncStatus(c *cluster) *api.SyncStatus {
 	full, _ := d.dp.SyncRingFull()
 	s := &api.SyncStatus{
 		Listen: c.node.Addr().String(), Emitted: k.emitted.Load(), RingFull: full, Refreshed: k.refreshed.Load(), Expired: k.deleted.Load(), Repairs: k.repairs.Load(),
-		Created: k.created.Load(), Updated: k.updated.Load(), Replaced: k.replaced.Load(), Conflicts: k.conflicts.Load(),
+		Created: k.created.Load(), Updated: k.updated.Load(), Replaced: k.replaced.Load(), Stale: k.stale.Load(), Conflicts: k.conflicts.Load(), Failed: k.failed.Load(),
 		UnknownService: k.unknownService.Load(), Forgotten: k.forgotten.Load(),
 		DatagramsSent: ns.DatagramsSent, RecordsSent: ns.RecordsSent, DatagramsReceived: ns.DatagramsReceived,
 		RecordsReceived: ns.RecordsReceived, SendErrors: ns.SendErrors, QueueDrops: ns.QueueDrops,
-		AuthFailures: ns.AuthFailures, Replays: ns.Replays, NotPeer: ns.NotPeer, Malformed: ns.Malformed, SameNodeID: ns.SameNodeID,
+		AuthFailures: ns.AuthFailures, Replays: ns.Replays, NotPeer: ns.NotPeer, Malformed: ns.Malformed, SameNodeID: ns.SameNodeID, WrongCluster: ns.WrongCluster,
 		Gaps: ns.Gaps, Late: ns.Late, BulkServed: ns.BulkServed,
 	}
 	for _, p := range ns.Peers {
@@ -63,8 +63,8 @@ func (d *Daemon) ClusterMetrics() metrics.ClusterStats {
 			RecordsSent: s.RecordsSent, RecordsReceived: s.RecordsReceived, DatagramsSent: s.DatagramsSent,
 			DatagramsReceived: s.DatagramsReceived, Emitted: s.Emitted, Refreshed: s.Refreshed, Expired: s.Expired,
 			RingFull: s.RingFull, QueueDrops: s.QueueDrops, SendErrors: s.SendErrors, AuthFailures: s.AuthFailures,
-			Replays: s.Replays, NotPeer: s.NotPeer, Malformed: s.Malformed, SameNodeID: s.SameNodeID, Gaps: s.Gaps, Late: s.Late, Repairs: s.Repairs,
-			Created: s.Created, Updated: s.Updated, Replaced: s.Replaced, Conflicts: s.Conflicts,
+			Replays: s.Replays, NotPeer: s.NotPeer, Malformed: s.Malformed, SameNodeID: s.SameNodeID, WrongCluster: s.WrongCluster, Gaps: s.Gaps, Late: s.Late, Repairs: s.Repairs,
+			Created: s.Created, Updated: s.Updated, Replaced: s.Replaced, Stale: s.Stale, Conflicts: s.Conflicts, Failed: s.Failed,
 			UnknownService: s.UnknownService, Forgotten: s.Forgotten,
 		}
 		now := time.Now()

@@ -209,7 +209,9 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 	}
 	if d.cluster != nil {
 		d.cluster.sync.dp = dp
-		d.startRole()
+		if err := d.startRole(); err != nil {
+			return err
+		}
 	}
 	// An adopted datapath's services keep their ids, rings and backend
 	// ids; what the configuration no longer has goes (see lb.Adopt).
@@ -279,7 +281,7 @@ func (d *Daemon) shutdown(started bool) error {
 			return errors.Join(d.restoreHost(), d.neigh.Forget(), d.dp.Remove(), d.owned.remove())
 		}
 		d.log.Info("exiting; the datapath keeps running for the next daemon", "pins", d.cfg.State.PinPath)
-		return d.dp.Close()
+		return errors.Join(d.recordHandOver(), d.dp.Close())
 	}
 	if !started && d.dp.Adopted() {
 		d.log.Warn("start failed; the datapath found running is left as it was", "pins", d.cfg.State.PinPath)

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/xdplb/xdplb/internal/config"
+	"github.com/xdplb/xdplb/internal/datapath"
 	"github.com/xdplb/xdplb/internal/ha"
 	"github.com/xdplb/xdplb/internal/hostnet"
 )
@@ -76,13 +77,11 @@ func (d *Daemon) addAddresses() error {
 // are recognised on the whole port range, new connections get this node's
 // slice of it (config.AllocPorts: the whole range without a cluster).
 func (d *Daemon) setLocal(l config.Local) error {
-	if err := d.dp.SetLocal(l.Addresses, l.Ports.Min, l.Ports.Max); err != nil {
-		return err
-	}
 	c := *d.cfg
 	c.Local = l
 	alloc := c.AllocPorts()
-	return d.dp.SetAllocPorts(alloc.Min, alloc.Max)
+	return d.dp.SetLocal(l.Addresses, datapath.Ports{Min: l.Ports.Min, Max: l.Ports.Max},
+		datapath.Ports{Min: alloc.Min, Max: alloc.Max})
 }
 
 // wantAddresses are the VIPs and local addresses, unless a peer may own

@@ -25,6 +25,11 @@ type owned struct {
 	Forwarding map[string]string `json:"forwarding"` // interface -> value before xdplb
 	// Neighbours are the neighbour entries xdplb asked the kernel for.
 	Neighbours []hostnet.Hop `json:"neighbours,omitempty"`
+	// HandedOverMaster says the daemon that wrote it handed over (SIGUSR2)
+	// as the vrrp master: its successor resumes as master. A daemon that
+	// crashed leaves it false, and its successor starts as a backup,
+	// since a peer has probably taken over meanwhile.
+	HandedOverMaster bool `json:"handed_over_master,omitempty"`
 }
 
 type ownedAddr struct {

@@ -18,7 +18,13 @@ import (
 // (or the API in external mode), never on the owner goroutine itself.
 func (d *Daemon) setRole(ctx context.Context, to ha.Role) error {
 	return d.do(func() error {
+		if prev := d.cluster.Role(); prev != to && d.cfg.HA.Mode == config.HAModeExternal {
+			d.log.Info("HA role changed", "from", prev, "to", to, "reason", "set through the API (external mode)")
+		}
+		// Both copies change together, on the owner: the cluster's decides
+		// who refreshes and who tells the peers about expiries.
 		d.role = to
+		d.cluster.role.Store(uint32(to))
 		err := d.addAddresses()
 		if d.cfg.HA.Mode == config.HAModeVRRP {
 			if to == ha.RoleMaster {
@@ -35,14 +41,17 @@ func (d *Daemon) setRole(ctx context.Context, to ha.Role) error {
 
 // startRole sets the role this node starts in: without an election it
 // carries its traffic (master); in vrrp mode it waits for the election,
-// unless the daemon before it was master; in external mode it is master
-// if keepalived already put a VIP on the host.
-func (d *Daemon) startRole() {
+// unless the daemon before it handed over as master; in external mode it
+// is master if keepalived already put a VIP on the host.
+func (d *Daemon) startRole() error {
 	switch d.cfg.HA.Mode {
 	case config.HAModeNone:
 		d.role = ha.RoleMaster
 	case config.HAModeVRRP:
-		resume := d.resumesMaster()
+		resume, err := d.resumesMaster()
+		if err != nil {
+			return err
+		}
 		d.cluster.election = d.cluster.newElection(resume)
 		d.role = d.cluster.election.Role()
 	case config.HAModeExternal:
@@ -56,23 +65,36 @@ func (d *Daemon) startRole() {
 	}
 	d.cluster.role.Store(uint32(d.role))
 	d.log.Info("HA role at start", "mode", d.cfg.HA.Mode, "role", d.role)
+	return nil
 }
 
-// resumesMaster reports whether the daemon before this one was the vrrp
-// master: it left this node's VIPs or local addresses on the HA interface
-// (a SIGUSR2 hand-over). The new daemon then starts as master, so a
-// restart does not take the addresses away from a working pair.
-func (d *Daemon) resumesMaster() bool {
-	if d.cfg.HA.Mode != config.HAModeVRRP {
-		return false
+// resumesMaster reports whether the daemon before this one handed over
+// (SIGUSR2) as the vrrp master, leaving this node's VIPs or local addresses
+// on the HA interface. The new daemon then starts as master, so an upgrade
+// does not take the addresses away from a working pair. The record is
+// cleared, so that a crash of this daemon does not pass for a hand-over.
+func (d *Daemon) resumesMaster() (bool, error) {
+	prev := d.owned.snapshot()
+	if !prev.HandedOverMaster {
+		return false, nil
+	}
+	if err := d.owned.update(func(o *owned) { o.HandedOverMaster = false }); err != nil {
+		return false, err
 	}
 	ours := append(vips(d.cfg.Services), d.cfg.Local.Addresses...)
-	for _, a := range d.owned.snapshot().Addresses {
+	for _, a := range prev.Addresses {
 		if a.Interface == d.cfg.HA.Interface && slices.Contains(ours, a.Address) {
-			return true
+			return d.cfg.HA.Mode == config.HAModeVRRP, nil
 		}
 	}
-	return false
+	return false, nil
+}
+
+// recordHandOver notes, before a SIGUSR2 exit, whether this daemon hands
+// over as the vrrp master (see resumesMaster).
+func (d *Daemon) recordHandOver() error {
+	master := d.cluster != nil && d.cluster.cfg.Mode == config.HAModeVRRP && d.cluster.Role() == ha.RoleMaster
+	return d.owned.update(func(o *owned) { o.HandedOverMaster = master })
 }
 
 // SetRole implements api.Cluster: in external mode keepalived's notify
@@ -85,17 +107,14 @@ func (d *Daemon) SetRole(role string) error {
 		}
 		return api.Conflict(fmt.Sprintf("ha.mode is %s: only in external mode is the role set from outside", mode))
 	}
-	to := ha.RoleBackup
-	if role == "master" {
+	var to ha.Role
+	switch role {
+	case "master":
 		to = ha.RoleMaster
+	case "backup":
+		to = ha.RoleBackup
+	default:
+		return fmt.Errorf("role %q: want master or backup", role)
 	}
-	if err := d.setRole(context.Background(), to); err != nil {
-		return err
-	}
-	prev := d.cluster.Role()
-	d.cluster.role.Store(uint32(to))
-	if prev != to {
-		d.log.Info("HA role changed", "from", prev, "to", to, "reason", "set through the API (external mode)")
-	}
-	return nil
+	return d.setRole(context.Background(), to)
 }

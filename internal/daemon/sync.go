@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,13 +33,16 @@ type syncer struct {
 	active func() bool
 
 	index  atomic.Pointer[syncIndex]
-	ready  atomic.Bool
 	counts syncCounts
+	// pulling is held by a bulk pull; a repair does not start another
+	// beside it.
+	pulling sync.Mutex
 }
 
 // syncCounts are what adoption did, for `xdplb sync status` and metrics.
 type syncCounts struct {
 	created, updated, replaced, conflicts atomic.Uint64
+	stale, failed                         atomic.Uint64
 	unknownService, forgotten, refreshed  atomic.Uint64
 	emitted, deleted, repairs             atomic.Uint64
 }
@@ -81,7 +86,7 @@ func (s *syncer) Adopt(from uint8, recs []connsync.Record) {
 	for _, r := range recs {
 		rec := datapathRecord(r)
 		if r.Op == connsync.OpDelete {
-			if gone, err := s.dp.Forget(rec); err != nil {
+			if gone, err := s.dp.Forget(rec, now-min(uint64(r.Age), now)); err != nil {
 				s.log.Warn("sync: connection not forgotten", "peer", from, "client", r.Client, "err", err)
 			} else if gone {
 				s.counts.forgotten.Add(1)
@@ -105,9 +110,11 @@ func (s *syncer) Adopt(from uint8, recs []connsync.Record) {
 	s.counts.created.Add(uint64(res.Created))
 	s.counts.updated.Add(uint64(res.Updated))
 	s.counts.replaced.Add(uint64(res.Replaced))
+	s.counts.stale.Add(uint64(res.Stale))
 	s.counts.conflicts.Add(uint64(res.Conflicts))
+	s.counts.failed.Add(uint64(res.Failed))
 	if err != nil {
-		s.log.Warn("sync: connections not adopted", "peer", from, "err", err)
+		s.log.Warn("sync: connections not adopted", "peer", from, "count", res.Failed, "first", err)
 	}
 }
 
@@ -119,26 +126,49 @@ func (s *syncer) Heard(from uint8, _ netip.AddrPort, hb connsync.Heartbeat) {
 }
 
 // Dump implements connsync.Handler: every connection worth keeping, for a
-// peer's bulk pull. Half-open ones are left out, as the datapath leaves
-// them out of its records: a SYN the peer never saw answered is cheap to
-// lose.
+// peer's bulk pull. Half-open TCP connections are left out, as the
+// datapath leaves them out of its records: a SYN the peer never saw
+// answered is cheap to lose.
 func (s *syncer) Dump(ctx context.Context, yield func(connsync.Record) bool) error {
+	origins, err := s.origins()
+	if err != nil {
+		return err
+	}
 	now := datapath.Now()
-	stop := false
-	return s.dp.WalkForward(func(batch []datapath.Forward) error {
+	err = s.dp.WalkForward(func(batch []datapath.Forward) error {
 		for _, f := range batch {
-			if stop || ctx.Err() != nil {
-				return ctx.Err()
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-			if !worthSyncing(f.State) {
-				continue
-			}
-			if !yield(s.record(f, now)) {
-				stop = true
+			if worthSyncing(f.State) && !yield(s.record(f, now, origins)) {
+				return errDumpStopped
 			}
 		}
 		return nil
 	})
+	if errors.Is(err, errDumpStopped) {
+		return nil
+	}
+	return err
+}
+
+// errDumpStopped ends a walk whose reader went away.
+var errDumpStopped = errors.New("dump stopped")
+
+// origins are the connections another node opened, by client key: what a
+// record says of its origin. Walking the reverse halves costs a table
+// walk; only the foreign ones are kept.
+func (s *syncer) origins() (map[datapath.FlowKey]uint8, error) {
+	out := map[datapath.FlowKey]uint8{}
+	err := s.dp.WalkReverse(func(batch []datapath.Reverse) error {
+		for _, r := range batch {
+			if r.Origin != 0 && r.Origin != s.self {
+				out[r.Client] = r.Origin
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 func worthSyncing(st datapath.State) bool {
@@ -147,9 +177,13 @@ func worthSyncing(st datapath.State) bool {
 
 // record is forward half f as a record: its own state, the backend half's
 // left to the receiver ("unchanged", or the same for a new entry).
-func (s *syncer) record(f datapath.Forward, now uint64) connsync.Record {
+func (s *syncer) record(f datapath.Forward, now uint64, origins map[datapath.FlowKey]uint8) connsync.Record {
+	origin, ok := origins[f.Key]
+	if !ok {
+		origin = s.self
+	}
 	return connsync.Record{
-		Op: connsync.OpUpsert, Proto: f.Key.Proto, FwdState: uint8(f.State), Origin: s.self,
+		Op: connsync.OpUpsert, Proto: f.Key.Proto, FwdState: uint8(f.State), Origin: origin,
 		Age:    time.Duration(now - min(f.LastSeen, now)),
 		Client: f.Key.Src, VIP: f.Key.Dst, Local: f.Local, Backend: f.Backend,
 	}
@@ -170,12 +204,16 @@ func (s *syncer) emit(ctx context.Context) error {
 // they free the local ports at once rather than at their own expiry. Only
 // an active node does: a backup's copies expire on the same clock as the
 // master's, and telling the master would be news it already has.
-func (s *syncer) ended(recs []datapath.SyncRecord) {
+func (s *syncer) ended(recs []datapath.Ended) {
 	if len(recs) == 0 || !s.active() {
 		return
 	}
+	now := datapath.Now()
 	for _, r := range recs {
+		// The age tells the peer when the last packet was, so it keeps
+		// a copy that has seen one since.
 		s.node.Send(connsync.Record{Op: connsync.OpDelete, Proto: r.Client.Proto, Origin: s.self,
+			Age:    time.Duration(now - min(r.LastSeen, now)),
 			Client: r.Client.Src, VIP: r.Client.Dst, Local: r.Local, Backend: r.Backend})
 	}
 	s.counts.deleted.Add(uint64(len(recs)))
@@ -201,10 +239,15 @@ func (s *syncer) refresh(ctx context.Context, interval time.Duration) {
 			since = now
 			continue
 		}
-		err := s.dp.WalkForward(func(batch []datapath.Forward) error {
+		origins, err := s.origins()
+		if err != nil {
+			s.log.Warn("sync: refresh pass failed", "err", err)
+			continue
+		}
+		err = s.dp.WalkForward(func(batch []datapath.Forward) error {
 			for _, f := range batch {
 				if f.LastSeen >= since && worthSyncing(f.State) {
-					s.node.Send(s.record(f, now))
+					s.node.Send(s.record(f, now, origins))
 					s.counts.refreshed.Add(1)
 				}
 			}
@@ -235,7 +278,7 @@ func (s *syncer) repair(ctx context.Context, interval time.Duration) {
 		}
 		st := s.node.Stats()
 		lost := st.Gaps - min(st.Late, st.Gaps)
-		if lost <= repaired || time.Since(last) < interval {
+		if lost <= repaired || time.Since(last) < interval || !s.pulling.TryLock() {
 			continue
 		}
 		s.log.Info("sync: datagrams from the peers were lost; pulling their connections again", "lost", lost-repaired)
@@ -243,6 +286,7 @@ func (s *syncer) repair(ctx context.Context, interval time.Duration) {
 		if err := s.node.PullAll(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("sync: repair pull incomplete", "err", err)
 		}
+		s.pulling.Unlock()
 		s.counts.repairs.Add(1)
 	}
 }
@@ -250,6 +294,8 @@ func (s *syncer) repair(ctx context.Context, interval time.Duration) {
 // pull fetches every peer's connections (bulk sync), then says this node
 // is ready: it may take over now without losing what the peers carry.
 func (s *syncer) pull(ctx context.Context, ready func()) {
+	s.pulling.Lock()
+	defer s.pulling.Unlock()
 	start := time.Now()
 	if err := s.node.PullAll(ctx); err != nil && ctx.Err() == nil {
 		s.log.Warn("sync: bulk pull incomplete", "err", err)
@@ -257,7 +303,6 @@ func (s *syncer) pull(ctx context.Context, ready func()) {
 	if ctx.Err() != nil {
 		return
 	}
-	s.ready.Store(true)
 	s.log.Info("sync: bulk pull done; ready", "took", time.Since(start).Round(time.Millisecond),
 		"adopted", s.counts.created.Load()+s.counts.updated.Load()+s.counts.replaced.Load())
 	ready()

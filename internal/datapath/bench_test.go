@@ -15,7 +15,7 @@ func BenchmarkNewConnection(b *testing.B) {
 	for i := 5; i < 13; i++ {
 		locals = append(locals, netip.AddrFrom4([4]byte{172, 19, 0, byte(i)}))
 	}
-	if err := f.dp.SetLocal(locals, 10000, 60000); err != nil {
+	if err := f.dp.SetLocal(locals, Ports{Min: 10000, Max: 60000}, Ports{Min: 10000, Max: 60000}); err != nil {
 		b.Fatal(err)
 	}
 	var total time.Duration

@@ -85,7 +85,7 @@ func newFixtureWith(t testing.TB, portMin, portMax uint16, capacity uint32) *fix
 	}
 	t.Cleanup(func() { dp.Close() })
 	f.dp = dp
-	if err := dp.SetLocal([]netip.Addr{localAddr}, portMin, portMax); err != nil {
+	if err := dp.SetLocal([]netip.Addr{localAddr}, Ports{Min: portMin, Max: portMax}, Ports{Min: portMin, Max: portMax}); err != nil {
 		t.Fatal(err)
 	}
 	var backendID, slot uint32

@@ -141,15 +141,24 @@ func (d *Datapath) WriteRing(offset uint32, ids []uint32) error {
 	return nil
 }
 
-// SetLocal sets the pool of local source addresses and the port range new
-// connections take their local address:port from. Addresses are written
-// before the count that makes them visible.
-func (d *Datapath) SetLocal(addrs []netip.Addr, portMin, portMax uint16) error {
+// Ports is an inclusive range of local ports.
+type Ports struct{ Min, Max uint16 }
+
+func (p Ports) valid() bool { return p.Min != 0 && p.Min <= p.Max }
+
+// SetLocal sets the pool of local source addresses, the port range replies
+// are recognised on (ports), and the slice of it new connections take
+// their local address:port from (alloc): the nodes of an HA pair each hand
+// out their own slice, while each recognises replies on the whole range,
+// since it may carry a peer's connections. Alone, alloc is ports.
+// Addresses are written before the count that makes them visible.
+func (d *Datapath) SetLocal(addrs []netip.Addr, ports, alloc Ports) error {
 	if len(addrs) == 0 || len(addrs) > MaxLocalAddrs {
 		return fmt.Errorf("local addresses: %d given, want 1 to %d", len(addrs), MaxLocalAddrs)
 	}
-	if portMin == 0 || portMin > portMax {
-		return fmt.Errorf("local ports %d-%d: not a range", portMin, portMax)
+	if !ports.valid() || !alloc.valid() || alloc.Min < ports.Min || alloc.Max > ports.Max {
+		return fmt.Errorf("local ports %d-%d, handed out %d-%d: not a range and a slice of it",
+			ports.Min, ports.Max, alloc.Min, alloc.Max)
 	}
 	for i, a := range addrs {
 		v, err := be32(a)
@@ -160,30 +169,11 @@ func (d *Datapath) SetLocal(addrs []netip.Addr, portMin, portMax uint16) error {
 			return fmt.Errorf("write local address %s: %w", a, err)
 		}
 	}
-	cfg := xdplbLbConfig{LocalCount: uint32(len(addrs)), PortMin: portMin, PortMax: portMax}
+	cfg := xdplbLbConfig{LocalCount: uint32(len(addrs)), PortMin: alloc.Min, PortMax: alloc.Max}
 	if err := d.objs.Config.Update(uint32(0), cfg, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write datapath config: %w", err)
 	}
-	return d.setPortGlobals(portMin, portMax)
-}
-
-// SetAllocPorts narrows the ports new connections are given to
-// [portMin, portMax], a slice of the range SetLocal set: the nodes of an
-// HA pair each hand out their own slice, while each recognises replies
-// on the whole range, since it may carry a peer's connections.
-func (d *Datapath) SetAllocPorts(portMin, portMax uint16) error {
-	var cfg xdplbLbConfig
-	if err := d.objs.Config.Lookup(uint32(0), &cfg); err != nil {
-		return fmt.Errorf("read datapath config: %w", err)
-	}
-	if portMin == 0 || portMin > portMax {
-		return fmt.Errorf("local ports %d-%d: not a range", portMin, portMax)
-	}
-	cfg.PortMin, cfg.PortMax = portMin, portMax
-	if err := d.objs.Config.Update(uint32(0), cfg, ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("write datapath config: %w", err)
-	}
-	return nil
+	return d.setPortGlobals(ports.Min, ports.Max)
 }
 
 // ServiceKeys lists the services the datapath serves.

@@ -23,7 +23,14 @@ type SweepResult struct {
 	PerService map[uint32]int
 	// Ended are the connections that expired, for the peers of an HA
 	// pair; listed only while sync is on (SetSync).
-	Ended []SyncRecord
+	Ended []Ended
+}
+
+// Ended is a connection a sweep removed, and when it last saw a packet
+// (Now's clock).
+type Ended struct {
+	SyncRecord
+	LastSeen uint64
 }
 
 // ConnCount is how many connections of a backend are established
@@ -112,11 +119,11 @@ func (sw *sweep) judge(k xdplbCtKey, v *xdplbCtFwd, rk xdplbCtKey, rev *revSumma
 		sw.delRev = append(sw.delRev, rk)
 		sw.res.Expired++
 		if sw.listEnded {
-			sw.res.Ended = append(sw.res.Ended, SyncRecord{
+			sw.res.Ended = append(sw.res.Ended, Ended{SyncRecord: SyncRecord{
 				Client:  flowKeyFromWire(k),
 				Local:   netip.AddrPortFrom(addrFromBE32(v.LocalAddr), portFromBE16(v.LocalPort)),
 				Backend: netip.AddrPortFrom(addrFromBE32(v.BackendAddr), portFromBE16(v.BackendPort)),
-			})
+			}, LastSeen: max(v.LastSeen, rev.lastSeen)})
 		}
 	}
 }

@@ -240,10 +240,12 @@ func TestAdoptedConnectionHoldsItsPort(t *testing.T) {
 	f.run(t, clientSYN(client, clientMAC, single).bytes(t), f.lb0.ifindex, xdpDrop, nil, "drop_ports_exhausted")
 }
 
-// TestAdoptMerges: a record for a connection this node knows refreshes it
-// and keeps its next hops; one for another client's local port is a
-// conflict and changes nothing; one naming another local port replaces a
-// stale entry and frees its old port; Forget removes only a matching one.
+// TestAdoptMerges: a record for a connection this node knows is merged
+// with it, keeping its next hops, and whichever saw the connection last
+// decides its states and mapping; a record for another client's local port
+// is a conflict and changes nothing; a replaced mapping gives back only
+// its own port; Forget removes only a matching connection idle since the
+// peer's last packet.
 func TestAdoptMerges(t *testing.T) {
 	f := newFixture(t, 10000, 10999)
 	syn := clientSYN(client, clientMAC, vip80)
@@ -253,20 +255,33 @@ func TestAdoptMerges(t *testing.T) {
 	mine := f.forward(t, client)
 	backend := netip.AddrPortFrom(addrFromBE32(mine.BackendAddr), portFromBE16(mine.BackendPort))
 	rec := SyncRecord{Client: fk, Local: local, Backend: backend, FwdState: StateEstablished}
+	older, newer := mine.LastSeen-1, mine.LastSeen+1
 
-	res, err := f.dp.Adopt([]Adopted{{SyncRecord: rec, BackendID: mine.BackendId, LastSeen: 1}})
-	if err != nil || res.Updated != 1 {
-		t.Fatalf("adopt known: %+v, %v", res, err)
+	adopt := func(r SyncRecord, lastSeen uint64) AdoptResult {
+		t.Helper()
+		res, err := f.dp.Adopt([]Adopted{{SyncRecord: r, BackendID: mine.BackendId, LastSeen: lastSeen}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
 	}
-	got := f.forward(t, client)
-	if got.State != xdplbCtStateCT_ESTABLISHED || got.LastSeen != mine.LastSeen {
-		t.Errorf("known connection after adopt: state %d last seen %d, want established and %d", got.State, got.LastSeen, mine.LastSeen)
+	if res := adopt(rec, older); res.Updated != 1 {
+		t.Fatalf("adopt an older record of a known connection: %+v", res)
+	}
+	if got := f.forward(t, client); got.State != xdplbCtStateCT_SYN_SENT || got.LastSeen != mine.LastSeen || got.HopIfindex != mine.HopIfindex {
+		t.Errorf("an older record changed the connection: %+v, want it as it was: %+v", got, mine)
+	}
+	if res := adopt(rec, newer); res.Updated != 1 {
+		t.Fatalf("adopt a newer record of a known connection: %+v", res)
+	}
+	if got := f.forward(t, client); got.State != xdplbCtStateCT_ESTABLISHED || got.LastSeen != newer || got.HopIfindex != mine.HopIfindex {
+		t.Errorf("after a newer record: %+v, want established, seen at %d, next hop kept", got, newer)
 	}
 
 	thief := rec
 	thief.Client = FlowKey{Src: client2, Dst: vip80, Proto: TCP}
-	if res, err := f.dp.Adopt([]Adopted{{SyncRecord: thief}}); err != nil || res.Conflicts != 1 {
-		t.Fatalf("adopt a taken port: %+v, %v", res, err)
+	if res := adopt(thief, newer+1); res.Conflicts != 1 {
+		t.Fatalf("adopt a taken port: %+v", res)
 	}
 	if k, _ := thief.Client.wire(); f.dp.objs.CtForward.Lookup(k, new(xdplbCtFwd)) == nil {
 		t.Error("a conflicting record was adopted")
@@ -277,18 +292,103 @@ func TestAdoptMerges(t *testing.T) {
 
 	moved := rec
 	moved.Local = netip.AddrPortFrom(localAddr, local.Port()%999+10000)
-	if res, err := f.dp.Adopt([]Adopted{{SyncRecord: moved}}); err != nil || res.Replaced != 1 {
-		t.Fatalf("adopt a moved connection: %+v, %v", res, err)
+	if res := adopt(moved, older); res.Stale != 1 {
+		t.Fatalf("adopt an older record with another mapping: %+v, want it dropped as stale", res)
 	}
-	var rev xdplbCtRev
+	if got := f.forward(t, client); got.LocalPort != mine.LocalPort {
+		t.Errorf("an older record moved the connection: %+v", got)
+	}
+	if res := adopt(moved, newer+1); res.Replaced != 1 {
+		t.Fatalf("adopt a newer record with another mapping: %+v", res)
+	}
 	oldKey, _ := Forward{Key: fk, Local: local, Backend: backend}.ReverseKey().wire()
-	if err := f.dp.objs.CtReverse.Lookup(oldKey, &rev); err == nil {
+	if err := f.dp.objs.CtReverse.Lookup(oldKey, new(xdplbCtRev)); err == nil {
 		t.Error("the replaced connection's old port is still held")
 	}
-	if gone, err := f.dp.Forget(rec); err != nil || gone {
-		t.Errorf("forget with a stale mapping: %v, %v; want nothing removed", gone, err)
+
+	// A leftover forward half whose port is another client's now: a
+	// record replacing it must not free that client's port.
+	stray := FlowKey{Src: ap("172.19.0.77:5000"), Dst: vip80, Proto: TCP}
+	strayFwd := Forward{Key: stray, Local: moved.Local, Backend: backend, State: StateEstablished, LastSeen: 1}
+	if err := f.dp.objs.CtForward.Put(mustWire(t, strayFwd)); err != nil {
+		t.Fatal(err)
 	}
-	if gone, err := f.dp.Forget(moved); err != nil || !gone {
-		t.Errorf("forget: %v, %v; want removed", gone, err)
+	if res := adopt(SyncRecord{Client: stray, Local: netip.AddrPortFrom(localAddr, 10998), Backend: backend}, newer); res.Replaced != 1 {
+		t.Fatalf("adopt over a leftover forward half: %+v", res)
 	}
+	movedKey, _ := Forward{Key: fk, Local: moved.Local, Backend: backend}.ReverseKey().wire()
+	var held xdplbCtRev
+	if err := f.dp.objs.CtReverse.Lookup(movedKey, &held); err != nil || held.Client != mustKey(t, fk) {
+		t.Errorf("replacing a leftover freed another client's port: %+v, %v", held, err)
+	}
+
+	for _, c := range []struct {
+		name       string
+		r          SyncRecord
+		seenBefore uint64
+		gone       bool
+	}{
+		{"another mapping", rec, newer + 1, false},
+		{"seen here since", moved, newer, false},
+		{"idle since the peer's last packet", moved, newer + 1, true},
+	} {
+		if gone, err := f.dp.Forget(c.r, c.seenBefore); err != nil || gone != c.gone {
+			t.Errorf("forget, %s: removed %v (err %v), want %v", c.name, gone, err, c.gone)
+		}
+	}
+}
+
+// TestAllocSlice: a node hands out only its slice of the local ports but
+// recognises replies on the whole range, where its peer's connections
+// live.
+func TestAllocSlice(t *testing.T) {
+	f := newFixture(t, 20000, 20001)
+	if err := f.dp.SetLocal([]netip.Addr{localAddr}, Ports{Min: 20000, Max: 20001}, Ports{Min: 20001, Max: 20001}); err != nil {
+		t.Fatal(err)
+	}
+	single := netip.AddrPortFrom(netip.MustParseAddr("172.19.0.11"), 80)
+	rs1 := ap("172.19.0.2:80")
+	first := clientSYN(client, clientMAC, single)
+	want := first
+	want.srcMAC, want.dstMAC, want.src, want.dst = lbMAC, rs1MAC, ap("172.19.0.5:20001"), rs1
+	f.run(t, first.bytes(t), f.lb0.ifindex, xdpTX, want.bytes(t), "fwd_tx")
+	f.run(t, clientSYN(client2, client2MAC, single).bytes(t), f.lb0.ifindex, xdpDrop, nil, "drop_ports_exhausted")
+
+	if err := f.dp.SetLocal([]netip.Addr{localAddr}, Ports{Min: 20000, Max: 20001}, Ports{Min: 19000, Max: 20001}); err == nil {
+		t.Error("a slice outside the range was accepted")
+	}
+	res, err := f.dp.Adopt([]Adopted{{SyncRecord: SyncRecord{Client: FlowKey{Src: client2, Dst: single, Proto: TCP},
+		Local: ap("172.19.0.5:20000"), Backend: rs1, FwdState: StateEstablished}, ServiceID: 6, LastSeen: Now()}})
+	if err != nil || res.Created != 1 {
+		t.Fatalf("adopt the peer's connection: %+v, %v", res, err)
+	}
+	f.nt.do(func() {
+		err := netlink.NeighAdd(&netlink.Neigh{LinkIndex: f.lb0.ifindex, Family: netlink.FAMILY_V4,
+			State: netlink.NUD_PERMANENT, IP: client2.Addr().AsSlice(), HardwareAddr: client2MAC})
+		if err != nil {
+			t.Error(err)
+		}
+	})
+	reply := frame{srcMAC: rs1MAC, dstMAC: lbMAC, src: rs1, dst: ap("172.19.0.5:20000"), ack: true, seq: 7}
+	back := reply
+	back.srcMAC, back.dstMAC, back.src, back.dst = lbMAC, client2MAC, single, client2
+	f.run(t, reply.bytes(t), f.lb0.ifindex, xdpTX, back.bytes(t), "fwd_tx")
+}
+
+func mustWire(t *testing.T, fwd Forward) (xdplbCtKey, xdplbCtFwd) {
+	t.Helper()
+	k, v, err := fwd.wire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, v
+}
+
+func mustKey(t *testing.T, k FlowKey) xdplbCtKey {
+	t.Helper()
+	w, err := k.wire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }

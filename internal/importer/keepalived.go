@@ -53,8 +53,8 @@ func mapKeepalived(source string, nodes []*Node, findings []Finding) (*Result, e
 	return m.finish()
 }
 
-const vrrpWhy = "VRRP is not part of xdplb (failover is a separate issue): keep running it for failover; " +
-	"xdplb adds the VIPs of its services to its first interface itself"
+const vrrpWhy = "VRRP is not imported: for failover use xdplb's own pair (ha.mode: vrrp, with sync) or keep " +
+	"keepalived owning the addresses with ha.mode: external (docs/ha.md)"
 
 // topLevelWhy explains the top-level keywords that are not about LVS.
 var topLevelWhy = map[string]string{

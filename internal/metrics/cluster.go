@@ -21,13 +21,13 @@ type SyncStats struct {
 	// Records lost before they left: full ring, full queue, send error.
 	RingFull, QueueDrops, SendErrors uint64
 	// Datagrams refused.
-	AuthFailures, Replays, NotPeer, Malformed, SameNodeID uint64
-	Gaps, Late                                            uint64
+	AuthFailures, Replays, NotPeer, Malformed, SameNodeID, WrongCluster uint64
+	Gaps, Late                                                          uint64
 	// Repairs: bulk pulls made because the peers' datagrams were lost.
 	Repairs uint64
 	// What adoption did.
-	Created, Updated, Replaced, Conflicts, UnknownService, Forgotten uint64
-	Peers                                                            []SyncPeer
+	Created, Updated, Replaced, Stale, Conflicts, Failed, UnknownService, Forgotten uint64
+	Peers                                                                           []SyncPeer
 }
 
 // SyncPeer is one configured peer.
@@ -61,12 +61,12 @@ func (c *Collector) describeCluster(desc func(name, help string, labels ...strin
 	d.syncLost = desc("sync_lost_total",
 		"Records lost before they left this node, by cause: the datapath's ring was full, the send queue was full, the socket refused. The refresh repairs them.", "cause")
 	d.syncRefused = desc("sync_refused_total",
-		"Sync datagrams dropped, by reason: bad mac (tampered or another key), replayed, not from a peer, malformed, carrying this node's own id (two nodes share one ha.node_id).", "reason")
+		"Sync datagrams dropped, by reason: bad mac (tampered or another key), replayed, not from a peer, malformed, carrying this node's own id (two nodes share one ha.node_id), of another sync.cluster_id.", "reason")
 	d.syncGaps = desc("sync_gaps_total", "Sequence numbers the peers' datagrams skipped (lost, unless they arrive late).")
 	d.syncLate = desc("sync_late_total", "Skipped sequence numbers that arrived afterwards.")
 	d.syncRepairs = desc("sync_repairs_total", "Bulk pulls of the peers' whole tables made because their datagrams were lost.")
 	d.syncAdopted = desc("sync_adopted_total",
-		"Peers' connection records by what adoption did: created, updated, replaced (a stale entry of this node), conflict (the local port is another connection's), unknown_service.", "result")
+		"Peers' connection records by what adoption did: created, updated, replaced (this node's entry was older), stale (this node's entry was newer: kept), conflict (the local port is another connection's), failed (the table refused), unknown_service.", "result")
 	d.syncForgotten = desc("sync_forgotten_total", "Connections removed because a peer reported them ended.")
 	d.syncPeerLastHeard = desc("sync_peer_last_heard_seconds", "Seconds since a peer's last datagram; -1 if never heard.", "peer")
 	d.syncPeerBulkDone = desc("sync_peer_bulk_done", "Whether the last bulk pull from a peer completed.", "peer")
@@ -100,12 +100,15 @@ func (c *Collector) collectCluster(ch chan<- prometheus.Metric, st ClusterStats)
 	counter(ch, d.syncRefused, s.NotPeer, "not_peer")
 	counter(ch, d.syncRefused, s.Malformed, "malformed")
 	counter(ch, d.syncRefused, s.SameNodeID, "same_node_id")
+	counter(ch, d.syncRefused, s.WrongCluster, "wrong_cluster")
 	counter(ch, d.syncGaps, s.Gaps)
 	counter(ch, d.syncLate, s.Late)
 	counter(ch, d.syncRepairs, s.Repairs)
 	counter(ch, d.syncAdopted, s.Created, "created")
 	counter(ch, d.syncAdopted, s.Updated, "updated")
 	counter(ch, d.syncAdopted, s.Replaced, "replaced")
+	counter(ch, d.syncAdopted, s.Stale, "stale")
+	counter(ch, d.syncAdopted, s.Failed, "failed")
 	counter(ch, d.syncAdopted, s.Conflicts, "conflict")
 	counter(ch, d.syncAdopted, s.UnknownService, "unknown_service")
 	counter(ch, d.syncForgotten, s.Forgotten)

@@ -27,11 +27,13 @@ xdplb_ha_role{role="master"} 0
 # HELP xdplb_ha_ready Whether this node has pulled its peers' connections (bulk sync) and may take over.
 # TYPE xdplb_ha_ready gauge
 xdplb_ha_ready 1
-# HELP xdplb_sync_adopted_total Peers' connection records by what adoption did: created, updated, replaced (a stale entry of this node), conflict (the local port is another connection's), unknown_service.
+# HELP xdplb_sync_adopted_total Peers' connection records by what adoption did: created, updated, replaced (this node's entry was older), stale (this node's entry was newer: kept), conflict (the local port is another connection's), failed (the table refused), unknown_service.
 # TYPE xdplb_sync_adopted_total counter
 xdplb_sync_adopted_total{result="conflict"} 1
 xdplb_sync_adopted_total{result="created"} 10
+xdplb_sync_adopted_total{result="failed"} 0
 xdplb_sync_adopted_total{result="replaced"} 0
+xdplb_sync_adopted_total{result="stale"} 0
 xdplb_sync_adopted_total{result="unknown_service"} 0
 xdplb_sync_adopted_total{result="updated"} 4
 # HELP xdplb_sync_gaps_total Sequence numbers the peers' datagrams skipped (lost, unless they arrive late).
