@@ -3,6 +3,8 @@ package connsync
 import (
 	"bytes"
 	"testing"
+
+	"github.com/xdplb/xdplb/internal/ha"
 )
 
 // encodeMessage is parseMessage's inverse, built from the encoders the
@@ -31,7 +33,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(deltaMessage(rec4(1), rec4(70000)))
 	f.Add(deltaMessage(rec6(1)))
 	f.Add(deltaMessage())
-	f.Add(encodeMessage(message{header: header{typ: typeHeartbeat, node: 3, seq: 9}, hb: Heartbeat{Priority: 100, Role: RoleBackup, Ready: true}}))
+	f.Add(encodeMessage(message{header: header{typ: typeHeartbeat, node: 3, seq: 9}, hb: Heartbeat{Priority: 100, Role: ha.RoleBackup, Ready: true}}))
 	f.Add(encodeMessage(message{header: header{typ: typeBulkRequest, node: 2, epoch: 0xdeadbeef}}))
 	f.Add(encodeMessage(message{header: header{typ: typeBulkEnd, node: 2}, end: bulkEnd{records: 5, chunks: 1}}))
 	f.Add([]byte("XLBS\x01"))

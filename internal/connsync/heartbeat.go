@@ -6,36 +6,14 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/xdplb/xdplb/internal/ha"
 )
-
-// Role is a node's place in the election.
-type Role uint8
-
-const (
-	RoleInit   Role = 0
-	RoleBackup Role = 1
-	RoleMaster Role = 2
-	RoleFault  Role = 3
-)
-
-func (r Role) String() string {
-	switch r {
-	case RoleInit:
-		return "init"
-	case RoleBackup:
-		return "backup"
-	case RoleMaster:
-		return "master"
-	case RoleFault:
-		return "fault"
-	}
-	return fmt.Sprintf("role(%d)", uint8(r))
-}
 
 // Heartbeat is a node's election advert.
 type Heartbeat struct {
 	Priority uint8
-	Role     Role
+	Role     ha.Role
 	Ready    bool // the node's bulk sync completed
 	// AdvertInterval travels in whole milliseconds and saturates at
 	// 65.535 s.
@@ -61,12 +39,12 @@ func decodeHeartbeat(p []byte) (Heartbeat, error) {
 	}
 	hb := Heartbeat{
 		Priority:       p[0],
-		Role:           Role(p[1]),
+		Role:           ha.Role(p[1]),
 		Ready:          p[2] == 1,
 		AdvertInterval: time.Duration(binary.BigEndian.Uint16(p[4:])) * time.Millisecond,
 	}
 	switch {
-	case hb.Role > RoleFault:
+	case hb.Role > ha.RoleFault:
 		return Heartbeat{}, fmt.Errorf("heartbeat: unknown %s", hb.Role)
 	case p[2] > 1:
 		return Heartbeat{}, fmt.Errorf("heartbeat: ready is %d, not 0 or 1", p[2])

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xdplb/xdplb/internal/ha"
 )
 
 // deltaMessage encodes recs as a DELTA datagram, less the mac.
@@ -149,8 +151,8 @@ func TestDecodeRejects(t *testing.T) {
 func TestHeartbeatRoundTrip(t *testing.T) {
 	for _, hb := range []Heartbeat{
 		{},
-		{Priority: 200, Role: RoleMaster, Ready: true, AdvertInterval: time.Second},
-		{Priority: 1, Role: RoleFault, AdvertInterval: 65535 * time.Millisecond},
+		{Priority: 200, Role: ha.RoleMaster, Ready: true, AdvertInterval: time.Second},
+		{Priority: 1, Role: ha.RoleFault, AdvertInterval: 65535 * time.Millisecond},
 	} {
 		got, err := decodeHeartbeat(appendHeartbeat(nil, hb))
 		if err != nil || got != hb {
@@ -170,14 +172,6 @@ func TestHeartbeatRoundTrip(t *testing.T) {
 	} {
 		if _, err := decodeHeartbeat(bad); err == nil {
 			t.Errorf("decodeHeartbeat(%v) accepted it", bad)
-		}
-	}
-}
-
-func TestRoleString(t *testing.T) {
-	for r, want := range map[Role]string{RoleInit: "init", RoleBackup: "backup", RoleMaster: "master", RoleFault: "fault", 9: "role(9)"} {
-		if r.String() != want {
-			t.Errorf("Role(%d).String() = %q, want %q", r, r.String(), want)
 		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/xdplb/xdplb/internal/ha"
 )
 
 func TestDeltasDelivered(t *testing.T) {
@@ -97,7 +99,7 @@ func TestGapsCounted(t *testing.T) {
 func TestHeartbeatDelivered(t *testing.T) {
 	rb := &recorder{}
 	a, _ := pair(t, &recorder{}, rb)
-	hb := Heartbeat{Priority: 150, Role: RoleMaster, Ready: true, AdvertInterval: time.Second}
+	hb := Heartbeat{Priority: 150, Role: ha.RoleMaster, Ready: true, AdvertInterval: time.Second}
 	a.SendHeartbeat(hb)
 	waitFor(t, time.Second, "heartbeat heard", func() bool { return len(rb.heartbeats()) > 0 })
 	want := heard{from: 1, addr: a.Addr(), hb: hb}
