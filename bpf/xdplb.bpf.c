@@ -20,6 +20,7 @@
 #include "lib/fib.h"
 #include "lib/reset.h"
 #include "lib/sync.h"
+#include "lib/sanity.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -89,6 +90,9 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 	struct tuple to;
 	int ret, refresh = 1;
 
+	ret = check_forwardable(ctx, p);
+	if (ret >= 0)
+		return ret;
 	key_from_packet(&fk, p);
 	fwd = bpf_map_lookup_elem(&ct_forward, &fk);
 	if (fwd && fwd->state == CT_RESET)
@@ -155,6 +159,9 @@ static __always_inline int from_backend(struct xdp_md *ctx, struct packet *p)
 	rev = bpf_map_lookup_elem(&ct_reverse, &rk);
 	if (!rev)
 		return verdict(R_PASS_NO_CONN, XDP_PASS);
+	ret = check_forwardable(ctx, p);
+	if (ret >= 0)
+		return ret;
 	if (!rev->ifindex) {
 		ret = client_hop(ctx, p, rev);
 		if (ret >= 0)

@@ -184,7 +184,7 @@ enum reason {
 	R_PASS_NO_SERVICE,   /* no service and not a NAT port */
 	R_PASS_NO_CONN,      /* to a NAT port but no connection: the host's own */
 	R_PASS_TRUNCATED,    /* headers cut short */
-	R_PASS_BAD_HEADER,   /* IHL < 5, TCP data offset < 5, IPv4 total length too small */
+	R_PASS_BAD_HEADER,   /* IHL < 5, TCP data offset < 5, IPv4 total length too small; for what would be forwarded, lengths beyond the frame or segment */
 	R_PASS_FRAGMENT,     /* fragment not addressed to a VIP */
 	R_DROP_FRAGMENT,     /* fragment addressed to a VIP: cannot be balanced */
 	R_DROP_NO_CONN,      /* TCP non-SYN to a service with no connection */
@@ -195,6 +195,10 @@ enum reason {
 	R_DROP_NO_ROUTE,     /* FIB has no usable route to the backend */
 	R_DROP_BAD_BACKEND,  /* ring names a backend id with no address */
 	R_FWD_RESET,         /* answered with an RST: its backend was taken out */
+	R_PASS_NOT_OURS,     /* frame to another MAC (broadcast, multicast, another host) */
+	R_PASS_BAD_CHECKSUM, /* IPv4 header checksum wrong */
+	R_DROP_TTL,          /* TTL 0 or 1: a router would not forward it */
+	R_DROP_BAD_FLAGS,    /* TCP flags no stack sends (SYN+FIN, SYN+RST, none, FIN without ACK) */
 	R_MAX,
 };
 
@@ -223,6 +227,14 @@ struct sync_event {
 	__u8 fwd_state;
 	__u8 rev_state;
 	__u8 pad[2];
+};
+
+/* An interface the program is attached to, and its MAC address: frames
+ * to another MAC are not this host's to forward. */
+struct if_mac {
+	__u32 ifindex;
+	__u8 mac[6];
+	__u16 pad;
 };
 
 /* Counters of the sync emitter, per CPU. */
@@ -266,5 +278,6 @@ LAYOUT_SIZE(traffic, 40);
 LAYOUT_SIZE(event, 8);
 LAYOUT_SIZE(backend_load, 16);
 LAYOUT_SIZE(sync_event, 32);
+LAYOUT_SIZE(if_mac, 12);
 
 #endif

@@ -18,6 +18,8 @@ const (
 	MaxBackends           = datapath.MaxBackends // total across all services
 	MaxBackendsPerService = 4096
 	MaxLocalAddresses     = datapath.MaxLocalAddrs
+	// MaxInterfaces is how many interfaces the program can be attached to.
+	MaxInterfaces = datapath.MaxInterfaces
 	// RingSlots is the size of the array every scheduler's ring lives in.
 	RingSlots = datapath.RingSlots
 	// MaxWRRRing is the longest weighted round-robin ring; longer ones

@@ -101,6 +101,9 @@ func (ps *problems) interfaces(names []string) {
 	if len(names) == 0 {
 		ps.add("interfaces", "at least one interface is required")
 	}
+	if len(names) > MaxInterfaces {
+		ps.add("interfaces", "%d interfaces, more than the %d the datapath can be attached to", len(names), MaxInterfaces)
+	}
 	first := map[string]int{}
 	for i, name := range names {
 		p := index("interfaces", i)

@@ -46,6 +46,12 @@ func TestValidate(t *testing.T) {
 		msg    string
 	}{
 		{"empty xdp mode", func(c *Config) { c.XDPMode = "" }, "xdp_mode", `"" is not an XDP mode`},
+		{"too many interfaces", func(c *Config) {
+			c.Interfaces = nil
+			for i := range 17 {
+				c.Interfaces = append(c.Interfaces, fmt.Sprintf("eth%d", i))
+			}
+		}, "interfaces", "17 interfaces, more than the 16 the datapath can be attached to"},
 		{"zero port range", func(c *Config) { c.Local.Ports = PortRange{} }, "local.ports", "0-0 is not a port range: 0 is not a port (1-65535)"},
 		{"reversed port range", func(c *Config) { c.Local.Ports = PortRange{Min: 2, Max: 1} }, "local.ports", "2-1 is not a port range: 2 is greater than 1"},
 		{"unknown protocol number", func(c *Config) { c.Services[0].Protocol = 1 }, "services[0].protocol", "1 is not a protocol"},

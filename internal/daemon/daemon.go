@@ -196,6 +196,9 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 	if persist, why := dp.PinsPersist(); !persist && cfg.State.PinPath != "" {
 		d.log.Warn("pinned state will not outlive this daemon: a restart or upgrade loses every connection", "reason", why)
 	}
+	if names := dp.RestartedCounters(); len(names) > 0 {
+		d.log.Warn("this version counts other things: these pinned counters restart from zero (connections are kept)", "maps", names)
+	}
 	if from, ok := dp.Migrated(); ok {
 		d.log.Warn("upgraded the pinned datapath state in place", "from_layout", from, "to_layout", datapath.LayoutVersion)
 	}

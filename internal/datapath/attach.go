@@ -20,6 +20,9 @@ func (d *Datapath) Attach(ifindex int, mode ident.XDPMode) (ident.XDPMode, error
 	if _, ok := d.links[ifindex]; ok {
 		return "", fmt.Errorf("ifindex %d: already attached", ifindex)
 	}
+	if err := d.addInterfaceMAC(ifindex); err != nil {
+		return "", err
+	}
 	if d.pinPath != "" {
 		l, err := link.LoadPinnedLink(d.linkPin(ifindex), nil)
 		switch {
@@ -52,6 +55,34 @@ func (d *Datapath) Attach(ifindex int, mode ident.XDPMode) (ident.XDPMode, error
 	default:
 		return "", fmt.Errorf("unknown XDP mode %q (want native, generic or auto)", mode)
 	}
+}
+
+// MaxInterfaces is how many interfaces the program can be attached to: the
+// length of its table of their MAC addresses.
+const MaxInterfaces = 16
+
+// addInterfaceMAC adds the interface's MAC to the program's table, before
+// the program sees the interface's first frame: frames to other MACs are
+// not forwarded. An interface without an Ethernet address is not checked.
+func (d *Datapath) addInterfaceMAC(ifindex int) error {
+	l, err := netlink.LinkByIndex(ifindex)
+	if err != nil {
+		return fmt.Errorf("ifindex %d: %w", ifindex, err)
+	}
+	mac := l.Attrs().HardwareAddr
+	if len(mac) != 6 {
+		return nil
+	}
+	if len(d.ifMACs) == MaxInterfaces {
+		return fmt.Errorf("ifindex %d: at most %d interfaces", ifindex, MaxInterfaces)
+	}
+	d.ifMACs = append(d.ifMACs, xdplbIfMac{Ifindex: uint32(ifindex), Mac: [6]uint8(mac)})
+	var table [MaxInterfaces]xdplbIfMac
+	copy(table[:], d.ifMACs)
+	if err := d.objs.IfMacs.Set(table); err != nil {
+		return fmt.Errorf("write interface MACs: %w", err)
+	}
+	return nil
 }
 
 func (d *Datapath) attach(ifindex int, mode ident.XDPMode) error {

@@ -85,6 +85,14 @@ func newFixtureWith(t testing.TB, portMin, portMax uint16, capacity uint32) *fix
 	}
 	t.Cleanup(func() { dp.Close() })
 	f.dp = dp
+	// As Attach does: frames to other MACs than the interfaces' are not
+	// forwarded.
+	for _, l := range []testLink{f.lb0, f.lb1} {
+		f.nt.do(func() { err = dp.addInterfaceMAC(l.ifindex) })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := dp.SetLocal([]netip.Addr{localAddr}, Ports{Min: portMin, Max: portMax}, Ports{Min: portMin, Max: portMax}); err != nil {
 		t.Fatal(err)
 	}

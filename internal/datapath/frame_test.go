@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"cmp"
 	"net"
 	"net/netip"
 	"testing"
@@ -25,13 +26,15 @@ type frame struct {
 	moreFragments  bool
 	fragOffset     uint16
 	zeroUDPCsum    bool
+	ttl            uint8 // 0: 64
+	psh            bool
 }
 
 func (f frame) bytes(t testing.TB) []byte {
 	t.Helper()
 	eth := &layers.Ethernet{SrcMAC: f.srcMAC, DstMAC: f.dstMAC, EthernetType: layers.EthernetTypeIPv4}
 	ip := &layers.IPv4{
-		Version: 4, TTL: 64, Id: 0x1234,
+		Version: 4, TTL: cmp.Or(f.ttl, 64), Id: 0x1234,
 		SrcIP: f.src.Addr().AsSlice(), DstIP: f.dst.Addr().AsSlice(),
 		Options: f.ipOptions, FragOffset: f.fragOffset,
 	}
@@ -59,7 +62,7 @@ func (f frame) bytes(t testing.TB) []byte {
 		ip.Protocol = layers.IPProtocolTCP
 		tcp := &layers.TCP{
 			SrcPort: layers.TCPPort(f.src.Port()), DstPort: layers.TCPPort(f.dst.Port()),
-			Seq: f.seq, SYN: f.syn, ACK: f.ack, FIN: f.fin, RST: f.rst, Window: 64240,
+			Seq: f.seq, SYN: f.syn, ACK: f.ack, FIN: f.fin, RST: f.rst, PSH: f.psh, Window: 64240,
 		}
 		if f.ack {
 			tcp.Ack = 1000

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -71,6 +72,11 @@ type Datapath struct {
 	lastSweepSize int
 	// syncOn makes sweeps list the connections they end (SetSync).
 	syncOn bool
+	// ifMACs are the attached interfaces' MACs, as the program has them.
+	ifMACs []xdplbIfMac
+	// restartedCounters are the pinned counter maps Load dropped because
+	// this version counts more (or fewer) things.
+	restartedCounters []string
 }
 
 // ErrIncompatiblePins is returned by Load when the maps pinned at PinPath
@@ -112,6 +118,11 @@ func Load(opts Options) (*Datapath, error) {
 		collOpts = &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: opts.PinPath}}
 	}
 	d := &Datapath{pinPath: opts.PinPath, pinsTransient: transient, links: map[int]link.Link{}}
+	if opts.PinPath != "" {
+		if d.restartedCounters, err = dropResizedCounters(spec, opts.PinPath); err != nil {
+			return nil, err
+		}
+	}
 	if err := spec.LoadAndAssign(&d.objs, collOpts); err != nil {
 		var verr *ebpf.VerifierError
 		switch {
@@ -175,6 +186,41 @@ func (d *Datapath) stampLayout() error {
 // Migrated reports whether Load upgraded the adopted maps from an older
 // layout version, and from which, so the caller can say so.
 func (d *Datapath) Migrated() (from uint32, ok bool) { return d.migratedFrom, d.migratedFrom != 0 }
+
+// RestartedCounters names the pinned counter maps Load dropped because
+// this version counts other things in them: their counts restart from 0.
+func (d *Datapath) RestartedCounters() []string { return d.restartedCounters }
+
+// countersOnly are the maps that hold nothing but counters: one pinned with
+// another size (a version that counts more reasons) is dropped and made
+// anew, losing counts but nothing a connection needs.
+var countersOnly = []string{"reasons", "sync_stats"}
+
+// dropResizedCounters removes the pins of counter maps whose size differs
+// from spec's, so that loading makes them anew instead of refusing them.
+func dropResizedCounters(spec *ebpf.CollectionSpec, pinPath string) ([]string, error) {
+	var dropped []string
+	for _, name := range countersOnly {
+		path := filepath.Join(pinPath, name)
+		m, err := ebpf.LoadPinnedMap(path, nil)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open pinned %s: %w", name, err)
+		}
+		size := m.MaxEntries()
+		m.Close()
+		if size == spec.Maps[name].MaxEntries {
+			continue
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("drop pinned %s of another size: %w", name, err)
+		}
+		dropped = append(dropped, name)
+	}
+	return dropped, nil
+}
 
 // Adopted reports whether Load took over pinned maps from an earlier run.
 func (d *Datapath) Adopted() bool { return d.adopted }

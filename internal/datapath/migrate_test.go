@@ -3,6 +3,7 @@ package datapath
 import (
 	"errors"
 	"maps"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -136,5 +137,60 @@ func TestLayout3Migrated(t *testing.T) {
 	dp.Close()
 	if _, err := Load(opts); !errors.Is(err, ErrIncompatiblePins) {
 		t.Errorf("layout 2: error %v, want ErrIncompatiblePins", err)
+	}
+}
+
+// TestResizedCountersRestart: a version that counts more verdict reasons
+// finds the pinned counters of one that counted fewer; it makes them anew
+// (saying so) and keeps every connection.
+func TestResizedCountersRestart(t *testing.T) {
+	path := filepath.Join(tempBPFFS(t), "xdplb")
+	opts := Options{ConntrackCapacity: 1024, PinPath: path}
+	dp, err := Load(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwd := Forward{Key: FlowKey{Src: client, Dst: vip80, Proto: TCP}, Local: ap("172.19.0.5:10000"),
+		Backend: ap("172.19.0.2:80"), State: StateEstablished, LastSeen: 1}
+	rev := Reverse{Key: fwd.ReverseKey(), Client: fwd.Key, State: StateEstablished, LastSeen: 1}
+	if err := dp.PutConns([]Forward{fwd}, []Reverse{rev}); err != nil {
+		t.Fatal(err)
+	}
+	dp.Close()
+
+	// An older version's reasons map: fewer entries.
+	pin := filepath.Join(path, "reasons")
+	old, err := ebpf.LoadPinnedMap(pin, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := &ebpf.MapSpec{Type: old.Type(), KeySize: old.KeySize(), ValueSize: old.ValueSize(), MaxEntries: old.MaxEntries() - 4}
+	old.Close()
+	smaller, err := ebpf.NewMap(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer smaller.Close()
+	if err := os.Remove(pin); err != nil {
+		t.Fatal(err)
+	}
+	if err := smaller.Pin(pin); err != nil {
+		t.Fatal(err)
+	}
+
+	dp, err = Load(opts)
+	if err != nil {
+		t.Fatalf("load over smaller pinned counters: %v", err)
+	}
+	defer dp.Remove()
+	if got := dp.RestartedCounters(); len(got) != 1 || got[0] != "reasons" {
+		t.Errorf("restarted counters %v, want [reasons]", got)
+	}
+	n := 0
+	if err := dp.WalkForward(func(b []Forward) error { n += len(b); return nil }); err != nil || n != 1 {
+		t.Errorf("connections after the load: %d (%v), want the 1 kept", n, err)
+	}
+	if _, err := dp.Reasons(); err != nil {
+		t.Errorf("read the new counters: %v", err)
 	}
 }

@@ -21,9 +21,10 @@ func TestResetReply(t *testing.T) {
 	want := frame{srcMAC: lbMAC, dstMAC: clientMAC, src: vip80, dst: client, rst: true, seq: 1000}
 	f.run(t, data.bytes(t), f.lb0.ifindex, xdpTX, resetFrame(t, want, 0), "fwd_reset")
 
-	// Without an ACK to take the sequence from, the reset acknowledges
-	// what came: 77 + 5 bytes + the FIN.
-	fin := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, fin: true, seq: 77, payload: []byte("hello"),
+	// Without an ACK to take the sequence from (a SYN, data in it as TCP
+	// Fast Open sends), the reset acknowledges what came: 77 + 5 bytes +
+	// the SYN.
+	fin := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, syn: true, seq: 77, payload: []byte("hello"),
 		ipOptions: []layers.IPv4Option{{OptionType: 1}, {OptionType: 1}, {OptionType: 1}, {OptionType: 1}}}
 	wantFin := frame{srcMAC: lbMAC, dstMAC: clientMAC, src: vip80, dst: client, rst: true, ack: true, ipOptions: fin.ipOptions}
 	f.run(t, fin.bytes(t), f.lb0.ifindex, xdpTX, resetFrame(t, wantFin, 83), "fwd_reset")

@@ -124,14 +124,17 @@ func TestSyncRecords(t *testing.T) {
 	}
 	vip84 := netip.AddrPortFrom(vip, 84)
 	rs3 := ap("10.20.0.2:80")
-	for _, fr := range []frame{
-		clientSYN(client2, client2MAC, vip84),
-		{srcMAC: rs3MAC, dstMAC: lb1MAC, src: rs3, dst: local, syn: true, ack: true, seq: 100},
-		{srcMAC: client2MAC, dstMAC: lbMAC, src: client2, dst: vip84, ack: true, seq: 2},
+	for _, in := range []struct {
+		fr      frame
+		ifindex int
+	}{
+		{clientSYN(client2, client2MAC, vip84), f.lb0.ifindex},
+		{frame{srcMAC: rs3MAC, dstMAC: lb1MAC, src: rs3, dst: local, syn: true, ack: true, seq: 100}, f.lb1.ifindex},
+		{frame{srcMAC: client2MAC, dstMAC: lbMAC, src: client2, dst: vip84, ack: true, seq: 2}, f.lb0.ifindex},
 	} {
 		var verdict uint32
 		var err error
-		f.nt.do(func() { verdict, _, _, err = f.dp.Run(fr.bytes(t), f.lb0.ifindex, 1) })
+		f.nt.do(func() { verdict, _, _, err = f.dp.Run(in.fr.bytes(t), in.ifindex, 1) })
 		if err != nil || verdict == xdpDrop || verdict == xdpPass {
 			t.Fatalf("handshake with sync off: verdict %d, err %v", verdict, err)
 		}

@@ -101,6 +101,13 @@ const (
 	xdplbEventTypeEV_NO_CLIENT_NEIGH xdplbEventType = 3
 )
 
+type xdplbIfMac struct {
+	_       structs.HostLayout
+	Ifindex uint32
+	Mac     [6]uint8
+	Pad     uint16
+}
+
 type xdplbLayoutVersion uint32
 
 const (
@@ -161,7 +168,11 @@ const (
 	xdplbReasonR_DROP_NO_ROUTE        xdplbReason = 15
 	xdplbReasonR_DROP_BAD_BACKEND     xdplbReason = 16
 	xdplbReasonR_FWD_RESET            xdplbReason = 17
-	xdplbReasonR_MAX                  xdplbReason = 18
+	xdplbReasonR_PASS_NOT_OURS        xdplbReason = 18
+	xdplbReasonR_PASS_BAD_CHECKSUM    xdplbReason = 19
+	xdplbReasonR_DROP_TTL             xdplbReason = 20
+	xdplbReasonR_DROP_BAD_FLAGS       xdplbReason = 21
+	xdplbReasonR_MAX                  xdplbReason = 22
 )
 
 type xdplbSchedKind uint32
@@ -243,6 +254,7 @@ const (
 	xdplbMapVips              = "vips"
 	xdplbProgXdplb            = "xdplb"
 	xdplbVarAllocTries        = "alloc_tries"
+	xdplbVarIfMacs            = "if_macs"
 	xdplbVarNatPortMax        = "nat_port_max"
 	xdplbVarNatPortMin        = "nat_port_min"
 	xdplbVarNodeId            = "node_id"
@@ -329,6 +341,7 @@ type xdplbMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdplbVariableSpecs struct {
 	AllocTries        *ebpf.VariableSpec `ebpf:"alloc_tries"`
+	IfMacs            *ebpf.VariableSpec `ebpf:"if_macs"`
 	NatPortMax        *ebpf.VariableSpec `ebpf:"nat_port_max"`
 	NatPortMin        *ebpf.VariableSpec `ebpf:"nat_port_min"`
 	NodeId            *ebpf.VariableSpec `ebpf:"node_id"`
@@ -410,6 +423,7 @@ func (m *xdplbMaps) Close() error {
 // It can be passed to loadXdplbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdplbVariables struct {
 	AllocTries        *ebpf.Variable `ebpf:"alloc_tries"`
+	IfMacs            *ebpf.Variable `ebpf:"if_macs"`
 	NatPortMax        *ebpf.Variable `ebpf:"nat_port_max"`
 	NatPortMin        *ebpf.Variable `ebpf:"nat_port_min"`
 	NodeId            *ebpf.Variable `ebpf:"node_id"`
