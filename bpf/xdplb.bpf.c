@@ -97,7 +97,7 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 	fwd = bpf_map_lookup_elem(&ct_forward, &fk);
 	if (fwd && fwd->state == CT_RESET)
 		return reply_reset(ctx, p);
-	if (fwd && is_port_reuse(fwd, p)) {
+	if (fwd && needs_new_schedule(fwd, p)) {
 		forget_connection(&fk, fwd);
 		fwd = NULL;
 	}

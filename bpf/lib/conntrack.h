@@ -18,7 +18,7 @@ static __always_inline enum ct_state initial_state(__u8 proto)
 /* next_state follows one direction's flags. A SYN starts the half over:
  * the backend's SYN-ACK to a retransmitted SYN, or a SYN on an entry the
  * reset of a half-open attempt closed. (A client's new connection on the
- * port of a finished one gets new entries: see is_port_reuse.) */
+ * port of a finished one gets new entries: see needs_new_schedule.) */
 static __always_inline enum ct_state next_state(enum ct_state state, __u8 proto, __u8 flags)
 {
 	if (proto != IPPROTO_TCP)
@@ -58,15 +58,25 @@ static __always_inline int touch(__u64 *last_seen, enum ct_state *state, __u8 pr
 	return 0;
 }
 
-/* is_port_reuse tells a client's new connection from its old one on the
- * same port: a pure SYN after the old one was closed. It must be scheduled
- * afresh, not sent where the old one went: that backend may be drained or
- * down by now. */
-static __always_inline int is_port_reuse(const struct ct_fwd *fwd, const struct packet *p)
+/* needs_new_schedule tells a SYN that must be scheduled afresh instead of
+ * following its entry: a client's new connection on the port of a finished
+ * one (FIN or RST seen), or a SYN retransmitted on a half-open entry whose
+ * backend takes no new connections any more (health checks took it out,
+ * it was drained, or its id now names another backend). Either way the
+ * entry's backend may be one that must not get it. */
+static __always_inline int needs_new_schedule(const struct ct_fwd *fwd, const struct packet *p)
 {
-	return p->proto == IPPROTO_TCP &&
-	       (p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN &&
-	       (fwd->state == CT_FIN_WAIT || fwd->state == CT_CLOSE);
+	const struct backend *be;
+
+	if (p->proto != IPPROTO_TCP || (p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN)
+		return 0;
+	if (fwd->state == CT_FIN_WAIT || fwd->state == CT_CLOSE)
+		return 1;
+	if (fwd->state != CT_SYN_SENT)
+		return 0;
+	be = bpf_map_lookup_elem(&backends, &fwd->backend_id);
+	return !be || (be->flags & BACKEND_DRAINED) || be->addr != fwd->backend_addr ||
+	       be->port != fwd->backend_port;
 }
 
 /* forget_connection removes both halves of a finished connection. */

@@ -44,10 +44,14 @@ var (
 	}
 )
 
-// defaultTimeouts are IPVS's: established 900 s, after FIN 120 s, UDP 300 s;
-// a half-open SYN gets 60 s and a reset connection 10 s.
+// defaultTimeouts are IPVS's (established 900 s, after FIN 120 s, UDP
+// 300 s, a reset connection 10 s) but for the half-open: 5 s, not IPVS's
+// 60 s. Every half-open connection holds a local port; at 60 s a spoofed
+// SYN flood of a thousand a second fills a 10,000-port range in under a
+// minute, at 5 s it cannot. A client retransmitting its SYN later than
+// that simply opens anew.
 var defaultTimeouts = Timeouts{
-	SynSent:     60 * time.Second,
+	SynSent:     5 * time.Second,
 	Established: 900 * time.Second,
 	FinWait:     120 * time.Second,
 	Close:       10 * time.Second,

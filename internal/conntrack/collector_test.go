@@ -75,9 +75,10 @@ func testCollect(t *testing.T, full bool) {
 		{"FIN from the backend, idle 121s", tcp, E, F, 121, 121, true},
 		{"RST, idle 9s", tcp, C, E, 9, 9, false},
 		{"RST, idle 11s", tcp, E, C, 11, 11, true},
-		{"half-open SYN, idle 59s", tcp, S, S, 59, 59, false},
-		{"half-open SYN, idle 61s", tcp, S, S, 61, 61, true},
-		{"SYN-ACK never acknowledged, idle 61s", tcp, S, E, 61, 61, true},
+		{"half-open SYN, idle 4s", tcp, S, S, 4, 4, false},
+		{"half-open SYN, idle 6s", tcp, S, S, 6, 6, true},
+		{"SYN-ACK never acknowledged, idle 6s", tcp, S, E, 6, 6, true},
+		{"SYN-ACK retransmitted 1s ago, the client silent 6s", tcp, S, E, 6, 1, true},
 		{"UDP idle 299s", udp, U, U, 299, 299, false},
 		{"UDP idle 301s", udp, U, U, 301, 301, true},
 	}

@@ -45,7 +45,7 @@ func List(table Table, timeouts Timeouts) ([]Conn, error) {
 				continue
 			}
 			phase := Phase(f.Key.Proto, f.State, r.State)
-			idle := time.Duration(age(now, max(f.LastSeen, r.LastSeen)))
+			idle := time.Duration(age(now, datapath.LastActive(f.State, f.LastSeen, r.LastSeen)))
 			out = append(out, Conn{
 				Protocol: ident.Protocol(f.Key.Proto), State: phase.String(), ExpiresIn: max(timeouts.For(phase)-idle, 0),
 				Client: f.Key.Src, VIP: f.Key.Dst, Local: f.Local, Backend: f.Backend, Origin: r.Origin,

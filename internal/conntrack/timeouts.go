@@ -15,11 +15,12 @@ type Timeouts struct {
 	UDP         time.Duration
 }
 
-// DefaultTimeouts are IPVS's: established 900 s, after FIN 120 s, UDP
-// 300 s; a half-open SYN gets 60 s and an RST 10 s.
+// DefaultTimeouts are the configuration's defaults: IPVS's (established
+// 900 s, after FIN 120 s, UDP 300 s, an RST 10 s), but 5 s for a
+// half-open connection.
 func DefaultTimeouts() Timeouts {
 	return Timeouts{
-		SynSent:     60 * time.Second,
+		SynSent:     5 * time.Second,
 		Established: 900 * time.Second,
 		FinWait:     120 * time.Second,
 		Close:       10 * time.Second,

@@ -39,6 +39,7 @@ func (d *Daemon) Conntrack() (metrics.ConntrackStats, error) {
 	last := d.collector.Totals().Last
 	st := metrics.ConntrackStats{
 		Entries:    uint64(last.Entries),
+		HalfOpen:   uint64(last.HalfOpen),
 		Capacity:   uint64(d.dp.ConntrackCapacity()),
 		PortsInUse: map[string]uint64{},
 	}

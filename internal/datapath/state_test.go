@@ -99,6 +99,42 @@ func TestPortReuseSchedulesAfresh(t *testing.T) {
 	}
 }
 
+// TestStaleHalfOpenRescheduled: a SYN retransmitted on a half-open entry
+// whose backend takes no new connections any more (drained or down, or its
+// id reused for another backend) is scheduled afresh, and the old entry's
+// port is given back; while the backend is fine, a retransmission stays.
+func TestStaleHalfOpenRescheduled(t *testing.T) {
+	f := newFixture(t, 10000, 10999)
+	rs1, rs2 := ap("172.19.0.2:80"), ap("172.19.0.3:8080")
+	if got := f.backendOf(t, client, vip80); got != rs1 {
+		t.Fatalf("first SYN went to %s, want %s", got, rs1)
+	}
+	if got := f.backendOf(t, client, vip80); got != rs1 {
+		t.Fatalf("retransmitted SYN to a healthy backend went to %s, want %s again", got, rs1)
+	}
+	old := f.forward(t, client)
+	if err := f.dp.SetBackend(0, 0, rs1, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.backendOf(t, client, vip80); got != rs2 {
+		t.Errorf("SYN on a half-open entry to a drained backend went to %s, want %s", got, rs2)
+	}
+	oldKey, _ := FlowKey{Src: rs1, Dst: netip.AddrPortFrom(localAddr, portFromBE16(old.LocalPort)), Proto: TCP}.wire()
+	if err := f.dp.objs.CtReverse.Lookup(oldKey, new(xdplbCtRev)); err == nil {
+		t.Error("the stale half-open entry still holds its port")
+	}
+	if err := f.dp.SetBackend(0, 0, rs1, false); err != nil {
+		t.Fatal(err)
+	}
+	// Id 1 now names another backend: the entry must not follow it.
+	if err := f.dp.SetBackend(1, 0, ap("172.19.0.3:8081"), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.backendOf(t, client, vip80); got == rs2 {
+		t.Errorf("SYN on a half-open entry whose backend id was reused went to the old backend %s", got)
+	}
+}
+
 // TestReuseAfterExpiry: with one local port, a second client waits until
 // the first connection's entries are gone, then gets the same port.
 func TestReuseAfterExpiry(t *testing.T) {

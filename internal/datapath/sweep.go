@@ -21,6 +21,9 @@ type SweepResult struct {
 	PerBackend map[uint32]ConnCount
 	// PerService counts them per service id.
 	PerService map[uint32]int
+	// HalfOpen counts the TCP connections whose client has not completed
+	// the handshake (forward half SYN_SENT): a SYN flood shows here.
+	HalfOpen int
 	// Ended are the connections that expired, for the peers of an HA
 	// pair; listed only while sync is on (SetSync).
 	Ended []Ended
@@ -47,6 +50,9 @@ func (r *SweepResult) count(v *xdplbCtFwd) {
 		r.PerService = map[uint32]int{}
 	}
 	r.PerService[v.SvcId]++
+	if State(v.State) == StateSynSent {
+		r.HalfOpen++
+	}
 	r.PortsInUse[addrFromBE32(v.LocalAddr)]++
 	c := r.PerBackend[v.BackendId]
 	if State(v.State) == StateEstablished {
@@ -114,7 +120,7 @@ func (sw *sweep) judge(k xdplbCtKey, v *xdplbCtFwd, rk xdplbCtKey, rev *revSumma
 		}
 		return
 	}
-	if sw.expired(k.Proto, State(v.State), rev.state, idle(sw.now, max(v.LastSeen, rev.lastSeen))) {
+	if sw.expired(k.Proto, State(v.State), rev.state, idle(sw.now, lastActive(v, rev.lastSeen))) {
 		sw.delFwd = append(sw.delFwd, k)
 		sw.delRev = append(sw.delRev, rk)
 		sw.res.Expired++
@@ -123,9 +129,26 @@ func (sw *sweep) judge(k xdplbCtKey, v *xdplbCtFwd, rk xdplbCtKey, rev *revSumma
 				Client:  flowKeyFromWire(k),
 				Local:   netip.AddrPortFrom(addrFromBE32(v.LocalAddr), portFromBE16(v.LocalPort)),
 				Backend: netip.AddrPortFrom(addrFromBE32(v.BackendAddr), portFromBE16(v.BackendPort)),
-			}, LastSeen: max(v.LastSeen, rev.lastSeen)})
+			}, LastSeen: lastActive(v, rev.lastSeen)})
 		}
 	}
+}
+
+// LastActive is when a connection whose client half is in state fwd and
+// was last seen at fwdSeen, its backend half at revSeen, last did something
+// that keeps it alive. While the client's half is still opening, only the
+// client's packets count: the backend's SYN-ACK retransmissions must not
+// keep alive a connection the client (perhaps a spoofed address) never
+// completed, nor the local port it holds.
+func LastActive(fwd State, fwdSeen, revSeen uint64) uint64 {
+	if fwd == StateSynSent {
+		return fwdSeen
+	}
+	return max(fwdSeen, revSeen)
+}
+
+func lastActive(v *xdplbCtFwd, revSeen uint64) uint64 {
+	return LastActive(State(v.State), v.LastSeen, revSeen)
 }
 
 // quickSweep reads the forward halves and looks up the reverse half only

@@ -49,7 +49,7 @@ func TestGoldenKeepalived(t *testing.T) {
 		t.Errorf("unmapped: %s, want %s", got, want)
 	}
 	c := parseImported(t, res)
-	want(t, "timeouts", c.Conntrack.Timeouts, config.Timeouts{SynSent: 60 * time.Second, Established: 2 * time.Hour,
+	want(t, "timeouts", c.Conntrack.Timeouts, config.Timeouts{SynSent: 5 * time.Second, Established: 2 * time.Hour,
 		FinWait: time.Minute, Close: 10 * time.Second, UDP: 2 * time.Minute})
 	if len(c.Services) != 2 {
 		t.Fatalf("%d services, want 2", len(c.Services))

@@ -80,7 +80,7 @@ func TestIpvsadm(t *testing.T) {
 			unmapped: "2 -D, 3 --frobnicate, 4 -Z, 5 10.0.0.1, 6 -t", notes: "0 ipvsadm"},
 		{name: "timeouts", in: "--set 7200 0 60\n",
 			check: func(t *testing.T, c *config.Config) {
-				want(t, "timeouts", c.Conntrack.Timeouts, config.Timeouts{SynSent: 60 * time.Second, Established: 2 * time.Hour,
+				want(t, "timeouts", c.Conntrack.Timeouts, config.Timeouts{SynSent: 5 * time.Second, Established: 2 * time.Hour,
 					FinWait: 120 * time.Second, Close: 10 * time.Second, UDP: time.Minute})
 			}},
 		{name: "timeouts mistakes", in: "--set 1 2\n--set a 2 3\n", unmapped: "1 --set, 2 --set"},

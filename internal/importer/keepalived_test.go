@@ -333,7 +333,7 @@ func TestKeepalivedOtherKeywords(t *testing.T) {
 	runImportCases(t, importText, []importCase{
 		{name: "lvs_timeouts in global_defs", in: "global_defs {\n lvs_timeouts tcp 7200 tcpfin 60 udp 120\n}",
 			check: func(t *testing.T, c *config.Config) {
-				want(t, "timeouts", c.Conntrack.Timeouts, config.Timeouts{SynSent: 60 * time.Second, Established: 2 * time.Hour,
+				want(t, "timeouts", c.Conntrack.Timeouts, config.Timeouts{SynSent: 5 * time.Second, Established: 2 * time.Hour,
 					FinWait: time.Minute, Close: 10 * time.Second, UDP: 2 * time.Minute})
 			}},
 		{name: "lvs_timeouts at the top, some", in: "lvs_timeouts udp 30",

@@ -30,6 +30,7 @@ type Collector struct {
 	backendPortsUsed                           *prometheus.Desc
 	datapathPackets                            *prometheus.Desc
 	ctEntries, ctCapacity, localPorts          *prometheus.Desc
+	ctHalfOpen                                 *prometheus.Desc
 	gcRuns, gcExpired, gcOrphans, gcDuration   *prometheus.Desc
 	reloads                                    *prometheus.Desc
 	scrapeSuccess                              *prometheus.Desc
@@ -82,6 +83,8 @@ func NewCollector(src Source) *Collector {
 		"reason", "verdict")
 	c.ctEntries = desc("conntrack_entries",
 		"Connections in the connection tracking table (forward halves only).")
+	c.ctHalfOpen = desc("conntrack_half_open",
+		"TCP connections whose client has not completed the handshake, as of the conntrack collector's last sweep: a SYN flood shows here.")
 	c.ctCapacity = desc("conntrack_capacity",
 		"Most connections the connection tracking table can hold.")
 	c.localPorts = desc("local_ports_in_use",
@@ -133,6 +136,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.NewInvalidMetric(c.ctEntries, err)
 	} else {
 		gauge(ch, c.ctEntries, ct.Entries)
+		gauge(ch, c.ctHalfOpen, ct.HalfOpen)
 		gauge(ch, c.ctCapacity, ct.Capacity)
 		for addr, n := range ct.PortsInUse {
 			gauge(ch, c.localPorts, n, addr)

@@ -60,7 +60,7 @@ func newFake() *fakeSource {
 				},
 			},
 		},
-		conntrack: ConntrackStats{Entries: 3, Capacity: 65536, PortsInUse: map[string]uint64{"10.1.0.1": 2, "10.1.0.2": 1}},
+		conntrack: ConntrackStats{Entries: 3, HalfOpen: 1, Capacity: 65536, PortsInUse: map[string]uint64{"10.1.0.1": 2, "10.1.0.2": 1}},
 		health: []BackendHealth{
 			{Service: "web", Backend: netip.MustParseAddrPort("192.168.1.1:8080"), Up: true},
 			{Service: "web", Backend: netip.MustParseAddrPort("192.168.1.2:8080"), Up: false},
@@ -138,6 +138,9 @@ xdplb_conntrack_capacity 65536
 # HELP xdplb_conntrack_entries Connections in the connection tracking table (forward halves only).
 # TYPE xdplb_conntrack_entries gauge
 xdplb_conntrack_entries 3
+# HELP xdplb_conntrack_half_open TCP connections whose client has not completed the handshake, as of the conntrack collector's last sweep: a SYN flood shows here.
+# TYPE xdplb_conntrack_half_open gauge
+xdplb_conntrack_half_open 1
 # HELP xdplb_conntrack_gc_duration_seconds How long the most recent conntrack garbage collector run took.
 # TYPE xdplb_conntrack_gc_duration_seconds gauge
 xdplb_conntrack_gc_duration_seconds 1.5

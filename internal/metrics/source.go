@@ -60,6 +60,9 @@ type ConntrackStats struct {
 	// Entries is the number of tracked connections: the forward halves
 	// only, so a connection counts once although it has two entries.
 	Entries uint64
+	// HalfOpen is how many of them are TCP connections whose client has
+	// not completed the handshake.
+	HalfOpen uint64
 	// Capacity is the most connections the table can track.
 	Capacity uint64
 	// PortsInUse is, per local (SNAT) address, how many of its source
