@@ -21,6 +21,7 @@
 #include "lib/reset.h"
 #include "lib/sync.h"
 #include "lib/sanity.h"
+#include "lib/synauth.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -38,9 +39,13 @@ static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
 	__u32 backend_id = 0, reason = 0;
 	int ret;
 
-	if (p->proto == IPPROTO_TCP &&
-	    (p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN)
-		return verdict(R_DROP_NO_CONN, XDP_DROP);
+	if (p->proto == IPPROTO_TCP) {
+		ret = syn_auth(ctx, p);
+		if (ret >= 0)
+			return ret;
+		if ((p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN)
+			return verdict(R_DROP_NO_CONN, XDP_DROP);
+	}
 	be = pick_backend(svc, p, &backend_id, &reason);
 	if (!be)
 		return verdict(reason, XDP_DROP);

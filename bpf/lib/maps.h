@@ -172,6 +172,23 @@ struct {
 	__type(value, __u64);
 } sync_stats SEC(".maps");
 
+/* Sources that proved their address by answering a SYN challenge, with
+ * when (coarse clock, ns) the proof expires. LRU: under a flood of proofs
+ * the oldest go first, and a forgotten source is only challenged again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1 << 18);
+	__type(key, __be32);
+	__type(value, __u64);
+} syn_verified SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct syn_window);
+} syn_rate SEC(".maps");
+
 /* Whether connections are synced at all, and the id this node stamps on
  * the connections it opens. Globals like nat_port_min: set before attach. */
 volatile __u32 sync_on;
@@ -183,6 +200,7 @@ volatile __u32 node_id;
 const struct event *unused_event __attribute__((unused));
 const struct sync_event *unused_sync_event __attribute__((unused));
 const enum sync_counter *unused_sync_counter __attribute__((unused));
+const enum syn_auth_mode *unused_syn_auth_mode __attribute__((unused));
 const enum limits *unused_limits __attribute__((unused));
 
 #endif

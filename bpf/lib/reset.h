@@ -28,30 +28,25 @@ static __always_inline __u16 csum_fold_final(__u32 sum)
 	return ~sum;
 }
 
-/* reply_reset turns the client's packet into the reset RFC 793 prescribes
- * for it (SEQ = its ACK if it has one, else ACK = its SEQ + length), sent
- * back where it came from. A reset is never answered. */
-static __always_inline int reply_reset(struct xdp_md *ctx, struct packet *p)
+/* send_back turns the client's TCP segment around in place: addresses and
+ * ports swapped, the given sequence, acknowledgement and flags, no options
+ * and no payload (the frame is cut to the 20-byte header), checksums
+ * computed afresh. The caller sends it with XDP_TX; on failure (the frame
+ * could not be cut) it returns -1 and the frame must be dropped. */
+static __always_inline int send_back(struct xdp_md *ctx, struct packet *p, __be32 seq, __be32 ack, __u8 flags)
 {
 	void *end = (void *)(long)ctx->data_end;
 	struct iphdr *ip = p->ip;
 	struct tcphdr *th = (void *)p->sport; /* the TCP header starts at the ports */
 	__u8 mac[ETH_ALEN];
-	__u32 ihl_len, seg_len, sum;
+	__u32 ihl_len, sum;
 	__be32 addr;
 	__be16 port;
 	int shrink;
 
-	if (p->proto != IPPROTO_TCP || (p->tcp_flags & TCP_RST))
-		return verdict(R_DROP_NO_CONN, XDP_DROP);
 	if ((void *)(th + 1) > end)
-		return verdict(R_PASS_TRUNCATED, XDP_PASS);
+		return -1;
 	ihl_len = (ip->ihl * 4) & 0x3c;
-	seg_len = bpf_ntohs(ip->tot_len) - ihl_len - th->doff * 4;
-	if (p->tcp_flags & TCP_SYN)
-		seg_len++;
-	if (p->tcp_flags & TCP_FIN)
-		seg_len++;
 
 	__builtin_memcpy(mac, p->eth->h_source, ETH_ALEN);
 	__builtin_memcpy(p->eth->h_source, p->eth->h_dest, ETH_ALEN);
@@ -68,16 +63,10 @@ static __always_inline int reply_reset(struct xdp_md *ctx, struct packet *p)
 	port = th->source;
 	th->source = th->dest;
 	th->dest = port;
-	if (p->tcp_flags & TCP_ACK) {
-		th->seq = th->ack_seq;
-		th->ack_seq = 0;
-		((__u8 *)th)[13] = TCP_RST;
-	} else {
-		th->ack_seq = bpf_htonl(bpf_ntohl(th->seq) + seg_len);
-		th->seq = 0;
-		((__u8 *)th)[13] = TCP_RST | TCP_ACK;
-	}
+	th->seq = seq;
+	th->ack_seq = ack;
 	((__u8 *)th)[12] = 5 << 4; /* data offset 5: the options go with the payload */
+	((__u8 *)th)[13] = flags;
 	th->window = 0;
 	th->urg_ptr = 0;
 	th->check = 0;
@@ -89,6 +78,34 @@ static __always_inline int reply_reset(struct xdp_md *ctx, struct packet *p)
 
 	shrink = (long)end - (long)(th + 1);
 	if (shrink > 0 && bpf_xdp_adjust_tail(ctx, -shrink))
+		return -1;
+	return 0;
+}
+
+/* reply_reset turns the client's packet into the reset RFC 793 prescribes
+ * for it (SEQ = its ACK if it has one, else ACK = its SEQ + length), sent
+ * back where it came from. A reset is never answered. */
+static __always_inline int reply_reset(struct xdp_md *ctx, struct packet *p)
+{
+	void *end = (void *)(long)ctx->data_end;
+	struct tcphdr *th = (void *)p->sport;
+	__u32 seg_len;
+
+	if (p->proto != IPPROTO_TCP || (p->tcp_flags & TCP_RST))
+		return verdict(R_DROP_NO_CONN, XDP_DROP);
+	if ((void *)(th + 1) > end)
+		return verdict(R_PASS_TRUNCATED, XDP_PASS);
+	if (p->tcp_flags & TCP_ACK) {
+		if (send_back(ctx, p, th->ack_seq, 0, TCP_RST))
+			return verdict(R_DROP_NO_CONN, XDP_DROP);
+		return verdict(R_FWD_RESET, XDP_TX);
+	}
+	seg_len = bpf_ntohs(p->ip->tot_len) - ((p->ip->ihl * 4) & 0x3c) - th->doff * 4;
+	if (p->tcp_flags & TCP_SYN)
+		seg_len++;
+	if (p->tcp_flags & TCP_FIN)
+		seg_len++;
+	if (send_back(ctx, p, 0, bpf_htonl(bpf_ntohl(th->seq) + seg_len), TCP_RST | TCP_ACK))
 		return verdict(R_DROP_NO_CONN, XDP_DROP);
 	return verdict(R_FWD_RESET, XDP_TX);
 }

@@ -199,6 +199,9 @@ enum reason {
 	R_PASS_BAD_CHECKSUM, /* IPv4 header checksum wrong */
 	R_DROP_TTL,          /* TTL 0 or 1: a router would not forward it */
 	R_DROP_BAD_FLAGS,    /* TCP flags no stack sends (SYN+FIN, SYN+RST, none, FIN without ACK) */
+	R_FWD_SYN_CHALLENGE, /* a SYN from an unverified source answered with a cookie */
+	R_DROP_SYN_PROOF,    /* a reset carrying a valid cookie: its source is verified */
+	R_DROP_BAD_PROOF,    /* a reset to a service without a connection, answering no challenge */
 	R_MAX,
 };
 
@@ -235,6 +238,21 @@ struct if_mac {
 	__u32 ifindex;
 	__u8 mac[6];
 	__u16 pad;
+};
+
+/* When new connections must prove their source first (SYN authentication). */
+enum syn_auth_mode {
+	SYN_AUTH_OFF = 0,
+	SYN_AUTH_ALWAYS = 1,
+	SYN_AUTH_AUTO = 2, /* while new-connection SYNs exceed a rate */
+};
+
+/* The rate of new-connection SYNs, in whole seconds of the coarse clock:
+ * the count of the current second and of the one before. */
+struct syn_window {
+	__u64 second;
+	__u64 count;
+	__u64 prev;
 };
 
 /* Counters of the sync emitter, per CPU. */
@@ -279,5 +297,6 @@ LAYOUT_SIZE(event, 8);
 LAYOUT_SIZE(backend_load, 16);
 LAYOUT_SIZE(sync_event, 32);
 LAYOUT_SIZE(if_mac, 12);
+LAYOUT_SIZE(syn_window, 24);
 
 #endif

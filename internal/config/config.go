@@ -36,10 +36,13 @@ type Config struct {
 	Local      Local         `yaml:"local"`
 	Services   []Service     `yaml:"services"`
 	Conntrack  Conntrack     `yaml:"conntrack"`
-	Log        Log           `yaml:"log"`
-	API        API           `yaml:"api"`
-	State      State         `yaml:"state"`
-	Metrics    Metrics       `yaml:"metrics"`
+	// SYNProtection says when new TCP clients must prove their source
+	// address first.
+	SYNProtection SYNProtection `yaml:"syn_protection"`
+	Log           Log           `yaml:"log"`
+	API           API           `yaml:"api"`
+	State         State         `yaml:"state"`
+	Metrics       Metrics       `yaml:"metrics"`
 	// HA and Sync make this node one of several that serve the same
 	// VIPs; without them it is alone.
 	HA   HA   `yaml:"ha"`

@@ -50,12 +50,13 @@ func referenceConfig() *Config {
 				{Address: netip.MustParseAddr("172.19.0.3"), Port: 80, Weight: 1},
 			},
 		}},
-		Conntrack: Conntrack{Capacity: 1048576, Timeouts: defaultTimeouts, GCInterval: defaultGCInterval},
-		Log:       Log{Level: "info", Format: "text"},
-		API:       API{Socket: DefaultAPISocket},
-		State:     State{PinPath: DefaultPinPath},
-		HA:        aloneOn("eth0"),
-		Sync:      defaultSync,
+		Conntrack:     Conntrack{Capacity: 1048576, Timeouts: defaultTimeouts, GCInterval: defaultGCInterval},
+		SYNProtection: defaultSYNProtection,
+		Log:           Log{Level: "info", Format: "text"},
+		API:           API{Socket: DefaultAPISocket},
+		State:         State{PinPath: DefaultPinPath},
+		HA:            aloneOn("eth0"),
+		Sync:          defaultSync,
 	}
 }
 
@@ -113,12 +114,13 @@ services:
 				{Address: netip.MustParseAddr("172.19.0.4"), Port: 53, Weight: 7},
 			},
 		}},
-		Conntrack: Conntrack{Capacity: 1048576, Timeouts: defaultTimeouts, GCInterval: defaultGCInterval},
-		Log:       Log{Level: "info", Format: "text"},
-		API:       API{Socket: DefaultAPISocket},
-		State:     State{PinPath: DefaultPinPath},
-		HA:        aloneOn("eth0"),
-		Sync:      defaultSync,
+		Conntrack:     Conntrack{Capacity: 1048576, Timeouts: defaultTimeouts, GCInterval: defaultGCInterval},
+		SYNProtection: defaultSYNProtection,
+		Log:           Log{Level: "info", Format: "text"},
+		API:           API{Socket: DefaultAPISocket},
+		State:         State{PinPath: DefaultPinPath},
+		HA:            aloneOn("eth0"),
+		Sync:          defaultSync,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", got, want)
@@ -146,12 +148,13 @@ log: {level: debug, format: json}
 			Addresses: []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")},
 			Ports:     PortRange{Min: 40000, Max: 40000},
 		},
-		Conntrack: Conntrack{Capacity: 2048, Timeouts: defaultTimeouts, GCInterval: defaultGCInterval},
-		Log:       Log{Level: "debug", Format: "json"},
-		API:       API{Socket: DefaultAPISocket},
-		State:     State{PinPath: DefaultPinPath},
-		HA:        aloneOn("eth0"),
-		Sync:      defaultSync,
+		Conntrack:     Conntrack{Capacity: 2048, Timeouts: defaultTimeouts, GCInterval: defaultGCInterval},
+		SYNProtection: defaultSYNProtection,
+		Log:           Log{Level: "debug", Format: "json"},
+		API:           API{Socket: DefaultAPISocket},
+		State:         State{PinPath: DefaultPinPath},
+		HA:            aloneOn("eth0"),
+		Sync:          defaultSync,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", got, want)
@@ -164,6 +167,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 	want := referenceConfig()
 	want.Services[0].Backends[1].Weight = 0
 	want.Services[0].Backends[1].Port = 8080
+	want.SYNProtection = SYNProtection{Mode: SYNAuthOff, Threshold: 7, VerifiedFor: time.Hour}
 	data, err := yaml.Marshal(want)
 	if err != nil {
 		t.Fatal(err)

@@ -47,9 +47,10 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 				c.XDPMode = m
 			}
 		},
-		"local":     func(v *yaml.Node, p string) { d.local(v, p, &c.Local) },
-		"conntrack": func(v *yaml.Node, p string) { d.conntrack(v, p, &c.Conntrack) },
-		"log":       func(v *yaml.Node, p string) { d.log(v, p, &c.Log) },
+		"local":          func(v *yaml.Node, p string) { d.local(v, p, &c.Local) },
+		"conntrack":      func(v *yaml.Node, p string) { d.conntrack(v, p, &c.Conntrack) },
+		"syn_protection": func(v *yaml.Node, p string) { d.synProtection(v, p, &c.SYNProtection) },
+		"log":            func(v *yaml.Node, p string) { d.log(v, p, &c.Log) },
 		"metrics": func(v *yaml.Node, p string) {
 			d.mapping(v, p, fieldDecoders{
 				"listen": func(v *yaml.Node, p string) {

@@ -58,6 +58,18 @@ var defaultTimeouts = Timeouts{
 	UDP:         300 * time.Second,
 }
 
+// defaultSYNProtection challenges only under a flood. Auto mode bounds
+// the half-open connections a spoofed flood can make at threshold ×
+// syn_sent: 2000 × 5 s is 10,000, the size of the default local.ports,
+// and those spread over the service's backends. A verified source stays
+// so for a minute: a client opening connection after connection pays the
+// extra round trip once a minute at most.
+var defaultSYNProtection = SYNProtection{
+	Mode:        SYNAuthAuto,
+	Threshold:   2000,
+	VerifiedFor: 60 * time.Second,
+}
+
 // defaultLocalPorts leaves 1-9999 to well-known and registered services
 // and stays below the usual Linux ephemeral range (32768-60999), so SNAT
 // ports do not collide with the host's own outgoing connections.
@@ -70,14 +82,15 @@ var defaultLocalPorts = PortRange{Min: 10000, Max: 19999}
 
 func defaultConfig() Config {
 	return Config{
-		XDPMode:   defaultXDPMode,
-		Local:     Local{Ports: defaultLocalPorts},
-		Conntrack: Conntrack{Capacity: defaultConntrackCapacity, Timeouts: defaultTimeouts, GCInterval: defaultGCInterval},
-		Log:       Log{Level: defaultLogLevel, Format: defaultLogFormat},
-		API:       API{Socket: DefaultAPISocket},
-		State:     State{PinPath: DefaultPinPath},
-		HA:        defaultHA,
-		Sync:      defaultSync,
+		XDPMode:       defaultXDPMode,
+		Local:         Local{Ports: defaultLocalPorts},
+		Conntrack:     Conntrack{Capacity: defaultConntrackCapacity, Timeouts: defaultTimeouts, GCInterval: defaultGCInterval},
+		SYNProtection: defaultSYNProtection,
+		Log:           Log{Level: defaultLogLevel, Format: defaultLogFormat},
+		API:           API{Socket: DefaultAPISocket},
+		State:         State{PinPath: DefaultPinPath},
+		HA:            defaultHA,
+		Sync:          defaultSync,
 	}
 }
 

@@ -72,6 +72,10 @@ func Diff(old, new *Config) []Change {
 		{"conntrack.timeouts.fin_wait", old.Conntrack.Timeouts.FinWait, new.Conntrack.Timeouts.FinWait, false},
 		{"conntrack.timeouts.close", old.Conntrack.Timeouts.Close, new.Conntrack.Timeouts.Close, false},
 		{"conntrack.timeouts.udp", old.Conntrack.Timeouts.UDP, new.Conntrack.Timeouts.UDP, false},
+		// Settings of the running datapath, which a reload can change.
+		{"syn_protection.mode", old.SYNProtection.Mode, new.SYNProtection.Mode, false},
+		{"syn_protection.threshold", old.SYNProtection.Threshold, new.SYNProtection.Threshold, false},
+		{"syn_protection.verified_for", old.SYNProtection.VerifiedFor, new.SYNProtection.VerifiedFor, false},
 		{"log.level", old.Log.Level, new.Log.Level, false},
 		{"log.format", old.Log.Format, new.Log.Format, true},
 		{"api.socket", old.API.Socket, new.API.Socket, true},

@@ -467,6 +467,9 @@ func Render(c *Config) ([]byte, error) {
 	if len(conntrack.Content) > 0 {
 		set(root, "conntrack", conntrack)
 	}
+	if syn := synProtectionSection(c); len(syn.Content) > 0 {
+		set(root, "syn_protection", syn)
+	}
 	for _, section := range []struct {
 		name   string
 		fields [][3]string // key, value, default

@@ -74,6 +74,7 @@ func (c *Config) Validate() error {
 	if g := c.Conntrack.GCInterval; g < time.Second/100 || g > time.Hour {
 		ps.add("conntrack.gc_interval", "%s is out of range (10ms to 1h)", g)
 	}
+	ps.synProtection(c.SYNProtection)
 	if p := c.State.PinPath; p != "" && !filepath.IsAbs(p) {
 		ps.add("state.pin_path", "%q is not an absolute path", p)
 	} else if p != "" && filepath.Clean(p) != p {

@@ -126,6 +126,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 	}
 	g.Go(func() error { d.serveReloads(runCtx); return nil })
 	g.Go(func() error { d.dropTasks.run(runCtx); return nil })
+	g.Go(func() error { d.rotateSYNKey(runCtx); return nil })
 	if d.cluster != nil {
 		d.cluster.setRole = func(to ha.Role, _ string) error { return d.setRole(runCtx, to) }
 		g.Go(func() error { return d.cluster.run(runCtx, cfg.Sync.Refresh) })
@@ -208,6 +209,9 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 		return err
 	}
 	if err := dp.SetSync(cfg.SyncEnabled(), cfg.HA.NodeID); err != nil {
+		return err
+	}
+	if err := errors.Join(setSYNProtection(dp, cfg.SYNProtection), newSYNKey(dp)); err != nil {
 		return err
 	}
 	if d.cluster != nil {

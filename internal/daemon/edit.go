@@ -182,6 +182,14 @@ func (d *Daemon) reload(source string) (api.ReloadResult, error) {
 		d.collector.SetTimeouts(timeouts(next.Conntrack.Timeouts))
 		res.Applied = append(res.Applied, "conntrack.timeouts")
 	}
+	if cur.SYNProtection != next.SYNProtection {
+		// A write to the program's memory: it does not fail while the
+		// program is loaded.
+		if err := setSYNProtection(d.dp, next.SYNProtection); err != nil {
+			d.log.Error("syn_protection not applied", "err", err)
+		}
+		res.Applied = append(res.Applied, "syn_protection")
+	}
 	if cur.Log.Level != next.Log.Level {
 		d.setLogLevel(next.Log.Level)
 		res.Applied = append(res.Applied, "log.level")

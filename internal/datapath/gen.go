@@ -2,4 +2,4 @@ package datapath
 
 // The BPF object and its Go bindings are committed, so building xdplb needs
 // no clang. Rebuild them after changing bpf/ with `go generate ./...`.
-//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3 -I/usr/include/x86_64-linux-gnu" -target bpfel -type svc_key -type svc_value -type backend -type ct_key -type ct_fwd -type ct_rev -type lb_config -type traffic -type reason -type ct_state -type event -type event_type -type layout_version -type sched_kind -type backend_flags -type persist_key -type persist_value -type limits -type backend_load -type sync_event -type sync_counter xdplb ../../bpf/xdplb.bpf.c
+//go:generate go tool bpf2go -cc clang -cflags "-O2 -g -Wall -Werror -mcpu=v3 -I/usr/include/x86_64-linux-gnu" -target bpfel -type svc_key -type svc_value -type backend -type ct_key -type ct_fwd -type ct_rev -type lb_config -type traffic -type reason -type ct_state -type event -type event_type -type layout_version -type sched_kind -type backend_flags -type persist_key -type persist_value -type limits -type backend_load -type sync_event -type sync_counter -type syn_auth_mode -type syn_window xdplb ../../bpf/xdplb.bpf.c

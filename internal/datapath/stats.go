@@ -37,6 +37,9 @@ var reasonInfo = map[xdplbReason]reasonText{
 	xdplbReasonR_PASS_BAD_CHECKSUM:    {"pass_bad_checksum", "to a service, with a wrong IPv4 header checksum: to the host, which drops it"},
 	xdplbReasonR_DROP_TTL:             {"drop_ttl", "to a service, with TTL 0 or 1: a router would not forward it"},
 	xdplbReasonR_DROP_BAD_FLAGS:       {"drop_bad_flags", "TCP flags no stack sends: SYN with FIN or RST, none of SYN, ACK, RST, FIN without ACK"},
+	xdplbReasonR_FWD_SYN_CHALLENGE:    {"fwd_syn_challenge", "a SYN from a source not verified yet, answered with a SYN-ACK carrying a cookie (SYN authentication)"},
+	xdplbReasonR_DROP_SYN_PROOF:       {"drop_syn_proof", "a client's reset carrying a valid cookie: its source is verified, its next SYN opens the connection"},
+	xdplbReasonR_DROP_BAD_PROOF:       {"drop_bad_proof", "a reset to a service without a connection that answers no challenge (or a SYN that could not be challenged)"},
 }
 
 func init() {

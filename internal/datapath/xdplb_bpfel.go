@@ -172,7 +172,10 @@ const (
 	xdplbReasonR_PASS_BAD_CHECKSUM    xdplbReason = 19
 	xdplbReasonR_DROP_TTL             xdplbReason = 20
 	xdplbReasonR_DROP_BAD_FLAGS       xdplbReason = 21
-	xdplbReasonR_MAX                  xdplbReason = 22
+	xdplbReasonR_FWD_SYN_CHALLENGE    xdplbReason = 22
+	xdplbReasonR_DROP_SYN_PROOF       xdplbReason = 23
+	xdplbReasonR_DROP_BAD_PROOF       xdplbReason = 24
+	xdplbReasonR_MAX                  xdplbReason = 25
 )
 
 type xdplbSchedKind uint32
@@ -199,6 +202,21 @@ type xdplbSvcValue struct {
 	RingLen     uint32
 	Sched       xdplbSchedKind
 	PersistSecs uint32
+}
+
+type xdplbSynAuthMode uint32
+
+const (
+	xdplbSynAuthModeSYN_AUTH_OFF    xdplbSynAuthMode = 0
+	xdplbSynAuthModeSYN_AUTH_ALWAYS xdplbSynAuthMode = 1
+	xdplbSynAuthModeSYN_AUTH_AUTO   xdplbSynAuthMode = 2
+)
+
+type xdplbSynWindow struct {
+	_      structs.HostLayout
+	Second uint64
+	Count  uint64
+	Prev   uint64
 }
 
 type xdplbSyncCounter uint32
@@ -249,6 +267,8 @@ const (
 	xdplbMapRrPos             = "rr_pos"
 	xdplbMapServices          = "services"
 	xdplbMapSvcStats          = "svc_stats"
+	xdplbMapSynRate           = "syn_rate"
+	xdplbMapSynVerified       = "syn_verified"
 	xdplbMapSyncEvents        = "sync_events"
 	xdplbMapSyncStats         = "sync_stats"
 	xdplbMapVips              = "vips"
@@ -258,9 +278,14 @@ const (
 	xdplbVarNatPortMax        = "nat_port_max"
 	xdplbVarNatPortMin        = "nat_port_min"
 	xdplbVarNodeId            = "node_id"
+	xdplbVarSynAuthThreshold  = "syn_auth_threshold"
+	xdplbVarSynKey            = "syn_key"
+	xdplbVarSynMode           = "syn_mode"
+	xdplbVarSynVerifiedNs     = "syn_verified_ns"
 	xdplbVarSyncOn            = "sync_on"
 	xdplbVarUnusedEvent       = "unused_event"
 	xdplbVarUnusedLimits      = "unused_limits"
+	xdplbVarUnusedSynAuthMode = "unused_syn_auth_mode"
 	xdplbVarUnusedSyncCounter = "unused_sync_counter"
 	xdplbVarUnusedSyncEvent   = "unused_sync_event"
 	xdplbVarVipFilter         = "vip_filter"
@@ -331,6 +356,8 @@ type xdplbMapSpecs struct {
 	RrPos        *ebpf.MapSpec `ebpf:"rr_pos"`
 	Services     *ebpf.MapSpec `ebpf:"services"`
 	SvcStats     *ebpf.MapSpec `ebpf:"svc_stats"`
+	SynRate      *ebpf.MapSpec `ebpf:"syn_rate"`
+	SynVerified  *ebpf.MapSpec `ebpf:"syn_verified"`
 	SyncEvents   *ebpf.MapSpec `ebpf:"sync_events"`
 	SyncStats    *ebpf.MapSpec `ebpf:"sync_stats"`
 	Vips         *ebpf.MapSpec `ebpf:"vips"`
@@ -345,9 +372,14 @@ type xdplbVariableSpecs struct {
 	NatPortMax        *ebpf.VariableSpec `ebpf:"nat_port_max"`
 	NatPortMin        *ebpf.VariableSpec `ebpf:"nat_port_min"`
 	NodeId            *ebpf.VariableSpec `ebpf:"node_id"`
+	SynAuthThreshold  *ebpf.VariableSpec `ebpf:"syn_auth_threshold"`
+	SynKey            *ebpf.VariableSpec `ebpf:"syn_key"`
+	SynMode           *ebpf.VariableSpec `ebpf:"syn_mode"`
+	SynVerifiedNs     *ebpf.VariableSpec `ebpf:"syn_verified_ns"`
 	SyncOn            *ebpf.VariableSpec `ebpf:"sync_on"`
 	UnusedEvent       *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedLimits      *ebpf.VariableSpec `ebpf:"unused_limits"`
+	UnusedSynAuthMode *ebpf.VariableSpec `ebpf:"unused_syn_auth_mode"`
 	UnusedSyncCounter *ebpf.VariableSpec `ebpf:"unused_sync_counter"`
 	UnusedSyncEvent   *ebpf.VariableSpec `ebpf:"unused_sync_event"`
 	VipFilter         *ebpf.VariableSpec `ebpf:"vip_filter"`
@@ -389,6 +421,8 @@ type xdplbMaps struct {
 	RrPos        *ebpf.Map `ebpf:"rr_pos"`
 	Services     *ebpf.Map `ebpf:"services"`
 	SvcStats     *ebpf.Map `ebpf:"svc_stats"`
+	SynRate      *ebpf.Map `ebpf:"syn_rate"`
+	SynVerified  *ebpf.Map `ebpf:"syn_verified"`
 	SyncEvents   *ebpf.Map `ebpf:"sync_events"`
 	SyncStats    *ebpf.Map `ebpf:"sync_stats"`
 	Vips         *ebpf.Map `ebpf:"vips"`
@@ -412,6 +446,8 @@ func (m *xdplbMaps) Close() error {
 		m.RrPos,
 		m.Services,
 		m.SvcStats,
+		m.SynRate,
+		m.SynVerified,
 		m.SyncEvents,
 		m.SyncStats,
 		m.Vips,
@@ -427,9 +463,14 @@ type xdplbVariables struct {
 	NatPortMax        *ebpf.Variable `ebpf:"nat_port_max"`
 	NatPortMin        *ebpf.Variable `ebpf:"nat_port_min"`
 	NodeId            *ebpf.Variable `ebpf:"node_id"`
+	SynAuthThreshold  *ebpf.Variable `ebpf:"syn_auth_threshold"`
+	SynKey            *ebpf.Variable `ebpf:"syn_key"`
+	SynMode           *ebpf.Variable `ebpf:"syn_mode"`
+	SynVerifiedNs     *ebpf.Variable `ebpf:"syn_verified_ns"`
 	SyncOn            *ebpf.Variable `ebpf:"sync_on"`
 	UnusedEvent       *ebpf.Variable `ebpf:"unused_event"`
 	UnusedLimits      *ebpf.Variable `ebpf:"unused_limits"`
+	UnusedSynAuthMode *ebpf.Variable `ebpf:"unused_syn_auth_mode"`
 	UnusedSyncCounter *ebpf.Variable `ebpf:"unused_sync_counter"`
 	UnusedSyncEvent   *ebpf.Variable `ebpf:"unused_sync_event"`
 	VipFilter         *ebpf.Variable `ebpf:"vip_filter"`
