@@ -102,7 +102,7 @@ func TestListOneService(t *testing.T) {
 func TestListTimeout(t *testing.T) {
 	_, socket := startDaemon(t)
 	got := mustRun(t, socket, "list", "--timeout")
-	want := "Timeout (tcp tcpfin udp): 900 120 300\nTimeout (syn_sent close): 60 10\n"
+	want := "Timeout (tcp tcpfin udp): 900 120 300\nTimeout (syn_sent close): 5 10\n"
 	if got != want {
 		t.Errorf("list --timeout:\n%s\nwant\n%s", got, want)
 	}
