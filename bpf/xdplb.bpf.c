@@ -102,9 +102,19 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 	fwd = bpf_map_lookup_elem(&ct_forward, &fk);
 	if (fwd && fwd->state == CT_RESET)
 		return reply_reset(ctx, p);
-	if (fwd && needs_new_schedule(fwd, p)) {
-		forget_connection(&fk, fwd);
-		fwd = NULL;
+	if (fwd) {
+		switch (syn_on_entry(fwd, p)) {
+		case SYN_RESCHEDULES:
+			forget_connection(&fk, fwd);
+			fwd = NULL;
+			break;
+		case SYN_REOPENS:
+			count_new_conn(&svc_stats, fwd->svc_id);
+			count_new_conn(&backend_stats, fwd->backend_id);
+			break;
+		case SYN_FOLLOWS:
+			break;
+		}
 	}
 	if (fwd) {
 		enum ct_state was = fwd->state;

@@ -18,7 +18,7 @@ static __always_inline enum ct_state initial_state(__u8 proto)
 /* next_state follows one direction's flags. A SYN starts the half over:
  * the backend's SYN-ACK to a retransmitted SYN, or a SYN on an entry the
  * reset of a half-open attempt closed. (A client's new connection on the
- * port of a finished one gets new entries: see needs_new_schedule.) */
+ * port of a finished one: see syn_on_entry.) */
 static __always_inline enum ct_state next_state(enum ct_state state, __u8 proto, __u8 flags)
 {
 	if (proto != IPPROTO_TCP)
@@ -58,25 +58,42 @@ static __always_inline int touch(__u64 *last_seen, enum ct_state *state, __u8 pr
 	return 0;
 }
 
-/* needs_new_schedule tells a SYN that must be scheduled afresh instead of
- * following its entry: a client's new connection on the port of a finished
- * one (FIN or RST seen), or a SYN retransmitted on a half-open entry whose
- * backend takes no new connections any more (health checks took it out,
- * it was drained, or its id now names another backend). Either way the
- * entry's backend may be one that must not get it. */
-static __always_inline int needs_new_schedule(const struct ct_fwd *fwd, const struct packet *p)
+/* backend_takes_new tells whether the entry's backend may still be given
+ * new connections: not taken out by health checks nor drained, and its id
+ * still names it. */
+static __always_inline int backend_takes_new(const struct ct_fwd *fwd)
 {
-	const struct backend *be;
+	const struct backend *be = bpf_map_lookup_elem(&backends, &fwd->backend_id);
 
+	return be && !(be->flags & BACKEND_DRAINED) && be->addr == fwd->backend_addr &&
+	       be->port == fwd->backend_port;
+}
+
+/* What a client's pure SYN on an existing entry means. */
+enum syn_on_entry {
+	SYN_FOLLOWS,    /* a retransmission, or the entry's connection as before */
+	SYN_REOPENS,    /* a new connection on the port of a finished one, same path */
+	SYN_RESCHEDULES, /* a new attempt that must not go where the entry goes */
+};
+
+/* syn_on_entry tells a SYN on an existing entry apart. A client's new
+ * connection on the port of a finished one (FIN or RST seen) reopens the
+ * entry: same backend, same local port, so the backend sees the tuple
+ * reused exactly as it would from the client directly (its TIME_WAIT
+ * takes a new SYN on a known tuple), where a fresh local port, freed early,
+ * could meet another connection's TIME_WAIT there. It is scheduled afresh
+ * instead when its backend takes no new connections any more, and so is a
+ * SYN retransmitted on a half-open entry whose backend went. (next_state
+ * starts a half over on a SYN.) */
+static __always_inline enum syn_on_entry syn_on_entry(const struct ct_fwd *fwd, const struct packet *p)
+{
 	if (p->proto != IPPROTO_TCP || (p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN)
-		return 0;
+		return SYN_FOLLOWS;
 	if (fwd->state == CT_FIN_WAIT || fwd->state == CT_CLOSE)
-		return 1;
-	if (fwd->state != CT_SYN_SENT)
-		return 0;
-	be = bpf_map_lookup_elem(&backends, &fwd->backend_id);
-	return !be || (be->flags & BACKEND_DRAINED) || be->addr != fwd->backend_addr ||
-	       be->port != fwd->backend_port;
+		return backend_takes_new(fwd) ? SYN_REOPENS : SYN_RESCHEDULES;
+	if (fwd->state == CT_SYN_SENT && !backend_takes_new(fwd))
+		return SYN_RESCHEDULES;
+	return SYN_FOLLOWS;
 }
 
 /* forget_connection removes both halves of a finished connection. */

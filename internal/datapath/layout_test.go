@@ -53,6 +53,8 @@ func TestMapLayouts(t *testing.T) {
 		"events":        {0, 0, 64 * 1024}, // a ring buffer: its size in bytes
 		"sync_events":   {0, 0, 4 * 1024 * 1024},
 		"sync_stats":    {u32, size(uint64(0)), uint32(xdplbSyncCounterSYNC_COUNTERS)},
+		"syn_rate":      {u32, size(xdplbSynWindow{}), 1},
+		"syn_verified":  {u32, size(uint64(0)), 1 << 18},
 	}
 
 	// Every map of the object, found by its bpf2go tag, so a map added

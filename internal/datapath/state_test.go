@@ -64,32 +64,59 @@ func TestStateTransitions(t *testing.T) {
 	}
 }
 
-// TestPortReuseSchedulesAfresh: a client's new connection on the port of
-// a closed one is scheduled like any new connection (here: round robin's
-// next backend), not sent where the old one went, and the old halves go.
-func TestPortReuseSchedulesAfresh(t *testing.T) {
+// TestPortReuse: a client's new connection on the port of a closed one
+// goes the way the old one went, same backend and same local port, so the
+// backend sees the tuple reused as it would from the client itself; it is
+// counted as a new connection. If that backend takes no new connections
+// any more, the new connection is scheduled like any other (here: round
+// robin's next backend) and the old halves go.
+func TestPortReuse(t *testing.T) {
 	f := newFixture(t, 10000, 10999)
+	closeBoth := func(backend netip.AddrPort, local uint16) {
+		t.Helper()
+		for _, fr := range []frame{
+			{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, fin: true, ack: true},
+			{srcMAC: rs1MAC, dstMAC: lbMAC, src: backend, dst: netip.AddrPortFrom(localAddr, local), fin: true, ack: true},
+		} {
+			var verdict uint32
+			var err error
+			f.nt.do(func() { verdict, _, _, err = f.dp.Run(fr.bytes(t), f.lb0.ifindex, 1) })
+			if err != nil || verdict != xdpTX {
+				t.Fatalf("FIN: verdict %d err %v", verdict, err)
+			}
+		}
+	}
 	first := f.backendOf(t, client, vip80)
 	old := f.forward(t, client)
-	for _, fr := range []frame{
-		{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, fin: true, ack: true},
-		{srcMAC: rs1MAC, dstMAC: lbMAC, src: first, dst: netip.AddrPortFrom(localAddr, portFromBE16(old.LocalPort)), fin: true, ack: true},
-	} {
-		var verdict uint32
-		var err error
-		f.nt.do(func() { verdict, _, _, err = f.dp.Run(fr.bytes(t), f.lb0.ifindex, 1) })
-		if err != nil || verdict != xdpTX {
-			t.Fatalf("FIN: verdict %d err %v", verdict, err)
-		}
+	closeBoth(first, portFromBE16(old.LocalPort))
+	before, err := f.dp.ServiceTraffic(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again := f.backendOf(t, client, vip80); again != first {
+		t.Errorf("the new connection went to %s, want %s as the old one", again, first)
+	}
+	reopened := f.forward(t, client)
+	if reopened.LocalPort != old.LocalPort || reopened.State != xdplbCtStateCT_SYN_SENT {
+		t.Errorf("reopened entry %+v, want local port %d and SYN_SENT", reopened, portFromBE16(old.LocalPort))
+	}
+	if after, _ := f.dp.ServiceTraffic(0); after.NewConns != before.NewConns+1 {
+		t.Errorf("new connections %d, want %d", after.NewConns, before.NewConns+1)
+	}
+
+	// Its backend drained: the next one is scheduled afresh.
+	closeBoth(first, portFromBE16(old.LocalPort))
+	id := reopened.BackendId
+	if err := f.dp.SetBackend(id, 0, first, true); err != nil {
+		t.Fatal(err)
 	}
 	second := f.backendOf(t, client, vip80)
 	if second == first {
-		t.Errorf("the new connection went to %s again, want round robin's next backend", first)
+		t.Errorf("the new connection went to the drained %s again", first)
 	}
 	oldKey := FlowKey{Src: first, Dst: netip.AddrPortFrom(localAddr, portFromBE16(old.LocalPort)), Proto: TCP}
 	w, _ := oldKey.wire()
-	var rev xdplbCtRev
-	if err := f.dp.objs.CtReverse.Lookup(w, &rev); err == nil {
+	if err := f.dp.objs.CtReverse.Lookup(w, new(xdplbCtRev)); err == nil {
 		t.Errorf("the old connection's reverse half is still there")
 	}
 	// A retransmitted SYN of a connection still opening is the same
