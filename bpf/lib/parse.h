@@ -30,6 +30,7 @@ struct packet {
 	__be16 *dport;
 	__sum16 *l4_csum;
 	__u32 len;       /* whole frame, for byte counters */
+	__u16 vlan;      /* the VLAN tag's id; 0: untagged (or priority-tagged) */
 	__u8 proto;
 	__u8 tcp_flags;  /* TCP_FLAG_* below, 0 for UDP */
 };
@@ -107,6 +108,7 @@ static __always_inline int parse_packet(struct xdp_md *ctx, struct packet *p)
 		if ((void *)(tag + 1) > end)
 			return verdict(R_PASS_TRUNCATED, XDP_PASS);
 		proto = tag->proto;
+		p->vlan = bpf_ntohs(tag->tci) & 0x0fff;
 		l3 = tag + 1;
 	}
 	if (proto != bpf_htons(ETH_P_IP))

@@ -39,6 +39,28 @@ static __always_inline int addressed_to_us(const struct xdp_md *ctx, const struc
 	return 1;
 }
 
+/* The VLANs the host has on the attached interfaces, as if_macs: a frame
+ * tagged for another one is not for this host (the kernel would drop it,
+ * having no interface for it). An ifindex of 0 ends the list. */
+#define MAX_IF_VLANS 64
+volatile struct if_vlan if_vlans[MAX_IF_VLANS];
+
+static __always_inline int vlan_is_ours(const struct xdp_md *ctx, __u16 vid)
+{
+	__u32 ifindex = ctx->ingress_ifindex;
+	int i;
+
+	if (vid == 0)
+		return 1;
+	for (i = 0; i < MAX_IF_VLANS; i++) {
+		if (if_vlans[i].ifindex == 0)
+			return 0;
+		if (if_vlans[i].ifindex == ifindex && if_vlans[i].vid == vid)
+			return 1;
+	}
+	return 0;
+}
+
 /* ipv4_csum_ok sums the header, options included, as the receiver of a
  * valid one finds 0xffff. */
 static __always_inline int ipv4_csum_ok(const struct iphdr *ip, void *end)
@@ -98,7 +120,7 @@ static __always_inline int check_forwardable(struct xdp_md *ctx, const struct pa
 {
 	void *end = (void *)(long)ctx->data_end;
 
-	if (!addressed_to_us(ctx, p->eth))
+	if (!addressed_to_us(ctx, p->eth) || !vlan_is_ours(ctx, p->vlan))
 		return verdict(R_PASS_NOT_OURS, XDP_PASS);
 	if (p->ip->ttl <= 1)
 		return verdict(R_DROP_TTL, XDP_DROP);

@@ -255,6 +255,14 @@ struct syn_window {
 	__u64 prev;
 };
 
+/* A VLAN the host has on an interface the program is attached to: tagged
+ * frames of other VLANs are not the host's. */
+struct if_vlan {
+	__u32 ifindex;
+	__u16 vid;
+	__u16 pad;
+};
+
 /* Counters of the sync emitter, per CPU. */
 enum sync_counter {
 	SYNC_RING_FULL = 0, /* a record was lost: the ring was full (the packet was not) */
@@ -297,6 +305,7 @@ LAYOUT_SIZE(event, 8);
 LAYOUT_SIZE(backend_load, 16);
 LAYOUT_SIZE(sync_event, 32);
 LAYOUT_SIZE(if_mac, 12);
+LAYOUT_SIZE(if_vlan, 8);
 LAYOUT_SIZE(syn_window, 24);
 
 #endif

@@ -20,7 +20,7 @@ func (d *Datapath) Attach(ifindex int, mode ident.XDPMode) (ident.XDPMode, error
 	if _, ok := d.links[ifindex]; ok {
 		return "", fmt.Errorf("ifindex %d: already attached", ifindex)
 	}
-	if err := d.addInterfaceMAC(ifindex); err != nil {
+	if err := d.addInterface(ifindex); err != nil {
 		return "", err
 	}
 	if d.pinPath != "" {
@@ -58,16 +58,25 @@ func (d *Datapath) Attach(ifindex int, mode ident.XDPMode) (ident.XDPMode, error
 }
 
 // MaxInterfaces is how many interfaces the program can be attached to: the
-// length of its table of their MAC addresses.
-const MaxInterfaces = 16
+// length of its table of their MAC addresses. MaxVLANs bounds the VLANs
+// on them.
+const (
+	MaxInterfaces = 16
+	MaxVLANs      = 64
+)
 
-// addInterfaceMAC adds the interface's MAC to the program's table, before
-// the program sees the interface's first frame: frames to other MACs are
-// not forwarded. An interface without an Ethernet address is not checked.
-func (d *Datapath) addInterfaceMAC(ifindex int) error {
+// addInterface tells the program, before it sees the interface's first
+// frame, which frames on it are the host's: those to its MAC (an interface
+// without an Ethernet address is not checked), untagged or tagged for a
+// VLAN the host has on it. A VLAN added later is not seen until the daemon
+// restarts.
+func (d *Datapath) addInterface(ifindex int) error {
 	l, err := netlink.LinkByIndex(ifindex)
 	if err != nil {
 		return fmt.Errorf("ifindex %d: %w", ifindex, err)
+	}
+	if err := d.addVLANs(ifindex); err != nil {
+		return err
 	}
 	mac := l.Attrs().HardwareAddr
 	if len(mac) != 6 {
@@ -81,6 +90,38 @@ func (d *Datapath) addInterfaceMAC(ifindex int) error {
 	copy(table[:], d.ifMACs)
 	if err := d.objs.IfMacs.Set(table); err != nil {
 		return fmt.Errorf("write interface MACs: %w", err)
+	}
+	return nil
+}
+
+// addVLANs adds the VLAN interfaces on ifindex to the program's table.
+func (d *Datapath) addVLANs(ifindex int) error {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return fmt.Errorf("list interfaces: %w", err)
+	}
+	for _, l := range links {
+		v, ok := l.(*netlink.Vlan)
+		if !ok || v.ParentIndex != ifindex {
+			continue
+		}
+		if err := d.addVLAN(ifindex, uint16(v.VlanId)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addVLAN adds one VLAN on ifindex to the program's table.
+func (d *Datapath) addVLAN(ifindex int, vid uint16) error {
+	if len(d.ifVLANs) == MaxVLANs {
+		return fmt.Errorf("ifindex %d: more than %d VLANs on the balancing interfaces", ifindex, MaxVLANs)
+	}
+	d.ifVLANs = append(d.ifVLANs, xdplbIfVlan{Ifindex: uint32(ifindex), Vid: vid})
+	var table [MaxVLANs]xdplbIfVlan
+	copy(table[:], d.ifVLANs)
+	if err := d.objs.IfVlans.Set(table); err != nil {
+		return fmt.Errorf("write interface VLANs: %w", err)
 	}
 	return nil
 }

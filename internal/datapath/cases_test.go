@@ -61,6 +61,9 @@ func TestHeaderVariants(t *testing.T) {
 	}
 	f.run(t, in, f.lb0.ifindex, xdpTX, want.bytes(t), "fwd_tx")
 
+	if err := f.dp.addVLAN(f.lb0.ifindex, 42); err != nil {
+		t.Fatal(err)
+	}
 	tagged := clientSYN(client2, client2MAC, vip80)
 	tagged.vlan = 42
 	wantTagged := tagged

@@ -88,7 +88,7 @@ func newFixtureWith(t testing.TB, portMin, portMax uint16, capacity uint32) *fix
 	// As Attach does: frames to other MACs than the interfaces' are not
 	// forwarded.
 	for _, l := range []testLink{f.lb0, f.lb1} {
-		f.nt.do(func() { err = dp.addInterfaceMAC(l.ifindex) })
+		f.nt.do(func() { err = dp.addInterface(l.ifindex) })
 		if err != nil {
 			t.Fatal(err)
 		}

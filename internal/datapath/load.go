@@ -72,8 +72,10 @@ type Datapath struct {
 	lastSweepSize int
 	// syncOn makes sweeps list the connections they end (SetSync).
 	syncOn bool
-	// ifMACs are the attached interfaces' MACs, as the program has them.
-	ifMACs []xdplbIfMac
+	// ifMACs are the attached interfaces' MACs, ifVLANs the VLANs on
+	// them, as the program has them.
+	ifMACs  []xdplbIfMac
+	ifVLANs []xdplbIfVlan
 	// restartedCounters are the pinned counter maps Load dropped because
 	// this version counts more (or fewer) things.
 	restartedCounters []string

@@ -89,3 +89,29 @@ func ipChecksum(h []byte) uint16 {
 	}
 	return ^uint16(sum)
 }
+
+// TestForeignVLAN: a frame tagged for a VLAN the host has on the
+// interface is balanced, and so is an untagged one; one tagged for another
+// VLAN is not the host's and passes, unchanged.
+func TestForeignVLAN(t *testing.T) {
+	f := newFixture(t, 10000, 10999)
+	// As addVLANs does for a VLAN interface lb0.100 (the kernels the
+	// tests run on may have no VLAN support to make one).
+	if err := f.dp.addVLAN(f.lb0.ifindex, 100); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	tagged := func(vid uint16) frame {
+		fr := clientSYN(client, clientMAC, vip80)
+		fr.vlan = vid
+		return fr
+	}
+	f.run(t, tagged(200).bytes(t), f.lb0.ifindex, xdpPass, nil, "pass_not_ours")
+	for _, vid := range []uint16{100, 0} {
+		var verdict uint32
+		f.nt.do(func() { verdict, _, _, err = f.dp.Run(tagged(vid).bytes(t), f.lb0.ifindex, 1) })
+		if err != nil || verdict != xdpTX {
+			t.Errorf("SYN tagged %d: verdict %d (%v), want it balanced", vid, verdict, err)
+		}
+	}
+}

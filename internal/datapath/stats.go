@@ -33,7 +33,7 @@ var reasonInfo = map[xdplbReason]reasonText{
 	xdplbReasonR_DROP_NO_ROUTE:        {"drop_no_route", "no route to the backend (or to the client of an adopted connection)"},
 	xdplbReasonR_DROP_BAD_BACKEND:     {"drop_bad_backend", "ring names a backend that is gone"},
 	xdplbReasonR_FWD_RESET:            {"fwd_reset", "answered with a TCP reset: the connection's backend was taken out"},
-	xdplbReasonR_PASS_NOT_OURS:        {"pass_not_ours", "to a service, but in a frame to another MAC (broadcast, multicast, another host's): to the host, which drops it"},
+	xdplbReasonR_PASS_NOT_OURS:        {"pass_not_ours", "to a service, but in a frame to another MAC (broadcast, multicast, another host's) or of a VLAN the host does not have: to the host, which drops it"},
 	xdplbReasonR_PASS_BAD_CHECKSUM:    {"pass_bad_checksum", "to a service, with a wrong IPv4 header checksum: to the host, which drops it"},
 	xdplbReasonR_DROP_TTL:             {"drop_ttl", "to a service, with TTL 0 or 1: a router would not forward it"},
 	xdplbReasonR_DROP_BAD_FLAGS:       {"drop_bad_flags", "TCP flags no stack sends: SYN with FIN or RST, none of SYN, ACK, RST, FIN without ACK"},

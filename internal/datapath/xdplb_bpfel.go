@@ -108,6 +108,13 @@ type xdplbIfMac struct {
 	Pad     uint16
 }
 
+type xdplbIfVlan struct {
+	_       structs.HostLayout
+	Ifindex uint32
+	Vid     uint16
+	Pad     uint16
+}
+
 type xdplbLayoutVersion uint32
 
 const (
@@ -275,6 +282,7 @@ const (
 	xdplbProgXdplb            = "xdplb"
 	xdplbVarAllocTries        = "alloc_tries"
 	xdplbVarIfMacs            = "if_macs"
+	xdplbVarIfVlans           = "if_vlans"
 	xdplbVarNatPortMax        = "nat_port_max"
 	xdplbVarNatPortMin        = "nat_port_min"
 	xdplbVarNodeId            = "node_id"
@@ -369,6 +377,7 @@ type xdplbMapSpecs struct {
 type xdplbVariableSpecs struct {
 	AllocTries        *ebpf.VariableSpec `ebpf:"alloc_tries"`
 	IfMacs            *ebpf.VariableSpec `ebpf:"if_macs"`
+	IfVlans           *ebpf.VariableSpec `ebpf:"if_vlans"`
 	NatPortMax        *ebpf.VariableSpec `ebpf:"nat_port_max"`
 	NatPortMin        *ebpf.VariableSpec `ebpf:"nat_port_min"`
 	NodeId            *ebpf.VariableSpec `ebpf:"node_id"`
@@ -460,6 +469,7 @@ func (m *xdplbMaps) Close() error {
 type xdplbVariables struct {
 	AllocTries        *ebpf.Variable `ebpf:"alloc_tries"`
 	IfMacs            *ebpf.Variable `ebpf:"if_macs"`
+	IfVlans           *ebpf.Variable `ebpf:"if_vlans"`
 	NatPortMax        *ebpf.Variable `ebpf:"nat_port_max"`
 	NatPortMin        *ebpf.Variable `ebpf:"nat_port_min"`
 	NodeId            *ebpf.Variable `ebpf:"node_id"`
