@@ -56,7 +56,7 @@ func (f *fakeDaemon) Status() api.Status {
 	t := f.cfg.Conntrack.Timeouts
 	return api.Status{Ready: true, Timeouts: api.Timeouts{
 		SynSent: t.SynSent, Established: t.Established, FinWait: t.FinWait, Close: t.Close, UDP: t.UDP,
-	}}
+	}, LocalPortsPerBackend: 10000, NewConnsCeiling: 10000 / t.FinWait.Seconds()}
 }
 
 func (f *fakeDaemon) Stats() (api.Stats, error) {

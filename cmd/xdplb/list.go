@@ -88,7 +88,8 @@ func onlyService(l []listService, arg string) ([]listService, error) {
 }
 
 // printTimeouts prints the timeouts as ipvsadm -L --timeout does, then
-// the two phases xdplb adds.
+// the two phases xdplb adds, and the rate of new connections the FIN
+// timeout allows each backend.
 func printTimeouts(cmd *cobra.Command, asJSON bool) error {
 	st, err := client(cmd).Status(cmd.Context())
 	if err != nil {
@@ -104,6 +105,8 @@ func printTimeouts(cmd *cobra.Command, asJSON bool) error {
 	sec := func(d time.Duration) int64 { return int64(d / time.Second) }
 	fmt.Fprintf(out, "Timeout (tcp tcpfin udp): %d %d %d\n", sec(t.Established), sec(t.FinWait), sec(t.UDP))
 	fmt.Fprintf(out, "Timeout (syn_sent close): %d %d\n", sec(t.SynSent), sec(t.Close))
+	fmt.Fprintf(out, "Local ports per backend: %d; new connections from distinct client ports: at most %.0f/s per backend (ports / tcpfin)\n",
+		st.LocalPortsPerBackend, st.NewConnsCeiling)
 	return nil
 }
 

@@ -98,11 +98,13 @@ func TestListOneService(t *testing.T) {
 }
 
 // TestListTimeout: `xdplb list --timeout` prints the timeouts in force as
-// ipvsadm -L --timeout does.
+// ipvsadm -L --timeout does, then the new-connection rate the FIN timeout
+// allows each backend.
 func TestListTimeout(t *testing.T) {
 	_, socket := startDaemon(t)
 	got := mustRun(t, socket, "list", "--timeout")
-	want := "Timeout (tcp tcpfin udp): 900 120 300\nTimeout (syn_sent close): 5 10\n"
+	want := "Timeout (tcp tcpfin udp): 900 120 300\nTimeout (syn_sent close): 5 10\n" +
+		"Local ports per backend: 10000; new connections from distinct client ports: at most 83/s per backend (ports / tcpfin)\n"
 	if got != want {
 		t.Errorf("list --timeout:\n%s\nwant\n%s", got, want)
 	}

@@ -14,6 +14,12 @@ type Status struct {
 	Services   int          `json:"services"`
 	// Timeouts are the conntrack idle timeouts in force.
 	Timeouts Timeouts `json:"timeouts"`
+	// LocalPortsPerBackend is how many local address:port pairs each
+	// backend's connections can hold (this node's slice in a cluster);
+	// NewConnsCeiling is how many new connections a second each backend
+	// sustains from distinct client ports: that ÷ the FIN timeout.
+	LocalPortsPerBackend uint64  `json:"local_ports_per_backend"`
+	NewConnsCeiling      float64 `json:"new_conns_ceiling_per_backend"`
 }
 
 // Timeouts are how long a connection may stay idle in each phase before

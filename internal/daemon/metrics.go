@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"github.com/xdplb/xdplb/internal/config"
 	"github.com/xdplb/xdplb/internal/ident"
 	"github.com/xdplb/xdplb/internal/metrics"
 )
@@ -12,12 +13,12 @@ func (d *Daemon) Counters() (metrics.Counters, error) {
 		return metrics.Counters{}, err
 	}
 	conns := d.connCounts()
-	// A node of a cluster hands out only its slice of the ports.
 	cfg := d.view().cfg
-	ports := cfg.AllocPorts()
+	perBackend := localPortsPerBackend(cfg)
 	out := metrics.Counters{
 		Reasons: reasons, Services: make([]metrics.ServiceCounters, len(services)),
-		LocalPortsPerBackend: uint64(len(cfg.Local.Addresses)) * uint64(ports.Max-ports.Min+1),
+		LocalPortsPerBackend: perBackend,
+		NewConnsCeiling:      float64(perBackend) / cfg.Conntrack.Timeouts.FinWait.Seconds(),
 	}
 	for i, s := range services {
 		sc := metrics.ServiceCounters{Name: s.Name, Key: s.Key, Traffic: s.traffic}
@@ -30,6 +31,14 @@ func (d *Daemon) Counters() (metrics.Counters, error) {
 		out.Services[i] = sc
 	}
 	return out, nil
+}
+
+// localPortsPerBackend is how many local address:port pairs each backend's
+// connections can hold. A node of a cluster hands out only its slice of
+// the ports.
+func localPortsPerBackend(cfg *config.Config) uint64 {
+	ports := cfg.AllocPorts()
+	return uint64(len(cfg.Local.Addresses)) * uint64(ports.Max-ports.Min+1)
 }
 
 // Conntrack implements metrics.Source. The counts come from the last

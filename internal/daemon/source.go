@@ -16,9 +16,10 @@ import (
 func (d *Daemon) Status() api.Status {
 	v := d.view()
 	t := v.cfg.Conntrack.Timeouts
+	ports := localPortsPerBackend(v.cfg)
 	return api.Status{Ready: v.ready, Interfaces: v.attachments, Services: len(v.services), Timeouts: api.Timeouts{
 		SynSent: t.SynSent, Established: t.Established, FinWait: t.FinWait, Close: t.Close, UDP: t.UDP,
-	}}
+	}, LocalPortsPerBackend: ports, NewConnsCeiling: float64(ports) / t.FinWait.Seconds()}
 }
 
 // Services implements api.Editor.

@@ -27,7 +27,7 @@ type Collector struct {
 	backendPackets, backendBytes, backendConns *prometheus.Desc
 	backendUp                                  *prometheus.Desc
 	backendActive, backendInactive, backendWgt *prometheus.Desc
-	backendPortsUsed                           *prometheus.Desc
+	backendPortsUsed, connCeiling              *prometheus.Desc
 	datapathPackets                            *prometheus.Desc
 	ctEntries, ctCapacity, localPorts          *prometheus.Desc
 	ctHalfOpen                                 *prometheus.Desc
@@ -78,6 +78,8 @@ func NewCollector(src Source) *Collector {
 	c.backendPortsUsed = desc("backend_local_ports_used_ratio",
 		"Share of a backend's local address:port pairs (local addresses × ports) its connections hold, as of the last sweep; at 1 new connections to it are refused.",
 		"service", "backend")
+	c.connCeiling = desc("backend_new_connections_ceiling",
+		"New connections per second each backend sustains from distinct client ports: its local address:port pairs divided by conntrack.timeouts.fin_wait, which every closed connection holds its port for.")
 	c.datapathPackets = desc("datapath_packets_total",
 		"Packets the XDP program handled, by the reason it let them go and the verdict that reason implies (forward, pass to the kernel, drop).",
 		"reason", "verdict")
@@ -168,6 +170,7 @@ func (c *Collector) collectStats(ch chan<- prometheus.Metric, st Counters) {
 	for reason, n := range st.Reasons {
 		counter(ch, c.datapathPackets, n, reason, Verdict(reason))
 	}
+	ch <- prometheus.MustNewConstMetric(c.connCeiling, prometheus.GaugeValue, st.NewConnsCeiling)
 	for _, s := range st.Services {
 		vip, port, proto := s.Key.VIP.String(), strconv.Itoa(int(s.Key.Port)), s.Key.Proto.String()
 		t := s.Traffic

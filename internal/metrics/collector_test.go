@@ -41,6 +41,7 @@ func newFake() *fakeSource {
 	return &fakeSource{
 		stats: Counters{
 			LocalPortsPerBackend: 20000,
+			NewConnsCeiling:      20000.0 / 120,
 			Reasons:              map[string]uint64{"fwd_tx": 100, "pass_no_service": 7, "drop_no_backend": 3},
 			Services: []ServiceCounters{
 				{
@@ -132,6 +133,9 @@ xdplb_build_info{goversion="GOVERSION",version="v9.8.7-test"} 1
 # TYPE xdplb_config_reloads_total counter
 xdplb_config_reloads_total{result="failure"} 1
 xdplb_config_reloads_total{result="success"} 4
+# HELP xdplb_backend_new_connections_ceiling New connections per second each backend sustains from distinct client ports: its local address:port pairs divided by conntrack.timeouts.fin_wait, which every closed connection holds its port for.
+# TYPE xdplb_backend_new_connections_ceiling gauge
+xdplb_backend_new_connections_ceiling 166.66666666666666
 # HELP xdplb_conntrack_capacity Most connections the connection tracking table can hold.
 # TYPE xdplb_conntrack_capacity gauge
 xdplb_conntrack_capacity 65536

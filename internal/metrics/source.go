@@ -36,6 +36,11 @@ type Counters struct {
 	// LocalPortsPerBackend is how many local address:port pairs each
 	// backend has for its connections: local addresses × ports.
 	LocalPortsPerBackend uint64
+	// NewConnsCeiling is how many new connections a second each backend
+	// sustains from distinct client ports: every closed connection holds
+	// its local port for the FIN timeout, so LocalPortsPerBackend ÷
+	// conntrack.timeouts.fin_wait.
+	NewConnsCeiling float64
 }
 
 // ServiceCounters are one service's traffic and its backends'.
