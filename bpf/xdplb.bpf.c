@@ -18,7 +18,7 @@
 #include "lib/sched.h"
 #include "lib/snat.h"
 #include "lib/fib.h"
-#include "lib/reset.h"
+#include "lib/reply.h"
 #include "lib/sync.h"
 #include "lib/sanity.h"
 #include "lib/synauth.h"
@@ -43,7 +43,7 @@ static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
 		ret = syn_auth(ctx, p);
 		if (ret >= 0)
 			return ret;
-		if ((p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN)
+		if (!is_pure_syn(p))
 			return verdict(R_DROP_NO_CONN, XDP_DROP);
 	}
 	be = pick_backend(svc, p, &backend_id, &reason);
@@ -103,17 +103,14 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 	if (fwd && fwd->state == CT_RESET)
 		return reply_reset(ctx, p);
 	if (fwd) {
-		switch (syn_on_entry(fwd, p)) {
-		case SYN_RESCHEDULES:
-			forget_connection(&fk, fwd);
-			fwd = NULL;
-			break;
-		case SYN_REOPENS:
+		enum syn_on_entry what = syn_on_entry(fwd, p);
+
+		if (what == SYN_REOPENS && reopen(&fk, fwd) == 0) {
 			count_new_conn(&svc_stats, fwd->svc_id);
 			count_new_conn(&backend_stats, fwd->backend_id);
-			break;
-		case SYN_FOLLOWS:
-			break;
+		} else if (what != SYN_FOLLOWS) {
+			forget_connection(&fk, fwd);
+			fwd = NULL;
 		}
 	}
 	if (fwd) {

@@ -66,7 +66,7 @@ static __always_inline int backend_takes_new(const struct ct_fwd *fwd)
 	const struct backend *be = bpf_map_lookup_elem(&backends, &fwd->backend_id);
 
 	return be && !(be->flags & BACKEND_DRAINED) && be->addr == fwd->backend_addr &&
-	       be->port == fwd->backend_port;
+	       be->port == fwd->backend_port && be->svc_id == fwd->svc_id;
 }
 
 /* What a client's pure SYN on an existing entry means. */
@@ -87,13 +87,37 @@ enum syn_on_entry {
  * starts a half over on a SYN.) */
 static __always_inline enum syn_on_entry syn_on_entry(const struct ct_fwd *fwd, const struct packet *p)
 {
-	if (p->proto != IPPROTO_TCP || (p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN)
+	if (!is_pure_syn(p))
 		return SYN_FOLLOWS;
 	if (fwd->state == CT_FIN_WAIT || fwd->state == CT_CLOSE)
 		return backend_takes_new(fwd) ? SYN_REOPENS : SYN_RESCHEDULES;
 	if (fwd->state == CT_SYN_SENT && !backend_takes_new(fwd))
 		return SYN_RESCHEDULES;
 	return SYN_FOLLOWS;
+}
+
+/* reopen starts a connection over on the entry of a finished one (see
+ * syn_on_entry): both halves opening again, from now, the backend's load
+ * counted as for any new connection. It fails, and the SYN must be
+ * scheduled afresh, if the backend's half is gone or was adopted from a
+ * peer (its local port is of the peer's slice). */
+static __always_inline int reopen(const struct ct_key *fk, struct ct_fwd *fwd)
+{
+	struct ct_key rk = {
+		.saddr = fwd->backend_addr, .daddr = fwd->local_addr,
+		.sport = fwd->backend_port, .dport = fwd->local_port, .proto = fk->proto,
+	};
+	struct ct_rev *rev = bpf_map_lookup_elem(&ct_reverse, &rk);
+	struct backend_load *load;
+
+	if (!rev || rev->origin != node_id)
+		return -1;
+	rev->state = CT_SYN_SENT;
+	rev->last_seen = bpf_ktime_get_coarse_ns();
+	load = bpf_map_lookup_elem(&backend_loads, &fwd->backend_id);
+	if (load)
+		__sync_fetch_and_add(&load->conns, 256);
+	return 0;
 }
 
 /* forget_connection removes both halves of a finished connection. */

@@ -40,6 +40,13 @@ struct packet {
 #define TCP_RST 0x04
 #define TCP_ACK 0x10
 
+/* is_pure_syn tells a TCP segment that opens a connection: SYN without ACK
+ * or RST. */
+static __always_inline int is_pure_syn(const struct packet *p)
+{
+	return p->proto == IPPROTO_TCP && (p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN;
+}
+
 static __always_inline int is_fragment(const struct iphdr *ip)
 {
 	return (ip->frag_off & bpf_htons(IP_MF | IP_OFFSET)) != 0;

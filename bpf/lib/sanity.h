@@ -14,7 +14,6 @@
  * scanned in order, not a map: the first entry is nearly always the one,
  * and a scan of a few entries costs less than a hash lookup. Set by the
  * control plane before it attaches; an ifindex of 0 ends the list. */
-#define MAX_IF_MACS 16
 volatile struct if_mac if_macs[MAX_IF_MACS];
 
 /* addressed_to_us tells whether the frame's destination MAC is the
@@ -41,8 +40,10 @@ static __always_inline int addressed_to_us(const struct xdp_md *ctx, const struc
 
 /* The VLANs the host has on the attached interfaces, as if_macs: a frame
  * tagged for another one is not for this host (the kernel would drop it,
- * having no interface for it). An ifindex of 0 ends the list. */
-#define MAX_IF_VLANS 64
+ * having no interface for it). An ifindex of 0 ends the list; a first
+ * entry of VLAN_CHECK_OFF turns the check off (more VLANs than the table
+ * holds). */
+#define VLAN_CHECK_OFF 0xffffffff
 volatile struct if_vlan if_vlans[MAX_IF_VLANS];
 
 static __always_inline int vlan_is_ours(const struct xdp_md *ctx, __u16 vid)
@@ -50,7 +51,7 @@ static __always_inline int vlan_is_ours(const struct xdp_md *ctx, __u16 vid)
 	__u32 ifindex = ctx->ingress_ifindex;
 	int i;
 
-	if (vid == 0)
+	if (vid == 0 || if_vlans[0].ifindex == VLAN_CHECK_OFF)
 		return 1;
 	for (i = 0; i < MAX_IF_VLANS; i++) {
 		if (if_vlans[i].ifindex == 0)

@@ -9,11 +9,17 @@
  * in SYN-SENT; the reset proves the source (a spoofed one never sees the
  * SYN-ACK), the source is verified for a while, and the client's own SYN
  * retransmission opens the connection as usual. Linux retransmits within a
- * few milliseconds of such a reset. No sequence numbers are ever rewritten. */
+ * few milliseconds of such a reset. No sequence numbers are ever rewritten.
+ *
+ * What a reset proves is that someone at the address answers, not that it
+ * sent the SYN: a live host that gets an unasked-for SYN-ACK answers with
+ * the same reset. An attacker spoofing SYNs from live hosts' addresses can
+ * get those verified, and then open connections from them unchallenged
+ * (each still a half-open connection that expires after syn_sent). */
 #ifndef XDPLB_SYNAUTH_H
 #define XDPLB_SYNAUTH_H
 
-#include "reset.h"
+#include "reply.h"
 
 /* Settings, written by the control plane (the key at start and every
  * rotation). */
@@ -55,15 +61,22 @@ static __always_inline __u32 syn_cookie(__be32 saddr, __be32 daddr, __be16 sport
 	return (__u32)(v0 ^ v1 ^ v2 ^ v3);
 }
 
-/* syn_auth_engaged counts a new-connection SYN and tells whether it must
- * come from a verified source. The count is shared by all CPUs and only
- * approximate at a second's turn: it decides when to challenge, never
+/* How long authentication stays engaged once new-connection SYNs passed
+ * the threshold within a second: a flood re-engages it after at most a
+ * threshold's worth of SYNs per period, and while engaged nothing is
+ * counted, so a flood costs no shared write per packet. */
+#define SYN_ENGAGED_NS (10ULL * 1000000000ULL)
+
+/* syn_auth_engaged tells whether a new-connection SYN must come from a
+ * verified source. In auto mode it counts the SYN; the count is shared by
+ * all CPUs and only approximate at a second's turn (a race there lets a
+ * few more SYNs be counted or not), which decides when to challenge, never
  * whether a connection is correct. */
 static __always_inline int syn_auth_engaged(void)
 {
 	struct syn_window *w;
 	__u32 zero = 0;
-	__u64 now;
+	__u64 now, second;
 
 	if (syn_mode == SYN_AUTH_ALWAYS)
 		return 1;
@@ -72,14 +85,18 @@ static __always_inline int syn_auth_engaged(void)
 	w = bpf_map_lookup_elem(&syn_rate, &zero);
 	if (!w)
 		return 0;
-	now = bpf_ktime_get_coarse_ns() >> 30; /* about seconds */
-	if (w->second != now) {
-		w->prev = w->second + 1 == now ? w->count : 0;
-		w->second = now;
+	now = bpf_ktime_get_coarse_ns();
+	if (now < w->engaged_until)
+		return 1;
+	second = now >> 30; /* about seconds */
+	if (w->second != second) {
+		w->second = second;
 		w->count = 0;
 	}
-	__sync_fetch_and_add(&w->count, 1);
-	return w->count > syn_auth_threshold || w->prev > syn_auth_threshold;
+	if (__sync_fetch_and_add(&w->count, 1) < syn_auth_threshold)
+		return 0;
+	w->engaged_until = now + SYN_ENGAGED_NS;
+	return 1;
 }
 
 static __always_inline int source_verified(__be32 saddr)
@@ -116,19 +133,19 @@ static __always_inline int syn_auth(struct xdp_md *ctx, struct packet *p)
 		}
 		return verdict(R_DROP_BAD_PROOF, XDP_DROP);
 	}
-	if ((p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) != TCP_SYN)
+	if (!is_pure_syn(p))
 		return CONTINUE;
 	if (!syn_auth_engaged() || source_verified(saddr))
 		return CONTINUE;
 	if ((p->ip->ihl * 4) != sizeof(struct iphdr))
-		return verdict(R_DROP_BAD_PROOF, XDP_DROP); /* options: not worth a challenge */
+		return verdict(R_DROP_SYN_UNCHALLENGED, XDP_DROP); /* options: not worth a challenge */
 	cookie = syn_cookie(saddr, p->ip->daddr, th->source, th->dest, slot);
 	/* The client must find the acknowledgement unacceptable, or it would
 	 * complete a handshake nobody keeps. */
 	if (cookie == bpf_ntohl(th->seq) + 1)
 		cookie ^= 1;
 	if (send_back(ctx, p, bpf_htonl(~cookie), bpf_htonl(cookie), TCP_SYN | TCP_ACK))
-		return verdict(R_DROP_BAD_PROOF, XDP_DROP);
+		return verdict(R_DROP_SYN_UNCHALLENGED, XDP_DROP);
 	return verdict(R_FWD_SYN_CHALLENGE, XDP_TX);
 }
 

@@ -25,6 +25,8 @@ enum limits {
 	MAX_LOCAL_ADDRS = 64,
 	CT_DEFAULT_ENTRIES = 1 << 20,
 	PERSIST_ENTRIES = 1 << 18,
+	MAX_IF_MACS = 16,  /* interfaces the program can be attached to */
+	MAX_IF_VLANS = 64, /* VLANs on them it tells apart */
 };
 
 /* A service is addressed by what a client puts on the wire. */
@@ -202,6 +204,7 @@ enum reason {
 	R_FWD_SYN_CHALLENGE, /* a SYN from an unverified source answered with a cookie */
 	R_DROP_SYN_PROOF,    /* a reset carrying a valid cookie: its source is verified */
 	R_DROP_BAD_PROOF,    /* a reset to a service without a connection, answering no challenge */
+	R_DROP_SYN_UNCHALLENGED, /* a SYN to challenge that could not be (IPv4 options) */
 	R_MAX,
 };
 
@@ -247,12 +250,14 @@ enum syn_auth_mode {
 	SYN_AUTH_AUTO = 2, /* while new-connection SYNs exceed a rate */
 };
 
-/* The rate of new-connection SYNs, in whole seconds of the coarse clock:
- * the count of the current second and of the one before. */
+/* The rate of new-connection SYNs, in whole seconds of the coarse clock,
+ * for SYN authentication's auto mode: the current second's count, and
+ * until when (coarse clock, ns) authentication stays engaged once the
+ * count passed the threshold. */
 struct syn_window {
 	__u64 second;
 	__u64 count;
-	__u64 prev;
+	__u64 engaged_until;
 };
 
 /* A VLAN the host has on an interface the program is attached to: tagged

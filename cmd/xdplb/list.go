@@ -99,13 +99,17 @@ func printTimeouts(cmd *cobra.Command, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(st.Timeouts)
+		return enc.Encode(struct {
+			api.Timeouts
+			LocalPortsPerBackend uint64  `json:"local_ports_per_backend"`
+			NewConnsCeiling      float64 `json:"new_conns_ceiling_per_backend"`
+		}{st.Timeouts, st.LocalPortsPerBackend, st.NewConnsCeiling})
 	}
 	t := st.Timeouts
 	sec := func(d time.Duration) int64 { return int64(d / time.Second) }
 	fmt.Fprintf(out, "Timeout (tcp tcpfin udp): %d %d %d\n", sec(t.Established), sec(t.FinWait), sec(t.UDP))
 	fmt.Fprintf(out, "Timeout (syn_sent close): %d %d\n", sec(t.SynSent), sec(t.Close))
-	fmt.Fprintf(out, "Local ports per backend: %d; new connections from distinct client ports: at most %.0f/s per backend (ports / tcpfin)\n",
+	fmt.Fprintf(out, "Local ports per backend: %d; new connections from distinct client ports: about %.0f/s per backend (ports / tcpfin)\n",
 		st.LocalPortsPerBackend, st.NewConnsCeiling)
 	return nil
 }

@@ -104,7 +104,7 @@ func TestListTimeout(t *testing.T) {
 	_, socket := startDaemon(t)
 	got := mustRun(t, socket, "list", "--timeout")
 	want := "Timeout (tcp tcpfin udp): 900 120 300\nTimeout (syn_sent close): 5 10\n" +
-		"Local ports per backend: 10000; new connections from distinct client ports: at most 83/s per backend (ports / tcpfin)\n"
+		"Local ports per backend: 10000; new connections from distinct client ports: about 83/s per backend (ports / tcpfin)\n"
 	if got != want {
 		t.Errorf("list --timeout:\n%s\nwant\n%s", got, want)
 	}

@@ -48,7 +48,7 @@ var (
 // 300 s, a reset connection 10 s) but for the half-open: 5 s, not IPVS's
 // 60 s. Every half-open connection holds a local port; at 60 s a spoofed
 // SYN flood of a thousand a second fills a 10,000-port range in under a
-// minute, at 5 s it cannot. A client retransmitting its SYN later than
+// minute, at 5 s (plus the wait for the next collection) it takes more. A client retransmitting its SYN later than
 // that simply opens anew.
 var defaultTimeouts = Timeouts{
 	SynSent:     5 * time.Second,
@@ -58,15 +58,16 @@ var defaultTimeouts = Timeouts{
 	UDP:         300 * time.Second,
 }
 
-// defaultSYNProtection challenges only under a flood. Auto mode bounds
-// the half-open connections a spoofed flood can make at threshold ×
-// syn_sent: 2000 × 5 s is 10,000, the size of the default local.ports,
-// and those spread over the service's backends. A verified source stays
-// so for a minute: a client opening connection after connection pays the
+// defaultSYNProtection challenges only under a flood. Below the threshold
+// every SYN opens a half-open connection, which holds a local port for
+// syn_sent and until the next collection (about a second once ports run
+// short): 1000 a second × about 6 s is 6,000, within the default
+// local.ports of a single backend with margin. A verified source stays so
+// for a minute: a client opening connection after connection pays the
 // extra round trip once a minute at most.
 var defaultSYNProtection = SYNProtection{
 	Mode:        SYNAuthAuto,
-	Threshold:   2000,
+	Threshold:   1000,
 	VerifiedFor: 60 * time.Second,
 }
 

@@ -27,14 +27,14 @@ func TestParseSYNProtection(t *testing.T) {
 		{"absent", minimal, defaultSYNProtection},
 		{"null", minimal + "syn_protection:\n", defaultSYNProtection},
 		{"empty", synDoc(""), defaultSYNProtection},
-		{"off", synDoc("mode: off"), SYNProtection{SYNAuthOff, 2000, time.Minute}},
-		{"quoted off", synDoc(`mode: "off"`), SYNProtection{SYNAuthOff, 2000, time.Minute}},
-		{"always", synDoc("mode: always"), SYNProtection{SYNAuthAlways, 2000, time.Minute}},
+		{"off", synDoc("mode: off"), SYNProtection{SYNAuthOff, 1000, time.Minute}},
+		{"quoted off", synDoc(`mode: "off"`), SYNProtection{SYNAuthOff, 1000, time.Minute}},
+		{"always", synDoc("mode: always"), SYNProtection{SYNAuthAlways, 1000, time.Minute}},
 		{"threshold", synDoc("threshold: 10_000"), SYNProtection{SYNAuthAuto, 10000, time.Minute}},
-		{"verified for", synDoc("verified_for: 90s"), SYNProtection{SYNAuthAuto, 2000, 90 * time.Second}},
+		{"verified for", synDoc("verified_for: 90s"), SYNProtection{SYNAuthAuto, 1000, 90 * time.Second}},
 		{"lowest", synDoc("mode: auto, threshold: 1, verified_for: 1s"), SYNProtection{SYNAuthAuto, 1, time.Second}},
 		{"highest", synDoc("threshold: 10000000, verified_for: 24h"), SYNProtection{SYNAuthAuto, 10000000, 24 * time.Hour}},
-		{"block style", minimal + "syn_protection:\n  mode: auto\n  threshold: 2000\n  verified_for: 60s\n", defaultSYNProtection},
+		{"block style", minimal + "syn_protection:\n  mode: auto\n  threshold: 1000\n  verified_for: 60s\n", defaultSYNProtection},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,7 +161,7 @@ func TestRenderSYNProtection(t *testing.T) {
 	}{
 		{"every field", string(full), []string{"syn_protection:\n  mode: always\n  threshold: 500\n  verified_for: 5m0s\n"}, nil},
 		{"absent", minimal, nil, []string{"syn_protection"}},
-		{"defaults spelled out", synDoc("mode: auto, threshold: 2000, verified_for: 1m"), nil, []string{"syn_protection"}},
+		{"defaults spelled out", synDoc("mode: auto, threshold: 1000, verified_for: 1m"), nil, []string{"syn_protection"}},
 		{"mode only", synDoc("mode: off"), []string{"syn_protection:\n  mode: off\n"}, []string{"threshold", "verified_for"}},
 		{"threshold only", synDoc("threshold: 0x100"), []string{"syn_protection:\n  threshold: 256\n"}, []string{"mode", "verified_for"}},
 		{"verified for only", synDoc("verified_for: 1h30m"), []string{"syn_protection:\n  verified_for: 1h30m0s\n"}, []string{"mode", "threshold"}},
@@ -236,10 +236,10 @@ func TestDiffSYNProtection(t *testing.T) {
 		{minimal, synDoc("mode: always"), []string{"syn_protection.mode: auto -> always"}},
 		{synDoc("mode: off, threshold: 100"), synDoc("verified_for: 5m"), []string{
 			"syn_protection.mode: off -> auto",
-			"syn_protection.threshold: 100 -> 2000",
+			"syn_protection.threshold: 100 -> 1000",
 			"syn_protection.verified_for: 1m0s -> 5m0s",
 		}},
-		{synDoc("threshold: 2000"), minimal, nil},
+		{synDoc("threshold: 1000"), minimal, nil},
 	}
 	for _, tt := range tests {
 		old, err := Parse([]byte(tt.old))

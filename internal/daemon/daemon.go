@@ -258,6 +258,9 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 		d.attachments = append(d.attachments, api.Attachment{Name: l.Attrs().Name, Mode: string(mode)})
 		d.log.Info("XDP attached", "interface", l.Attrs().Name, "mode", mode, "replaced_running_program", dp.Adopted())
 	}
+	if dp.VLANCheckOff() {
+		d.log.Warn("more VLANs on the balancing interfaces than the datapath tells apart: frames of every VLAN are balanced", "max", datapath.MaxVLANs)
+	}
 	if err := d.addAddresses(); err != nil {
 		return err
 	}

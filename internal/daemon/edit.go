@@ -156,13 +156,19 @@ func (d *Daemon) reload(source string) (api.ReloadResult, error) {
 	// What can be refused is tried first, undone if a later step fails;
 	// the rest (timeouts, log level: validated with the file) cannot fail,
 	// so a refused reload leaves the running configuration as it was.
+	synChanged := cur.SYNProtection != next.SYNProtection
+	if synChanged {
+		if err := setSYNProtection(d.dp, next.SYNProtection); err != nil {
+			return res, err
+		}
+	}
 	localChanged := !reflect.DeepEqual(cur.Local, next.Local)
 	if localChanged {
 		if err := checkPorts(next.Local, d.owned.snapshot().hasAddress); err != nil {
 			return res, err
 		}
 		if err := d.setLocal(next.Local); err != nil {
-			return res, errors.Join(err, d.setLocal(cur.Local))
+			return res, errors.Join(err, d.setLocal(cur.Local), d.undoSYN(synChanged, cur))
 		}
 		res.Applied = append(res.Applied, "local")
 	}
@@ -171,30 +177,34 @@ func (d *Daemon) reload(source string) (api.ReloadResult, error) {
 		if localChanged {
 			err = errors.Join(err, d.setLocal(cur.Local))
 		}
-		return api.ReloadResult{}, err
+		return api.ReloadResult{}, errors.Join(err, d.undoSYN(synChanged, cur))
 	}
 	d.fileDigest = digest
 	d.audit(source, config.Diff(cur, d.cfg))
 	if servicesChanged {
 		res.Applied = append(res.Applied, "services")
 	}
+	if synChanged {
+		res.Applied = append(res.Applied, "syn_protection")
+	}
 	if cur.Conntrack.Timeouts != next.Conntrack.Timeouts {
 		d.collector.SetTimeouts(timeouts(next.Conntrack.Timeouts))
 		res.Applied = append(res.Applied, "conntrack.timeouts")
-	}
-	if cur.SYNProtection != next.SYNProtection {
-		// A write to the program's memory: it does not fail while the
-		// program is loaded.
-		if err := setSYNProtection(d.dp, next.SYNProtection); err != nil {
-			d.log.Error("syn_protection not applied", "err", err)
-		}
-		res.Applied = append(res.Applied, "syn_protection")
 	}
 	if cur.Log.Level != next.Log.Level {
 		d.setLogLevel(next.Log.Level)
 		res.Applied = append(res.Applied, "log.level")
 	}
 	return res, nil
+}
+
+// undoSYN puts back the running SYN protection after a refused reload, if
+// the reload had changed it.
+func (d *Daemon) undoSYN(changed bool, cur *config.Config) error {
+	if !changed {
+		return nil
+	}
+	return setSYNProtection(d.dp, cur.SYNProtection)
 }
 
 // audit logs every change to the running state with where it came from,

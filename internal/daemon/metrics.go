@@ -18,7 +18,7 @@ func (d *Daemon) Counters() (metrics.Counters, error) {
 	out := metrics.Counters{
 		Reasons: reasons, Services: make([]metrics.ServiceCounters, len(services)),
 		LocalPortsPerBackend: perBackend,
-		NewConnsCeiling:      float64(perBackend) / cfg.Conntrack.Timeouts.FinWait.Seconds(),
+		NewConnsCeiling:      newConnsCeiling(cfg),
 	}
 	for i, s := range services {
 		sc := metrics.ServiceCounters{Name: s.Name, Key: s.Key, Traffic: s.traffic}
@@ -39,6 +39,13 @@ func (d *Daemon) Counters() (metrics.Counters, error) {
 func localPortsPerBackend(cfg *config.Config) uint64 {
 	ports := cfg.AllocPorts()
 	return uint64(len(cfg.Local.Addresses)) * uint64(ports.Max-ports.Min+1)
+}
+
+// newConnsCeiling is about how many new connections a second each backend
+// sustains from distinct client ports: a closed connection keeps its local
+// port for the FIN timeout.
+func newConnsCeiling(cfg *config.Config) float64 {
+	return float64(localPortsPerBackend(cfg)) / cfg.Conntrack.Timeouts.FinWait.Seconds()
 }
 
 // Conntrack implements metrics.Source. The counts come from the last

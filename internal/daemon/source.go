@@ -19,7 +19,7 @@ func (d *Daemon) Status() api.Status {
 	ports := localPortsPerBackend(v.cfg)
 	return api.Status{Ready: v.ready, Interfaces: v.attachments, Services: len(v.services), Timeouts: api.Timeouts{
 		SynSent: t.SynSent, Established: t.Established, FinWait: t.FinWait, Close: t.Close, UDP: t.UDP,
-	}, LocalPortsPerBackend: ports, NewConnsCeiling: float64(ports) / t.FinWait.Seconds()}
+	}, LocalPortsPerBackend: ports, NewConnsCeiling: newConnsCeiling(v.cfg)}
 }
 
 // Services implements api.Editor.

@@ -35,6 +35,8 @@ func _() {
 	_ = x[RingSlots-xdplbLimitsRING_SLOTS]
 	_ = x[MaxLocalAddrs-xdplbLimitsMAX_LOCAL_ADDRS]
 	_ = x[DefaultConntrackCapacity-xdplbLimitsCT_DEFAULT_ENTRIES]
+	_ = x[MaxInterfaces-xdplbLimitsMAX_IF_MACS]
+	_ = x[MaxVLANs-xdplbLimitsMAX_IF_VLANS]
 }
 
 // LayoutVersion is the version of the map layout this datapath uses.
@@ -74,8 +76,9 @@ type Datapath struct {
 	syncOn bool
 	// ifMACs are the attached interfaces' MACs, ifVLANs the VLANs on
 	// them, as the program has them.
-	ifMACs  []xdplbIfMac
-	ifVLANs []xdplbIfVlan
+	ifMACs       []xdplbIfMac
+	ifVLANs      []xdplbIfVlan
+	vlanCheckOff bool
 	// restartedCounters are the pinned counter maps Load dropped because
 	// this version counts more (or fewer) things.
 	restartedCounters []string
@@ -200,7 +203,12 @@ var countersOnly = []string{"reasons", "sync_stats"}
 
 // dropResizedCounters removes the pins of counter maps whose size differs
 // from spec's, so that loading makes them anew instead of refusing them.
+// Only from a layout this datapath adopts: pins it will refuse anyway stay
+// as they are, counters included.
 func dropResizedCounters(spec *ebpf.CollectionSpec, pinPath string) ([]string, error) {
+	if ok, err := adoptableLayout(pinPath); err != nil || !ok {
+		return nil, err
+	}
 	var dropped []string
 	for _, name := range countersOnly {
 		path := filepath.Join(pinPath, name)
@@ -222,6 +230,24 @@ func dropResizedCounters(spec *ebpf.CollectionSpec, pinPath string) ([]string, e
 		dropped = append(dropped, name)
 	}
 	return dropped, nil
+}
+
+// adoptableLayout tells whether the maps pinned at pinPath, if any, are of
+// a layout checkLayout adopts (this one, or one it migrates from).
+func adoptableLayout(pinPath string) (bool, error) {
+	m, err := ebpf.LoadPinnedMap(filepath.Join(pinPath, "layout"), nil)
+	if errors.Is(err, os.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("open pinned layout: %w", err)
+	}
+	defer m.Close()
+	var v uint32
+	if err := m.Lookup(uint32(0), &v); err != nil {
+		return false, fmt.Errorf("read pinned layout: %w", err)
+	}
+	return v == 0 || v == LayoutVersion || v == 3, nil
 }
 
 // Adopted reports whether Load took over pinned maps from an earlier run.

@@ -100,6 +100,11 @@ func TestPortReuse(t *testing.T) {
 	if reopened.LocalPort != old.LocalPort || reopened.State != xdplbCtStateCT_SYN_SENT {
 		t.Errorf("reopened entry %+v, want local port %d and SYN_SENT", reopened, portFromBE16(old.LocalPort))
 	}
+	var rev xdplbCtRev
+	rk, _ := FlowKey{Src: first, Dst: netip.AddrPortFrom(localAddr, portFromBE16(old.LocalPort)), Proto: TCP}.wire()
+	if err := f.dp.objs.CtReverse.Lookup(rk, &rev); err != nil || rev.State != xdplbCtStateCT_SYN_SENT {
+		t.Errorf("the backend's half after the reopen: %+v (%v), want SYN_SENT: opening again, not closing", rev, err)
+	}
 	if after, _ := f.dp.ServiceTraffic(0); after.NewConns != before.NewConns+1 {
 		t.Errorf("new connections %d, want %d", after.NewConns, before.NewConns+1)
 	}

@@ -137,6 +137,8 @@ const (
 	xdplbLimitsMAX_LOCAL_ADDRS    xdplbLimits = 64
 	xdplbLimitsCT_DEFAULT_ENTRIES xdplbLimits = 1048576
 	xdplbLimitsPERSIST_ENTRIES    xdplbLimits = 262144
+	xdplbLimitsMAX_IF_MACS        xdplbLimits = 16
+	xdplbLimitsMAX_IF_VLANS       xdplbLimits = 64
 )
 
 type xdplbPersistKey struct {
@@ -157,32 +159,33 @@ type xdplbPersistValue struct {
 type xdplbReason uint32
 
 const (
-	xdplbReasonR_FWD_TX               xdplbReason = 0
-	xdplbReasonR_FWD_REDIRECT         xdplbReason = 1
-	xdplbReasonR_PASS_NOT_IPV4        xdplbReason = 2
-	xdplbReasonR_PASS_NOT_L4          xdplbReason = 3
-	xdplbReasonR_PASS_NO_SERVICE      xdplbReason = 4
-	xdplbReasonR_PASS_NO_CONN         xdplbReason = 5
-	xdplbReasonR_PASS_TRUNCATED       xdplbReason = 6
-	xdplbReasonR_PASS_BAD_HEADER      xdplbReason = 7
-	xdplbReasonR_PASS_FRAGMENT        xdplbReason = 8
-	xdplbReasonR_DROP_FRAGMENT        xdplbReason = 9
-	xdplbReasonR_DROP_NO_CONN         xdplbReason = 10
-	xdplbReasonR_DROP_NO_BACKEND      xdplbReason = 11
-	xdplbReasonR_DROP_PORTS_EXHAUSTED xdplbReason = 12
-	xdplbReasonR_DROP_CT_FULL         xdplbReason = 13
-	xdplbReasonR_DROP_NO_NEIGH        xdplbReason = 14
-	xdplbReasonR_DROP_NO_ROUTE        xdplbReason = 15
-	xdplbReasonR_DROP_BAD_BACKEND     xdplbReason = 16
-	xdplbReasonR_FWD_RESET            xdplbReason = 17
-	xdplbReasonR_PASS_NOT_OURS        xdplbReason = 18
-	xdplbReasonR_PASS_BAD_CHECKSUM    xdplbReason = 19
-	xdplbReasonR_DROP_TTL             xdplbReason = 20
-	xdplbReasonR_DROP_BAD_FLAGS       xdplbReason = 21
-	xdplbReasonR_FWD_SYN_CHALLENGE    xdplbReason = 22
-	xdplbReasonR_DROP_SYN_PROOF       xdplbReason = 23
-	xdplbReasonR_DROP_BAD_PROOF       xdplbReason = 24
-	xdplbReasonR_MAX                  xdplbReason = 25
+	xdplbReasonR_FWD_TX                xdplbReason = 0
+	xdplbReasonR_FWD_REDIRECT          xdplbReason = 1
+	xdplbReasonR_PASS_NOT_IPV4         xdplbReason = 2
+	xdplbReasonR_PASS_NOT_L4           xdplbReason = 3
+	xdplbReasonR_PASS_NO_SERVICE       xdplbReason = 4
+	xdplbReasonR_PASS_NO_CONN          xdplbReason = 5
+	xdplbReasonR_PASS_TRUNCATED        xdplbReason = 6
+	xdplbReasonR_PASS_BAD_HEADER       xdplbReason = 7
+	xdplbReasonR_PASS_FRAGMENT         xdplbReason = 8
+	xdplbReasonR_DROP_FRAGMENT         xdplbReason = 9
+	xdplbReasonR_DROP_NO_CONN          xdplbReason = 10
+	xdplbReasonR_DROP_NO_BACKEND       xdplbReason = 11
+	xdplbReasonR_DROP_PORTS_EXHAUSTED  xdplbReason = 12
+	xdplbReasonR_DROP_CT_FULL          xdplbReason = 13
+	xdplbReasonR_DROP_NO_NEIGH         xdplbReason = 14
+	xdplbReasonR_DROP_NO_ROUTE         xdplbReason = 15
+	xdplbReasonR_DROP_BAD_BACKEND      xdplbReason = 16
+	xdplbReasonR_FWD_RESET             xdplbReason = 17
+	xdplbReasonR_PASS_NOT_OURS         xdplbReason = 18
+	xdplbReasonR_PASS_BAD_CHECKSUM     xdplbReason = 19
+	xdplbReasonR_DROP_TTL              xdplbReason = 20
+	xdplbReasonR_DROP_BAD_FLAGS        xdplbReason = 21
+	xdplbReasonR_FWD_SYN_CHALLENGE     xdplbReason = 22
+	xdplbReasonR_DROP_SYN_PROOF        xdplbReason = 23
+	xdplbReasonR_DROP_BAD_PROOF        xdplbReason = 24
+	xdplbReasonR_DROP_SYN_UNCHALLENGED xdplbReason = 25
+	xdplbReasonR_MAX                   xdplbReason = 26
 )
 
 type xdplbSchedKind uint32
@@ -220,10 +223,10 @@ const (
 )
 
 type xdplbSynWindow struct {
-	_      structs.HostLayout
-	Second uint64
-	Count  uint64
-	Prev   uint64
+	_            structs.HostLayout
+	Second       uint64
+	Count        uint64
+	EngagedUntil uint64
 }
 
 type xdplbSyncCounter uint32

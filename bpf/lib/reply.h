@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
-/* Answering a client with a TCP reset, for connections the control plane
- * ended (their backend failed its health checks and the service says
- * expire): the client learns at once instead of retransmitting into the
- * void. */
-#ifndef XDPLB_RESET_H
-#define XDPLB_RESET_H
+/* Answering a client from the balancer itself, by turning its segment
+ * around: a TCP reset for connections the control plane ended (their
+ * backend failed its health checks and the service says expire), so the
+ * client learns at once instead of retransmitting into the void, and the
+ * SYN-ACK challenges of SYN authentication (synauth.h). */
+#ifndef XDPLB_REPLY_H
+#define XDPLB_REPLY_H
 
 #include "parse.h"
 
