@@ -21,11 +21,13 @@ func (d *Daemon) setRole(ctx context.Context, to ha.Role) error {
 		if prev := d.cluster.Role(); prev != to && d.cfg.HA.Mode == config.HAModeExternal {
 			d.log.Info("HA role changed", "from", prev, "to", to, "reason", "set through the API (external mode)")
 		}
-		// Both copies change together, on the owner: the cluster's decides
-		// who refreshes and who tells the peers about expiries.
+		// Both copies change on the owner: the cluster's (which decides
+		// who refreshes and tells the peers about expiries, and which the
+		// API reports) once the addresses are in place, so a node reported
+		// master has them.
 		d.role = to
-		d.cluster.role.Store(uint32(to))
 		err := d.addAddresses()
+		d.cluster.role.Store(uint32(to))
 		if d.cfg.HA.Mode == config.HAModeVRRP {
 			if to == ha.RoleMaster {
 				g := d.cfg.HA.GARP
