@@ -96,6 +96,18 @@ static __always_inline enum syn_on_entry syn_on_entry(const struct ct_fwd *fwd, 
 	return SYN_FOLLOWS;
 }
 
+/* reverse_key is the key of the backend's half of the connection fk, fwd:
+ * backend -> local address. */
+static __always_inline struct ct_key reverse_key(const struct ct_key *fk, const struct ct_fwd *fwd)
+{
+	struct ct_key rk = {
+		.saddr = fwd->backend_addr, .daddr = fwd->local_addr,
+		.sport = fwd->backend_port, .dport = fwd->local_port, .proto = fk->proto,
+	};
+
+	return rk;
+}
+
 /* reopen starts a connection over on the entry of a finished one (see
  * syn_on_entry): both halves opening again, from now, the backend's load
  * counted as for any new connection. It fails, and the SYN must be
@@ -103,10 +115,7 @@ static __always_inline enum syn_on_entry syn_on_entry(const struct ct_fwd *fwd, 
  * peer (its local port is of the peer's slice). */
 static __always_inline int reopen(const struct ct_key *fk, struct ct_fwd *fwd)
 {
-	struct ct_key rk = {
-		.saddr = fwd->backend_addr, .daddr = fwd->local_addr,
-		.sport = fwd->backend_port, .dport = fwd->local_port, .proto = fk->proto,
-	};
+	struct ct_key rk = reverse_key(fk, fwd);
 	struct ct_rev *rev = bpf_map_lookup_elem(&ct_reverse, &rk);
 	struct backend_load *load;
 
@@ -123,10 +132,7 @@ static __always_inline int reopen(const struct ct_key *fk, struct ct_fwd *fwd)
 /* forget_connection removes both halves of a finished connection. */
 static __always_inline void forget_connection(const struct ct_key *fk, const struct ct_fwd *fwd)
 {
-	struct ct_key rk = {
-		.saddr = fwd->backend_addr, .daddr = fwd->local_addr,
-		.sport = fwd->backend_port, .dport = fwd->local_port, .proto = fk->proto,
-	};
+	struct ct_key rk = reverse_key(fk, fwd);
 
 	bpf_map_delete_elem(&ct_reverse, &rk);
 	bpf_map_delete_elem(&ct_forward, fk);

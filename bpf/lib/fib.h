@@ -12,11 +12,11 @@
 #define AF_INET 2
 #endif
 
-/* backend_hop asks the FIB for the next hop of the packet once rewritten to
- * `to`. It runs before the rewrite, so a packet dropped here leaves as it
- * came. */
-static __always_inline int backend_hop(struct xdp_md *ctx, const struct packet *p,
-				       const struct tuple *to, struct bpf_fib_lookup *fib)
+/* next_hop asks the FIB for the next hop of the packet once rewritten to
+ * `to`; event names the missing neighbour's kind for the control plane.
+ * It runs before the rewrite, so a packet dropped here leaves as it came. */
+static __always_inline int next_hop(struct xdp_md *ctx, const struct packet *p,
+				    const struct tuple *to, struct bpf_fib_lookup *fib, __u32 event)
 {
 	int rc;
 
@@ -32,12 +32,19 @@ static __always_inline int backend_hop(struct xdp_md *ctx, const struct packet *
 
 	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
 	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
-		emit_event(EV_NO_NEIGH, to->daddr);
+		emit_event(event, to->daddr);
 		return verdict(R_DROP_NO_NEIGH, XDP_DROP);
 	}
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return verdict(R_DROP_NO_ROUTE, XDP_DROP);
 	return CONTINUE;
+}
+
+/* backend_hop is the next hop towards the backend, for `to`. */
+static __always_inline int backend_hop(struct xdp_md *ctx, const struct packet *p,
+				       const struct tuple *to, struct bpf_fib_lookup *fib)
+{
+	return next_hop(ctx, p, to, fib, EV_NO_NEIGH);
 }
 
 /* send_to_backend sends the rewritten packet to the connection's cached
@@ -61,25 +68,15 @@ static __always_inline int client_hop(struct xdp_md *ctx, const struct packet *p
 				      struct ct_rev *rev)
 {
 	struct bpf_fib_lookup fib = {};
-	int rc;
+	struct tuple to = {
+		.saddr = rev->client.daddr, .daddr = rev->client.saddr,
+		.sport = rev->client.dport, .dport = rev->client.sport,
+	};
+	int ret;
 
-	fib.family = AF_INET;
-	fib.l4_protocol = p->proto;
-	fib.sport = rev->client.dport;
-	fib.dport = rev->client.sport;
-	fib.tot_len = bpf_ntohs(p->ip->tot_len);
-	fib.tos = p->ip->tos;
-	fib.ipv4_src = rev->client.daddr;
-	fib.ipv4_dst = rev->client.saddr;
-	fib.ifindex = ctx->ingress_ifindex;
-
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
-	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
-		emit_event(EV_NO_CLIENT_NEIGH, rev->client.saddr);
-		return verdict(R_DROP_NO_NEIGH, XDP_DROP);
-	}
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
-		return verdict(R_DROP_NO_ROUTE, XDP_DROP);
+	ret = next_hop(ctx, p, &to, &fib, EV_NO_CLIENT_NEIGH);
+	if (ret >= 0)
+		return ret;
 	__builtin_memcpy(rev->client_mac, fib.dmac, ETH_ALEN);
 	__builtin_memcpy(rev->lb_mac, fib.smac, ETH_ALEN);
 	rev->ifindex = fib.ifindex;

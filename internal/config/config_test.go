@@ -18,6 +18,21 @@ import (
 
 // problemsOf extracts the problems from an error returned by this
 // package, failing the test if it is not an *Error.
+// onlyProblem parses doc, which must be refused for exactly one problem,
+// and returns it.
+func onlyProblem(t *testing.T, doc string) Problem {
+	t.Helper()
+	c, err := Parse([]byte(doc))
+	if err == nil {
+		t.Fatalf("Parse succeeded: %+v", c)
+	}
+	ps := problemsOf(t, err)
+	if len(ps) != 1 {
+		t.Fatalf("got %d problems, want 1:\n%v", len(ps), err)
+	}
+	return ps[0]
+}
+
 func problemsOf(t *testing.T, err error) []Problem {
 	t.Helper()
 	if err == nil {

@@ -23,24 +23,9 @@ import (
 func BenchmarkListWith1MConnections(b *testing.B) {
 	testbed.RequirePrivileges(b)
 	const n = 1 << 20
-	dp, err := datapath.Load(datapath.Options{ConntrackCapacity: n})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { dp.Close() })
-	cfg, err := config.Parse([]byte(`interfaces: [eth0]
-local: {addresses: [172.19.0.5]}
-services:
-  - {name: web, vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2}, {address: 172.19.0.3}]}
-`))
-	if err != nil {
-		b.Fatal(err)
-	}
+	dp, cfg, bal := benchBalancer(b, n)
 	d := &Daemon{cfg: cfg, dp: dp, log: slog.New(slog.DiscardHandler), owner: newOwner(), health: health.New(health.Options{})}
-	d.bal = lb.New(dp)
-	if err := d.bal.Apply(cfg.Services); err != nil {
-		b.Fatal(err)
-	}
+	d.bal = bal
 	fillConnections(b, dp, n, d.bal.Services()[0].Backends)
 	d.collector = conntrack.NewCollector(dp, timeouts(cfg.Conntrack.Timeouts), d.log)
 	r, err := d.collector.Collect()
@@ -65,6 +50,30 @@ services:
 		}
 	}
 	b.ReportMetric(float64(moved), "bytes/op")
+}
+
+// benchBalancer is a datapath of the given conntrack capacity with the
+// reference web service (two backends) applied.
+func benchBalancer(b *testing.B, capacity uint32) (*datapath.Datapath, *config.Config, *lb.Balancer) {
+	b.Helper()
+	dp, err := datapath.Load(datapath.Options{ConntrackCapacity: capacity})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { dp.Close() })
+	cfg, err := config.Parse([]byte(`interfaces: [eth0]
+local: {addresses: [172.19.0.5]}
+services:
+  - {name: web, vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2}, {address: 172.19.0.3}]}
+`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	bal := lb.New(dp)
+	if err := bal.Apply(cfg.Services); err != nil {
+		b.Fatal(err)
+	}
+	return dp, cfg, bal
 }
 
 // fillConnections puts n established connections, spread over backends,

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdplb/xdplb/internal/config"
 	"github.com/xdplb/xdplb/internal/connsync"
 	"github.com/xdplb/xdplb/internal/datapath"
 	"github.com/xdplb/xdplb/internal/ident"
@@ -29,23 +28,7 @@ var benchKey = []byte("xdplb sync benchmark key 32 byte")
 
 func newSyncPeer(b *testing.B, id uint8, capacity uint32) *syncPeer {
 	b.Helper()
-	dp, err := datapath.Load(datapath.Options{ConntrackCapacity: capacity})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { dp.Close() })
-	cfg, err := config.Parse([]byte(`interfaces: [eth0]
-local: {addresses: [172.19.0.5]}
-services:
-  - {name: web, vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2}, {address: 172.19.0.3}]}
-`))
-	if err != nil {
-		b.Fatal(err)
-	}
-	bal := lb.New(dp)
-	if err := bal.Apply(cfg.Services); err != nil {
-		b.Fatal(err)
-	}
+	dp, cfg, bal := benchBalancer(b, capacity)
 	snap := &snapshot{cfg: cfg, services: bal.Services()}
 	s := &syncer{log: slog.New(slog.DiscardHandler), dp: dp, self: id, view: func() *snapshot { return snap },
 		active: func() bool { return true }}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
 )
 
@@ -34,25 +35,34 @@ type Event struct {
 
 // ReadEvents delivers datapath events to fn until ctx ends.
 func (d *Datapath) ReadEvents(ctx context.Context, fn func(Event)) error {
-	rd, err := ringbuf.NewReader(d.objs.Events)
+	return readRing(ctx, d.objs.Events, "event", func(raw *xdplbEvent) {
+		fn(Event{Type: EventType(raw.Type), Addr: addrFromBE32(raw.Addr)})
+	})
+}
+
+// readRing passes every record of a ring buffer, decoded as a T, to fn
+// until ctx ends. what names the records in errors.
+func readRing[T any](ctx context.Context, m *ebpf.Map, what string, fn func(*T)) error {
+	rd, err := ringbuf.NewReader(m)
 	if err != nil {
-		return fmt.Errorf("open event ring: %w", err)
+		return fmt.Errorf("open %s ring: %w", what, err)
 	}
 	stop := context.AfterFunc(ctx, func() { rd.Close() })
 	defer stop()
 	defer rd.Close()
-	var raw xdplbEvent
+	var rec ringbuf.Record
+	var raw T
 	for {
-		rec, err := rd.Read()
+		err := rd.ReadInto(&rec)
 		if errors.Is(err, ringbuf.ErrClosed) {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("read event: %w", err)
+			return fmt.Errorf("read %s: %w", what, err)
 		}
 		if err := binary.Read(bytes.NewReader(rec.RawSample), binary.NativeEndian, &raw); err != nil {
 			continue // a short record cannot come from our program; skip it
 		}
-		fn(Event{Type: EventType(raw.Type), Addr: addrFromBE32(raw.Addr)})
+		fn(&raw)
 	}
 }

@@ -115,3 +115,25 @@ func TestForeignVLAN(t *testing.T) {
 		}
 	}
 }
+
+// TestTooManyVLANs: past the table's size the VLAN check turns itself off
+// (and says so), rather than refusing a trunk or dropping its frames.
+func TestTooManyVLANs(t *testing.T) {
+	f := newFixture(t, 10000, 10999)
+	for vid := range uint16(MaxVLANs + 1) {
+		if err := f.dp.addVLAN(f.lb0.ifindex, vid+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !f.dp.VLANCheckOff() {
+		t.Fatal("VLANCheckOff is false with more VLANs than the table holds")
+	}
+	syn := clientSYN(client, clientMAC, vip80)
+	syn.vlan = 4000
+	var verdict uint32
+	var err error
+	f.nt.do(func() { verdict, _, _, err = f.dp.Run(syn.bytes(t), f.lb0.ifindex, 1) })
+	if err != nil || verdict != xdpTX {
+		t.Errorf("SYN of an unlisted VLAN with the check off: verdict %d (%v), want it balanced", verdict, err)
+	}
+}

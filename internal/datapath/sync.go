@@ -1,14 +1,9 @@
 package datapath
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
-
-	"github.com/cilium/ebpf/ringbuf"
 )
 
 // SyncRecord is a connection as the peers of an HA pair learn it: by
@@ -42,26 +37,7 @@ func (d *Datapath) SetSync(on bool, nodeID uint8) error {
 
 // ReadSync delivers the datapath's sync records to fn until ctx ends.
 func (d *Datapath) ReadSync(ctx context.Context, fn func(SyncRecord)) error {
-	rd, err := ringbuf.NewReader(d.objs.SyncEvents)
-	if err != nil {
-		return fmt.Errorf("open sync ring: %w", err)
-	}
-	stop := context.AfterFunc(ctx, func() { rd.Close() })
-	defer stop()
-	defer rd.Close()
-	var rec ringbuf.Record
-	var raw xdplbSyncEvent
-	for {
-		err := rd.ReadInto(&rec)
-		if errors.Is(err, ringbuf.ErrClosed) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read sync record: %w", err)
-		}
-		if err := binary.Read(bytes.NewReader(rec.RawSample), binary.NativeEndian, &raw); err != nil {
-			continue // a short record cannot come from our program; skip it
-		}
+	return readRing(ctx, d.objs.SyncEvents, "sync record", func(raw *xdplbSyncEvent) {
 		fn(SyncRecord{
 			Client:   flowKeyFromWire(raw.Client),
 			Local:    netip.AddrPortFrom(addrFromBE32(raw.LocalAddr), portFromBE16(raw.LocalPort)),
@@ -69,7 +45,7 @@ func (d *Datapath) ReadSync(ctx context.Context, fn func(SyncRecord)) error {
 			FwdState: State(raw.FwdState),
 			RevState: State(raw.RevState),
 		})
-	}
+	})
 }
 
 // SyncRingFull is how many sync records the datapath could not emit

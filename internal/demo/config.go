@@ -18,9 +18,9 @@ const WebService = `  - name: web
       - address: 172.19.0.3
 `
 
-// ReferenceServices are the web service plus a UDP service on port 5353
-// over both real servers, for the tests.
-const ReferenceServices = WebService + `  - name: echo
+// EchoService is a UDP service on 172.19.0.10:5353 over both real
+// servers (a YAML list item), for the tests.
+const EchoService = `  - name: echo
     vip: 172.19.0.10
     port: 5353
     protocol: udp
@@ -28,6 +28,9 @@ const ReferenceServices = WebService + `  - name: echo
       - address: 172.19.0.2
       - address: 172.19.0.3
 `
+
+// ReferenceServices are the web service plus the UDP echo service.
+const ReferenceServices = WebService + EchoService
 
 // Setup describes a balancer configuration on the reference topology.
 type Setup struct {

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,14 +33,7 @@ const (
 	haUDP      = "172.19.0.10:5353"
 )
 
-const haServices = restartServices + `  - name: echo
-    vip: 172.19.0.10
-    port: 5353
-    protocol: udp
-    backends:
-      - address: 172.19.0.2
-      - address: 172.19.0.3
-`
+const haServices = restartServices + demo.EchoService
 
 // haNode is one node of the pair as its configuration says it.
 type haNode struct {
@@ -286,20 +278,8 @@ func TestHAFailover(t *testing.T) {
 // and checks the new one is master from its first status on.
 func restartHAMaster(t *testing.T, e *env, dir, config string) *demo.Balancer {
 	t.Helper()
-	old := e.bal
-	if err := old.Proc.Cmd.Process.Signal(syscall.SIGUSR2); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-old.Proc.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("node 1 still running 10s after SIGUSR2")
-	}
-	bal, err := demo.StartBalancer(t.Context(), e.ref.LB, xdplbBin, dir, config, e.logs)
-	if err != nil {
-		t.Fatalf("start node 1's successor: %v", err)
-	}
-	e.bal = bal
+	handOver(t, e, dir, config)
+	bal := e.bal
 	st, err := bal.API.Cluster(t.Context())
 	if err != nil || st.Role != "master" || !strings.Contains(st.Reason, "resuming") {
 		t.Errorf("node 1's successor: %+v, %v; want master, resuming", st, err)
