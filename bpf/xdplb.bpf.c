@@ -22,6 +22,7 @@
 #include "lib/sync.h"
 #include "lib/sanity.h"
 #include "lib/synauth.h"
+#include "lib/toa.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -145,6 +146,11 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 			__builtin_memcpy(fwd->hop_smac, conn.hop_smac, ETH_ALEN);
 		}
 	}
+	if (p->proto == IPPROTO_TCP && sends_toa(conn.svc_id)) {
+		ret = toa_forward(ctx, p, &to);
+		if (ret >= 0)
+			return ret;
+	}
 	rewrite(p, &to);
 	count_traffic(&svc_stats, conn.svc_id, p->len, 1);
 	count_traffic(&backend_stats, conn.backend_id, p->len, 1);
@@ -182,6 +188,9 @@ static __always_inline int from_backend(struct xdp_md *ctx, struct packet *p)
 	was = rev->state;
 	touch(&rev->last_seen, &rev->state, p->proto, p->tcp_flags);
 	sync_reverse(&rk, rev, was);
+
+	if (p->tcp_flags & TCP_SYN)
+		toa_synack(ctx, (void *)p->ip - (void *)p->eth);
 
 	to.saddr = rev->client.daddr;
 	to.daddr = rev->client.saddr;

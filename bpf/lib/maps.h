@@ -189,6 +189,34 @@ struct {
 	__type(value, struct syn_window);
 } syn_rate SEC(".maps");
 
+/* Per service id, enum client_addr_mode. Apart from struct svc_value so
+ * that services pinned by earlier versions keep their layout. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, __u32);
+} svc_client_addr SEC(".maps");
+
+/* Connections of TOA services whose backend sent its SYN-ACK, keyed by the
+ * client's tuple, with the acknowledgement number (host order) that
+ * acknowledges it: the client packets that carry it get the option. An
+ * entry goes once the client acknowledges more (the backend has its
+ * socket, so the address reached it); LRU forgets those that never do. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1 << 18);
+	__type(key, struct ct_key);
+	__type(value, __u32);
+} toa_pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TOA_COUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} toa_stats SEC(".maps");
+
 /* Whether connections are synced at all, and the id this node stamps on
  * the connections it opens. Globals like nat_port_min: set before attach. */
 volatile __u32 sync_on;
@@ -201,6 +229,8 @@ const struct event *unused_event __attribute__((unused));
 const struct sync_event *unused_sync_event __attribute__((unused));
 const enum sync_counter *unused_sync_counter __attribute__((unused));
 const enum syn_auth_mode *unused_syn_auth_mode __attribute__((unused));
+const enum toa_counter *unused_toa_counter __attribute__((unused));
+const enum client_addr_mode *unused_client_addr_mode __attribute__((unused));
 const enum limits *unused_limits __attribute__((unused));
 
 #endif

@@ -205,6 +205,7 @@ enum reason {
 	R_DROP_SYN_PROOF,    /* a reset carrying a valid cookie: its source is verified */
 	R_DROP_BAD_PROOF,    /* a reset to a service without a connection, answering no challenge */
 	R_DROP_SYN_UNCHALLENGED, /* a SYN to challenge that could not be (IPv4 options) */
+	R_DROP_ABORTED,      /* a packet the program began to change and could not finish (never expected) */
 	R_MAX,
 };
 
@@ -272,6 +273,21 @@ struct if_vlan {
 enum sync_counter {
 	SYNC_RING_FULL = 0, /* a record was lost: the ring was full (the packet was not) */
 	SYNC_COUNTERS,
+};
+
+/* What a service's backends learn about the client (client_address). */
+enum client_addr_mode {
+	CLIENT_ADDR_NONE = 0, /* nothing: they see the local address */
+	CLIENT_ADDR_TOA = 1,  /* a TCP option (kind 254) in the handshake ACK */
+};
+
+/* Counters of TOA (toa.h), per CPU. */
+enum toa_counter {
+	TOA_INSERTED = 0, /* a client packet carried the option to the backend */
+	TOA_NO_ROOM,      /* one went without: IPv4 options, TCP options over 32 bytes, or no headroom */
+	TOA_TOO_BIG,      /* one went without: 8 more bytes would exceed the route's MTU */
+	TOA_MSS_LOWERED,  /* a backend's SYN-ACK announced an MSS 8 bytes lower */
+	TOA_COUNTERS,
 };
 
 /* A backend's load for the least-connection schedulers: the control plane

@@ -28,6 +28,7 @@ services:
     vip: 172.19.0.10
     port: 80
     persistence: 300s
+    client_address: toa
     backends:
       - address: 172.19.0.2
       - address: 172.19.0.3
@@ -80,7 +81,7 @@ func (f *fakeDaemon) Services() []api.ServiceView {
 	var out []api.ServiceView
 	for _, s := range f.cfg.Services {
 		v := api.ServiceView{Name: s.Name, VIP: s.VIP.String(), Port: s.Port, Protocol: s.Protocol.String(),
-			Scheduler: s.Scheduler, Persistence: s.Persistence}
+			Scheduler: s.Scheduler, Persistence: s.Persistence, ClientAddress: s.ClientAddress}
 		for _, b := range s.Backends {
 			addr := netip.AddrPortFrom(b.Address, b.Port).String()
 			v.Backends = append(v.Backends, api.BackendView{Address: b.Address.String(), Port: b.Port, Weight: b.Weight, Up: !f.down[addr]})
@@ -242,7 +243,7 @@ func TestList(t *testing.T) {
 	got := mustRun(t, socket, "list")
 	want := `Prot LocalAddress:Port Scheduler Flags
   -> RemoteAddress:Port           Weight State ActiveConn InActConn
-TCP  172.19.0.10:80 rr persistent 300 (web)
+TCP  172.19.0.10:80 rr persistent 300 toa (web)
   -> 172.19.0.2:80                1      up    2          1
   -> 172.19.0.3:80                2      down  0          1
 UDP  172.19.0.10:53 maglev
@@ -309,7 +310,8 @@ func TestListJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustRun(t, socket, "list", "--json", "--stats")), &got); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 2 || got[0].Name != "web" || got[0].Persistence != 300*time.Second || got[0].Stats.NewConns != 12 {
+	if len(got) != 2 || got[0].Name != "web" || got[0].Persistence != 300*time.Second || got[0].Stats.NewConns != 12 ||
+		got[0].ClientAddress != "toa" || got[1].ClientAddress != "none" {
 		t.Fatalf("list --json = %+v", got)
 	}
 	b := got[0].Backends[0]
@@ -372,7 +374,7 @@ func TestServiceErrors(t *testing.T) {
 		{"vip: 127.0.0.1 is a loopback address", []string{"service", "add", "127.0.0.1:80"}},
 		{"service 172.19.0.10:80/tcp already exists (web)", []string{"service", "add", "172.19.0.10:80"}},
 		{`service name "web" is already taken by 172.19.0.10:80/tcp`, []string{"service", "add", "172.19.0.20:80", "--name", "web"}},
-		{"nothing to change: give --scheduler, --persistence, --persistence-netmask or --name", []string{"service", "edit", "web"}},
+		{"nothing to change: give --scheduler, --persistence, --persistence-netmask, --client-address or --name", []string{"service", "edit", "web"}},
 		{`service "172.19.0.10" is missing the port`, []string{"service", "edit", "172.19.0.10", "--scheduler", "rr"}},
 		{"service 172.19.0.10:81 not found", []string{"service", "edit", "172.19.0.10:81", "--scheduler", "rr"}},
 		{`service "172.19.0.10:80/icmp": "icmp" is not a protocol (accepted: tcp, udp)`, []string{"service", "remove", "172.19.0.10:80/icmp"}},

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/xdplb/xdplb/internal/api"
+	"github.com/xdplb/xdplb/internal/config"
 	"github.com/xdplb/xdplb/internal/datapath"
 )
 
@@ -160,4 +161,27 @@ func TestPersistenceNetmaskFlag(t *testing.T) {
 		t.Errorf("persistence netmask /%d, want /24", s.PersistenceNetmask)
 	}
 	wantErr(t, socket, "has no effect without persistence", "service", "add", "172.19.0.21:80", "-M", "24")
+}
+
+// TestClientAddressFlag: --client-address reaches the service, shows in
+// the service's line, goes back to none on edit, and is refused for udp.
+func TestClientAddressFlag(t *testing.T) {
+	f, socket := startDaemon(t)
+	out := mustRun(t, socket, "service", "add", "172.19.0.20:80", "--client-address", "toa")
+	if out != "added service TCP 172.19.0.20:80 rr toa, 0 backends\n" {
+		t.Errorf("service add: %q", out)
+	}
+	if s := f.service(t, "172.19.0.20:80/tcp"); s.ClientAddress != config.ClientAddressTOA {
+		t.Errorf("client address %q, want toa", s.ClientAddress)
+	}
+	out = mustRun(t, socket, "service", "edit", "172.19.0.20:80", "--client-address", "none")
+	if out != "changed service TCP 172.19.0.20:80 rr, 0 backends\n" {
+		t.Errorf("service edit: %q", out)
+	}
+	if s := f.service(t, "172.19.0.20:80/tcp"); s.ClientAddress != config.ClientAddressNone {
+		t.Errorf("client address %q, want none", s.ClientAddress)
+	}
+	wantErr(t, socket, `client_address: "proxy" is not a client address mode (accepted: none, toa)`,
+		"service", "add", "172.19.0.21:80", "--client-address", "proxy")
+	wantErr(t, socket, "client_address: toa is for tcp services", "service", "add", "172.19.0.21:53/udp", "--client-address", "toa")
 }

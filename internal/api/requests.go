@@ -13,7 +13,7 @@ import (
 
 // ServiceSpec is the body of POST /v1/services. Absent fields get the
 // defaults a configuration file gives them: protocol tcp, scheduler rr,
-// no persistence, name VIP:PORT/PROTO.
+// no persistence, client address none, name VIP:PORT/PROTO.
 type ServiceSpec struct {
 	Name        string   `json:"name,omitempty"`
 	VIP         string   `json:"vip"`
@@ -23,8 +23,11 @@ type ServiceSpec struct {
 	Persistence Duration `json:"persistence,omitempty"`
 	// PersistenceNetmask is the prefix length clients are grouped by for
 	// persistence (ipvsadm -M); 0: each address alone.
-	PersistenceNetmask uint8         `json:"persistence_netmask,omitempty"`
-	Backends           []BackendSpec `json:"backends,omitempty"`
+	PersistenceNetmask uint8 `json:"persistence_netmask,omitempty"`
+	// ClientAddress is none or toa: whether backends get the client's
+	// address in a TCP option (TCP services only).
+	ClientAddress string        `json:"client_address,omitempty"`
+	Backends      []BackendSpec `json:"backends,omitempty"`
 }
 
 // BackendSpec is a backend in a ServiceSpec or ServiceEdit, and the body
@@ -46,8 +49,10 @@ type ServiceEdit struct {
 	Scheduler   *string   `json:"scheduler,omitempty"`
 	Persistence *Duration `json:"persistence,omitempty"`
 	// PersistenceNetmask, if given, replaces the prefix length (0: none).
-	PersistenceNetmask *uint8         `json:"persistence_netmask,omitempty"`
-	Backends           *[]BackendSpec `json:"backends,omitempty"`
+	PersistenceNetmask *uint8 `json:"persistence_netmask,omitempty"`
+	// ClientAddress, if given, replaces none or toa; empty is none.
+	ClientAddress *string        `json:"client_address,omitempty"`
+	Backends      *[]BackendSpec `json:"backends,omitempty"`
 }
 
 // BackendEdit is the body of PUT /v1/services/{service}/backends/{backend}.
@@ -119,6 +124,9 @@ func (req ServiceSpec) service() (config.Service, []Problem) {
 	svc.PersistenceNetmask = req.PersistenceNetmask
 	if req.Scheduler != "" {
 		svc.Scheduler = req.Scheduler
+	}
+	if req.ClientAddress != "" {
+		svc.ClientAddress = req.ClientAddress
 	}
 	if req.Protocol != "" {
 		proto, err := ident.ParseProtocol(req.Protocol)

@@ -94,12 +94,13 @@ func TestAddServiceDefaults(t *testing.T) {
 		t.Fatalf("status %d: %s", code, body)
 	}
 	v := decode[ServiceView](t, body)
-	if v.Name != "172.19.0.20:443/tcp" || v.Protocol != "tcp" || v.Scheduler != "rr" || v.Persistence != 300*time.Second {
+	if v.Name != "172.19.0.20:443/tcp" || v.Protocol != "tcp" || v.Scheduler != "rr" || v.Persistence != 300*time.Second ||
+		v.ClientAddress != config.ClientAddressNone {
 		t.Errorf("view = %+v", v)
 	}
 	s := src.service(t, "172.19.0.20:443/tcp")
 	if s.Name != "172.19.0.20:443/tcp" || s.Scheduler != "rr" || s.Persistence != 300*time.Second ||
-		s.OnBackendDown != config.KeepConnections {
+		s.OnBackendDown != config.KeepConnections || s.ClientAddress != config.ClientAddressNone {
 		t.Errorf("service = %+v", s)
 	}
 	if len(s.Backends) != 2 || s.Backends[0].Port != 443 || s.Backends[0].Weight != 1 ||
@@ -118,6 +119,35 @@ func TestAddServiceExplicit(t *testing.T) {
 	s := src.service(t, "172.19.0.10:53/udp")
 	if s.Name != "dns" || s.Scheduler != "maglev" || s.Persistence != time.Minute || len(s.Backends) != 0 {
 		t.Errorf("service = %+v", s)
+	}
+}
+
+// TestServiceClientAddress: client_address is set on add, changed and
+// cleared back to none on edit, and shown in the view.
+func TestServiceClientAddress(t *testing.T) {
+	src := newFakeSource(t)
+	code, body := call(t, src, "POST", "/v1/services", `{"vip": "172.19.0.20", "port": 443, "client_address": "toa"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	if v := decode[ServiceView](t, body); v.ClientAddress != config.ClientAddressTOA {
+		t.Errorf("view client_address %q, want toa", v.ClientAddress)
+	}
+	for _, tc := range []struct{ body, want string }{
+		{`{"client_address": "none"}`, config.ClientAddressNone},
+		{`{"client_address": "toa"}`, config.ClientAddressTOA},
+		{`{"client_address": ""}`, config.ClientAddressNone},
+	} {
+		code, body := call(t, src, "PUT", "/v1/services/172.19.0.20:443", tc.body)
+		if code != http.StatusOK {
+			t.Fatalf("%s: status %d: %s", tc.body, code, body)
+		}
+		if v := decode[ServiceView](t, body); v.ClientAddress != tc.want {
+			t.Errorf("%s: view client_address %q, want %q", tc.body, v.ClientAddress, tc.want)
+		}
+		if s := src.service(t, "172.19.0.20:443/tcp"); s.ClientAddress != tc.want {
+			t.Errorf("%s: service client_address %q, want %q", tc.body, s.ClientAddress, tc.want)
+		}
 	}
 }
 
@@ -149,6 +179,12 @@ func TestAddServiceInvalid(t *testing.T) {
 			"not a weight", "backends.weight"},
 		{"scheduler", `{"vip": "172.19.0.20", "port": 80, "scheduler": "sed"}`, `"sed" is not a scheduler`, "scheduler"},
 		{"protocol", `{"vip": "172.19.0.20", "port": 80, "protocol": "sctp"}`, `"sctp" is not a protocol`, "protocol"},
+		{"client_address", `{"vip": "172.19.0.20", "port": 80, "client_address": "proxy"}`,
+			`"proxy" is not a client address mode (accepted: none, toa)`, "client_address"},
+		{"client_address toa on udp", `{"vip": "172.19.0.20", "port": 53, "protocol": "udp", "client_address": "toa"}`,
+			"toa is for tcp services", "client_address"},
+		{"client_address not a string", `{"vip": "172.19.0.20", "port": 80, "client_address": true}`,
+			"bool where a string is expected", "client_address"},
 		{"persistence", `{"vip": "172.19.0.20", "port": 80, "persistence": "soon"}`, `"soon" is not a duration`, "persistence"},
 		{"persistence range", `{"vip": "172.19.0.20", "port": 80, "persistence": "48h"}`, "out of range", "persistence"},
 		{"persistence seconds past a Duration", `{"vip": "172.19.0.20", "port": 80, "persistence": 1e300}`,
@@ -268,6 +304,7 @@ func TestEditServiceErrors(t *testing.T) {
 		{"vip", "web", `{"vip": "172.19.0.11"}`, 400, "address of a service cannot change", "vip"},
 		{"nothing", "web", `{}`, 400, "nothing to change", "-"},
 		{"scheduler", "web", `{"scheduler": "sed"}`, 400, `"sed" is not a scheduler`, "scheduler"},
+		{"client_address", "web", `{"client_address": "TOA"}`, 400, `"TOA" is not a client address mode`, "client_address"},
 		{"backend weight", "web", `{"backends": [{"address": "10.0.0.1", "weight": 65536}]}`, 400, "65536 is not a weight", "backends[0].weight"},
 		{"backend address", "web", `{"backends": [{"address": "10.0.0"}]}`, 400, "not an IP address", "backends[0].address"},
 		{"name with a newline", "web", `{"name": "web\nTCP  172.19.0.9:80 rr"}`, 400, "may hold only letters", "name"},

@@ -25,8 +25,11 @@ type ServiceView struct {
 	Persistence time.Duration `json:"persistence_ns"`
 	// PersistenceNetmask is the prefix length persistence groups clients
 	// by; 0: each address alone.
-	PersistenceNetmask uint8         `json:"persistence_netmask,omitempty"`
-	Backends           []BackendView `json:"backends"`
+	PersistenceNetmask uint8 `json:"persistence_netmask,omitempty"`
+	// ClientAddress is how backends learn the client's address: none, or
+	// toa (a TCP option).
+	ClientAddress string        `json:"client_address"`
+	Backends      []BackendView `json:"backends"`
 	// Fallback takes new connections while no backend can.
 	Fallback *BackendView `json:"fallback,omitempty"`
 }

@@ -131,6 +131,12 @@ type Service struct {
 	// (counted as fwd_reset), a UDP flow's next datagram goes to a
 	// healthy backend.
 	OnBackendDown string `yaml:"on_backend_down"`
+	// ClientAddress says whether backends learn the client's address,
+	// which Full-NAT replaces with a local address: "none" (the default)
+	// or "toa", the client's address and port in a TCP option (kind 254,
+	// LVS's and DPVS's TOA) of its handshake ACK, for a reader on the
+	// backend to hand to accept(). TCP services only.
+	ClientAddress string `yaml:"client_address"`
 	// Fallback, if set, receives new connections while every backend is
 	// down or drained (keepalived's sorry server); otherwise they are
 	// dropped.
@@ -141,6 +147,12 @@ type Service struct {
 const (
 	KeepConnections   = "keep"
 	ExpireConnections = "expire"
+)
+
+// What ClientAddress may say.
+const (
+	ClientAddressNone = "none"
+	ClientAddressTOA  = "toa"
 )
 
 // Key identifies a service by what the datapath matches on.

@@ -60,6 +60,7 @@ func referenceConfig() *Config {
 			Protocol:      ident.TCP,
 			Scheduler:     "rr",
 			OnBackendDown: KeepConnections,
+			ClientAddress: ClientAddressNone,
 			Backends: []Backend{
 				{Address: netip.MustParseAddr("172.19.0.2"), Port: 80, Weight: 1},
 				{Address: netip.MustParseAddr("172.19.0.3"), Port: 80, Weight: 1},
@@ -123,6 +124,7 @@ services:
 			Protocol:      ident.UDP,
 			Scheduler:     "rr",
 			OnBackendDown: KeepConnections,
+			ClientAddress: ClientAddressNone,
 			Backends: []Backend{
 				{Address: netip.MustParseAddr("172.19.0.2"), Port: 53, Weight: 1},
 				{Address: netip.MustParseAddr("172.19.0.3"), Port: 5353, Weight: 0},

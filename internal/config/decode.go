@@ -237,6 +237,11 @@ func (d *decoder) service(n *yaml.Node, path string, s *Service) {
 				s.OnBackendDown = str
 			}
 		},
+		"client_address": func(v *yaml.Node, p string) {
+			if str, ok := d.str(v, p); ok {
+				s.ClientAddress = str
+			}
+		},
 		"fallback": func(v *yaml.Node, p string) {
 			if isNull(resolve(v)) {
 				return

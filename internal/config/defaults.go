@@ -98,7 +98,7 @@ func defaultConfig() Config {
 // NewService returns a service with the defaults a file gives the fields
 // it leaves out; FillDerived completes it once its own fields are set.
 func NewService() Service {
-	return Service{Protocol: defaultProtocol, Scheduler: defaultScheduler, OnBackendDown: KeepConnections}
+	return Service{Protocol: defaultProtocol, Scheduler: defaultScheduler, OnBackendDown: KeepConnections, ClientAddress: ClientAddressNone}
 }
 
 // NewBackend returns a backend with the defaults a file gives the fields it
@@ -112,8 +112,13 @@ func defaultService() Service { return NewService() }
 func defaultBackend() Backend { return NewBackend() }
 
 // FillDerived fills the defaults that depend on other fields: the name is
-// the key, and a backend's port the service's.
+// the key, and a backend's port the service's. It also spells out an
+// empty client_address (written "" or cleared through the API) as none,
+// so views, diffs and the saved file show one value for it.
 func (s *Service) FillDerived() {
+	if s.ClientAddress == "" {
+		s.ClientAddress = ClientAddressNone
+	}
 	// Without a VIP the key would read "invalid IP:…"; leave the name
 	// empty and let Validate report the missing VIP instead.
 	if s.Name == "" && s.VIP.IsValid() {

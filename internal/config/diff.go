@@ -156,6 +156,7 @@ func serviceChanges(o, s Service) []Change {
 	field("persistence_netmask", o.PersistenceNetmask, s.PersistenceNetmask)
 	field("health_check", o.HealthCheck, s.HealthCheck)
 	field("on_backend_down", o.OnBackendDown, s.OnBackendDown)
+	field("client_address", o.ClientAddress, s.ClientAddress)
 	field("fallback", o.Fallback, s.Fallback)
 	old := map[string]Backend{}
 	for _, b := range o.Backends {

@@ -29,6 +29,7 @@ services:
     port: 80
     scheduler: maglev
     health_check: {kind: tcp}
+    client_address: toa
     backends: [{address: 172.19.0.2, weight: 3}, {address: 172.19.0.4}]
   - {vip: 172.19.0.11, port: 80, backends: []}
 `))
@@ -44,6 +45,7 @@ services:
 		"service 172.19.0.10:53/udp removed",
 		"service web (172.19.0.10:80/tcp): scheduler rr -> maglev",
 		"service web (172.19.0.10:80/tcp): health_check (none) -> {kind: tcp, interval: 1s, timeout: 1s, rise: 2, fall: 2, initial: up}",
+		"service web (172.19.0.10:80/tcp): client_address none -> toa",
 		"backend 172.19.0.3:80 of service web removed",
 		"backend 172.19.0.2:80 of service web: weight 1 -> 3",
 		"backend 172.19.0.4:80 of service web added",

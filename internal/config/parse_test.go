@@ -33,7 +33,7 @@ func TestParseProblems(t *testing.T) {
 
 		// Strict decoding.
 		{"unknown top-level field", minimal + "bogus: 1\n", "bogus", "unknown field at line 3"},
-		{"unknown nested field", svc("{vip: 172.19.0.10, port: 80, prot: tcp}"), "services[0].prot", "unknown field at line 3 (known fields: backends, fallback, health_check, name, on_backend_down, persistence, persistence_netmask, port, protocol, scheduler, vip)"},
+		{"unknown nested field", svc("{vip: 172.19.0.10, port: 80, prot: tcp}"), "services[0].prot", "unknown field at line 3 (known fields: backends, client_address, fallback, health_check, name, on_backend_down, persistence, persistence_netmask, port, protocol, scheduler, vip)"},
 		{"unknown backend field", svc("{vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2, wieght: 2}]}"), "services[0].backends[0].wieght", "unknown field"},
 		{"duplicate key", minimal + "xdp_mode: auto\nxdp_mode: native\n", "xdp_mode", "set twice, at lines 3 and 4"},
 		{"list expected", "interfaces: eth0\nlocal: {addresses: [172.19.0.5]}\n", "interfaces", "expected a list, got string \"eth0\""},
@@ -97,6 +97,9 @@ func TestParseProblems(t *testing.T) {
 		{"persistence as a number", svc("{vip: 172.19.0.10, port: 80, persistence: 1e300}"), "services[0].persistence", `"1e300" is not a duration (write it like 900s, 15m or 250ms)`},
 		{"timeout past a Duration", minimal + "conntrack: {timeouts: {udp: 99999999999999999999s}}\n", "conntrack.timeouts.udp", "99999999999999999999s is out of range (a duration is at most 2562047h)"},
 		{"negative timeout past a Duration", minimal + "conntrack: {timeouts: {udp: -3000000h}}\n", "conntrack.timeouts.udp", "-3000000h is out of range"},
+		{"unknown client_address", svc("{vip: 172.19.0.10, port: 80, client_address: proxy}"), "services[0].client_address", `"proxy" is not a client address mode (accepted: none, toa)`},
+		{"client_address toa on udp", svc("{vip: 172.19.0.10, port: 53, protocol: udp, client_address: toa}"), "services[0].client_address", "toa is for tcp services: it carries the client's address in a TCP option, and UDP has no options"},
+		{"client_address not a string", svc("{vip: 172.19.0.10, port: 80, client_address: [toa]}"), "services[0].client_address", "expected a string, got a list"},
 		{"duplicate service", svc("{vip: 172.19.0.10, port: 80}", "{vip: 172.19.0.11, port: 80}", "{vip: 172.19.0.10, port: 80, protocol: TCP}"), "services[2]", "172.19.0.10:80/tcp duplicates services[0]"},
 		{"duplicate name", svc("{name: web, vip: 172.19.0.10, port: 80}", "{name: web, vip: 172.19.0.10, port: 443}"), "services[1].name", `"web" is already the name of services[0]`},
 
@@ -131,6 +134,7 @@ func TestParseAccepts(t *testing.T) {
 		{"anchors and aliases", "interfaces: [eth0]\nlocal: {addresses: [&a 172.19.0.5]}\nservices: [{vip: 172.19.0.10, port: 80, backends: &b [{address: 172.19.0.2}]}, {vip: 172.19.0.11, port: 80, backends: *b}]\n"},
 		{"longest interface name", "interfaces: [abcdefghijklmno]\nlocal: {addresses: [172.19.0.5]}\n"},
 		{"capacity bounds", minimal + "conntrack: {capacity: 1024}\n"},
+		{"client_address none on udp", svc("{vip: 172.19.0.10, port: 53, protocol: udp, client_address: none}")},
 		{"weight bounds", svc("{vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2, weight: 65535}]}")},
 	}
 	for _, tt := range tests {

@@ -324,6 +324,9 @@ func serviceNode(s Service) *yaml.Node {
 	if s.OnBackendDown != def.OnBackendDown {
 		m.Content = append(m.Content, scalar("on_backend_down"), scalar(s.OnBackendDown))
 	}
+	if s.ClientAddress != "" && s.ClientAddress != def.ClientAddress {
+		m.Content = append(m.Content, scalar("client_address"), scalar(s.ClientAddress))
+	}
 	if s.Fallback != nil {
 		m.Content = append(m.Content, scalar("fallback"), backendNode(*s.Fallback, s.Port))
 	}

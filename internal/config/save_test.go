@@ -47,6 +47,7 @@ log:
 	next.Services[0].Backends = append(next.Services[0].Backends, Backend{Address: cfg.Services[0].Backends[0].Address.Next(), Port: 8080, Weight: 0})
 	next.Services[0].Persistence = 5 * time.Minute
 	next.Services[0].Scheduler = "maglev"
+	next.Services[0].ClientAddress = ClientAddressTOA
 	if len(cfg.Services[0].Backends) != 1 || cfg.Services[0].HealthCheck == nil || cfg.Services[0].Fallback == nil {
 		t.Fatal("Clone shares backends with the original")
 	}
@@ -62,7 +63,7 @@ log:
 	}
 	data, _ := os.ReadFile(path)
 	for _, keep := range []string{"# the balancer of the reference scenario", "# shared with the host", "level: debug",
-		"# dns, untouched by the change", "# clients of a dead backend reconnect"} {
+		"# dns, untouched by the change", "# clients of a dead backend reconnect", "client_address: toa"} {
 		if !strings.Contains(string(data), keep) {
 			t.Errorf("saved file lost %q:\n%s", keep, data)
 		}
@@ -157,6 +158,10 @@ func TestSaveServiceWithoutBackends(t *testing.T) {
 	saved, err := Load(path)
 	if err != nil || len(saved.Services) != 1 || saved.Services[0].Name != "172.19.0.10:7100/tcp" {
 		t.Errorf("saved: %+v, %v", saved, err)
+	}
+	// The default client_address, none, is left out like every default.
+	if data, _ := os.ReadFile(path); strings.Contains(string(data), "client_address") {
+		t.Errorf("saved file has the default client_address written out:\n%s", data)
 	}
 }
 

@@ -20,6 +20,9 @@ var (
 	schedulers = []string{"rr", "wrr", "maglev", "sh", "lc", "wlc"}
 	logLevels  = []string{"debug", "info", "warn", "error"}
 	logFormats = []string{"text", "json"}
+	// clientAddresses are the values of a service's client_address; ""
+	// counts as none.
+	clientAddresses = []string{ClientAddressNone, ClientAddressTOA}
 )
 
 // Bounds that the decoder and the validator both enforce; keeping the
@@ -291,6 +294,7 @@ func (ps *problems) service(path string, s Service, locals map[netip.Addr]int) {
 	if !slices.Contains(schedulers, s.Scheduler) {
 		ps.add(field(path, "scheduler"), "%q is not a scheduler (accepted: %s)", s.Scheduler, join(schedulers))
 	}
+	ps.clientAddress(field(path, "client_address"), s)
 
 	bp := field(path, "backends")
 	if len(s.Backends) > MaxBackendsPerService {
@@ -318,6 +322,21 @@ func (ps *problems) service(path string, s Service, locals map[netip.Addr]int) {
 				first[ap] = i
 			}
 		}
+	}
+}
+
+// clientAddress checks the client_address of s, at path.
+func (ps *problems) clientAddress(path string, s Service) {
+	switch s.ClientAddress {
+	case "", ClientAddressNone:
+	case ClientAddressTOA:
+		if s.Protocol == ident.UDP {
+			ps.add(path, "toa is for tcp services: it carries the client's address in a TCP option, and UDP has no options "+
+				"(a UDP backend sees its clients' addresses only with direct server return, DSR, not through Full-NAT); "+
+				"set none or remove it")
+		}
+	default:
+		ps.add(path, "%q is not a client address mode (accepted: %s)", s.ClientAddress, join(clientAddresses))
 	}
 }
 

@@ -152,3 +152,24 @@ func TestPersistenceNetmask(t *testing.T) {
 		}
 	}
 }
+
+// TestClientAddress: toa and none are read as written, and an empty or
+// absent value is none.
+func TestClientAddress(t *testing.T) {
+	base := "interfaces: [eth0]\nlocal: {addresses: [172.19.0.5]}\nservices:\n  - {vip: 172.19.0.10, port: 80"
+	for doc, want := range map[string]string{
+		base + "}\n":                          ClientAddressNone,
+		base + `, client_address: ""}` + "\n": ClientAddressNone,
+		base + ", client_address: none}\n":    ClientAddressNone,
+		base + ", client_address: toa}\n":     ClientAddressTOA,
+	} {
+		c, err := Parse([]byte(doc))
+		if err != nil {
+			t.Errorf("%s: %v", doc, err)
+			continue
+		}
+		if got := c.Services[0].ClientAddress; got != want {
+			t.Errorf("%s: client_address %q, want %q", doc, got, want)
+		}
+	}
+}

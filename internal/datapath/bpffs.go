@@ -10,23 +10,30 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ensureBPFFS makes sure path is a directory on a BPF file system,
+// ensureBPFFS is EnsureBPFFS for the daemon's state.pin_path.
+func ensureBPFFS(path string) (transient string, err error) {
+	return EnsureBPFFS("state.pin_path", path)
+}
+
+// EnsureBPFFS makes sure path is a directory on a BPF file system,
 // mounting one on its parent if that is the usual /sys/fs/bpf and nothing
 // is there. Any other place that is not a BPF file system is refused: what
-// is pinned there is later removed, and the daemon runs as root.
+// is pinned there is later removed, and the daemon runs as root. Errors
+// name path as what: the setting or command it comes from. xdplb toa uses
+// it for its own pins.
 //
 // transient, when not empty, says why what is pinned at path vanishes when
 // this process exits.
-func ensureBPFFS(path string) (transient string, err error) {
+func EnsureBPFFS(what, path string) (transient string, err error) {
 	parent := filepath.Dir(path)
 	ok, err := onBPFFS(parent)
 	if err != nil {
-		return "", fmt.Errorf("state.pin_path %s: %w", path, err)
+		return "", fmt.Errorf("%s %s: %w", what, path, err)
 	}
 	mounted := false
 	if !ok {
 		if parent != "/sys/fs/bpf" {
-			return "", notBPFFS(path, parent)
+			return "", notBPFFS(what, path, parent)
 		}
 		if err := unix.Mount("bpf", parent, "bpf", 0, "mode=0700"); err != nil {
 			return "", fmt.Errorf("mount BPF file system on %s: %w", parent, err)
@@ -34,26 +41,26 @@ func ensureBPFFS(path string) (transient string, err error) {
 		mounted = true
 	}
 	if err := os.Mkdir(path, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-		return "", fmt.Errorf("state.pin_path %s: %w", path, err)
+		return "", fmt.Errorf("%s %s: %w", what, path, err)
 	}
 	// An existing path may be another file system mounted on the BPF one,
 	// or a link leading off it.
 	if ok, err := onBPFFS(path); err != nil {
-		return "", fmt.Errorf("state.pin_path %s: %w", path, err)
+		return "", fmt.Errorf("%s %s: %w", what, path, err)
 	} else if !ok {
-		return "", notBPFFS(path, path)
+		return "", notBPFFS(what, path, path)
 	}
 	if fi, err := os.Stat(path); err != nil || !fi.IsDir() {
-		return "", fmt.Errorf("state.pin_path %s: not a directory", path)
+		return "", fmt.Errorf("%s %s: not a directory", what, path)
 	}
 	dir, err := os.Open(path)
 	if err != nil {
-		return "", fmt.Errorf("state.pin_path %s: %w", path, err)
+		return "", fmt.Errorf("%s %s: %w", what, path, err)
 	}
 	root, err := isMountRoot(int(dir.Fd()))
 	dir.Close()
 	if err != nil {
-		return "", fmt.Errorf("state.pin_path %s: %w", path, err)
+		return "", fmt.Errorf("%s %s: %w", what, path, err)
 	} else if root {
 		return "", mountRootError(path)
 	}
@@ -76,8 +83,8 @@ func onBPFFS(path string) (bool, error) {
 	return st.Type == unix.BPF_FS_MAGIC, nil
 }
 
-func notBPFFS(path, dir string) error {
-	return fmt.Errorf("state.pin_path %s: %s is not a BPF file system; give a directory on one, such as /sys/fs/bpf/xdplb", path, dir)
+func notBPFFS(what, path, dir string) error {
+	return fmt.Errorf("%s %s: %s is not a BPF file system; give a directory on one, such as /sys/fs/bpf/xdplb", what, path, dir)
 }
 
 // visibleToInit reports whether the BPF file system holding path is

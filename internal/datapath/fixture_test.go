@@ -47,6 +47,7 @@ type testService struct {
 	backends []netip.AddrPort
 	index    Index
 	persist  time.Duration
+	toa      bool
 }
 
 var fixtureServices = []testService{
@@ -60,6 +61,7 @@ var fixtureServices = []testService{
 	{key: ident.Service{VIP: vip, Port: 85, Proto: ident.TCP}, backends: []netip.AddrPort{ap("172.19.0.2:85"), ap("172.19.0.3:85")}, index: IndexTupleHash},
 	{key: ident.Service{VIP: vip, Port: 86, Proto: ident.TCP}, backends: []netip.AddrPort{ap("172.19.0.2:86"), ap("172.19.0.3:86")}, index: IndexSourceHash},
 	{key: ident.Service{VIP: vip, Port: 87, Proto: ident.TCP}, backends: []netip.AddrPort{ap("172.19.0.2:87"), ap("172.19.0.3:87")}, persist: time.Minute},
+	{key: ident.Service{VIP: vip, Port: 88, Proto: ident.TCP}, backends: []netip.AddrPort{ap("172.19.0.2:88")}, toa: true},
 }
 
 func newFixture(t testing.TB, portMin, portMax uint16) *fixture {
@@ -111,7 +113,7 @@ func newFixtureWith(t testing.TB, portMin, portMax uint16, capacity uint32) *fix
 			t.Fatal(err)
 		}
 		slot += uint32(len(ids))
-		if err := dp.SetService(s.key, Service{ID: uint32(i), Ring: ring, Index: s.index, Persist: s.persist}); err != nil {
+		if err := dp.SetService(s.key, Service{ID: uint32(i), Ring: ring, Index: s.index, Persist: s.persist, TOA: s.toa}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -160,7 +162,13 @@ func (f *fixture) run(t *testing.T, in []byte, ifindex int, verdict uint32, want
 
 func (f *fixture) forward(t *testing.T, client netip.AddrPort) xdplbCtFwd {
 	t.Helper()
-	k := xdplbCtKey{Saddr: mustBE32(client.Addr()), Daddr: mustBE32(vip), Sport: be16(client.Port()), Dport: be16(80), Proto: TCP}
+	return f.forwardTo(t, client, 80)
+}
+
+// forwardTo is the forward half of client's connection to the VIP's port.
+func (f *fixture) forwardTo(t *testing.T, client netip.AddrPort, port uint16) xdplbCtFwd {
+	t.Helper()
+	k := xdplbCtKey{Saddr: mustBE32(client.Addr()), Daddr: mustBE32(vip), Sport: be16(client.Port()), Dport: be16(port), Proto: TCP}
 	var v xdplbCtFwd
 	if err := f.dp.objs.CtForward.Lookup(k, &v); err != nil {
 		t.Fatalf("forward entry of %s: %v", client, err)

@@ -28,6 +28,8 @@ type frame struct {
 	zeroUDPCsum    bool
 	ttl            uint8 // 0: 64
 	psh            bool
+	ackNum         uint32 // with ack: 0 means 1000
+	tcpOptions     []layers.TCPOption
 }
 
 func (f frame) bytes(t testing.TB) []byte {
@@ -63,9 +65,10 @@ func (f frame) bytes(t testing.TB) []byte {
 		tcp := &layers.TCP{
 			SrcPort: layers.TCPPort(f.src.Port()), DstPort: layers.TCPPort(f.dst.Port()),
 			Seq: f.seq, SYN: f.syn, ACK: f.ack, FIN: f.fin, RST: f.rst, PSH: f.psh, Window: 64240,
+			Options: f.tcpOptions,
 		}
 		if f.ack {
-			tcp.Ack = 1000
+			tcp.Ack = cmp.Or(f.ackNum, 1000)
 		}
 		if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {
 			t.Fatal(err)

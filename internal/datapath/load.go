@@ -199,7 +199,7 @@ func (d *Datapath) RestartedCounters() []string { return d.restartedCounters }
 // countersOnly are the maps that hold nothing but counters: one pinned with
 // another size (a version that counts more reasons) is dropped and made
 // anew, losing counts but nothing a connection needs.
-var countersOnly = []string{"reasons", "sync_stats"}
+var countersOnly = []string{"reasons", "sync_stats", "toa_stats"}
 
 // dropResizedCounters removes the pins of counter maps whose size differs
 // from spec's, so that loading makes them anew instead of refusing them.

@@ -58,6 +58,10 @@ type Service struct {
 	// to client addresses for persistence: clients of one subnet then
 	// share their backend. 0 and 32 both mean the whole address.
 	PersistBits uint8
+	// TOA puts the client's address and port in a TCP option (kind 254) of
+	// the client's packets that acknowledge the backend's SYN-ACK, and
+	// lowers the MSS the backend announces to leave room for it.
+	TOA bool
 }
 
 // SetService makes key reachable: packets to it pick backends from the
@@ -89,9 +93,13 @@ func (d *Datapath) SetService(key ident.Service, svc Service) error {
 	if err := d.addToVIPFilter(k.Vip); err != nil {
 		return err
 	}
-	// The mask before the service that uses it.
+	// The mask and the client address mode before the service that uses
+	// them.
 	if err := d.objs.PersistMasks.Update(id, persistMask(svc.PersistBits), ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write the persistence netmask of service %s: %w", key, err)
+	}
+	if err := d.objs.SvcClientAddr.Update(id, clientAddrMode(svc.TOA), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write the client address mode of service %s: %w", key, err)
 	}
 	v := xdplbSvcValue{
 		Id: id, RingOff: ring.Offset, RingLen: ring.Len,
@@ -199,13 +207,17 @@ func (d *Datapath) Services() (map[ident.Service]Service, error) {
 	it := d.objs.Services.Iterate()
 	for it.Next(&k, &v) {
 		key := ident.Service{VIP: addrFromBE32(k.Vip), Port: portFromBE16(k.Port), Proto: ident.Protocol(k.Proto)}
-		var mask uint32
+		var mask, mode uint32
 		if err := d.objs.PersistMasks.Lookup(v.Id, &mask); err != nil {
 			return nil, fmt.Errorf("read the persistence netmask of service %s: %w", key, err)
+		}
+		if err := d.objs.SvcClientAddr.Lookup(v.Id, &mode); err != nil {
+			return nil, fmt.Errorf("read the client address mode of service %s: %w", key, err)
 		}
 		out[key] = Service{
 			ID: v.Id, Ring: Ring{Offset: v.RingOff, Len: v.RingLen},
 			Index: Index(v.Sched), Persist: time.Duration(v.PersistSecs) * time.Second, PersistBits: maskBits(mask),
+			TOA: mode == uint32(xdplbClientAddrModeCLIENT_ADDR_TOA),
 		}
 	}
 	if err := it.Err(); err != nil {

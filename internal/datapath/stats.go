@@ -41,6 +41,7 @@ var reasonInfo = map[xdplbReason]reasonText{
 	xdplbReasonR_DROP_SYN_PROOF:        {"drop_syn_proof", "a client's reset carrying a valid cookie: its source is verified, its next SYN opens the connection"},
 	xdplbReasonR_DROP_BAD_PROOF:        {"drop_bad_proof", "a reset to a service without a connection that answers no challenge, while SYN authentication is on"},
 	xdplbReasonR_DROP_SYN_UNCHALLENGED: {"drop_syn_unchallenged", "a SYN from an unverified source that could not be challenged (IPv4 options)"},
+	xdplbReasonR_DROP_ABORTED:          {"drop_aborted", "a packet the program began to change and could not finish (never expected)"},
 }
 
 func init() {
@@ -83,15 +84,26 @@ func ReasonByName(name string) (Reason, bool) {
 func (d *Datapath) Reasons() ([]uint64, error) {
 	out := make([]uint64, ReasonCount)
 	for r := range out {
-		var perCPU []uint64
-		if err := d.objs.Reasons.Lookup(uint32(r), &perCPU); err != nil {
+		n, err := sumCounter(d.objs.Reasons, uint32(r))
+		if err != nil {
 			return nil, fmt.Errorf("read counter %s: %w", Reason(r), err)
 		}
-		for _, v := range perCPU {
-			out[r] += v
-		}
+		out[r] = n
 	}
 	return out, nil
+}
+
+// sumCounter reads one counter of a per-CPU array of uint64, summed.
+func sumCounter(m *ebpf.Map, key uint32) (uint64, error) {
+	var perCPU []uint64
+	if err := m.Lookup(key, &perCPU); err != nil {
+		return 0, err
+	}
+	var n uint64
+	for _, v := range perCPU {
+		n += v
+	}
+	return n, nil
 }
 
 // Traffic is what one service or backend carried, summed over CPUs. In is

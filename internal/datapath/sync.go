@@ -51,13 +51,9 @@ func (d *Datapath) ReadSync(ctx context.Context, fn func(SyncRecord)) error {
 // SyncRingFull is how many sync records the datapath could not emit
 // because the ring was full.
 func (d *Datapath) SyncRingFull() (uint64, error) {
-	var perCPU []uint64
-	if err := d.objs.SyncStats.Lookup(uint32(xdplbSyncCounterSYNC_RING_FULL), &perCPU); err != nil {
+	n, err := sumCounter(d.objs.SyncStats, uint32(xdplbSyncCounterSYNC_RING_FULL))
+	if err != nil {
 		return 0, fmt.Errorf("read sync counters: %w", err)
-	}
-	var n uint64
-	for _, v := range perCPU {
-		n += v
 	}
 	return n, nil
 }

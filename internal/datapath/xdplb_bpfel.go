@@ -35,6 +35,13 @@ type xdplbBackendLoad struct {
 	Pad    uint32
 }
 
+type xdplbClientAddrMode uint32
+
+const (
+	xdplbClientAddrModeCLIENT_ADDR_NONE xdplbClientAddrMode = 0
+	xdplbClientAddrModeCLIENT_ADDR_TOA  xdplbClientAddrMode = 1
+)
+
 type xdplbCtFwd struct {
 	_           structs.HostLayout
 	LastSeen    uint64
@@ -185,7 +192,8 @@ const (
 	xdplbReasonR_DROP_SYN_PROOF        xdplbReason = 23
 	xdplbReasonR_DROP_BAD_PROOF        xdplbReason = 24
 	xdplbReasonR_DROP_SYN_UNCHALLENGED xdplbReason = 25
-	xdplbReasonR_MAX                   xdplbReason = 26
+	xdplbReasonR_DROP_ABORTED          xdplbReason = 26
+	xdplbReasonR_MAX                   xdplbReason = 27
 )
 
 type xdplbSchedKind uint32
@@ -248,6 +256,16 @@ type xdplbSyncEvent struct {
 	Pad         [2]uint8
 }
 
+type xdplbToaCounter uint32
+
+const (
+	xdplbToaCounterTOA_INSERTED    xdplbToaCounter = 0
+	xdplbToaCounterTOA_NO_ROOM     xdplbToaCounter = 1
+	xdplbToaCounterTOA_TOO_BIG     xdplbToaCounter = 2
+	xdplbToaCounterTOA_MSS_LOWERED xdplbToaCounter = 3
+	xdplbToaCounterTOA_COUNTERS    xdplbToaCounter = 4
+)
+
 type xdplbTraffic struct {
 	_          structs.HostLayout
 	PacketsIn  uint64
@@ -261,45 +279,50 @@ type xdplbTraffic struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	xdplbMapBackendLoads      = "backend_loads"
-	xdplbMapBackendStats      = "backend_stats"
-	xdplbMapBackends          = "backends"
-	xdplbMapConfig            = "config"
-	xdplbMapCtForward         = "ct_forward"
-	xdplbMapCtReverse         = "ct_reverse"
-	xdplbMapEvents            = "events"
-	xdplbMapLayout            = "layout"
-	xdplbMapLocalAddrs        = "local_addrs"
-	xdplbMapPersist           = "persist"
-	xdplbMapPersistMasks      = "persist_masks"
-	xdplbMapReasons           = "reasons"
-	xdplbMapRings             = "rings"
-	xdplbMapRrPos             = "rr_pos"
-	xdplbMapServices          = "services"
-	xdplbMapSvcStats          = "svc_stats"
-	xdplbMapSynRate           = "syn_rate"
-	xdplbMapSynVerified       = "syn_verified"
-	xdplbMapSyncEvents        = "sync_events"
-	xdplbMapSyncStats         = "sync_stats"
-	xdplbMapVips              = "vips"
-	xdplbProgXdplb            = "xdplb"
-	xdplbVarAllocTries        = "alloc_tries"
-	xdplbVarIfMacs            = "if_macs"
-	xdplbVarIfVlans           = "if_vlans"
-	xdplbVarNatPortMax        = "nat_port_max"
-	xdplbVarNatPortMin        = "nat_port_min"
-	xdplbVarNodeId            = "node_id"
-	xdplbVarSynAuthThreshold  = "syn_auth_threshold"
-	xdplbVarSynKey            = "syn_key"
-	xdplbVarSynMode           = "syn_mode"
-	xdplbVarSynVerifiedNs     = "syn_verified_ns"
-	xdplbVarSyncOn            = "sync_on"
-	xdplbVarUnusedEvent       = "unused_event"
-	xdplbVarUnusedLimits      = "unused_limits"
-	xdplbVarUnusedSynAuthMode = "unused_syn_auth_mode"
-	xdplbVarUnusedSyncCounter = "unused_sync_counter"
-	xdplbVarUnusedSyncEvent   = "unused_sync_event"
-	xdplbVarVipFilter         = "vip_filter"
+	xdplbMapBackendLoads         = "backend_loads"
+	xdplbMapBackendStats         = "backend_stats"
+	xdplbMapBackends             = "backends"
+	xdplbMapConfig               = "config"
+	xdplbMapCtForward            = "ct_forward"
+	xdplbMapCtReverse            = "ct_reverse"
+	xdplbMapEvents               = "events"
+	xdplbMapLayout               = "layout"
+	xdplbMapLocalAddrs           = "local_addrs"
+	xdplbMapPersist              = "persist"
+	xdplbMapPersistMasks         = "persist_masks"
+	xdplbMapReasons              = "reasons"
+	xdplbMapRings                = "rings"
+	xdplbMapRrPos                = "rr_pos"
+	xdplbMapServices             = "services"
+	xdplbMapSvcClientAddr        = "svc_client_addr"
+	xdplbMapSvcStats             = "svc_stats"
+	xdplbMapSynRate              = "syn_rate"
+	xdplbMapSynVerified          = "syn_verified"
+	xdplbMapSyncEvents           = "sync_events"
+	xdplbMapSyncStats            = "sync_stats"
+	xdplbMapToaPending           = "toa_pending"
+	xdplbMapToaStats             = "toa_stats"
+	xdplbMapVips                 = "vips"
+	xdplbProgXdplb               = "xdplb"
+	xdplbVarAllocTries           = "alloc_tries"
+	xdplbVarIfMacs               = "if_macs"
+	xdplbVarIfVlans              = "if_vlans"
+	xdplbVarNatPortMax           = "nat_port_max"
+	xdplbVarNatPortMin           = "nat_port_min"
+	xdplbVarNodeId               = "node_id"
+	xdplbVarSynAuthThreshold     = "syn_auth_threshold"
+	xdplbVarSynKey               = "syn_key"
+	xdplbVarSynMode              = "syn_mode"
+	xdplbVarSynVerifiedNs        = "syn_verified_ns"
+	xdplbVarSyncOn               = "sync_on"
+	xdplbVarUnusedClientAddrMode = "unused_client_addr_mode"
+	xdplbVarUnusedEvent          = "unused_event"
+	xdplbVarUnusedLimits         = "unused_limits"
+	xdplbVarUnusedSynAuthMode    = "unused_syn_auth_mode"
+	xdplbVarUnusedSyncCounter    = "unused_sync_counter"
+	xdplbVarUnusedSyncEvent      = "unused_sync_event"
+	xdplbVarUnusedToaCounter     = "unused_toa_counter"
+	xdplbVarVipFilter            = "vip_filter"
 )
 
 // loadXdplb returns the embedded CollectionSpec for xdplb.
@@ -351,50 +374,55 @@ type xdplbProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdplbMapSpecs struct {
-	BackendLoads *ebpf.MapSpec `ebpf:"backend_loads"`
-	BackendStats *ebpf.MapSpec `ebpf:"backend_stats"`
-	Backends     *ebpf.MapSpec `ebpf:"backends"`
-	Config       *ebpf.MapSpec `ebpf:"config"`
-	CtForward    *ebpf.MapSpec `ebpf:"ct_forward"`
-	CtReverse    *ebpf.MapSpec `ebpf:"ct_reverse"`
-	Events       *ebpf.MapSpec `ebpf:"events"`
-	Layout       *ebpf.MapSpec `ebpf:"layout"`
-	LocalAddrs   *ebpf.MapSpec `ebpf:"local_addrs"`
-	Persist      *ebpf.MapSpec `ebpf:"persist"`
-	PersistMasks *ebpf.MapSpec `ebpf:"persist_masks"`
-	Reasons      *ebpf.MapSpec `ebpf:"reasons"`
-	Rings        *ebpf.MapSpec `ebpf:"rings"`
-	RrPos        *ebpf.MapSpec `ebpf:"rr_pos"`
-	Services     *ebpf.MapSpec `ebpf:"services"`
-	SvcStats     *ebpf.MapSpec `ebpf:"svc_stats"`
-	SynRate      *ebpf.MapSpec `ebpf:"syn_rate"`
-	SynVerified  *ebpf.MapSpec `ebpf:"syn_verified"`
-	SyncEvents   *ebpf.MapSpec `ebpf:"sync_events"`
-	SyncStats    *ebpf.MapSpec `ebpf:"sync_stats"`
-	Vips         *ebpf.MapSpec `ebpf:"vips"`
+	BackendLoads  *ebpf.MapSpec `ebpf:"backend_loads"`
+	BackendStats  *ebpf.MapSpec `ebpf:"backend_stats"`
+	Backends      *ebpf.MapSpec `ebpf:"backends"`
+	Config        *ebpf.MapSpec `ebpf:"config"`
+	CtForward     *ebpf.MapSpec `ebpf:"ct_forward"`
+	CtReverse     *ebpf.MapSpec `ebpf:"ct_reverse"`
+	Events        *ebpf.MapSpec `ebpf:"events"`
+	Layout        *ebpf.MapSpec `ebpf:"layout"`
+	LocalAddrs    *ebpf.MapSpec `ebpf:"local_addrs"`
+	Persist       *ebpf.MapSpec `ebpf:"persist"`
+	PersistMasks  *ebpf.MapSpec `ebpf:"persist_masks"`
+	Reasons       *ebpf.MapSpec `ebpf:"reasons"`
+	Rings         *ebpf.MapSpec `ebpf:"rings"`
+	RrPos         *ebpf.MapSpec `ebpf:"rr_pos"`
+	Services      *ebpf.MapSpec `ebpf:"services"`
+	SvcClientAddr *ebpf.MapSpec `ebpf:"svc_client_addr"`
+	SvcStats      *ebpf.MapSpec `ebpf:"svc_stats"`
+	SynRate       *ebpf.MapSpec `ebpf:"syn_rate"`
+	SynVerified   *ebpf.MapSpec `ebpf:"syn_verified"`
+	SyncEvents    *ebpf.MapSpec `ebpf:"sync_events"`
+	SyncStats     *ebpf.MapSpec `ebpf:"sync_stats"`
+	ToaPending    *ebpf.MapSpec `ebpf:"toa_pending"`
+	ToaStats      *ebpf.MapSpec `ebpf:"toa_stats"`
+	Vips          *ebpf.MapSpec `ebpf:"vips"`
 }
 
 // xdplbVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdplbVariableSpecs struct {
-	AllocTries        *ebpf.VariableSpec `ebpf:"alloc_tries"`
-	IfMacs            *ebpf.VariableSpec `ebpf:"if_macs"`
-	IfVlans           *ebpf.VariableSpec `ebpf:"if_vlans"`
-	NatPortMax        *ebpf.VariableSpec `ebpf:"nat_port_max"`
-	NatPortMin        *ebpf.VariableSpec `ebpf:"nat_port_min"`
-	NodeId            *ebpf.VariableSpec `ebpf:"node_id"`
-	SynAuthThreshold  *ebpf.VariableSpec `ebpf:"syn_auth_threshold"`
-	SynKey            *ebpf.VariableSpec `ebpf:"syn_key"`
-	SynMode           *ebpf.VariableSpec `ebpf:"syn_mode"`
-	SynVerifiedNs     *ebpf.VariableSpec `ebpf:"syn_verified_ns"`
-	SyncOn            *ebpf.VariableSpec `ebpf:"sync_on"`
-	UnusedEvent       *ebpf.VariableSpec `ebpf:"unused_event"`
-	UnusedLimits      *ebpf.VariableSpec `ebpf:"unused_limits"`
-	UnusedSynAuthMode *ebpf.VariableSpec `ebpf:"unused_syn_auth_mode"`
-	UnusedSyncCounter *ebpf.VariableSpec `ebpf:"unused_sync_counter"`
-	UnusedSyncEvent   *ebpf.VariableSpec `ebpf:"unused_sync_event"`
-	VipFilter         *ebpf.VariableSpec `ebpf:"vip_filter"`
+	AllocTries           *ebpf.VariableSpec `ebpf:"alloc_tries"`
+	IfMacs               *ebpf.VariableSpec `ebpf:"if_macs"`
+	IfVlans              *ebpf.VariableSpec `ebpf:"if_vlans"`
+	NatPortMax           *ebpf.VariableSpec `ebpf:"nat_port_max"`
+	NatPortMin           *ebpf.VariableSpec `ebpf:"nat_port_min"`
+	NodeId               *ebpf.VariableSpec `ebpf:"node_id"`
+	SynAuthThreshold     *ebpf.VariableSpec `ebpf:"syn_auth_threshold"`
+	SynKey               *ebpf.VariableSpec `ebpf:"syn_key"`
+	SynMode              *ebpf.VariableSpec `ebpf:"syn_mode"`
+	SynVerifiedNs        *ebpf.VariableSpec `ebpf:"syn_verified_ns"`
+	SyncOn               *ebpf.VariableSpec `ebpf:"sync_on"`
+	UnusedClientAddrMode *ebpf.VariableSpec `ebpf:"unused_client_addr_mode"`
+	UnusedEvent          *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedLimits         *ebpf.VariableSpec `ebpf:"unused_limits"`
+	UnusedSynAuthMode    *ebpf.VariableSpec `ebpf:"unused_syn_auth_mode"`
+	UnusedSyncCounter    *ebpf.VariableSpec `ebpf:"unused_sync_counter"`
+	UnusedSyncEvent      *ebpf.VariableSpec `ebpf:"unused_sync_event"`
+	UnusedToaCounter     *ebpf.VariableSpec `ebpf:"unused_toa_counter"`
+	VipFilter            *ebpf.VariableSpec `ebpf:"vip_filter"`
 }
 
 // xdplbObjects contains all objects after they have been loaded into the kernel.
@@ -417,27 +445,30 @@ func (o *xdplbObjects) Close() error {
 //
 // It can be passed to loadXdplbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdplbMaps struct {
-	BackendLoads *ebpf.Map `ebpf:"backend_loads"`
-	BackendStats *ebpf.Map `ebpf:"backend_stats"`
-	Backends     *ebpf.Map `ebpf:"backends"`
-	Config       *ebpf.Map `ebpf:"config"`
-	CtForward    *ebpf.Map `ebpf:"ct_forward"`
-	CtReverse    *ebpf.Map `ebpf:"ct_reverse"`
-	Events       *ebpf.Map `ebpf:"events"`
-	Layout       *ebpf.Map `ebpf:"layout"`
-	LocalAddrs   *ebpf.Map `ebpf:"local_addrs"`
-	Persist      *ebpf.Map `ebpf:"persist"`
-	PersistMasks *ebpf.Map `ebpf:"persist_masks"`
-	Reasons      *ebpf.Map `ebpf:"reasons"`
-	Rings        *ebpf.Map `ebpf:"rings"`
-	RrPos        *ebpf.Map `ebpf:"rr_pos"`
-	Services     *ebpf.Map `ebpf:"services"`
-	SvcStats     *ebpf.Map `ebpf:"svc_stats"`
-	SynRate      *ebpf.Map `ebpf:"syn_rate"`
-	SynVerified  *ebpf.Map `ebpf:"syn_verified"`
-	SyncEvents   *ebpf.Map `ebpf:"sync_events"`
-	SyncStats    *ebpf.Map `ebpf:"sync_stats"`
-	Vips         *ebpf.Map `ebpf:"vips"`
+	BackendLoads  *ebpf.Map `ebpf:"backend_loads"`
+	BackendStats  *ebpf.Map `ebpf:"backend_stats"`
+	Backends      *ebpf.Map `ebpf:"backends"`
+	Config        *ebpf.Map `ebpf:"config"`
+	CtForward     *ebpf.Map `ebpf:"ct_forward"`
+	CtReverse     *ebpf.Map `ebpf:"ct_reverse"`
+	Events        *ebpf.Map `ebpf:"events"`
+	Layout        *ebpf.Map `ebpf:"layout"`
+	LocalAddrs    *ebpf.Map `ebpf:"local_addrs"`
+	Persist       *ebpf.Map `ebpf:"persist"`
+	PersistMasks  *ebpf.Map `ebpf:"persist_masks"`
+	Reasons       *ebpf.Map `ebpf:"reasons"`
+	Rings         *ebpf.Map `ebpf:"rings"`
+	RrPos         *ebpf.Map `ebpf:"rr_pos"`
+	Services      *ebpf.Map `ebpf:"services"`
+	SvcClientAddr *ebpf.Map `ebpf:"svc_client_addr"`
+	SvcStats      *ebpf.Map `ebpf:"svc_stats"`
+	SynRate       *ebpf.Map `ebpf:"syn_rate"`
+	SynVerified   *ebpf.Map `ebpf:"syn_verified"`
+	SyncEvents    *ebpf.Map `ebpf:"sync_events"`
+	SyncStats     *ebpf.Map `ebpf:"sync_stats"`
+	ToaPending    *ebpf.Map `ebpf:"toa_pending"`
+	ToaStats      *ebpf.Map `ebpf:"toa_stats"`
+	Vips          *ebpf.Map `ebpf:"vips"`
 }
 
 func (m *xdplbMaps) Close() error {
@@ -457,11 +488,14 @@ func (m *xdplbMaps) Close() error {
 		m.Rings,
 		m.RrPos,
 		m.Services,
+		m.SvcClientAddr,
 		m.SvcStats,
 		m.SynRate,
 		m.SynVerified,
 		m.SyncEvents,
 		m.SyncStats,
+		m.ToaPending,
+		m.ToaStats,
 		m.Vips,
 	)
 }
@@ -470,23 +504,25 @@ func (m *xdplbMaps) Close() error {
 //
 // It can be passed to loadXdplbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdplbVariables struct {
-	AllocTries        *ebpf.Variable `ebpf:"alloc_tries"`
-	IfMacs            *ebpf.Variable `ebpf:"if_macs"`
-	IfVlans           *ebpf.Variable `ebpf:"if_vlans"`
-	NatPortMax        *ebpf.Variable `ebpf:"nat_port_max"`
-	NatPortMin        *ebpf.Variable `ebpf:"nat_port_min"`
-	NodeId            *ebpf.Variable `ebpf:"node_id"`
-	SynAuthThreshold  *ebpf.Variable `ebpf:"syn_auth_threshold"`
-	SynKey            *ebpf.Variable `ebpf:"syn_key"`
-	SynMode           *ebpf.Variable `ebpf:"syn_mode"`
-	SynVerifiedNs     *ebpf.Variable `ebpf:"syn_verified_ns"`
-	SyncOn            *ebpf.Variable `ebpf:"sync_on"`
-	UnusedEvent       *ebpf.Variable `ebpf:"unused_event"`
-	UnusedLimits      *ebpf.Variable `ebpf:"unused_limits"`
-	UnusedSynAuthMode *ebpf.Variable `ebpf:"unused_syn_auth_mode"`
-	UnusedSyncCounter *ebpf.Variable `ebpf:"unused_sync_counter"`
-	UnusedSyncEvent   *ebpf.Variable `ebpf:"unused_sync_event"`
-	VipFilter         *ebpf.Variable `ebpf:"vip_filter"`
+	AllocTries           *ebpf.Variable `ebpf:"alloc_tries"`
+	IfMacs               *ebpf.Variable `ebpf:"if_macs"`
+	IfVlans              *ebpf.Variable `ebpf:"if_vlans"`
+	NatPortMax           *ebpf.Variable `ebpf:"nat_port_max"`
+	NatPortMin           *ebpf.Variable `ebpf:"nat_port_min"`
+	NodeId               *ebpf.Variable `ebpf:"node_id"`
+	SynAuthThreshold     *ebpf.Variable `ebpf:"syn_auth_threshold"`
+	SynKey               *ebpf.Variable `ebpf:"syn_key"`
+	SynMode              *ebpf.Variable `ebpf:"syn_mode"`
+	SynVerifiedNs        *ebpf.Variable `ebpf:"syn_verified_ns"`
+	SyncOn               *ebpf.Variable `ebpf:"sync_on"`
+	UnusedClientAddrMode *ebpf.Variable `ebpf:"unused_client_addr_mode"`
+	UnusedEvent          *ebpf.Variable `ebpf:"unused_event"`
+	UnusedLimits         *ebpf.Variable `ebpf:"unused_limits"`
+	UnusedSynAuthMode    *ebpf.Variable `ebpf:"unused_syn_auth_mode"`
+	UnusedSyncCounter    *ebpf.Variable `ebpf:"unused_sync_counter"`
+	UnusedSyncEvent      *ebpf.Variable `ebpf:"unused_sync_event"`
+	UnusedToaCounter     *ebpf.Variable `ebpf:"unused_toa_counter"`
+	VipFilter            *ebpf.Variable `ebpf:"vip_filter"`
 }
 
 // xdplbPrograms contains all programs after they have been loaded into the kernel.

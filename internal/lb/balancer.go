@@ -384,7 +384,11 @@ func (b *Balancer) publishRing(s *service, eff config.Service, backends []backen
 	for i, p := range positions {
 		ids[i] = backends[p].id
 	}
-	want := datapath.Service{ID: s.id, Ring: s.ring, Index: index(eff.Scheduler), Persist: eff.Persistence, PersistBits: eff.PersistenceNetmask}
+	want := datapath.Service{
+		ID: s.id, Ring: s.ring, Index: index(eff.Scheduler),
+		Persist: eff.Persistence, PersistBits: eff.PersistenceNetmask,
+		TOA: eff.ClientAddress == config.ClientAddressTOA,
+	}
 	if s.ringIDs != nil && slices.Equal(ids, s.ringIDs) {
 		if want == s.written {
 			return nil

@@ -24,6 +24,25 @@ func TestSchedulerAndPersistence(t *testing.T) {
 	})
 }
 
+// TestClientAddress: turning toa on or off alone rewrites just the
+// service value, as a change of scheduler or persistence does.
+func TestClientAddress(t *testing.T) {
+	toa := web
+	toa.ClientAddress = config.ClientAddressTOA
+	none := web
+	none.ClientAddress = config.ClientAddressNone
+	runSteps(t, []step{
+		{apply: []config.Service{web}, want: webFromScratch},
+		{apply: []config.Service{toa}, want: []string{
+			"SetService 172.19.0.10:80/tcp id=0 ring=0+2 toa",
+		}},
+		{apply: []config.Service{toa}},
+		{apply: []config.Service{none}, want: []string{
+			"SetService 172.19.0.10:80/tcp id=0 ring=0+2",
+		}},
+	})
+}
+
 // TestSetDown: a backend health checks take out leaves the ring and is
 // marked drained; back up, it returns.
 func TestSetDown(t *testing.T) {

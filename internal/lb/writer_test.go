@@ -43,6 +43,9 @@ func (r *recorder) SetService(key ident.Service, svc datapath.Service) error {
 	if svc.Persist != 0 {
 		call += fmt.Sprintf(" persist=%s", svc.Persist)
 	}
+	if svc.TOA {
+		call += " toa"
+	}
 	return r.record("%s", call)
 }
 
