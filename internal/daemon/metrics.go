@@ -12,13 +12,17 @@ func (d *Daemon) Counters() (metrics.Counters, error) {
 	if err != nil {
 		return metrics.Counters{}, err
 	}
+	toa, err := d.dp.TOACounts()
+	if err != nil {
+		return metrics.Counters{}, err
+	}
 	conns := d.connCounts()
 	cfg := d.view().cfg
 	perBackend := localPortsPerBackend(cfg)
 	out := metrics.Counters{
 		Reasons: reasons, Services: make([]metrics.ServiceCounters, len(services)),
-		LocalPortsPerBackend: perBackend,
-		NewConnsCeiling:      newConnsCeiling(cfg),
+		LocalPortsPerBackend: perBackend, TOA: toa,
+		NewConnsCeiling: newConnsCeiling(cfg),
 	}
 	for i, s := range services {
 		sc := metrics.ServiceCounters{Name: s.Name, Key: s.Key, Traffic: s.traffic}

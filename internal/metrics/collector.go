@@ -28,7 +28,7 @@ type Collector struct {
 	backendUp                                  *prometheus.Desc
 	backendActive, backendInactive, backendWgt *prometheus.Desc
 	backendPortsUsed, connCeiling              *prometheus.Desc
-	datapathPackets                            *prometheus.Desc
+	datapathPackets, toa                       *prometheus.Desc
 	ctEntries, ctCapacity, localPorts          *prometheus.Desc
 	ctHalfOpen                                 *prometheus.Desc
 	gcRuns, gcExpired, gcOrphans, gcDuration   *prometheus.Desc
@@ -83,6 +83,9 @@ func NewCollector(src Source) *Collector {
 	c.datapathPackets = desc("datapath_packets_total",
 		"Packets the XDP program handled, by the reason it let them go and the verdict that reason implies (forward, pass to the kernel, drop).",
 		"reason", "verdict")
+	c.toa = desc("toa_total",
+		"The client's address in a TCP option (services with client_address toa), by event: inserted into a client packet, no_room or too_big (a client packet that went without it), mss_lowered (a backend's SYN-ACK announced 8 bytes less).",
+		"event")
 	c.ctEntries = desc("conntrack_entries",
 		"Connections in the connection tracking table (forward halves only).")
 	c.ctHalfOpen = desc("conntrack_half_open",
@@ -169,6 +172,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 func (c *Collector) collectStats(ch chan<- prometheus.Metric, st Counters) {
 	for reason, n := range st.Reasons {
 		counter(ch, c.datapathPackets, n, reason, Verdict(reason))
+	}
+	for event, n := range st.TOA {
+		counter(ch, c.toa, n, event)
 	}
 	ch <- prometheus.MustNewConstMetric(c.connCeiling, prometheus.GaugeValue, st.NewConnsCeiling)
 	for _, s := range st.Services {

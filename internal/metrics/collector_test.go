@@ -43,6 +43,7 @@ func newFake() *fakeSource {
 			LocalPortsPerBackend: 20000,
 			NewConnsCeiling:      20000.0 / 120,
 			Reasons:              map[string]uint64{"fwd_tx": 100, "pass_no_service": 7, "drop_no_backend": 3},
+			TOA:                  map[string]uint64{"inserted": 4, "no_room": 1},
 			Services: []ServiceCounters{
 				{
 					Name: "web", Key: ident.Service{VIP: netip.MustParseAddr("10.0.0.10"), Port: 80, Proto: ident.TCP},
@@ -186,6 +187,10 @@ xdplb_service_packets_total{direction="in",port="53",protocol="udp",service="dns
 xdplb_service_packets_total{direction="in",port="80",protocol="tcp",service="web",vip="10.0.0.10"} 10
 xdplb_service_packets_total{direction="out",port="53",protocol="udp",service="dns",vip="10.0.0.10"} 1
 xdplb_service_packets_total{direction="out",port="80",protocol="tcp",service="web",vip="10.0.0.10"} 8
+# HELP xdplb_toa_total The client's address in a TCP option (services with client_address toa), by event: inserted into a client packet, no_room or too_big (a client packet that went without it), mss_lowered (a backend's SYN-ACK announced 8 bytes less).
+# TYPE xdplb_toa_total counter
+xdplb_toa_total{event="inserted"} 4
+xdplb_toa_total{event="no_room"} 1
 `
 
 func TestCollectExposition(t *testing.T) {

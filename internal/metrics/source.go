@@ -36,6 +36,10 @@ type Counters struct {
 	// LocalPortsPerBackend is how many local address:port pairs each
 	// backend has for its connections: local addresses × ports.
 	LocalPortsPerBackend uint64
+	// TOA counts the client-address option's work by event name:
+	// inserted, no_room, too_big (client packets) and mss_lowered
+	// (backends' SYN-ACKs).
+	TOA map[string]uint64
 	// NewConnsCeiling is how many new connections a second each backend
 	// sustains from distinct client ports: every closed connection holds
 	// its local port for the FIN timeout, so LocalPortsPerBackend ÷

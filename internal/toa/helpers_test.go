@@ -1,16 +1,7 @@
 package toa
 
 import (
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
-	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/xdplb/xdplb/internal/testbed"
 )
@@ -25,28 +16,7 @@ func tempCgroup(t *testing.T) Cgroup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	path := filepath.Join(mount, fmt.Sprintf("xdplb-toa-test-%d-%s", os.Getpid(), hex.EncodeToString(b)))
-	if err := os.Mkdir(path, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		// A process killed a moment ago may still be leaving it.
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			err := unix.Rmdir(path)
-			if err == nil || errors.Is(err, unix.ENOENT) {
-				return
-			}
-			if !errors.Is(err, unix.EBUSY) || time.Now().After(deadline) {
-				t.Errorf("remove cgroup %s: %v", path, err)
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
-	cg, err := OpenCgroup(path)
+	cg, err := OpenCgroup(testbed.TempCgroup(t, mount))
 	if err != nil {
 		t.Fatal(err)
 	}

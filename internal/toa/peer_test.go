@@ -16,7 +16,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"golang.org/x/sys/unix"
+	"github.com/xdplb/xdplb/internal/testbed"
 )
 
 // helperEnv makes the test binary a helper process: a server or a client
@@ -253,34 +253,11 @@ func serve(network, address string) error {
 		if err != nil {
 			return err
 		}
-		peer, err := getpeername(c.(*net.TCPConn))
+		peer, err := testbed.Getpeername(c.(*net.TCPConn))
 		if err != nil {
 			return err
 		}
 		fmt.Printf("peer %s %s\n", c.RemoteAddr(), peer)
 		c.Close()
 	}
-}
-
-// getpeername asks the kernel again, apart from what accept returned.
-func getpeername(c *net.TCPConn) (netip.AddrPort, error) {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return netip.AddrPort{}, err
-	}
-	var sa unix.Sockaddr
-	var serr error
-	if err := raw.Control(func(fd uintptr) { sa, serr = unix.Getpeername(int(fd)) }); err != nil {
-		return netip.AddrPort{}, err
-	}
-	if serr != nil {
-		return netip.AddrPort{}, serr
-	}
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port)), nil
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), uint16(sa.Port)), nil
-	}
-	return netip.AddrPort{}, fmt.Errorf("getpeername: %T", sa)
 }

@@ -55,6 +55,7 @@ func RemoveID(id uint64) (Removed, error) {
 	}
 	defer unlock()
 	r.Found, err = removePins(id)
+	removeRootIfEmpty()
 	return r, err
 }
 

@@ -24,6 +24,12 @@ var xdplbBin string
 var modes = []string{"native", "generic"}
 
 func TestMain(m *testing.M) {
+	if os.Getenv(peerServerEnv) == "1" && len(os.Args) == 3 {
+		if err := servePeers(os.Args[1], os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "peer server:", err)
+		}
+		os.Exit(1)
+	}
 	os.Exit(runTests(m))
 }
 

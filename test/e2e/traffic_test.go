@@ -231,6 +231,13 @@ func testUpload(t *testing.T, e *env) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(90 * time.Second))
+	uploadAndCheck(t, c)
+}
+
+// uploadAndCheck sends bulkSize bytes on c, half-closes, and compares the
+// server's account (hashUpload) of what it received.
+func uploadAndCheck(t *testing.T, c net.Conn) {
+	t.Helper()
 	if n, err := io.CopyN(c, stream(uploadSeed), bulkSize); err != nil {
 		t.Fatalf("after %d bytes: %v", n, err)
 	}
