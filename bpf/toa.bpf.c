@@ -15,6 +15,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "lib/tcpopt.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -23,12 +24,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define AF_INET6 10
 
 #define TCP_HDR_LEN 20
-#define TCP_MAX_OPT_BYTES 40
-#define TCP_OPT_EOL 0
-#define TCP_OPT_NOP 1
-#define TOA_KIND 254
-#define TOA_LEN_V4 8  /* kind, length, port, IPv4 address */
-#define TOA_LEN_V6 20 /* kind, length, port, IPv6 address */
 
 /* toa_addr is what a socket keeps: the client's address as the option
  * carried it, in network byte order. An IPv4 address is addr[0]. */
@@ -61,11 +56,11 @@ struct {
 	__uint(max_entries, TOA_COUNTERS);
 	__type(key, enum toa_counter);
 	__type(value, __u64);
-} toa_stats SEC(".maps");
+} toa_reader_stats SEC(".maps");
 
 static __always_inline void count(enum toa_counter what)
 {
-	__u64 *n = bpf_map_lookup_elem(&toa_stats, &what);
+	__u64 *n = bpf_map_lookup_elem(&toa_reader_stats, &what);
 
 	if (n)
 		*n += 1;
@@ -83,7 +78,7 @@ static __always_inline enum toa_counter find_toa(__u8 *th, void *end, struct toa
 	/* Each step moves off on by one byte at least: at most 40 steps. The
 	 * loop has no counter of its own, which would tell otherwise equal
 	 * steps apart and keep the verifier from pruning them. */
-	while (off < TCP_MAX_OPT_BYTES) {
+	while (off < TCP_MAX_OPTS) {
 		__u8 *o;
 		__u8 len;
 

@@ -9,20 +9,20 @@
  * `xdplb toa install`. The backend's SYN-ACK announces an MSS 8 bytes
  * lower, so a full-size segment that carries the option still fits.
  * Options take no sequence space: nothing else of the connection changes,
- * and a backend that does not read the option ignores it. */
+ * and a backend that does not read the option ignores it.
+ *
+ * A client's own kind-254 options are disabled (their kind becomes 253)
+ * on every packet of a TOA service that carries none of ours, so that a
+ * client can never choose the address its backend sees. */
 #ifndef XDPLB_TOA_H
 #define XDPLB_TOA_H
 
 #include "parse.h"
 #include "csum.h"
 #include "fib.h"
+#include "tcpopt.h"
 
-#define TCP_OPT_EOL 0
-#define TCP_OPT_NOP 1
-#define TCP_OPT_MSS 2
-#define TOA_KIND 254
-#define TOA_LEN 8 /* kind, length, port, IPv4 address */
-#define TCP_MAX_OPTS 40
+#define TOA_LEN TOA_LEN_V4
 
 struct toa_option {
 	__u8 kind;
@@ -46,17 +46,31 @@ static __always_inline int sends_toa(__u32 svc_id)
 	return mode && *mode == CLIENT_ADDR_TOA;
 }
 
-/* toa_lower_mss takes TOA_LEN off the MSS option of the SYN-ACK whose
- * TCP header starts tcp_off bytes into the frame. The option may start at
- * an odd offset (after one NOP): its value then straddles two checksum
- * words and counts byte-swapped. A global function: the verifier checks
- * its option walk once, not once per path of the program that calls it. */
-__attribute__((noinline)) int toa_lower_mss(struct xdp_md *ctx, __u32 tcp_off)
+/* The most kind-254 options a TCP header holds (2 bytes each at least). */
+#define MAX_FORGED (TCP_MAX_OPTS / 2)
+
+/* What toa_fix_options does to the options it walks. */
+enum option_fix {
+	LOWER_MSS,      /* a backend's SYN-ACK: its MSS, TOA_LEN lower */
+	DISABLE_FORGED, /* a client's packet: its own kind-254 options, kind 253 */
+};
+
+/* toa_fix_options walks the options of the TCP header tcp_off bytes into
+ * the frame, from the option at from_off, and fixes the first it finds
+ * as fix says, with the checksum, counted. It returns where the walk may
+ * go on (the next option's offset), or 0 when there is nothing more to
+ * fix: a walk that went on after a fix would keep the verifier from
+ * pruning it.
+ *
+ * A client must never choose the address its backend sees: kind 253,
+ * which no TOA reader takes, replaces its 254. A global function: the verifier checks the walk once, not
+ * once per path of the program that calls it. */
+__attribute__((noinline)) int toa_fix_options(struct xdp_md *ctx, __u32 tcp_off, __u32 fix, __u32 from_off)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
+	__u32 len, off = from_off;
 	struct tcphdr *th;
-	__u32 len, off = 0;
 	__u8 *opts;
 
 	if (tcp_off > ETH_HLEN + sizeof(struct vlan_tag) + 60)
@@ -70,7 +84,7 @@ __attribute__((noinline)) int toa_lower_mss(struct xdp_md *ctx, __u32 tcp_off)
 	 * it would tell otherwise equal steps apart and keep the verifier
 	 * from pruning them. */
 	while (off < TCP_MAX_OPTS) {
-		__u16 mss, lower, from, to;
+		__u16 from, to;
 		__u8 *o;
 
 		if (off >= len)
@@ -85,22 +99,32 @@ __attribute__((noinline)) int toa_lower_mss(struct xdp_md *ctx, __u32 tcp_off)
 		}
 		if (o[1] < 2)
 			return 0;
-		if (o[0] != TCP_OPT_MSS || o[1] != 4) {
+		if (fix == DISABLE_FORGED && o[0] == TOA_KIND) {
+			/* the kind byte: the high half of its word at an even offset */
+			from = off & 1 ? TOA_KIND : TOA_KIND << 8;
+			to = off & 1 ? TOA_KIND - 1 : (TOA_KIND - 1) << 8;
+			o[0] = TOA_KIND - 1;
+		} else if (fix == LOWER_MSS && o[0] == TCP_OPT_MSS && o[1] == 4) {
+			__u16 mss, lower;
+
+			if ((void *)(o + 4) > end)
+				return 0;
+			mss = (o[2] << 8) | o[3];
+			if (mss <= TOA_LEN)
+				return 0;
+			lower = mss - TOA_LEN;
+			o[2] = lower >> 8;
+			o[3] = lower & 0xff;
+			/* the value: one word at an even offset, across two at an odd one */
+			from = off & 1 ? __builtin_bswap16(mss) : mss;
+			to = off & 1 ? __builtin_bswap16(lower) : lower;
+		} else {
 			off += o[1];
 			continue;
 		}
-		if ((void *)(o + 4) > end)
-			return 0;
-		mss = (o[2] << 8) | o[3];
-		if (mss <= TOA_LEN)
-			return 0;
-		lower = mss - TOA_LEN;
-		o[2] = lower >> 8;
-		o[3] = lower & 0xff;
-		from = off & 1 ? __builtin_bswap16(mss) : mss;
-		to = off & 1 ? __builtin_bswap16(lower) : lower;
 		th->check = bpf_htons(csum_apply(bpf_ntohs(th->check), csum_delta16(0, from, to)));
-		return 1;
+		count_toa(fix == LOWER_MSS ? TOA_MSS_LOWERED : TOA_FORGED);
+		return off + o[1];
 	}
 	return 0;
 }
@@ -143,8 +167,7 @@ __attribute__((noinline)) int toa_synack(struct xdp_md *ctx, __u32 l2)
 		return 0;
 	ack = bpf_ntohl(th->seq) + 1;
 	bpf_map_update_elem(&toa_pending, &rev->client, &ack, BPF_ANY);
-	if (toa_lower_mss(ctx, l2 + ihl_len))
-		count_toa(TOA_MSS_LOWERED);
+	toa_fix_options(ctx, l2 + ihl_len, LOWER_MSS, 0);
 	return 0;
 }
 
@@ -249,37 +272,41 @@ static __always_inline int too_big(struct xdp_md *ctx, __be32 saddr, __be32 dadd
 }
 
 /* toa_client adds the option to a client packet of a TOA service that
- * acknowledges the backend's SYN-ACK. The packet's Ethernet header (and
- * VLAN tag) is l2 bytes; it is going to be rewritten to saddr:sport ->
- * daddr:dport (ports: sport << 16 | dport, each in network order), which
- * the MTU check needs. One that cannot take the option goes on unchanged,
- * counted: the connection works, the backend just does not learn the
- * address. It returns -1 for a frame that grew and could not be finished
- * (never seen), 0 otherwise. A global function: the verifier checks it
- * once, not once per path of from_client. */
+ * acknowledges the backend's SYN-ACK, after disabling any the client put
+ * there itself. The packet's Ethernet header (and VLAN tag) is l2 bytes;
+ * it is going to be rewritten to saddr:sport -> daddr:dport (ports:
+ * sport << 16 | dport, each in network order), which the MTU check needs.
+ * One that cannot take the option goes on without, counted: the
+ * connection works, the backend just does not learn the address. It
+ * returns -1 for a frame that grew and could not be finished (never
+ * seen), 0 otherwise. A global function: the verifier checks it once,
+ * not once per path of from_client. */
 __attribute__((noinline)) int toa_client(struct xdp_md *ctx, __u32 l2, __be32 saddr, __be32 daddr, __u32 ports)
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
 	struct ct_key key = {};
+	__u32 *want, ack, ihl_len;
 	struct tcphdr *th;
 	struct iphdr *ip;
-	__u32 *want, ack;
 	int seg, ret;
 
 	if (l2 != ETH_HLEN && l2 != ETH_HLEN + sizeof(struct vlan_tag))
 		return 0;
 	ip = data + l2;
-	th = (void *)(ip + 1);
-	if ((void *)(th + 1) > end)
+	if ((void *)(ip + 1) > end)
 		return 0;
+	ihl_len = (ip->ihl * 4) & 0x3c;
+	th = (void *)ip + ihl_len;
+	if ((void *)(th + 1) > end || th->doff < 5)
+		return 0;
+	/* A SYN or a reset never completes a handshake: no reader looks. */
 	if ((((__u8 *)th)[13] & (TCP_SYN | TCP_RST | TCP_ACK)) != TCP_ACK)
 		return 0;
-	if (ip->ihl != 5) {
-		/* IPv4 options: th is not the TCP header, and the frame has no
-		 * room for the headers to move. */
-		count_toa(TOA_NO_ROOM);
-		return 0;
+	for (int i = 0, at = 0; i < MAX_FORGED && th->doff > 5; i++) {
+		at = toa_fix_options(ctx, l2 + ihl_len, DISABLE_FORGED, at);
+		if (at <= 0)
+			break;
 	}
 	key.saddr = ip->saddr;
 	key.daddr = ip->daddr;
@@ -295,7 +322,9 @@ __attribute__((noinline)) int toa_client(struct xdp_md *ctx, __u32 l2, __be32 sa
 			bpf_map_delete_elem(&toa_pending, &key);
 		return 0;
 	}
-	if (th->doff * 4 + TOA_LEN > 60) {
+	/* IPv4 options: the headers to move are not of the fixed size
+	 * toa_insert moves. */
+	if (ihl_len != sizeof(*ip) || th->doff * 4 + TOA_LEN > 60) {
 		count_toa(TOA_NO_ROOM);
 		return 0;
 	}

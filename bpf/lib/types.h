@@ -287,6 +287,7 @@ enum toa_counter {
 	TOA_NO_ROOM,      /* one went without: IPv4 options, TCP options over 32 bytes, or no headroom */
 	TOA_TOO_BIG,      /* one went without: 8 more bytes would exceed the route's MTU */
 	TOA_MSS_LOWERED,  /* a backend's SYN-ACK announced an MSS 8 bytes lower */
+	TOA_FORGED,       /* a client packet carried its own kind-254 option: disabled */
 	TOA_COUNTERS,
 };
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/xdplb/xdplb/internal/api"
@@ -39,4 +40,20 @@ func printCounters(w io.Writer, st api.Stats) {
 		fmt.Fprintf(tw, "  %s\t%d\t%s\n", name, st.Reasons[name], datapath.Describe(name))
 	}
 	tw.Flush()
+	printTOA(w, st.TOA)
+}
+
+// printTOA writes the client-address option's counters, if any moved.
+func printTOA(w io.Writer, counts map[string]uint64) {
+	var moved []string
+	for name, n := range counts {
+		if n > 0 {
+			moved = append(moved, fmt.Sprintf("%s %d", name, n))
+		}
+	}
+	if len(moved) == 0 {
+		return
+	}
+	sort.Strings(moved)
+	fmt.Fprintf(w, "\nclient address option (toa): %s\n", strings.Join(moved, ", "))
 }

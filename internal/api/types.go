@@ -43,6 +43,9 @@ type Stats struct {
 	// Reasons counts why packets left the program, by reason name.
 	Reasons  map[string]uint64 `json:"reasons"`
 	Services []ServiceStats    `json:"services"`
+	// TOA counts the client-address option's work by event (inserted,
+	// no_room, too_big, forged, mss_lowered): docs/client-address.md.
+	TOA map[string]uint64 `json:"toa"`
 }
 
 // ServiceStats is one service's traffic and its backends'.

@@ -108,7 +108,11 @@ func (d *Daemon) Stats() (api.Stats, error) {
 	if zeroed == nil {
 		zeroed = &baselines{}
 	}
-	st := api.Stats{Reasons: reasons}
+	toa, err := d.dp.TOACounts()
+	if err != nil {
+		return api.Stats{}, err
+	}
+	st := api.Stats{Reasons: reasons, TOA: toa}
 	for _, s := range services {
 		ss := api.ServiceStats{
 			Name: s.Name, Address: s.Key.AddrPort().String(), Protocol: s.Key.Proto.String(),

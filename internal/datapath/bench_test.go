@@ -169,7 +169,7 @@ func BenchmarkEstablishedToBackendTOA(b *testing.B) {
 // handshake opens the standard client's connection to `to` and passes the
 // backend's SYN-ACK (sequence 5000) back; the fixture's single local port
 // is 10000.
-func (f *fixture) handshake(b *testing.B, to netip.AddrPort) {
+func (f *fixture) handshake(b testing.TB, to netip.AddrPort) {
 	rs := netip.AddrPortFrom(netip.MustParseAddr("172.19.0.2"), to.Port())
 	synAck := frame{srcMAC: rs1MAC, dstMAC: lbMAC, src: rs, dst: ap("172.19.0.5:10000"), syn: true, ack: true, seq: 5000, ackNum: 2,
 		tcpOptions: []layers.TCPOption{optMSS1460}}

@@ -62,7 +62,7 @@ func EnsureBPFFS(what, path string) (transient string, err error) {
 	if err != nil {
 		return "", fmt.Errorf("%s %s: %w", what, path, err)
 	} else if root {
-		return "", mountRootError(path)
+		return "", mountRootError(what, path)
 	}
 	if !visibleToInit(path) {
 		if mounted {

@@ -131,6 +131,9 @@ func Load(opts Options) (*Datapath, error) {
 	if err := spec.LoadAndAssign(&d.objs, collOpts); err != nil {
 		var verr *ebpf.VerifierError
 		switch {
+		case !kernelHasBTF():
+			return nil, fmt.Errorf("load BPF program: %w (this kernel has no BTF, %s: the program's global functions are "+
+				"checked against it; xdplb needs a kernel built with CONFIG_DEBUG_INFO_BTF, as every major distribution's is)", err, vmlinuxBTF)
 		case errors.As(err, &verr):
 			return nil, fmt.Errorf("load BPF program: %+v", verr)
 		case errors.Is(err, ebpf.ErrMapIncompatible):
@@ -144,6 +147,14 @@ func Load(opts Options) (*Datapath, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// vmlinuxBTF is where the kernel publishes its own types (BTF).
+const vmlinuxBTF = "/sys/kernel/btf/vmlinux"
+
+func kernelHasBTF() bool {
+	_, err := os.Stat(vmlinuxBTF)
+	return err == nil
 }
 
 // isDataSection tells the maps bpf2go makes for global variables (.rodata,

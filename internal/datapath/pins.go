@@ -37,7 +37,7 @@ func RemovePins(path string) error {
 	if root, err := isMountRoot(int(dir.Fd())); err != nil {
 		return fmt.Errorf("remove pinned state at %s: %w", path, err)
 	} else if root {
-		return mountRootError(path)
+		return mountRootError("state.pin_path", path)
 	}
 	maps, err := mapPinNames()
 	if err != nil {
@@ -79,9 +79,9 @@ func isMountRoot(dirfd int) (bool, error) {
 	return self.Dev != parent.Dev || self.Ino == parent.Ino, nil
 }
 
-func mountRootError(path string) error {
-	return fmt.Errorf("state.pin_path %s is the root of a BPF file system, shared with every other tool's pins; "+
-		"give xdplb a directory of its own in it, such as %s", path, filepath.Join(path, "xdplb"))
+func mountRootError(what, path string) error {
+	return fmt.Errorf("%s %s is the root of a BPF file system, shared with every other tool's pins; "+
+		"give xdplb a directory of its own in it, such as %s", what, path, filepath.Join(path, "xdplb"))
 }
 
 // mapPinNames are the names Load pins maps under: every map of the object

@@ -84,7 +84,7 @@ func ReasonByName(name string) (Reason, bool) {
 func (d *Datapath) Reasons() ([]uint64, error) {
 	out := make([]uint64, ReasonCount)
 	for r := range out {
-		n, err := sumCounter(d.objs.Reasons, uint32(r))
+		n, err := SumCounter(d.objs.Reasons, uint32(r))
 		if err != nil {
 			return nil, fmt.Errorf("read counter %s: %w", Reason(r), err)
 		}
@@ -93,8 +93,9 @@ func (d *Datapath) Reasons() ([]uint64, error) {
 	return out, nil
 }
 
-// sumCounter reads one counter of a per-CPU array of uint64, summed.
-func sumCounter(m *ebpf.Map, key uint32) (uint64, error) {
+// SumCounter reads one counter of a per-CPU array of uint64, summed over
+// CPUs.
+func SumCounter(m *ebpf.Map, key uint32) (uint64, error) {
 	var perCPU []uint64
 	if err := m.Lookup(key, &perCPU); err != nil {
 		return 0, err

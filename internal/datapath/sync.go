@@ -51,7 +51,7 @@ func (d *Datapath) ReadSync(ctx context.Context, fn func(SyncRecord)) error {
 // SyncRingFull is how many sync records the datapath could not emit
 // because the ring was full.
 func (d *Datapath) SyncRingFull() (uint64, error) {
-	n, err := sumCounter(d.objs.SyncStats, uint32(xdplbSyncCounterSYNC_RING_FULL))
+	n, err := SumCounter(d.objs.SyncStats, uint32(xdplbSyncCounterSYNC_RING_FULL))
 	if err != nil {
 		return 0, fmt.Errorf("read sync counters: %w", err)
 	}

@@ -36,8 +36,9 @@ func toaOption(c netip.AddrPort) layers.TCPOption {
 
 // TestTOA follows a connection to a TOA service: the SYN goes unchanged,
 // the SYN-ACK announces an MSS 8 bytes lower, the client's packets that
-// acknowledge it carry the client's address, later ones do not, and one
-// with no room goes on unchanged. Every expected frame is built by
+// acknowledge it carry the client's address, later ones do not, one with
+// no room goes on without, and a kind-254 option of the client's own is
+// always disabled. Every expected frame is built by
 // gopacket, checksums and lengths included.
 func TestTOA(t *testing.T) {
 	f := newFixture(t, 10000, 10999)
@@ -148,6 +149,40 @@ func TestTOA(t *testing.T) {
 		f.run(t, big.bytes(t), f.lb0.ifindex, xdpTX, toBackend(big).bytes(t), "fwd_tx")
 		moved(t, before, map[string]uint64{"too_big": 1})
 	})
+	forged := toaOption(ap("6.6.6.6:666"))
+	disabled := forged
+	disabled.OptionType = 253
+	t.Run("a client's own option is disabled, and ours goes first", func(t *testing.T) {
+		own := handshake
+		own.tcpOptions = []layers.TCPOption{optNOP, forged, optNOP, optNOP, optNOP} // the kind at an odd offset
+		want := own
+		want.tcpOptions = []layers.TCPOption{optNOP, disabled, optNOP, optNOP, optNOP}
+		before := counts()
+		f.run(t, own.bytes(t), f.lb0.ifindex, xdpTX, toBackend(withTOA(want)).bytes(t), "fwd_tx")
+		moved(t, before, map[string]uint64{"inserted": 1, "forged": 1})
+	})
+	t.Run("a client's own option is disabled where ours does not fit", func(t *testing.T) {
+		full := handshake
+		full.tcpOptions = []layers.TCPOption{forged, forged, optTimestamp}
+		for range 14 {
+			full.tcpOptions = append(full.tcpOptions, optNOP)
+		}
+		want := full
+		want.tcpOptions = append([]layers.TCPOption{disabled, disabled}, full.tcpOptions[2:]...)
+		before := counts()
+		f.run(t, full.bytes(t), f.lb0.ifindex, xdpTX, toBackend(want).bytes(t), "fwd_tx")
+		moved(t, before, map[string]uint64{"no_room": 1, "forged": 2})
+	})
+	t.Run("IPv4 options: no room, and a client's own option is disabled", func(t *testing.T) {
+		withIPOpts := handshake
+		withIPOpts.ipOptions = []layers.IPv4Option{{OptionType: 1}, {OptionType: 1}, {OptionType: 1}, {OptionType: 1}}
+		withIPOpts.tcpOptions = []layers.TCPOption{forged}
+		want := withIPOpts
+		want.tcpOptions = []layers.TCPOption{disabled}
+		before := counts()
+		f.run(t, withIPOpts.bytes(t), f.lb0.ifindex, xdpTX, toBackend(want).bytes(t), "fwd_tx")
+		moved(t, before, map[string]uint64{"no_room": 1, "forged": 1})
+	})
 	t.Run("once the client acknowledges more, no packet carries it", func(t *testing.T) {
 		later := handshake
 		later.ackNum = 6000
@@ -156,6 +191,41 @@ func TestTOA(t *testing.T) {
 		f.run(t, handshake.bytes(t), f.lb0.ifindex, xdpTX, toBackend(handshake).bytes(t), "fwd_tx")
 		moved(t, before, nil)
 	})
+	t.Run("nor a client's own option", func(t *testing.T) {
+		later := handshake
+		later.ackNum = 6000
+		later.tcpOptions = []layers.TCPOption{forged}
+		want := later
+		want.tcpOptions = []layers.TCPOption{disabled}
+		before := counts()
+		f.run(t, later.bytes(t), f.lb0.ifindex, xdpTX, toBackend(want).bytes(t), "fwd_tx")
+		moved(t, before, map[string]uint64{"forged": 1})
+	})
+}
+
+// TestTOAReopened: a client reopening its port gets a new SYN-ACK, whose
+// sequence replaces the remembered one; a FIN that acknowledges it
+// carries the option too (it may be what completes the backend's
+// handshake).
+func TestTOAReopened(t *testing.T) {
+	f := newFixture(t, 10000, 10000)
+	f.handshake(t, vip88)
+	local := ap("172.19.0.5:10000")
+	synAck := frame{srcMAC: rs1MAC, dstMAC: lbMAC, src: rs88, dst: local, syn: true, ack: true, seq: 7000, ackNum: 2,
+		tcpOptions: []layers.TCPOption{optMSS1460}}
+	want := synAck
+	want.srcMAC, want.dstMAC, want.src, want.dst = lbMAC, clientMAC, vip88, client
+	want.tcpOptions = []layers.TCPOption{optMSS1452}
+	f.run(t, synAck.bytes(t), f.lb0.ifindex, xdpTX, want.bytes(t), "fwd_tx")
+	fin := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip88, ack: true, fin: true, seq: 2, ackNum: 7001}
+	wantFin := fin
+	wantFin.srcMAC, wantFin.dstMAC, wantFin.src, wantFin.dst = lbMAC, rs1MAC, local, rs88
+	wantFin.tcpOptions = []layers.TCPOption{toaOption(client)}
+	// gopacket pads the 54-byte FIN to Ethernet's 60; the padding stays
+	// behind the grown packet, as any trailer would.
+	in := fin.bytes(t)
+	out := append(wantFin.bytes(t), make([]byte, len(in)-54)...)
+	f.run(t, in, f.lb0.ifindex, xdpTX, out, "fwd_tx")
 }
 
 // TestTOAOnlyForItsServices: another service's SYN-ACK keeps its MSS and

@@ -263,7 +263,8 @@ const (
 	xdplbToaCounterTOA_NO_ROOM     xdplbToaCounter = 1
 	xdplbToaCounterTOA_TOO_BIG     xdplbToaCounter = 2
 	xdplbToaCounterTOA_MSS_LOWERED xdplbToaCounter = 3
-	xdplbToaCounterTOA_COUNTERS    xdplbToaCounter = 4
+	xdplbToaCounterTOA_FORGED      xdplbToaCounter = 4
+	xdplbToaCounterTOA_COUNTERS    xdplbToaCounter = 5
 )
 
 type xdplbTraffic struct {

@@ -84,7 +84,7 @@ func NewCollector(src Source) *Collector {
 		"Packets the XDP program handled, by the reason it let them go and the verdict that reason implies (forward, pass to the kernel, drop).",
 		"reason", "verdict")
 	c.toa = desc("toa_total",
-		"The client's address in a TCP option (services with client_address toa), by event: inserted into a client packet, no_room or too_big (a client packet that went without it), mss_lowered (a backend's SYN-ACK announced 8 bytes less).",
+		"The client's address in a TCP option (services with client_address toa), by event: inserted into a client packet, no_room or too_big (a client packet that went without it), forged (a client's own kind-254 option, disabled), mss_lowered (a backend's SYN-ACK announced 8 bytes less).",
 		"event")
 	c.ctEntries = desc("conntrack_entries",
 		"Connections in the connection tracking table (forward halves only).")

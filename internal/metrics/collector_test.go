@@ -187,7 +187,7 @@ xdplb_service_packets_total{direction="in",port="53",protocol="udp",service="dns
 xdplb_service_packets_total{direction="in",port="80",protocol="tcp",service="web",vip="10.0.0.10"} 10
 xdplb_service_packets_total{direction="out",port="53",protocol="udp",service="dns",vip="10.0.0.10"} 1
 xdplb_service_packets_total{direction="out",port="80",protocol="tcp",service="web",vip="10.0.0.10"} 8
-# HELP xdplb_toa_total The client's address in a TCP option (services with client_address toa), by event: inserted into a client packet, no_room or too_big (a client packet that went without it), mss_lowered (a backend's SYN-ACK announced 8 bytes less).
+# HELP xdplb_toa_total The client's address in a TCP option (services with client_address toa), by event: inserted into a client packet, no_room or too_big (a client packet that went without it), forged (a client's own kind-254 option, disabled), mss_lowered (a backend's SYN-ACK announced 8 bytes less).
 # TYPE xdplb_toa_total counter
 xdplb_toa_total{event="inserted"} 4
 xdplb_toa_total{event="no_room"} 1

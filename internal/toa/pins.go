@@ -34,8 +34,8 @@ var hooks = []hook{
 // mapPins are the maps pinned by name next to the links, with their types:
 // Remove takes away only what matches.
 var mapPins = map[string]ebpf.MapType{
-	"toa_addrs": ebpf.SkStorage,
-	"toa_stats": ebpf.PerCPUArray,
+	"toa_addrs":        ebpf.SkStorage,
+	"toa_reader_stats": ebpf.PerCPUArray,
 }
 
 func pinDir(id uint64) string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/xdplb/xdplb/internal/datapath"
 )
 
 // Installation is the reader as installed on one cgroup.
@@ -79,7 +80,7 @@ func status(id uint64) (Installation, error) {
 	for _, h := range hooks {
 		inst.Hooks = append(inst.Hooks, hookState(filepath.Join(dir, h.name), h, id))
 	}
-	counters, err := readCounters(filepath.Join(dir, "toa_stats"))
+	counters, err := readCounters(filepath.Join(dir, "toa_reader_stats"))
 	if err != nil {
 		return Installation{}, err
 	}
@@ -125,14 +126,7 @@ func readCounters(pin string) (Counters, error) {
 	}
 	defer m.Close()
 	sum := func(c toaToaCounter) uint64 {
-		var perCPU []uint64
-		if err := m.Lookup(c, &perCPU); err != nil {
-			return 0
-		}
-		var n uint64
-		for _, v := range perCPU {
-			n += v
-		}
+		n, _ := datapath.SumCounter(m, uint32(c))
 		return n
 	}
 	return Counters{

@@ -37,7 +37,7 @@ const (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	toaMapToaAddrs         = "toa_addrs"
-	toaMapToaStats         = "toa_stats"
+	toaMapToaReaderStats   = "toa_reader_stats"
 	toaProgToaGetpeername4 = "toa_getpeername4"
 	toaProgToaGetpeername6 = "toa_getpeername6"
 	toaProgToaSockops      = "toa_sockops"
@@ -94,8 +94,8 @@ type toaProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type toaMapSpecs struct {
-	ToaAddrs *ebpf.MapSpec `ebpf:"toa_addrs"`
-	ToaStats *ebpf.MapSpec `ebpf:"toa_stats"`
+	ToaAddrs       *ebpf.MapSpec `ebpf:"toa_addrs"`
+	ToaReaderStats *ebpf.MapSpec `ebpf:"toa_reader_stats"`
 }
 
 // toaVariableSpecs contains global variables before they are loaded into the kernel.
@@ -124,14 +124,14 @@ func (o *toaObjects) Close() error {
 //
 // It can be passed to loadToaObjects or ebpf.CollectionSpec.LoadAndAssign.
 type toaMaps struct {
-	ToaAddrs *ebpf.Map `ebpf:"toa_addrs"`
-	ToaStats *ebpf.Map `ebpf:"toa_stats"`
+	ToaAddrs       *ebpf.Map `ebpf:"toa_addrs"`
+	ToaReaderStats *ebpf.Map `ebpf:"toa_reader_stats"`
 }
 
 func (m *toaMaps) Close() error {
 	return _ToaClose(
 		m.ToaAddrs,
-		m.ToaStats,
+		m.ToaReaderStats,
 	)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -93,20 +94,40 @@ func TestTOA(t *testing.T) {
 		}
 	})
 
-	t.Run("a 64 MiB upload with the option arrives intact", func(t *testing.T) {
+	t.Run("a 64 MiB client-first upload, every segment with the option, arrives intact", func(t *testing.T) {
+		before := toaCounts(t, e)
 		for {
-			c, r := dialPeer(t, e)
-			if r.backend != "rs1" {
-				c.Close()
-				continue
+			c, err := e.ref.Client.DialContext(t.Context(), "tcp", toaVIP)
+			if err != nil {
+				t.Fatal(err)
 			}
 			defer c.Close()
-			if r.accepted != r.client {
-				t.Errorf("rs1 saw %s, want the client %s", r.accepted, r.client)
-			}
 			c.SetDeadline(time.Now().Add(90 * time.Second))
-			uploadAndCheck(t, c)
-			return
+			// rs1 says nothing until the upload ends, so every segment
+			// of it still acknowledges only the SYN-ACK and carries the
+			// option: the lowered MSS must leave room for it.
+			if _, err := io.WriteString(c, "upload\n"); err != nil {
+				t.Fatal(err)
+			}
+			r := bufio.NewReader(c)
+			if err := uploadAndCheck(c, r); err != nil {
+				t.Fatal(err)
+			}
+			report := readReport(t, r, c)
+			if report.backend != "rs1" {
+				continue // rs2 has no reader: upload again, to rs1
+			}
+			if report.accepted != report.client {
+				t.Errorf("rs1 saw %s, want the client %s", report.accepted, report.client)
+			}
+			break
+		}
+		after := toaCounts(t, e)
+		if n := after["inserted"] - before["inserted"]; n < bulkSize/1500 {
+			t.Errorf("%d packets carried the option, want every segment of the upload (%d at least)", n, bulkSize/1500)
+		}
+		if n := after["too_big"] - before["too_big"]; n != 0 {
+			t.Errorf("%d packets too big for the option: the lowered MSS left no room", n)
 		}
 	})
 }
@@ -121,37 +142,48 @@ type peerReport struct {
 // askPeer opens a connection to the TOA service and returns the report.
 func askPeer(t *testing.T, e *env) peerReport {
 	t.Helper()
-	c, r := dialPeer(t, e)
-	c.Close()
-	return r
-}
-
-func dialPeer(t *testing.T, e *env) (net.Conn, peerReport) {
-	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	c, err := e.ref.Client.DialContext(ctx, "tcp", toaVIP)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, "report\n"); err != nil {
+		t.Fatal(err)
+	}
+	return readReport(t, bufio.NewReader(c), c)
+}
+
+// readReport reads a peer server's report line from r, c's reader.
+func readReport(t *testing.T, r *bufio.Reader, c net.Conn) peerReport {
+	t.Helper()
+	line, err := r.ReadString('\n')
 	if err != nil {
-		c.Close()
 		t.Fatalf("read the backend's report: %v", err)
 	}
-	c.SetReadDeadline(time.Time{})
-	var r peerReport
+	var rep peerReport
 	var accepted, peer string
-	if _, err := fmt.Sscan(line, &r.backend, &accepted, &peer); err != nil {
+	if _, err := fmt.Sscan(line, &rep.backend, &accepted, &peer); err != nil {
 		t.Fatalf("report %q: %v", line, err)
 	}
 	// The server listens on [::] (dual stack): its IPv4 peers are
 	// v4-mapped, and the reader must rewrite them so too.
-	r.accepted = unmap(netip.MustParseAddrPort(accepted))
-	r.peer = unmap(netip.MustParseAddrPort(peer))
-	r.client = netip.MustParseAddrPort(c.LocalAddr().String())
-	return c, r
+	rep.accepted = unmap(netip.MustParseAddrPort(accepted))
+	rep.peer = unmap(netip.MustParseAddrPort(peer))
+	rep.client = netip.MustParseAddrPort(c.LocalAddr().String())
+	return rep
+}
+
+// toaCounts reads the balancer's TOA counters.
+func toaCounts(t *testing.T, e *env) map[string]uint64 {
+	t.Helper()
+	st, err := e.bal.API.Stats(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.TOA
 }
 
 func unmap(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
@@ -191,9 +223,10 @@ func startPeerServer(t *testing.T, host *testbed.Host, cgroup, name string) {
 }
 
 // servePeers is the peer server process: it listens on address, says
-// "listening" on stdout, and tells every client "NAME ACCEPTED PEER\n"
-// (the peer address accept() returned and getpeername()'s), then takes
-// an upload as hashUpload does.
+// "listening" on stdout, and answers each client's first line: "report"
+// with "NAME ACCEPTED PEER\n" (the peer address accept() returned and
+// getpeername()'s), "upload" by taking an upload as hashUpload does, then
+// the same report.
 func servePeers(name, address string) error {
 	ln, err := net.Listen("tcp", address)
 	if err != nil {
@@ -207,17 +240,30 @@ func servePeers(name, address string) error {
 		}
 		go func() {
 			defer c.Close()
-			peer, err := testbed.Getpeername(c.(*net.TCPConn))
-			if err != nil {
+			if err := answerPeer(c, name); err != nil {
 				fmt.Fprintln(os.Stderr, err)
-				return
 			}
-			if _, err := fmt.Fprintf(c, "%s %s %s\n", name, c.RemoteAddr(), peer); err != nil {
-				return
-			}
-			hashUpload(c)
 		}()
 	}
+}
+
+func answerPeer(c net.Conn, name string) error {
+	r := bufio.NewReader(c)
+	what, err := r.ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if what == "upload\n" {
+		if err := hashUpload(r, c); err != nil {
+			return err
+		}
+	}
+	peer, err := testbed.Getpeername(c.(*net.TCPConn))
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(c, "%s %s %s\n", name, c.RemoteAddr(), peer)
+	return err
 }
 
 // xdplb runs the xdplb binary with args and returns its output.

@@ -82,7 +82,7 @@ func TestTraffic(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			e := newEnv(t, mode)
 			serveTCP(t, e.ref.RS1, ":9000", sendStream)
-			serveTCP(t, e.ref.RS1, ":9001", hashUpload)
+			serveTCP(t, e.ref.RS1, ":9001", func(c net.Conn) error { return hashUpload(c, c) })
 			e.start(t, func(dir string) string { return trafficConfig(mode, dir) })
 
 			passed := t.Run("sequential_rr", func(t *testing.T) { testSequential(t, e) })
@@ -231,27 +231,29 @@ func testUpload(t *testing.T, e *env) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(90 * time.Second))
-	uploadAndCheck(t, c)
+	if err := uploadAndCheck(c, bufio.NewReader(c)); err != nil {
+		t.Fatal(err)
+	}
 }
 
-// uploadAndCheck sends bulkSize bytes on c, half-closes, and compares the
-// server's account (hashUpload) of what it received.
-func uploadAndCheck(t *testing.T, c net.Conn) {
-	t.Helper()
+// uploadAndCheck sends bulkSize bytes on c, half-closes, and compares
+// the server's account (hashUpload) of what it received, read from r.
+func uploadAndCheck(c net.Conn, r *bufio.Reader) error {
 	if n, err := io.CopyN(c, stream(uploadSeed), bulkSize); err != nil {
-		t.Fatalf("after %d bytes: %v", n, err)
+		return fmt.Errorf("after %d bytes: %w", n, err)
 	}
 	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
-		t.Fatalf("half-close: %v", err)
+		return fmt.Errorf("half-close: %w", err)
 	}
-	reply, err := io.ReadAll(c)
+	reply, err := r.ReadString('\n')
 	if err != nil {
-		t.Fatalf("read rs1's reply: %v", err)
+		return fmt.Errorf("read the server's account: %w", err)
 	}
 	want := uploadSum()
-	if got, want := string(reply), fmt.Sprintf("%d %s\n", bulkSize, hex.EncodeToString(want[:])); got != want {
-		t.Fatalf("rs1 received (bytes sha256) %q, want %q", got, want)
+	if got, want := reply, fmt.Sprintf("%d %s\n", bulkSize, hex.EncodeToString(want[:])); got != want {
+		return fmt.Errorf("the server received (bytes sha256) %q, want %q", got, want)
 	}
+	return nil
 }
 
 // testUDP sends datagrams from several sockets. Every reply must come from
@@ -416,14 +418,14 @@ func sendStream(c net.Conn) error {
 
 // hashUpload reads until the client half-closes, then answers with the
 // byte count and the hex sha256 of what arrived.
-func hashUpload(c net.Conn) error {
+func hashUpload(r io.Reader, w io.Writer) error {
 	h := sha256.New()
-	n, err := io.Copy(h, c)
+	n, err := io.Copy(h, r)
 	if err != nil {
 		return fmt.Errorf("receive: after %d bytes: %w", n, err)
 	}
 	sum := sum(h)
-	_, err = fmt.Fprintf(c, "%d %s\n", n, hex.EncodeToString(sum[:]))
+	_, err = fmt.Fprintf(w, "%d %s\n", n, hex.EncodeToString(sum[:]))
 	return err
 }
 
