@@ -112,6 +112,22 @@ func (f *fakeDaemon) Reload(dryRun bool) (api.ReloadResult, error) {
 }
 
 // Cluster is a vrrp backup hearing its master, with sync.
+func (f *fakeDaemon) BGP() api.BGPStatus {
+	return api.BGPStatus{Enabled: true, ASN: 65001, RouterID: "172.19.0.5",
+		Peers: []api.BGPPeer{{Address: "172.19.0.1", ASN: 65000, State: "established", Up: true, Uptime: time.Minute, Sent: 2}},
+		Prefixes: []api.BGPPrefix{
+			{Prefix: "172.19.0.10/32", Kind: "vip", Why: "drained (xdplb bgp undrain to announce it again)"},
+			{Prefix: "172.19.0.5/32", Kind: "local", Announced: true},
+		}}
+}
+
+func (f *fakeDaemon) Drain(vip netip.Addr, drain bool) error {
+	if vip.IsValid() && vip != netip.MustParseAddr("172.19.0.10") {
+		return api.NotFound(vip.String() + " is not a VIP of any service")
+	}
+	return nil
+}
+
 func (f *fakeDaemon) Cluster() api.ClusterStatus {
 	now := time.Now()
 	return api.ClusterStatus{

@@ -24,8 +24,12 @@ func (e *editError) Error() string { return e.msg }
 func (e *editError) Unwrap() error { return e.kind }
 
 func notFound(format string, args ...any) error {
-	return &editError{msg: fmt.Sprintf(format, args...), kind: ErrNotFound}
+	return NotFound(fmt.Sprintf(format, args...))
 }
+
+// NotFound is an error with msg as its whole message that the API answers
+// with 404 Not Found: for a Source asked about something it does not have.
+func NotFound(msg string) error { return &editError{msg: msg, kind: ErrNotFound} }
 
 func conflict(format string, args ...any) error {
 	return Conflict(fmt.Sprintf(format, args...))

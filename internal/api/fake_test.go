@@ -1,6 +1,7 @@
 package api
 
 import (
+	"net/netip"
 	"sync"
 	"testing"
 
@@ -35,6 +36,7 @@ type fakeSource struct {
 	changeErr error // returned by Change after a successful edit
 	changes   int
 	role      string // set by SetRole; external mode when not empty
+	drained   map[netip.Addr]bool
 }
 
 func newFakeSource(t *testing.T) *fakeSource {
@@ -43,7 +45,7 @@ func newFakeSource(t *testing.T) *fakeSource {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fakeSource{cfg: cfg}
+	return &fakeSource{cfg: cfg, drained: map[netip.Addr]bool{}}
 }
 
 func (f *fakeSource) Status() Status {
@@ -130,6 +132,39 @@ func (f *fakeSource) service(t *testing.T, key string) config.Service {
 	}
 	t.Fatalf("no service %s in %+v", key, f.cfg.Services)
 	return config.Service{}
+}
+
+// BGP reports the fake's VIP as a prefix, withdrawn when drained.
+func (f *fakeSource) BGP() BGPStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := BGPStatus{Enabled: true, ASN: 65001, Peers: []BGPPeer{{Address: "192.0.2.1", ASN: 65000, State: "established", Up: true}}}
+	for _, s := range f.cfg.Services {
+		p := BGPPrefix{Prefix: s.VIP.String() + "/32", Kind: "vip", Announced: !f.drained[s.VIP]}
+		if !p.Announced {
+			p.Why = "drained"
+		}
+		st.Prefixes = append(st.Prefixes, p)
+	}
+	return st
+}
+
+func (f *fakeSource) Drain(vip netip.Addr, drain bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !vip.IsValid() {
+		for _, s := range f.cfg.Services {
+			f.drained[s.VIP] = drain
+		}
+		return nil
+	}
+	for _, s := range f.cfg.Services {
+		if s.VIP == vip {
+			f.drained[vip] = drain
+			return nil
+		}
+	}
+	return NotFound(vip.String() + " is not a VIP of any service")
 }
 
 var _ Source = (*fakeSource)(nil)

@@ -18,6 +18,7 @@ type Source interface {
 	Connections() ([]Connection, error)
 	Editor
 	Cluster
+	BGP
 }
 
 // Server serves the API for one Source.
@@ -56,6 +57,9 @@ func NewServer(src Source, log *slog.Logger) *Server {
 	s.mux.HandleFunc("POST /v1/zero", s.zero)
 	s.mux.HandleFunc("GET /v1/cluster", s.clusterStatus)
 	s.mux.HandleFunc("POST /v1/cluster/role", s.setRole)
+	s.mux.HandleFunc("GET /v1/bgp", s.bgpStatus)
+	s.mux.HandleFunc("POST /v1/bgp/drain", s.bgpDrain(true))
+	s.mux.HandleFunc("POST /v1/bgp/undrain", s.bgpDrain(false))
 	// No catch-all route: it would take every wrong method too. guard
 	// answers what no route takes, 404 or 405.
 	s.handler = guard(s.mux)

@@ -47,6 +47,8 @@ type Config struct {
 	// VIPs; without them it is alone.
 	HA   HA   `yaml:"ha"`
 	Sync Sync `yaml:"sync"`
+	// BGP announces the VIPs and local addresses to routers.
+	BGP BGP `yaml:"bgp"`
 }
 
 // Metrics is the Prometheus endpoint.

@@ -73,6 +73,7 @@ func referenceConfig() *Config {
 		State:         State{PinPath: DefaultPinPath},
 		HA:            aloneOn("eth0"),
 		Sync:          defaultSync,
+		BGP:           defaultBGP,
 	}
 }
 
@@ -138,6 +139,7 @@ services:
 		State:         State{PinPath: DefaultPinPath},
 		HA:            aloneOn("eth0"),
 		Sync:          defaultSync,
+		BGP:           defaultBGP,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", got, want)
@@ -172,6 +174,7 @@ log: {level: debug, format: json}
 		State:         State{PinPath: DefaultPinPath},
 		HA:            aloneOn("eth0"),
 		Sync:          defaultSync,
+		BGP:           defaultBGP,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Parse:\n got %+v\nwant %+v", got, want)

@@ -80,6 +80,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		},
 		"ha":   func(v *yaml.Node, p string) { d.ha(v, p, &c.HA) },
 		"sync": func(v *yaml.Node, p string) { d.sync(v, p, &c.Sync) },
+		"bgp":  func(v *yaml.Node, p string) { d.bgp(v, p, &c.BGP) },
 		"services": func(v *yaml.Node, p string) {
 			c.Services = nil
 			d.list(v, p, func(item *yaml.Node, ip string) {

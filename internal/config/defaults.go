@@ -92,6 +92,7 @@ func defaultConfig() Config {
 		State:         State{PinPath: DefaultPinPath},
 		HA:            defaultHA,
 		Sync:          defaultSync,
+		BGP:           defaultBGP,
 	}
 }
 

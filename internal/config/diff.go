@@ -100,6 +100,7 @@ func Diff(old, new *Config) []Change {
 		{"sync.refresh", old.Sync.Refresh, new.Sync.Refresh, true},
 		{"sync.bulk_timeout", old.Sync.BulkTimeout, new.Sync.BulkTimeout, true},
 		{"sync.cluster_id", old.Sync.ClusterID, new.Sync.ClusterID, true},
+		{"bgp", old.BGP, new.BGP, true},
 	} {
 		if !reflect.DeepEqual(f.old, f.new) {
 			out = append(out, Change{What: f.name, Old: show(f.old), New: show(f.new), Restart: f.restart})

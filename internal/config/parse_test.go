@@ -193,7 +193,7 @@ services:
 		got = append(got, p.String())
 	}
 	want := []string{
-		"typo: unknown field at line 3 (known fields: api, conntrack, ha, interfaces, local, log, metrics, services, state, syn_protection, sync, xdp_mode)",
+		"typo: unknown field at line 3 (known fields: api, bgp, conntrack, ha, interfaces, local, log, metrics, services, state, syn_protection, sync, xdp_mode)",
 		"services[0].port: 70000 is not a port (1-65535)",
 		`services[1].vip: "nope" is not an IP address`,
 		"services[1].backends[0].port: 99999 is not a port (1-65535)",

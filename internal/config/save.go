@@ -497,6 +497,9 @@ func Render(c *Config) ([]byte, error) {
 	if len(syncNode.Content) > 0 {
 		set(root, "sync", syncNode)
 	}
+	if b := bgpSection(c); len(b.Content) > 0 {
+		set(root, "bgp", b)
+	}
 	var quoteNulls func(n *yaml.Node)
 	quoteNulls = func(n *yaml.Node) {
 		if n.Kind == yaml.ScalarNode && n.Tag == "" {

@@ -97,6 +97,7 @@ func (c *Config) Validate() error {
 		ps.add("log.format", "%q is not a log format (accepted: %s)", c.Log.Format, join(logFormats))
 	}
 	ps.ha(c)
+	ps.bgp(c)
 	ps.sync(c)
 	return ps.err()
 }

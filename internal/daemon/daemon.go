@@ -74,6 +74,9 @@ type Daemon struct {
 	// ha and sync sections.
 	cluster   *cluster
 	announcer *ha.Announcer
+	// bgp announces the VIPs and local addresses; nil without a bgp
+	// section.
+	bgp *bgpNode
 	// probes limits the neighbour probes for adopted connections' clients;
 	// used by the event reader only.
 	probes probeLimiter
@@ -112,6 +115,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 		return err
 	}
 	started = true
+	if cfg.BGPEnabled() {
+		if err := d.startBGP(ctx, d.dp.Adopted()); err != nil {
+			return fmt.Errorf("bgp: %w", err)
+		}
+	}
 
 	g, runCtx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.own(runCtx) })
@@ -127,6 +135,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 	g.Go(func() error { d.serveReloads(runCtx); return nil })
 	g.Go(func() error { d.dropTasks.run(runCtx); return nil })
 	g.Go(func() error { d.rotateSYNKey(runCtx); return nil })
+	if d.bgp != nil {
+		g.Go(func() error { d.announce(runCtx); return nil })
+	}
 	if d.cluster != nil {
 		d.cluster.setRole = func(to ha.Role, _ string) error { return d.setRole(runCtx, to) }
 		g.Go(func() error { return d.cluster.run(runCtx, cfg.Sync.Refresh) })
@@ -283,8 +294,15 @@ func (d *Daemon) shutdown(started bool) error {
 	if d.dp == nil {
 		return nil
 	}
-	if d.opts.KeepOnExit.Load() && d.cfg.State.PinPath != "" {
-		if persist, why := d.dp.PinsPersist(); !persist {
+	// Routes first: a router must stop sending here before the datapath
+	// goes, or keep them (a hand-over) for the next daemon.
+	keep := d.opts.KeepOnExit.Load() && d.cfg.State.PinPath != ""
+	persist, why := d.dp.PinsPersist()
+	if err := d.stopBGP(keep && persist); err != nil {
+		d.log.Warn("bgp: stop", "err", err)
+	}
+	if keep {
+		if !persist {
 			// The pins vanish with this process: pretending to hand
 			// over would leave addresses behind and no datapath.
 			d.log.Error("cannot keep the datapath running for the next daemon; removing everything instead", "reason", why)

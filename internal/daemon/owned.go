@@ -30,6 +30,10 @@ type owned struct {
 	// crashed leaves it false, and its successor starts as a backup,
 	// since a peer has probably taken over meanwhile.
 	HandedOverMaster bool `json:"handed_over_master,omitempty"`
+	// BGPDrained and BGPDrainAll are the operator's BGP drains (xdplb
+	// bgp drain): a hand-over keeps them, a stop forgets them.
+	BGPDrained  []netip.Addr `json:"bgp_drained,omitempty"`
+	BGPDrainAll bool         `json:"bgp_drain_all,omitempty"`
 }
 
 type ownedAddr struct {

@@ -47,6 +47,7 @@ func (s *ownedStore) clone() owned {
 	out := s.rec
 	out.Addresses = slices.Clone(s.rec.Addresses)
 	out.Neighbours = slices.Clone(s.rec.Neighbours)
+	out.BGPDrained = slices.Clone(s.rec.BGPDrained)
 	out.Forwarding = make(map[string]string, len(s.rec.Forwarding))
 	for k, v := range s.rec.Forwarding {
 		out.Forwarding[k] = v

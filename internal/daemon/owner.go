@@ -106,6 +106,9 @@ func (d *Daemon) publish() {
 		attachments: d.attachments,
 		ready:       d.readyToServe,
 	})
+	if d.bgp != nil {
+		nudge(d.bgp.nudge)
+	}
 }
 
 // view returns the last published snapshot.

@@ -36,6 +36,7 @@ type Collector struct {
 	scrapeSuccess                              *prometheus.Desc
 	buildInfo                                  prometheus.Metric
 	cluster                                    clusterDescs
+	bgpDescs                                   bgpDescs
 
 	descs []*prometheus.Desc
 }
@@ -107,6 +108,7 @@ func NewCollector(src Source) *Collector {
 	c.scrapeSuccess = desc("scrape_success",
 		"Whether reading a source of these metrics succeeded (1) or failed (0) in this scrape.", "source")
 	c.describeCluster(desc)
+	c.describeBGP(desc)
 	infoDesc := desc("build_info",
 		"Always 1; the labels say which build of xdplb is running.", "version", "goversion")
 	c.buildInfo = prometheus.MustNewConstMetric(infoDesc, prometheus.GaugeValue, 1, buildinfo.Read().Version, runtime.Version())
@@ -167,6 +169,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(ch, c.reloads, failed, "failure")
 
 	c.collectCluster(ch, c.src.ClusterMetrics())
+	c.collectBGP(ch, c.src.BGPMetrics())
 }
 
 func (c *Collector) collectStats(ch chan<- prometheus.Metric, st Counters) {

@@ -28,6 +28,7 @@ type fakeSource struct {
 	reloadsOK    uint64
 	reloadsFail  uint64
 	cluster      ClusterStats
+	bgp          BGPStats
 }
 
 func (f *fakeSource) Counters() (Counters, error)        { return f.stats, f.statsErr }
@@ -36,6 +37,7 @@ func (f *fakeSource) Health() []BackendHealth            { return f.health }
 func (f *fakeSource) Collector() CollectorStats          { return f.gc }
 func (f *fakeSource) Reloads() (ok, failed uint64)       { return f.reloadsOK, f.reloadsFail }
 func (f *fakeSource) ClusterMetrics() ClusterStats       { return f.cluster }
+func (f *fakeSource) BGPMetrics() BGPStats               { return f.bgp }
 
 func newFake() *fakeSource {
 	return &fakeSource{
@@ -316,6 +318,8 @@ func TestDescribeMatchesCollect(t *testing.T) {
 	names := describedNames(t)
 	full := newFake()
 	full.cluster = testCluster()
+	full.bgp = BGPStats{On: true, PeersUp: map[string]bool{"192.0.2.1": true},
+		Prefixes: []BGPPrefix{{Prefix: "192.0.2.10/32", Kind: "vip"}}, Withdrawals: map[string]uint64{"vip": 1}}
 	n := testutil.CollectAndCount(NewCollector(full))
 	if n == 0 {
 		t.Fatal("nothing collected")

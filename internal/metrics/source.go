@@ -26,6 +26,8 @@ type Source interface {
 	Reloads() (ok, failed uint64)
 	// Cluster is the node's HA role and its connection sync.
 	ClusterMetrics() ClusterStats
+	// BGPMetrics is the BGP speaker's sessions and announcements.
+	BGPMetrics() BGPStats
 }
 
 // Counters are the datapath's counters as the daemon reads them.
