@@ -17,6 +17,12 @@ import (
 // GoBGP's default is 120s.
 const connectRetry = 5 * time.Second
 
+// idleHold is how long a session that went down (hold timer, BFD, a
+// link that failed and came back) waits before it tries again. GoBGP's
+// default, 30s, would keep a recovered node out of the routers' ECMP set
+// for half a minute.
+const idleHold = 2 * time.Second
+
 // restartDeferral bounds how long a restarting speaker (Restarting set)
 // holds its routes back while waiting for every router's End-of-RIB
 // (RFC 4724 4.1). Routers normally send it at once; one that is down
@@ -43,9 +49,10 @@ func apiPeer(p Peer, password string, gr GracefulRestart, restarting bool) *api.
 			AuthPassword:    password,
 		},
 		Timers: &api.Timers{Config: &api.TimersConfig{
-			HoldTime:          uint64(p.HoldTime / time.Second),
-			KeepaliveInterval: uint64(p.Keepalive / time.Second),
-			ConnectRetry:      uint64(connectRetry / time.Second),
+			HoldTime:               uint64(p.HoldTime / time.Second),
+			KeepaliveInterval:      uint64(p.Keepalive / time.Second),
+			ConnectRetry:           uint64(connectRetry / time.Second),
+			IdleHoldTimeAfterReset: uint64(idleHold / time.Second),
 		}},
 		Transport: &api.Transport{RemotePort: uint32(p.Port)},
 		AfiSafis:  []*api.AfiSafi{afiSafi},

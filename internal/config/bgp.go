@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -29,6 +30,17 @@ type BGP struct {
 	// MinUpBackends is how many backends each service of a VIP needs up
 	// for the VIP to be announced.
 	MinUpBackends int `yaml:"min_up_backends"`
+	// Nodes are the other nodes of an active-active cluster with their
+	// local addresses: while one is silent on the sync channel, a
+	// survivor adds its local addresses and announces them, as a backup
+	// path, so its connections' replies reach a node that has them.
+	Nodes []BGPNode `yaml:"nodes,omitempty"`
+}
+
+// BGPNode is another node of the cluster.
+type BGPNode struct {
+	NodeID         uint8        `yaml:"node_id"`
+	LocalAddresses []netip.Addr `yaml:"local_addresses"`
 }
 
 // BGPPeer is one router.
@@ -128,6 +140,27 @@ func (d *decoder) bgp(n *yaml.Node, path string, b *BGP) {
 				b.MinUpBackends = int(i)
 			}
 		},
+		"nodes": func(v *yaml.Node, p string) {
+			b.Nodes = nil
+			d.list(v, p, func(item *yaml.Node, ip string) {
+				var n BGPNode
+				d.mapping(item, ip, fieldDecoders{
+					"node_id": func(v *yaml.Node, fp string) {
+						if i, ok := d.integer(v, fp, "a node id "+nodeIDBounds, 1, maxNodes); ok {
+							n.NodeID = uint8(i)
+						}
+					},
+					"local_addresses": func(v *yaml.Node, fp string) {
+						d.list(v, fp, func(a *yaml.Node, ap string) {
+							if addr, ok := d.addr(a, ap); ok {
+								n.LocalAddresses = append(n.LocalAddresses, addr)
+							}
+						})
+					},
+				})
+				b.Nodes = append(b.Nodes, n)
+			})
+		},
 	})
 }
 
@@ -200,6 +233,43 @@ func (ps *problems) bgp(c *Config) {
 		ps.add("bgp", "cannot be used with ha.mode %s: with BGP every node serves its VIPs (ha.mode none), "+
 			"and the routers choose among them; keep sync for the connections", c.HA.Mode)
 	}
+	ps.bgpNodes(c)
+}
+
+// bgpNodes checks the other nodes whose local addresses this node takes
+// over: it learns that one failed from the sync channel.
+func (ps *problems) bgpNodes(c *Config) {
+	seen := map[uint8]bool{}
+	owner := map[netip.Addr]string{}
+	for _, a := range c.Local.Addresses {
+		owner[a] = "local.addresses"
+	}
+	for i, n := range c.BGP.Nodes {
+		path := fmt.Sprintf("bgp.nodes[%d]", i)
+		if !c.SyncEnabled() {
+			ps.add(path, "needs sync.peers: a failed node is noticed, and its connections are known, through connection sync")
+			return
+		}
+		switch {
+		case n.NodeID == 0:
+			ps.add(path+".node_id", "missing (a node id %s)", nodeIDBounds)
+		case n.NodeID == c.HA.NodeID:
+			ps.add(path+".node_id", "%d is this node's own ha.node_id", n.NodeID)
+		case seen[n.NodeID]:
+			ps.add(path+".node_id", "%d is listed twice", n.NodeID)
+		}
+		seen[n.NodeID] = true
+		if len(n.LocalAddresses) == 0 {
+			ps.add(path+".local_addresses", "none; list the node's local.addresses")
+		}
+		for j, a := range n.LocalAddresses {
+			ap := fmt.Sprintf("%s.local_addresses[%d]", path, j)
+			if prev, dup := owner[a]; dup {
+				ps.add(ap, "%s is also in %s", a, prev)
+			}
+			owner[a] = ap
+		}
+	}
 }
 
 // unjoin lists the errors errors.Join made err of.
@@ -244,5 +314,19 @@ func bgpSection(c *Config) *yaml.Node {
 	setIf(m, "restart_time", b.RestartTime != db.RestartTime, b.RestartTime.String())
 	setIf(m, "shutdown_wait", b.ShutdownWait != db.ShutdownWait, b.ShutdownWait.String())
 	setIf(m, "min_up_backends", b.MinUpBackends != db.MinUpBackends, strconv.Itoa(b.MinUpBackends))
+	if len(b.Nodes) > 0 {
+		nodes := &yaml.Node{Kind: yaml.SequenceNode}
+		for _, n := range b.Nodes {
+			addrs := make([]string, len(n.LocalAddresses))
+			for i, a := range n.LocalAddresses {
+				addrs[i] = a.String()
+			}
+			nm := mapping()
+			setIf(nm, "node_id", true, strconv.Itoa(int(n.NodeID)))
+			set(nm, "local_addresses", flow(addrs))
+			nodes.Content = append(nodes.Content, nm)
+		}
+		set(m, "nodes", nodes)
+	}
 	return m
 }

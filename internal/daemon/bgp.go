@@ -61,6 +61,7 @@ func (d *Daemon) announce(ctx context.Context) {
 		case <-t.C:
 		case <-d.bgp.nudge:
 		}
+		d.watchNodes(ctx)
 		if err := d.bgp.apply(d.announceInput()); err != nil {
 			d.log.Warn("bgp: announce", "err", err)
 		}
@@ -104,7 +105,7 @@ func (n *bgpNode) countWithdrawals(prev *[]prefixDecision, now []prefixDecision)
 func (d *Daemon) announceInput() announceInput {
 	v := d.view()
 	cfg := v.cfg
-	in := announceInput{MinUp: cfg.BGP.MinUpBackends, Local: cfg.Local.Addresses}
+	in := announceInput{MinUp: cfg.BGP.MinUpBackends, Local: cfg.Local.Addresses, TakenOver: v.takenOver}
 	for _, ifname := range cfg.Interfaces {
 		if why := hostnet.NotForwarding(ifname); why != "" {
 			in.NotServing = why

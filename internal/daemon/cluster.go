@@ -179,7 +179,26 @@ func (c *cluster) run(ctx context.Context, refresh time.Duration) error {
 	if c.cfg.Mode == config.HAModeVRRP {
 		g.Go(func() error { c.elect(ctx); return nil })
 	}
+	if c.cfg.Mode == config.HAModeNone && c.node != nil {
+		g.Go(func() error { c.beat(ctx); return nil })
+	}
 	return g.Wait()
+}
+
+// beat says every advert interval that this node is alive, for the peers
+// that take over its local addresses when it falls silent (bgp.nodes):
+// without an election nothing else is sent while no connection changes.
+func (c *cluster) beat(ctx context.Context) {
+	t := time.NewTicker(c.cfg.AdvertInterval)
+	defer t.Stop()
+	for {
+		c.node.SendHeartbeat(connsync.Heartbeat{Role: ha.RoleMaster, Ready: c.isReady(), AdvertInterval: c.cfg.AdvertInterval})
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // repairInterval spaces the bulk pulls that repair lost datagrams: a

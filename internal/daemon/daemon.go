@@ -77,6 +77,9 @@ type Daemon struct {
 	// bgp announces the VIPs and local addresses; nil without a bgp
 	// section.
 	bgp *bgpNode
+	// startedAt is when this daemon started: a node never heard since
+	// is taken for failed only a while after it.
+	startedAt time.Time
 	// probes limits the neighbour probes for adopted connections' clients;
 	// used by the event reader only.
 	probes probeLimiter
@@ -86,6 +89,8 @@ type Daemon struct {
 	bal *lb.Balancer
 	// role decides, in vrrp mode, whether this node owns the addresses.
 	role ha.Role
+	// takenOver are the local addresses of failed nodes this node holds.
+	takenOver []netip.Addr
 	// fileDigest is the configuration file's content as last read or
 	// written: a write-back refuses to overwrite an edit made since.
 	fileDigest [sha256.Size]byte
@@ -97,7 +102,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 	if opts.KeepOnExit == nil {
 		opts.KeepOnExit = new(atomic.Bool)
 	}
-	d := &Daemon{cfg: cfg, opts: opts, log: log, owner: newOwner()}
+	d := &Daemon{cfg: cfg, opts: opts, log: log, owner: newOwner(), startedAt: time.Now()}
 	d.dropTasks = dropQueue{wake: make(chan struct{}, 1), log: log}
 	d.announcer = ha.NewAnnouncer(log)
 	d.neigh = hostnet.NewNeighbours(log)

@@ -94,7 +94,7 @@ func (d *Daemon) wantAddresses() []netip.Addr {
 	case d.cfg.HA.Mode == config.HAModeVRRP && d.role != ha.RoleMaster:
 		return nil
 	}
-	return append(vips(d.cfg.Services), d.cfg.Local.Addresses...)
+	return slices.Concat(vips(d.cfg.Services), d.cfg.Local.Addresses, d.takenOver)
 }
 
 // addrInterface is where the addresses go: the HA interface (which

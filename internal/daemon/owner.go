@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"errors"
+	"net/netip"
+	"slices"
 	"sync/atomic"
 
 	"github.com/xdplb/xdplb/internal/api"
@@ -35,6 +37,7 @@ type snapshot struct {
 	services    []lb.ServiceInfo
 	attachments []api.Attachment
 	ready       bool
+	takenOver   []netip.Addr
 }
 
 // owner holds the channels of the owner goroutine and its published
@@ -105,6 +108,7 @@ func (d *Daemon) publish() {
 		services:    d.bal.Services(),
 		attachments: d.attachments,
 		ready:       d.readyToServe,
+		takenOver:   slices.Clone(d.takenOver),
 	})
 	if d.bgp != nil {
 		nudge(d.bgp.nudge)

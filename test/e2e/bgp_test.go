@@ -24,7 +24,11 @@ import (
 // which spreads it over the two xdplb nodes (172.19.0.5 and .6) that
 // announce it by BGP. Replies go back through the router too, since the
 // nodes answer the MAC the client's packets came from.
-var routerIP = netip.MustParseAddr("172.19.0.1")
+var (
+	routerIP = netip.MustParseAddr("172.19.0.1")
+	// Each node's own local address; a survivor takes a failed node's.
+	bgpLocal = [2]netip.Addr{netip.MustParseAddr("172.19.0.101"), netip.MustParseAddr("172.19.0.102")}
+)
 
 const (
 	bgpStreams  = 200
@@ -45,6 +49,7 @@ template bgp lb {
 	neighbor as 65001;
 	hold time 3;
 	connect retry time 1;
+	error wait time 1, 5;
 	graceful restart on;
 	ipv4 { import where net ~ [ 172.19.0.0/16{32,32} ]; export none; };
 }
@@ -53,12 +58,15 @@ protocol bgp lb2 from lb { neighbor 172.19.0.6; }
 `
 
 // bgpConfig is node id's configuration: every node serves (ha.mode
-// none), its own address is its local address, and with sync the nodes
-// copy their connections to each other.
+// none) with a local address of its own, and with sync the nodes copy
+// their connections to each other and take over a failed one's local
+// address.
 func bgpConfig(xdpMode, dir string, id int, key string, sync bool) string {
 	self, peer := testbed.ReferenceLB, haNode2IP
+	local, peerLocal := bgpLocal[0], bgpLocal[1]
 	if id == 2 {
 		self, peer = peer, self
+		local, peerLocal = peerLocal, local
 	}
 	extra := fmt.Sprintf(`bgp:
   asn: %d
@@ -71,16 +79,20 @@ func bgpConfig(xdpMode, dir string, id int, key string, sync bool) string {
   shutdown_wait: 1s
 `, bgpNodeAS, self, routerIP, bgpRouterAS)
 	if sync {
-		extra += fmt.Sprintf(`ha:
+		extra += fmt.Sprintf(`  nodes:
+    - node_id: %d
+      local_addresses: [%s]
+ha:
   node_id: %d
+  advert_interval: 300ms
 sync:
   listen: %s:8849
   peers: [%s:8849]
   key_file: %s
   bulk_timeout: 5s
-`, id, self, peer, key)
+`, 3-id, peerLocal, id, self, peer, key)
 	}
-	return demo.Setup{Mode: xdpMode, Dir: dir, Services: restartServices, Local: self.String(), Extra: extra}.YAML()
+	return demo.Setup{Mode: xdpMode, Dir: dir, Services: restartServices, Local: local.String(), Extra: extra}.YAML()
 }
 
 // TestBGPECMP: two nodes announce the VIP to a BIRD router, which spreads
@@ -142,6 +154,74 @@ func TestBGPECMP(t *testing.T) {
 		t.Errorf("%d streams broke, want at most 2:\n%s", len(broken), strings.Join(broken, "\n"))
 	}
 	t.Logf("%d streams, %s echoed, %d broken", bgpStreams, restartBytes(total), len(broken))
+}
+
+// TestBGPNodeFailure: node 1's host fails (its link goes down) under 200
+// streams spread over both nodes. The router drops it when the BGP hold
+// time runs out; node 2, which no longer hears node 1 on the sync
+// channel, takes over its local address (on the interface, announced with
+// gratuitous ARP and as a backup path), so the streams node 1 carried go
+// on through node 2.
+func TestBGPNodeFailure(t *testing.T) {
+	e, router := newBGPEnv(t)
+	key := writeSyncKey(t)
+	var dir1 string
+	e.start(t, func(d string) string { dir1 = d; return bgpConfig(e.mode, d, 1, key, true) })
+	t.Cleanup(func() { os.RemoveAll(demo.PinPath(dir1)) })
+	lb2, node2 := startNode2(t, e, func(d string) string { return bgpConfig(e.mode, d, 2, key, true) })
+	waitNextHops(t, router, 2, 15*time.Second)
+	streams := openStreams(t, e, haService, bgpStreams, 1024, 20*time.Millisecond)
+	waitRestartStreams(t, streams, "through both nodes")
+	if spread := streamsPerNode(t, e.bal, node2); spread[0] < bgpStreams/5 {
+		t.Fatalf("streams per node %v: node 1 carries too few for the test to mean anything", spread)
+	}
+	waitSynced(t, node2, haService, bgpStreams)
+
+	failedAt := time.Now()
+	setLink(t, e.ref.LB, false)
+	took := waitNextHops(t, router, 1, 10*time.Second)
+	t.Logf("the router dropped node 1 %s after its link went down (hold time 3s)", took)
+	deadline := time.Now().Add(5 * time.Second)
+	for !readLBState(t, lb2).has(bgpLocal[0]) {
+		if time.Now().After(deadline) {
+			t.Fatalf("node 2 does not hold node 1's local address %s 5s after the router dropped node 1", bgpLocal[0])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("node 2 took over %s %s after node 1's link went down", bgpLocal[0], time.Since(failedAt).Round(10*time.Millisecond))
+	if st, err := node2.API.BGP(t.Context()); err != nil || !announcedBackup(st, bgpLocal[0]) {
+		t.Errorf("node 2 does not announce %s as a backup path: %+v (%v)", bgpLocal[0], st.Prefixes, err)
+	}
+	time.Sleep(8 * time.Second) // TCP's retransmissions back off while the router still sent to node 1
+	if moved := streams.advancedSince(t, failedAt); len(moved) < bgpStreams-2 {
+		t.Errorf("%d of %d streams flowed after node 1 failed, want at least %d", len(moved), bgpStreams, bgpStreams-2)
+	}
+	checkNewConnection(t, e, "through node 2")
+
+	// Node 1 comes back: node 2 hears it and gives the address back.
+	setLink(t, e.ref.LB, true)
+	waitNextHops(t, router, 2, 15*time.Second)
+	deadline = time.Now().Add(5 * time.Second)
+	for readLBState(t, lb2).has(bgpLocal[0]) {
+		if time.Now().After(deadline) {
+			t.Fatalf("node 2 still holds node 1's local address 5s after node 1 came back")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	total, broken := streams.end(t)
+	if len(broken) > 2 {
+		t.Errorf("%d streams broke, want at most 2:\n%s", len(broken), strings.Join(broken, "\n"))
+	}
+	t.Logf("%d streams, %s echoed, %d broken", bgpStreams, restartBytes(total), len(broken))
+}
+
+func announcedBackup(st api.BGPStatus, a netip.Addr) bool {
+	for _, p := range st.Prefixes {
+		if p.Prefix == netip.PrefixFrom(a, 32).String() {
+			return p.Announced && p.Backup
+		}
+	}
+	return false
 }
 
 // TestBGPDrainWithoutSync is the negative control: without connection
