@@ -25,7 +25,7 @@ type bgpNode struct {
 	nudge   chan struct{}
 	// decisions are the last decisions, for status and metrics.
 	decisions atomic.Pointer[[]prefixDecision]
-	// withdrawals counts withdrawals by the kind of reason.
+	// withdrawals counts withdrawals by withdrawCause.
 	mu          sync.Mutex
 	withdrawals map[string]uint64
 }
@@ -83,7 +83,7 @@ func (n *bgpNode) apply(in announceInput) error {
 }
 
 // countWithdrawals counts the prefixes announced before and withdrawn now,
-// by kind of prefix.
+// by the kind of reason.
 func (n *bgpNode) countWithdrawals(prev *[]prefixDecision, now []prefixDecision) {
 	if prev == nil {
 		return
@@ -96,7 +96,7 @@ func (n *bgpNode) countWithdrawals(prev *[]prefixDecision, now []prefixDecision)
 	defer n.mu.Unlock()
 	for _, dec := range now {
 		if was[dec.Prefix] && !dec.Announce {
-			n.withdrawals[string(dec.Kind)]++
+			n.withdrawals[string(dec.Cause)]++
 		}
 	}
 }

@@ -53,9 +53,21 @@ type prefixDecision struct {
 	// Backup announces with a worse path: another node owns the prefix
 	// and wins while it is alive.
 	Backup bool
-	// Why says why a prefix is withdrawn; empty when announced.
-	Why string
+	// Why says why a prefix is withdrawn; empty when announced. Cause is
+	// the kind of reason, for the metrics.
+	Why   string
+	Cause withdrawCause
 }
+
+// withdrawCause is the kind of reason a prefix is withdrawn.
+type withdrawCause string
+
+const (
+	causeNotServing  withdrawCause = "not_forwarding"
+	causeSyncPending withdrawCause = "sync_pending"
+	causeDrained     withdrawCause = "drained"
+	causeBackends    withdrawCause = "backends_down"
+)
 
 // decideAnnouncements is the announce/withdraw table. A VIP is announced
 // while the node forwards, its sync copy is complete, it is not drained
@@ -67,38 +79,44 @@ func decideAnnouncements(in announceInput) []prefixDecision {
 	var out []prefixDecision
 	for _, vip := range vipsOf(in.Services) {
 		d := prefixDecision{Prefix: netip.PrefixFrom(vip, vip.BitLen()), Kind: kindVIP}
-		d.Why = vipWithdrawal(in, vip)
+		d.Cause, d.Why = vipWithdrawal(in, vip)
 		d.Announce = d.Why == ""
 		out = append(out, d)
 	}
+	own := func(a netip.Addr, kind prefixKind) prefixDecision {
+		d := prefixDecision{Prefix: netip.PrefixFrom(a, a.BitLen()), Kind: kind, Announce: in.NotServing == "",
+			Backup: kind == kindTakeover, Why: in.NotServing}
+		if !d.Announce {
+			d.Cause = causeNotServing
+		}
+		return d
+	}
 	for _, a := range in.Local {
-		out = append(out, prefixDecision{Prefix: netip.PrefixFrom(a, a.BitLen()), Kind: kindLocal,
-			Announce: in.NotServing == "", Why: in.NotServing})
+		out = append(out, own(a, kindLocal))
 	}
 	for _, a := range in.TakenOver {
-		out = append(out, prefixDecision{Prefix: netip.PrefixFrom(a, a.BitLen()), Kind: kindTakeover,
-			Announce: in.NotServing == "", Backup: true, Why: in.NotServing})
+		out = append(out, own(a, kindTakeover))
 	}
 	return out
 }
 
 // vipWithdrawal says why vip is withdrawn, or "" if it is announced. The
 // first reason in the table's order is given.
-func vipWithdrawal(in announceInput, vip netip.Addr) string {
+func vipWithdrawal(in announceInput, vip netip.Addr) (withdrawCause, string) {
 	switch {
 	case in.NotServing != "":
-		return in.NotServing
+		return causeNotServing, in.NotServing
 	case in.SyncPending != "":
-		return in.SyncPending
+		return causeSyncPending, in.SyncPending
 	case in.DrainAll || in.Drained[vip]:
-		return "drained (xdplb bgp undrain to announce it again)"
+		return causeDrained, "drained (xdplb bgp undrain to announce it again)"
 	}
 	for _, s := range in.Services {
 		if s.VIP == vip && s.Up < in.MinUp {
-			return fmt.Sprintf("service %s has %d of %d backends up, and needs %d (bgp.min_up_backends)", s.Name, s.Up, s.All, in.MinUp)
+			return causeBackends, fmt.Sprintf("service %s has %d of %d backends up, and needs %d (bgp.min_up_backends)", s.Name, s.Up, s.All, in.MinUp)
 		}
 	}
-	return ""
+	return "", ""
 }
 
 // vipsOf lists the services' VIPs, each once, in order.

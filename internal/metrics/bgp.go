@@ -12,7 +12,8 @@ type BGPStats struct {
 	// Prefixes are the candidate prefixes with their kind (vip, local,
 	// takeover) and whether they are announced.
 	Prefixes []BGPPrefix
-	// Withdrawals counts announced prefixes withdrawn, by kind.
+	// Withdrawals counts announced prefixes withdrawn, by the kind of
+	// reason: not_forwarding, sync_pending, drained, backends_down.
 	Withdrawals map[string]uint64
 }
 
@@ -32,7 +33,8 @@ func (c *Collector) describeBGP(desc func(name, help string, labels ...string) *
 	d.announced = desc("bgp_announced",
 		"Whether a prefix is announced (1) or withdrawn (0), by kind: vip, local (this node's local address), takeover (a failed node's); xdplb bgp status says why.",
 		"prefix", "kind")
-	d.withdrawals = desc("bgp_withdrawals_total", "Announced prefixes withdrawn (health, drain, datapath or interface state), by kind.", "kind")
+	d.withdrawals = desc("bgp_withdrawals_total",
+		"Announced prefixes withdrawn, by reason: not_forwarding (XDP detached, an interface down), sync_pending, drained, backends_down (a service below bgp.min_up_backends).", "reason")
 }
 
 func (c *Collector) collectBGP(ch chan<- prometheus.Metric, st BGPStats) {

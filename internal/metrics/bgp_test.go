@@ -17,7 +17,7 @@ func TestCollectBGP(t *testing.T) {
 	}
 	f.bgp = BGPStats{On: true, PeersUp: map[string]bool{"172.19.0.1": true, "172.19.0.254": false},
 		Prefixes:    []BGPPrefix{{Prefix: "172.19.0.10/32", Kind: "vip"}, {Prefix: "172.19.0.5/32", Kind: "local", Announced: true}},
-		Withdrawals: map[string]uint64{"vip": 2}}
+		Withdrawals: map[string]uint64{"drained": 2}}
 	want := `
 # HELP xdplb_bgp_announced Whether a prefix is announced (1) or withdrawn (0), by kind: vip, local (this node's local address), takeover (a failed node's); xdplb bgp status says why.
 # TYPE xdplb_bgp_announced gauge
@@ -27,9 +27,9 @@ xdplb_bgp_announced{kind="vip",prefix="172.19.0.10/32"} 0
 # TYPE xdplb_bgp_peer_up gauge
 xdplb_bgp_peer_up{peer="172.19.0.1"} 1
 xdplb_bgp_peer_up{peer="172.19.0.254"} 0
-# HELP xdplb_bgp_withdrawals_total Announced prefixes withdrawn (health, drain, datapath or interface state), by kind.
+# HELP xdplb_bgp_withdrawals_total Announced prefixes withdrawn, by reason: not_forwarding (XDP detached, an interface down), sync_pending, drained, backends_down (a service below bgp.min_up_backends).
 # TYPE xdplb_bgp_withdrawals_total counter
-xdplb_bgp_withdrawals_total{kind="vip"} 2
+xdplb_bgp_withdrawals_total{reason="drained"} 2
 `
 	if err := testutil.CollectAndCompare(NewCollector(f), strings.NewReader(want), names...); err != nil {
 		t.Error(err)

@@ -224,6 +224,27 @@ func announcedBackup(st api.BGPStatus, a netip.Addr) bool {
 	return false
 }
 
+// TestBGPHealthWithdrawal measures how long a VIP stays routed to a node
+// after the last backend of its service failed: the health checks' fall,
+// then the announcement's reaction, then the router's.
+func TestBGPHealthWithdrawal(t *testing.T) {
+	e, router := newBGPEnv(t)
+	services := strings.Replace(restartServices, "    backends:", `    health_check: {kind: tcp, interval: 100ms, timeout: 100ms, fall: 1, rise: 1}
+    backends:`, 1)
+	e.start(t, func(d string) string {
+		return strings.Replace(bgpConfig(e.mode, d, 1, "", false), restartServices, services, 1)
+	})
+	waitNextHops(t, router, 1, 15*time.Second)
+	// The backends stop answering the node, whichever of its addresses
+	// the checks come from.
+	for _, rs := range []*testbed.Host{e.ref.RS1, e.ref.RS2} {
+		blackhole(t, rs, testbed.ReferenceLB)
+		blackhole(t, rs, bgpLocal[0])
+	}
+	took := waitNextHops(t, router, 0, 10*time.Second)
+	t.Logf("the router dropped the VIP %s after both backends stopped answering health checks (interval 100ms, fall 1)", took)
+}
+
 // TestBGPDrainWithoutSync is the negative control: without connection
 // sync, the Full-NAT flows a drain moves to the other node break, since
 // that node cannot know their local address and port. It documents why
