@@ -223,7 +223,7 @@ func (ps *problems) bgp(c *Config) {
 			if !ok {
 				path, msg = "bgp", e.Error()
 			}
-			ps.add(path, "%s", msg)
+			ps.add(speakerFields.Replace(path), "%s", msg)
 		}
 	}
 	if c.BGP.MinUpBackends < 0 {
@@ -271,6 +271,15 @@ func (ps *problems) bgpNodes(c *Config) {
 		}
 	}
 }
+
+// speakerFields renames the speaker's nested fields to this section's
+// flat ones.
+var speakerFields = strings.NewReplacer(
+	"graceful_restart.restart_time", "restart_time",
+	".bfd.interval", ".bfd_interval",
+	".bfd.multiplier", ".bfd_multiplier",
+	".bfd", ".bfd_interval",
+)
 
 // unjoin lists the errors errors.Join made err of.
 func unjoin(err error) []error {

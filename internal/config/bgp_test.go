@@ -70,6 +70,10 @@ func TestBGPProblems(t *testing.T) {
 		{"iBGP", "bgp:\n  asn: 65000\n  router_id: 172.19.0.5\n  peers: [{address: 172.19.0.1, asn: 65000}]\n", "bgp.peers[0].asn", "iBGP"},
 		{"hold time too short", "bgp:\n  asn: 65001\n  router_id: 172.19.0.5\n  peers: [{address: 172.19.0.1, asn: 65000, hold_time: 1s}]\n",
 			"bgp.peers[0].hold_time", "between 3s"},
+		{"restart time", "bgp:\n  asn: 65001\n  router_id: 172.19.0.5\n  restart_time: 5000s\n  peers: [{address: 172.19.0.1, asn: 65000}]\n",
+			"bgp.restart_time", "between 1s and 1h8m15s"},
+		{"BFD with multihop", "bgp:\n  asn: 65001\n  router_id: 172.19.0.5\n  peers: [{address: 172.19.0.1, asn: 65000, bfd_interval: 100ms, multihop: true}]\n",
+			"bgp.peers[0].bfd_interval", "single-hop"},
 		{"with vrrp", "bgp:\n  asn: 65001\n  router_id: 172.19.0.5\n  peers: [{address: 172.19.0.1, asn: 65000}]\n" +
 			"ha:\n  mode: external\n  node_id: 1\n", "bgp", "ha.mode external"},
 	} {
