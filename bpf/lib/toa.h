@@ -46,6 +46,23 @@ static __always_inline int sends_toa(__u32 svc_id)
 	return mode && *mode == CLIENT_ADDR_TOA;
 }
 
+/* tcp_at finds the IPv4 header l2 bytes into the frame and the TCP header
+ * after it, or NULL if the frame is too short for either. A global
+ * function gets no packet pointers: each finds its headers again. */
+static __always_inline struct tcphdr *tcp_at(void *data, void *end, __u32 l2, struct iphdr **ipp)
+{
+	struct iphdr *ip = data + (l2 & 0x1f);
+	struct tcphdr *th;
+
+	if ((void *)(ip + 1) > end)
+		return NULL;
+	th = (void *)ip + ((ip->ihl * 4) & 0x3c);
+	if ((void *)(th + 1) > end)
+		return NULL;
+	*ipp = ip;
+	return th;
+}
+
 /* The most kind-254 options a TCP header holds (2 bytes each at least). */
 #define MAX_FORGED (TCP_MAX_OPTS / 2)
 
@@ -148,13 +165,10 @@ __attribute__((noinline)) int toa_synack(struct xdp_md *ctx, __u32 l2)
 
 	if (l2 > ETH_HLEN + sizeof(struct vlan_tag))
 		return 0;
-	ip = data + l2;
-	if ((void *)(ip + 1) > end)
+	th = tcp_at(data, end, l2, &ip);
+	if (!th || ip->protocol != IPPROTO_TCP)
 		return 0;
-	ihl_len = (ip->ihl * 4) & 0x3c;
-	th = (void *)ip + ihl_len;
-	if ((void *)(th + 1) > end || ip->protocol != IPPROTO_TCP)
-		return 0;
+	ihl_len = (void *)th - (void *)ip;
 	if ((((__u8 *)th)[13] & (TCP_SYN | TCP_ACK | TCP_RST)) != (TCP_SYN | TCP_ACK))
 		return 0;
 	rk.saddr = ip->saddr;
@@ -293,13 +307,10 @@ __attribute__((noinline)) int toa_client(struct xdp_md *ctx, __u32 l2, __be32 sa
 
 	if (l2 != ETH_HLEN && l2 != ETH_HLEN + sizeof(struct vlan_tag))
 		return 0;
-	ip = data + l2;
-	if ((void *)(ip + 1) > end)
+	th = tcp_at(data, end, l2, &ip);
+	if (!th || th->doff < 5)
 		return 0;
-	ihl_len = (ip->ihl * 4) & 0x3c;
-	th = (void *)ip + ihl_len;
-	if ((void *)(th + 1) > end || th->doff < 5)
-		return 0;
+	ihl_len = (void *)th - (void *)ip;
 	/* A SYN or a reset never completes a handshake: no reader looks. */
 	if ((((__u8 *)th)[13] & (TCP_SYN | TCP_RST | TCP_ACK)) != TCP_ACK)
 		return 0;
@@ -347,13 +358,13 @@ static __always_inline int reparse(struct xdp_md *ctx, struct packet *p, __u32 l
 {
 	void *data = (void *)(long)ctx->data;
 	void *end = (void *)(long)ctx->data_end;
-	struct iphdr *ip = data + (l2 & 0x1f);
 	struct tcphdr *th;
+	struct iphdr *ip;
 
-	if ((void *)(ip + 1) > end || data + sizeof(struct ethhdr) > end)
-		return -1;
-	th = (void *)ip + ((ip->ihl * 4) & 0x3c);
-	if ((void *)(th + 1) > end)
+	/* Both checks: a bound proven for a pointer with a variable offset
+	 * says nothing about the frame's start. */
+	th = tcp_at(data, end, l2, &ip);
+	if (!th || data + sizeof(struct ethhdr) > end)
 		return -1;
 	p->eth = data;
 	p->ip = ip;

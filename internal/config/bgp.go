@@ -94,11 +94,7 @@ func (b BGP) Speaker() bgp.Config {
 
 func (d *decoder) bgp(n *yaml.Node, path string, b *BGP) {
 	d.mapping(n, path, fieldDecoders{
-		"asn": func(v *yaml.Node, p string) {
-			if i, ok := d.integer(v, p, "an AS number (1-4294967295)", 0, 1<<32-1); ok {
-				b.ASN = uint32(i)
-			}
-		},
+		"asn": func(v *yaml.Node, p string) { d.asn(v, p, &b.ASN) },
 		"router_id": func(v *yaml.Node, p string) {
 			// Empty is unset, as yaml.Marshal writes an unset one.
 			if s, ok := d.str(v, p); ok && s == "" {
@@ -164,6 +160,14 @@ func (d *decoder) bgp(n *yaml.Node, path string, b *BGP) {
 	})
 }
 
+// asn decodes an AS number; 0, as yaml.Marshal writes an unset one, is
+// left to the validation.
+func (d *decoder) asn(n *yaml.Node, path string, out *uint32) {
+	if i, ok := d.integer(n, path, "an AS number (1-4294967295)", 0, 1<<32-1); ok {
+		*out = uint32(i)
+	}
+}
+
 func (d *decoder) bgpPeer(n *yaml.Node, path string, p *BGPPeer) {
 	d.mapping(n, path, fieldDecoders{
 		"address": func(v *yaml.Node, fp string) {
@@ -171,11 +175,7 @@ func (d *decoder) bgpPeer(n *yaml.Node, path string, p *BGPPeer) {
 				p.Address = a
 			}
 		},
-		"asn": func(v *yaml.Node, fp string) {
-			if i, ok := d.integer(v, fp, "an AS number (1-4294967295)", 1, 1<<32-1); ok {
-				p.ASN = uint32(i)
-			}
-		},
+		"asn": func(v *yaml.Node, fp string) { d.asn(v, fp, &p.ASN) },
 		"port": func(v *yaml.Node, fp string) {
 			if i, ok := d.integer(v, fp, "a port (1-65535)", 1, 65535); ok {
 				p.Port = uint16(i)
