@@ -250,11 +250,6 @@ func (p *Peer) validate(field string, localASN uint32) []error {
 	} else if k := p.Keepalive; k < time.Second || k >= h || k%time.Second != 0 {
 		bad("keepalive", "%s is not whole seconds from 1s to below hold_time %s", k, h)
 	}
-	if p.PasswordFile != "" {
-		if _, err := readPassword(p.PasswordFile); err != nil {
-			bad("password_file", "%v", err)
-		}
-	}
 	if b := p.BFD; b != nil {
 		if b.Interval < MinBFDInterval || b.Interval > time.Duration(1<<32-1)*time.Microsecond {
 			bad("bfd.interval", "%s is below %s or too long", b.Interval, MinBFDInterval)

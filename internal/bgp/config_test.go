@@ -39,17 +39,6 @@ func TestDefaults(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	empty := write("empty", "\n")
-	long := write("long", strings.Repeat("x", 81))
-
 	tests := []struct {
 		name   string
 		change func(*Config)
@@ -69,9 +58,6 @@ func TestValidate(t *testing.T) {
 		{"hold time", func(c *Config) { c.Peers[0].HoldTime = 2 * time.Second }, []string{"bgp.peers[0].hold_time: 2s is not whole seconds"}},
 		{"keepalive not below hold", func(c *Config) { c.Peers[0].HoldTime, c.Peers[0].Keepalive = 9*time.Second, 9*time.Second }, []string{"bgp.peers[0].keepalive: 9s"}},
 		{"fractional keepalive", func(c *Config) { c.Peers[0].Keepalive = 1500 * time.Millisecond }, []string{"bgp.peers[0].keepalive: 1.5s"}},
-		{"missing password file", func(c *Config) { c.Peers[0].PasswordFile = filepath.Join(dir, "nope") }, []string{"bgp.peers[0].password_file: read the TCP MD5 password: open " + dir + "/nope: no such file"}},
-		{"empty password file", func(c *Config) { c.Peers[0].PasswordFile = empty }, []string{"bgp.peers[0].password_file: " + empty + " is empty"}},
-		{"long password", func(c *Config) { c.Peers[0].PasswordFile = long }, []string{"bgp.peers[0].password_file: " + long + " holds 81 bytes"}},
 		{"bfd too fast", func(c *Config) { c.Peers[0].BFD = &BFD{Interval: time.Millisecond, Multiplier: 3} }, []string{"bgp.peers[0].bfd.interval: 1ms is below 10ms"}},
 		{"bfd multihop", func(c *Config) {
 			c.Peers[0].BFD = &BFD{Interval: time.Second, Multiplier: 3}
@@ -127,5 +113,33 @@ func TestParseCommunities(t *testing.T) {
 	got, err := parseCommunities([]string{"65001:100", "1:0"})
 	if err != nil || len(got) != 2 || got[0] != 65001<<16|100 || got[1] != 1<<16 {
 		t.Errorf("parseCommunities = %#x, %v", got, err)
+	}
+}
+
+// TestNewReadsPasswordFiles: the password files are read when the speaker
+// is made, not by Validate, which every configuration edit runs.
+func TestNewReadsPasswordFiles(t *testing.T) {
+	dir := t.TempDir()
+	empty, long := filepath.Join(dir, "empty"), filepath.Join(dir, "long")
+	if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(long, []byte(strings.Repeat("x", MaxPasswordLen+1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{
+		filepath.Join(dir, "nope"): "bgp.peers[0].password_file: read the TCP MD5 password: open " + dir + "/nope: no such file",
+		empty:                      "bgp.peers[0].password_file: " + empty + " is empty",
+		long:                       "bgp.peers[0].password_file: " + long + " holds 81 bytes",
+	} {
+		c := validConfig()
+		c.Peers[0].PasswordFile = file
+		c.Defaults()
+		if err := c.Validate(); err != nil {
+			t.Errorf("Validate read %s: %v", file, err)
+		}
+		if _, err := New(c, nil); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("New with %s: %v, want %q", file, err, want)
+		}
 	}
 }

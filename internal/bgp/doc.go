@@ -9,7 +9,6 @@
 //	s.Start(ctx)
 //	s.SetPrefixes(...)            // on every change
 //	s.Status()                    // peers, for the API and xdplb_bgp_peer_up
-//	s.Update(ctx, cfg)            // reload: only changed peers' sessions reset
 //	s.Stop(ctx, graceful)         // SIGTERM: true; SIGUSR2: false
 //
 // # GoBGP v4

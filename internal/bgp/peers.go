@@ -9,7 +9,6 @@ import (
 
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/server"
-	"google.golang.org/protobuf/proto"
 )
 
 // connectRetry is how often the speaker retries a router that does not
@@ -109,50 +108,10 @@ func newPeerSet(cfg Config, restarting bool) (peerSet, error) {
 	return set, nil
 }
 
-// peerChanges is what takes GoBGP from one peer set to another: peers to
-// delete (their sessions end) and peers to add. A changed peer is both;
-// any change to a peer's configuration resets its session.
-type peerChanges struct {
-	remove []netip.Addr
-	add    []*api.Peer
-}
-
-func diffPeers(old, cur peerSet) peerChanges {
-	var c peerChanges
-	for addr, o := range old {
-		if n, ok := cur[addr]; !ok || !proto.Equal(withoutRestarting(o), n) {
-			c.remove = append(c.remove, addr)
-		}
-	}
-	for addr, n := range cur {
-		if o, ok := old[addr]; !ok || !proto.Equal(withoutRestarting(o), n) {
-			c.add = append(c.add, n)
-		}
-	}
-	return c
-}
-
-// withoutRestarting drops the restart bits, which only the first start
-// sets, so that they do not count as a change.
-func withoutRestarting(p *api.Peer) *api.Peer {
-	if p.GracefulRestart == nil || !p.GracefulRestart.LocalRestarting {
-		return p
-	}
-	c := proto.Clone(p).(*api.Peer)
-	c.GracefulRestart.LocalRestarting = false
-	return c
-}
-
-// applyPeers deletes and adds peers on s. Deleting a peer sends it a
-// NOTIFICATION (Cease), so the router drops this node's routes at once.
-func applyPeers(ctx context.Context, s *server.BgpServer, c peerChanges) error {
+// addPeers adds the peers to s: their sessions start.
+func addPeers(ctx context.Context, s *server.BgpServer, peers peerSet) error {
 	var errs []error
-	for _, addr := range c.remove {
-		if err := s.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr.String()}); err != nil {
-			errs = append(errs, fmt.Errorf("remove bgp peer %s: %w", addr, err))
-		}
-	}
-	for _, p := range c.add {
+	for _, p := range peers {
 		if err := s.AddPeer(ctx, &api.AddPeerRequest{Peer: p}); err != nil {
 			errs = append(errs, fmt.Errorf("add bgp peer %s: %w", p.Conf.NeighborAddress, err))
 		}

@@ -2,7 +2,6 @@ package bgp
 
 import (
 	"net/netip"
-	"slices"
 	"testing"
 	"time"
 
@@ -39,50 +38,5 @@ func TestAPIPeer(t *testing.T) {
 	}
 	if a.EbgpMultihop != nil {
 		t.Error("multihop set without Multihop")
-	}
-}
-
-func TestDiffPeers(t *testing.T) {
-	r1 := Peer{Address: netip.MustParseAddr("10.0.1.1"), ASN: 65000, Port: 179, HoldTime: 9 * time.Second, Keepalive: 3 * time.Second}
-	r2 := r1
-	r2.Address = netip.MustParseAddr("10.0.2.1")
-	r2slow := r2
-	r2slow.HoldTime = 90 * time.Second
-	r3 := r1
-	r3.Address = netip.MustParseAddr("10.0.3.1")
-	gr := GracefulRestart{Enabled: true, RestartTime: time.Minute}
-	set := func(restarting bool, gr GracefulRestart, peers ...Peer) peerSet {
-		s := peerSet{}
-		for _, p := range peers {
-			s[p.Address] = apiPeer(p, "", gr, restarting)
-		}
-		return s
-	}
-	tests := []struct {
-		name        string
-		old, cur    peerSet
-		remove, add []string
-	}{
-		{"unchanged", set(false, gr, r1, r2), set(false, gr, r1, r2), nil, nil},
-		{"restart bits of the first start are no change", set(true, gr, r1), set(false, gr, r1), nil, nil},
-		{"one changed, one removed, one added", set(false, gr, r1, r2), set(false, gr, r2slow, r3), []string{"10.0.1.1", "10.0.2.1"}, []string{"10.0.2.1", "10.0.3.1"}},
-		{"graceful restart change touches all", set(false, gr, r1, r2), set(false, GracefulRestart{}, r1, r2), []string{"10.0.1.1", "10.0.2.1"}, []string{"10.0.1.1", "10.0.2.1"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := diffPeers(tt.old, tt.cur)
-			var remove, add []string
-			for _, a := range c.remove {
-				remove = append(remove, a.String())
-			}
-			for _, p := range c.add {
-				add = append(add, p.Conf.NeighborAddress)
-			}
-			slices.Sort(remove)
-			slices.Sort(add)
-			if !slices.Equal(remove, tt.remove) || !slices.Equal(add, tt.add) {
-				t.Errorf("remove %v add %v, want remove %v add %v", remove, add, tt.remove, tt.add)
-			}
-		})
 	}
 }

@@ -104,9 +104,6 @@ func TestSessionAnnounceWithdrawAndGracefulStop(t *testing.T) {
 	if err := s.Stop(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Announced()) != 0 {
-		t.Errorf("Announced after Stop = %v", s.Announced())
-	}
 	eventually(t, 5*time.Second, "session down", func() bool { return !r.established(node1) })
 	var marked, withdrawn time.Time
 	for _, u := range r.received() {
@@ -179,64 +176,6 @@ func TestRestartStop(t *testing.T) {
 			}
 		})
 	}
-}
-
-// Update adds and removes routers without touching the other sessions,
-// and the speaker never passes one router's routes to another.
-func TestUpdate(t *testing.T) {
-	t.Parallel()
-	r1 := newTestRouter(t, "127.0.0.1", routerPeer{addr: node1})
-	r2 := newTestRouter(t, "127.0.0.4", routerPeer{addr: node1})
-	other := netip.MustParsePrefix("192.0.2.0/24")
-	r1.originate(other)
-	cfg := speakerConfig(r1.peer(node1.String()))
-	cfg.ShutdownWait = 0
-	s := startSpeaker(t, cfg, map[netip.Prefix]Attrs{vipA: {}})
-	eventually(t, 10*time.Second, "A at router 1", func() bool { return len(r1.routes(node1)) == 1 })
-	eventually(t, 5*time.Second, "router 1's route received", func() bool { return s.Status()[0].Received == 1 })
-	r1Up := r1.upSince(node1)
-
-	// Router 2 and new communities: A is announced again to router 1
-	// on its running session, and to router 2, without router 1's route.
-	cfg.Peers = append(cfg.Peers, r2.peer(node1.String()))
-	cfg.Communities = []string{"65001:200"}
-	if err := s.Update(context.Background(), cfg); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 10*time.Second, "A at router 2, with the new community at both", func() bool {
-		return r1.routes(node1)[vipA].hasCommunity(65001<<16|200) && r2.routes(node1)[vipA].hasCommunity(65001<<16|200)
-	})
-	time.Sleep(300 * time.Millisecond) // time for a (wrong) transit route to arrive
-	if got := r2.routes(node1); len(got) != 1 {
-		t.Errorf("router 2 got %v, want only A (no transit of router 1's %s)", got, other)
-	}
-	if !r1.upSince(node1).Equal(r1Up) {
-		t.Error("adding router 2 reset router 1's session")
-	}
-	r2Up := r2.upSince(node1)
-
-	// Router 1 removed: it drops A at once, router 2 is untouched.
-	cfg.Peers = cfg.Peers[1:]
-	if err := s.Update(context.Background(), cfg); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 5*time.Second, "router 1 without A", func() bool { return len(r1.routes(node1)) == 0 })
-	if !r2.upSince(node1).Equal(r2Up) || len(r2.routes(node1)) != 1 {
-		t.Error("removing router 1 touched router 2")
-	}
-	if st := s.Status(); len(st) != 1 || st[0].Address != r2.addr {
-		t.Errorf("Status = %+v, want router 2 only", st)
-	}
-
-	// A new router id restarts the speaker: a new session, A again.
-	cfg.RouterID = netip.MustParseAddr("10.0.0.3")
-	if err := s.Update(context.Background(), cfg); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 10*time.Second, "a new session to router 2 with A", func() bool {
-		up := r2.upSince(node1)
-		return !up.IsZero() && !up.Equal(r2Up) && len(r2.routes(node1)) == 1
-	})
 }
 
 // A router that refuses the session shows in Status: not up, and why.

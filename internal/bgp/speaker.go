@@ -90,7 +90,7 @@ func (s *Speaker) Start(ctx context.Context) error {
 	}
 	s.srv, s.stopWatch, s.state = srv, stopWatch, running
 	errAnnounce := s.reconcile()
-	errPeers := applyPeers(ctx, srv, peerChanges{add: slices.Collect(maps.Values(s.peers))})
+	errPeers := addPeers(ctx, srv, s.peers)
 	return errors.Join(errAnnounce, errPeers)
 }
 
@@ -119,16 +119,6 @@ func (s *Speaker) SetPrefixes(desired map[netip.Prefix]Attrs) error {
 		return nil
 	}
 	return s.reconcile()
-}
-
-// Announced lists the prefixes the speaker currently offers its peers,
-// sorted.
-func (s *Speaker) Announced() []netip.Prefix {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := slices.Collect(maps.Keys(s.routes))
-	slices.SortFunc(out, netip.Prefix.Compare)
-	return out
 }
 
 // reconcile brings srv from s.routes to s.desired.

@@ -244,6 +244,9 @@ func (ps *problems) bgpNodes(c *Config) {
 	for _, a := range c.Local.Addresses {
 		owner[a] = "local.addresses"
 	}
+	for _, s := range c.Services {
+		owner[s.VIP] = "a service's vip"
+	}
 	for i, n := range c.BGP.Nodes {
 		path := fmt.Sprintf("bgp.nodes[%d]", i)
 		if !c.SyncEnabled() {
@@ -257,6 +260,8 @@ func (ps *problems) bgpNodes(c *Config) {
 			ps.add(path+".node_id", "%d is this node's own ha.node_id", n.NodeID)
 		case seen[n.NodeID]:
 			ps.add(path+".node_id", "%d is listed twice", n.NodeID)
+		case n.NodeID > c.HA.Nodes:
+			ps.add(path+".node_id", "%d is greater than ha.nodes (%d)", n.NodeID, c.HA.Nodes)
 		}
 		seen[n.NodeID] = true
 		if len(n.LocalAddresses) == 0 {
@@ -264,6 +269,10 @@ func (ps *problems) bgpNodes(c *Config) {
 		}
 		for j, a := range n.LocalAddresses {
 			ap := fmt.Sprintf("%s.local_addresses[%d]", path, j)
+			if why := unicastIPv4Problem(a); why != "" {
+				ps.add(ap, "%s", why)
+				continue
+			}
 			if prev, dup := owner[a]; dup {
 				ps.add(ap, "%s is also in %s", a, prev)
 			}

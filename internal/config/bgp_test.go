@@ -74,6 +74,12 @@ func TestBGPProblems(t *testing.T) {
 			"bgp.restart_time", "between 1s and 1h8m15s"},
 		{"BFD with multihop", "bgp:\n  asn: 65001\n  router_id: 172.19.0.5\n  peers: [{address: 172.19.0.1, asn: 65000, bfd_interval: 100ms, multihop: true}]\n",
 			"bgp.peers[0].bfd_interval", "single-hop"},
+		{"a node's local address is a VIP", "bgp:\n  asn: 65001\n  router_id: 172.19.0.5\n  peers: [{address: 172.19.0.1, asn: 65000}]\n" +
+			"  nodes: [{node_id: 2, local_addresses: [172.19.0.10]}]\nha:\n  node_id: 1\nsync:\n  listen: 172.19.0.5:8849\n  peers: [172.19.0.6:8849]\n  key_file: /etc/xdplb/sync.key\n",
+			"bgp.nodes[0].local_addresses[0]", "is also in a service's vip"},
+		{"nodes without sync", "bgp:\n  asn: 65001\n  router_id: 172.19.0.5\n  peers: [{address: 172.19.0.1, asn: 65000}]\n" +
+			"  nodes: [{node_id: 2, local_addresses: [172.19.0.102]}]\n",
+			"bgp.nodes[0]", "needs sync.peers"},
 		{"with vrrp", "bgp:\n  asn: 65001\n  router_id: 172.19.0.5\n  peers: [{address: 172.19.0.1, asn: 65000}]\n" +
 			"ha:\n  mode: external\n  node_id: 1\n", "bgp", "ha.mode external"},
 	} {

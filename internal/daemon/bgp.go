@@ -28,6 +28,10 @@ type bgpNode struct {
 	// withdrawals counts withdrawals by withdrawCause.
 	mu          sync.Mutex
 	withdrawals map[string]uint64
+	// synced: the connections of the peers were copied once (or taken
+	// over with the datapath). Later pulls, which repair lost datagrams,
+	// hold nothing back.
+	synced atomic.Bool
 }
 
 // startBGP starts the speaker with what this node serves right now, so
@@ -36,17 +40,28 @@ type bgpNode struct {
 // stale, and the speaker says it is restarting.
 func (d *Daemon) startBGP(ctx context.Context, adopted bool) error {
 	sc := d.cfg.BGP.Speaker()
+	// Routers keep the routes of a restarting node only where the
+	// datapath outlives the daemon; otherwise they would lead nowhere.
+	if persist, _ := d.dp.PinsPersist(); !persist || d.cfg.State.PinPath == "" {
+		sc.GracefulRestart.Enabled = false
+	}
 	sc.GracefulRestart.Restarting = adopted && sc.GracefulRestart.Enabled
 	s, err := bgp.New(sc, d.log)
 	if err != nil {
 		return err
 	}
+	// An adopted datapath holds its predecessor's copy of the peers'
+	// connections: it need not wait for a pull to announce.
 	n := &bgpNode{speaker: s, nudge: make(chan struct{}, 1), withdrawals: map[string]uint64{}}
-	d.bgp = n
-	if err := n.apply(d.announceInput()); err != nil {
+	n.synced.Store(adopted)
+	if err := n.apply(d.announceInput(n)); err != nil {
 		return err
 	}
-	return s.Start(ctx)
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	d.bgp = n
+	return nil
 }
 
 // announce decides again on every nudge (health flips, drains, reloads,
@@ -61,8 +76,11 @@ func (d *Daemon) announce(ctx context.Context) {
 		case <-t.C:
 		case <-d.bgp.nudge:
 		}
-		d.watchNodes(ctx)
-		if err := d.bgp.apply(d.announceInput()); err != nil {
+		in := d.announceInput(d.bgp)
+		if d.watchNodes(ctx, in.NotServing == "") {
+			in = d.announceInput(d.bgp)
+		}
+		if err := d.bgp.apply(in); err != nil {
 			d.log.Warn("bgp: announce", "err", err)
 		}
 	}
@@ -101,8 +119,8 @@ func (n *bgpNode) countWithdrawals(prev *[]prefixDecision, now []prefixDecision)
 	}
 }
 
-// announceInput gathers what decides the announcements.
-func (d *Daemon) announceInput() announceInput {
+// announceInput gathers what decides the announcements of n.
+func (d *Daemon) announceInput(n *bgpNode) announceInput {
 	v := d.view()
 	cfg := v.cfg
 	in := announceInput{MinUp: cfg.BGP.MinUpBackends, Local: cfg.Local.Addresses, TakenOver: v.takenOver}
@@ -115,7 +133,10 @@ func (d *Daemon) announceInput() announceInput {
 	if !v.ready && in.NotServing == "" {
 		in.NotServing = "starting"
 	}
-	if cfg.SyncEnabled() && d.cluster != nil && !d.cluster.isReady() {
+	if d.cluster != nil && d.cluster.isReady() {
+		n.synced.Store(true)
+	}
+	if cfg.SyncEnabled() && !n.synced.Load() {
 		in.SyncPending = "waiting for the peers' connections (sync)"
 	}
 	rec := d.owned.snapshot()
@@ -163,8 +184,8 @@ func (d *Daemon) drainBGP(vip netip.Addr, drain bool) error {
 	if err != nil {
 		return err
 	}
-	nudge(d.bgp.nudge)
-	return nil
+	// At once, so that the answer shows the drain.
+	return d.bgp.apply(d.announceInput(d.bgp))
 }
 
 // stopBGP ends the sessions: gracefully (withdrawing everything after the

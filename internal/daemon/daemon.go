@@ -77,9 +77,6 @@ type Daemon struct {
 	// bgp announces the VIPs and local addresses; nil without a bgp
 	// section.
 	bgp *bgpNode
-	// startedAt is when this daemon started: a node never heard since
-	// is taken for failed only a while after it.
-	startedAt time.Time
 	// probes limits the neighbour probes for adopted connections' clients;
 	// used by the event reader only.
 	probes probeLimiter
@@ -102,7 +99,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 	if opts.KeepOnExit == nil {
 		opts.KeepOnExit = new(atomic.Bool)
 	}
-	d := &Daemon{cfg: cfg, opts: opts, log: log, owner: newOwner(), startedAt: time.Now()}
+	d := &Daemon{cfg: cfg, opts: opts, log: log, owner: newOwner()}
 	d.dropTasks = dropQueue{wake: make(chan struct{}, 1), log: log}
 	d.announcer = ha.NewAnnouncer(log)
 	d.neigh = hostnet.NewNeighbours(log)
@@ -119,12 +116,15 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 	if err := d.start(ctx); err != nil {
 		return err
 	}
-	started = true
+	// BGP before the start counts as done: a speaker that cannot start
+	// leaves an adopted datapath running, as any other failed start does,
+	// while the routers still hold its routes for the next attempt.
 	if cfg.BGPEnabled() {
 		if err := d.startBGP(ctx, d.dp.Adopted()); err != nil {
 			return fmt.Errorf("bgp: %w", err)
 		}
 	}
+	started = true
 
 	g, runCtx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.own(runCtx) })
@@ -277,6 +277,9 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 	if dp.VLANCheckOff() {
 		d.log.Warn("more VLANs on the balancing interfaces than the datapath tells apart: frames of every VLAN are balanced", "max", datapath.MaxVLANs)
 	}
+	// A predecessor's taken-over addresses stay taken over until the
+	// nodes they belong to are heard (see takeOverAddrs).
+	d.takenOver = heldFor(d.owned.snapshot().Addresses, d.nodeAddrs(cfg))
 	if err := d.addAddresses(); err != nil {
 		return err
 	}

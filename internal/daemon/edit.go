@@ -151,7 +151,7 @@ func (d *Daemon) reload(source string) (api.ReloadResult, error) {
 	next.Interfaces, next.XDPMode, next.State, next.API = cur.Interfaces, cur.XDPMode, cur.State, cur.API
 	next.Conntrack.Capacity, next.Conntrack.GCInterval, next.Metrics = cur.Conntrack.Capacity, cur.Conntrack.GCInterval, cur.Metrics
 	next.Log.Format = cur.Log.Format
-	next.HA, next.Sync = cur.HA, cur.Sync
+	next.HA, next.Sync, next.BGP = cur.HA, cur.Sync, cur.BGP
 
 	// What can be refused is tried first, undone if a later step fails;
 	// the rest (timeouts, log level: validated with the file) cannot fail,
