@@ -32,6 +32,9 @@ type bgpNode struct {
 	// over with the datapath). Later pulls, which repair lost datagrams,
 	// hold nothing back.
 	synced atomic.Bool
+	// notForwarding: the last decision found this node not forwarding
+	// (the announce loop's alone).
+	notForwarding bool
 }
 
 // startBGP starts the speaker with what this node serves right now, so
@@ -52,7 +55,10 @@ func (d *Daemon) startBGP(ctx context.Context, adopted bool) error {
 	}
 	// An adopted datapath holds its predecessor's copy of the peers'
 	// connections: it need not wait for a pull to announce.
-	n := &bgpNode{speaker: s, nudge: make(chan struct{}, 1), withdrawals: map[string]uint64{}}
+	// Every reason has a series from the start, at 0.
+	n := &bgpNode{speaker: s, nudge: make(chan struct{}, 1), withdrawals: map[string]uint64{
+		string(causeNotServing): 0, string(causeSyncPending): 0, string(causeDrained): 0, string(causeBackends): 0,
+	}}
 	n.synced.Store(adopted)
 	if err := n.apply(d.announceInput(n)); err != nil {
 		return err
@@ -80,9 +86,35 @@ func (d *Daemon) announce(ctx context.Context) {
 		if d.watchNodes(ctx, in.NotServing == "") {
 			in = d.announceInput(d.bgp)
 		}
+		if d.bgp.forwardingAgain(in) {
+			d.reclaimLocal(ctx)
+		}
 		if err := d.bgp.apply(in); err != nil {
 			d.log.Warn("bgp: announce", "err", err)
 		}
+	}
+}
+
+// forwardingAgain reports whether this node forwards again after it could
+// not (an interface was down): a survivor may have held its local
+// addresses meanwhile.
+func (n *bgpNode) forwardingAgain(in announceInput) bool {
+	was := n.notForwarding
+	n.notForwarding = in.NotServing != ""
+	return was && !n.notForwarding
+}
+
+// reclaimLocal announces this node's local addresses with gratuitous ARP,
+// so that on-link backends that sent a survivor the replies while this
+// node was away send them here again.
+func (d *Daemon) reclaimLocal(ctx context.Context) {
+	err := d.do(func() error {
+		g := d.cfg.HA.GARP
+		d.announcer.Start(ctx, d.addrInterface(), d.cfg.Local.Addresses, g.Repeat, g.Delay)
+		return nil
+	})
+	if err != nil {
+		d.log.Warn("bgp: announce the local addresses again", "err", err)
 	}
 }
 

@@ -208,6 +208,15 @@ func TestBGPNodeFailure(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// Back, node 1 claims its local address again (gratuitous ARP): the
+	// backends send its connections' replies to it, not to node 2.
+	deadline = time.Now().Add(5 * time.Second)
+	for want := hostMAC(t, e.ref.LB); neighbourMAC(t, e.ref.RS1, bgpLocal[0]) != want; {
+		if time.Now().After(deadline) {
+			t.Fatalf("rs1 sends to %s at %q 5s after node 1 came back, want node 1's %s", bgpLocal[0], neighbourMAC(t, e.ref.RS1, bgpLocal[0]), want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	total, broken := streams.end(t)
 	if len(broken) > 2 {
 		t.Errorf("%d streams broke, want at most 2:\n%s", len(broken), strings.Join(broken, "\n"))
