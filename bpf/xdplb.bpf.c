@@ -189,7 +189,8 @@ static __always_inline int from_backend(struct xdp_md *ctx, struct packet *p)
 	touch(&rev->last_seen, &rev->state, p->proto, p->tcp_flags);
 	sync_reverse(&rk, rev, was);
 
-	if (p->tcp_flags & TCP_SYN)
+	/* Only a TOA service's SYN-ACK pays toa_synack's second lookup. */
+	if ((p->tcp_flags & TCP_SYN) && sends_toa(rev->svc_id))
 		toa_synack(ctx, (void *)p->ip - (void *)p->eth);
 
 	to.saddr = rev->client.daddr;

@@ -149,10 +149,11 @@ __attribute__((noinline)) int toa_fix_options(struct xdp_md *ctx, __u32 tcp_off,
 /* toa_synack notes a backend's SYN-ACK to a client of a TOA service: the
  * client's packets that acknowledge it are to carry the option, and the
  * MSS it announces is lowered to leave room for it. l2 is the length of
- * the Ethernet header (and VLAN tag). The connection is looked up again
- * by the packet's tuple, which costs a SYN-ACK a second lookup and spares
- * every other reply the branches. A global function, so the verifier
- * checks it once. */
+ * the Ethernet header (and VLAN tag); the caller has checked that the
+ * service sends TOA. A global function gets no map values, so the
+ * connection is looked up again by the packet's tuple: a second lookup for
+ * a TOA service's SYN-ACK, which keeps the branches out of every other
+ * reply's path, and the verifier checks it once. */
 __attribute__((noinline)) int toa_synack(struct xdp_md *ctx, __u32 l2)
 {
 	void *data = (void *)(long)ctx->data;
@@ -177,7 +178,7 @@ __attribute__((noinline)) int toa_synack(struct xdp_md *ctx, __u32 l2)
 	rk.dport = th->dest;
 	rk.proto = IPPROTO_TCP;
 	rev = bpf_map_lookup_elem(&ct_reverse, &rk);
-	if (!rev || !sends_toa(rev->svc_id))
+	if (!rev)
 		return 0;
 	ack = bpf_ntohl(th->seq) + 1;
 	bpf_map_update_elem(&toa_pending, &rev->client, &ack, BPF_ANY);

@@ -9,6 +9,7 @@ import (
 
 	api "github.com/osrg/gobgp/v4/api"
 	"github.com/osrg/gobgp/v4/pkg/server"
+	"github.com/xdplb/xdplb/internal/waitctx"
 )
 
 // localOnly is the import policy that keeps routers' routes out of the
@@ -110,7 +111,7 @@ func (s *Speaker) shutdownGracefully(ctx context.Context) error {
 			}
 		}
 		s.log.Info("bgp graceful shutdown: routes marked, withdrawing after the wait", "wait", s.cfg.ShutdownWait)
-		sleep(ctx, s.cfg.ShutdownWait)
+		waitctx.Sleep(ctx, s.cfg.ShutdownWait)
 	}
 	before := map[string]uint64{}
 	for addr, u := range s.updatesSent(ctx) {
@@ -163,7 +164,7 @@ func (s *Speaker) waitSent(ctx context.Context, before map[string]uint64) {
 				delete(before, addr)
 			}
 		}
-		if len(before) == 0 || !sleep(ctx, 10*time.Millisecond) {
+		if len(before) == 0 || !waitctx.Sleep(ctx, 10*time.Millisecond) {
 			return
 		}
 	}
@@ -185,16 +186,4 @@ func (s *Speaker) stopServer(ctx context.Context, keepRoutes bool) error {
 		return fmt.Errorf("stop bgp: %w", err)
 	}
 	return nil
-}
-
-// sleep waits d or until ctx is done; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -295,7 +294,7 @@ func unjoin(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		return j.Unwrap()
 	}
-	return []error{errors.Unwrap(err), err}[1:]
+	return []error{err}
 }
 
 // bgpSection renders the bgp section of c with the fields that differ

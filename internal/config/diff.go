@@ -100,7 +100,16 @@ func Diff(old, new *Config) []Change {
 		{"sync.refresh", old.Sync.Refresh, new.Sync.Refresh, true},
 		{"sync.bulk_timeout", old.Sync.BulkTimeout, new.Sync.BulkTimeout, true},
 		{"sync.cluster_id", old.Sync.ClusterID, new.Sync.ClusterID, true},
-		{"bgp", old.BGP, new.BGP, true},
+		{"bgp.asn", old.BGP.ASN, new.BGP.ASN, true},
+		{"bgp.router_id", old.BGP.RouterID, new.BGP.RouterID, true},
+		{"bgp.listen_port", old.BGP.ListenPort, new.BGP.ListenPort, true},
+		{"bgp.peers", old.BGP.Peers, new.BGP.Peers, true},
+		{"bgp.communities", old.BGP.Communities, new.BGP.Communities, true},
+		{"bgp.graceful_restart", old.BGP.GracefulRestart, new.BGP.GracefulRestart, true},
+		{"bgp.restart_time", old.BGP.RestartTime, new.BGP.RestartTime, true},
+		{"bgp.shutdown_wait", old.BGP.ShutdownWait, new.BGP.ShutdownWait, true},
+		{"bgp.min_up_backends", old.BGP.MinUpBackends, new.BGP.MinUpBackends, true},
+		{"bgp.nodes", old.BGP.Nodes, new.BGP.Nodes, true},
 	} {
 		if !reflect.DeepEqual(f.old, f.new) {
 			out = append(out, Change{What: f.name, Old: show(f.old), New: show(f.new), Restart: f.restart})
@@ -213,6 +222,10 @@ func show(v any) string {
 			return "" // not "invalid AddrPort"
 		}
 		return x.String()
+	case []BGPPeer, []BGPNode:
+		// As YAML says them, on one line.
+		b, _ := yaml.Marshal(x)
+		return strings.Join(strings.Fields(string(b)), " ")
 	case health.Spec:
 		n := healthNode(&x)
 		n.Style = yaml.FlowStyle

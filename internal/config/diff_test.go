@@ -58,3 +58,24 @@ services:
 		t.Errorf("Diff of a configuration with itself: %v", d)
 	}
 }
+
+func TestDiffBGP(t *testing.T) {
+	old, err := Parse([]byte(bgpBase))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := Parse([]byte(bgpBase + "bgp:\n  asn: 65001\n  router_id: 172.19.0.5\n  peers: [{address: 172.19.0.1, asn: 65000, hold_time: 3s}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Change{}
+	for _, c := range Diff(old, next) {
+		got[c.What] = c
+	}
+	if c := got["bgp.peers"]; !c.Restart || c.New != "- address: 172.19.0.1 asn: 65000 hold_time: 3s" {
+		t.Errorf("bgp.peers change %+v", c)
+	}
+	if c := got["bgp.asn"]; !c.Restart || c.New != "65001" {
+		t.Errorf("bgp.asn change %+v", c)
+	}
+}

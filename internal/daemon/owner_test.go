@@ -405,3 +405,35 @@ func TestAuditLog(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadLeavesBGPForARestart: a bgp section added to the file is
+// reported as needing a restart and changes nothing that runs; a later
+// dry run still shows it pending.
+func TestReloadLeavesBGPForARestart(t *testing.T) {
+	iface := os.Getenv(childEnv)
+	if iface == "" {
+		inNamespace(t)
+		return
+	}
+	d := startDaemon(t, iface, nil)
+	defer d.stop(t)
+	file, err := os.ReadFile(d.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file = append(file, []byte("bgp:\n  asn: 65001\n  router_id: 192.0.2.5\n  peers: [{address: 192.0.2.1, asn: 65000}]\n")...)
+	if err := os.WriteFile(d.path, file, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	res, err := d.client.Reload(d.ctx)
+	if err != nil || !slices.Contains(res.NeedRestart, "bgp.peers") {
+		t.Fatalf("reload adding bgp: %+v, %v; want bgp among what needs a restart", res, err)
+	}
+	if st, err := d.client.BGP(d.ctx); err != nil || st.Enabled {
+		t.Errorf("bgp after the reload: %+v, %v; want it still off", st, err)
+	}
+	plan, err := d.client.ReloadDryRun(d.ctx)
+	if err != nil || !slices.ContainsFunc(plan.Changes, func(c api.Change) bool { return c.What == "bgp.peers" && c.Restart }) {
+		t.Errorf("dry run after the reload: %+v, %v; want the bgp change still pending", plan, err)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/xdplb/xdplb/internal/waitctx"
 )
 
 // burstGap separates the gratuitous ARPs of one burst, so that one dropped
@@ -46,7 +48,7 @@ func (a *Announcer) Start(ctx context.Context, ifname string, addrs []netip.Addr
 	addrs = slices.Clone(addrs) // the caller may reuse its slice
 	go func() {
 		defer close(done)
-		if !a.burst(ctx, ifname, addrs, repeat) || delay <= 0 || !sleep(ctx, delay) {
+		if !a.burst(ctx, ifname, addrs, repeat) || delay <= 0 || !waitctx.Sleep(ctx, delay) {
 			return
 		}
 		a.burst(ctx, ifname, addrs, repeat)
@@ -76,7 +78,7 @@ func (a *Announcer) burst(ctx context.Context, ifname string, addrs []netip.Addr
 	var firstErr error
 	failed := 0
 	for i := range repeat {
-		if i > 0 && !sleep(ctx, burstGap) {
+		if i > 0 && !waitctx.Sleep(ctx, burstGap) {
 			return false
 		}
 		if err := a.send(ifname, addrs); err != nil {
@@ -90,16 +92,4 @@ func (a *Announcer) burst(ctx context.Context, ifname string, addrs []netip.Addr
 		a.log.Warn("gratuitous ARPs not sent", "interface", ifname, "failed", failed, "attempts", repeat, "err", firstErr)
 	}
 	return ctx.Err() == nil
-}
-
-// sleep waits for d or until ctx is done, and reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
