@@ -61,7 +61,7 @@ static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
 	rev.state = initial_state(p->proto);
 	rev.origin = node_id;
 
-	ret = claim_local_port(p, be, &rev, &rk);
+	ret = claim_local_port(p, be, backend_id, &rev, &rk);
 	if (ret >= 0)
 		return ret;
 
@@ -76,7 +76,7 @@ static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
 	if (bpf_map_update_elem(&ct_forward, fk, fwd, BPF_NOEXIST) != 0) {
 		/* Another CPU opened this connection first (a retransmitted SYN
 		 * on another queue), or the map refused: give our port back. */
-		bpf_map_delete_elem(&ct_reverse, &rk);
+		release_local_port(&rk, backend_id);
 		won = bpf_map_lookup_elem(&ct_forward, fk);
 		if (!won)
 			return verdict(R_DROP_CT_FULL, XDP_DROP);

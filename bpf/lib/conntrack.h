@@ -5,6 +5,8 @@
 #define XDPLB_CONNTRACK_H
 
 #include "parse.h"
+#include "stats.h"
+#include "snat.h"
 
 /* Refreshing last_seen on every packet would write a shared cache line per
  * packet; a second of resolution is plenty for timeouts of minutes. */
@@ -134,7 +136,7 @@ static __always_inline void forget_connection(const struct ct_key *fk, const str
 {
 	struct ct_key rk = reverse_key(fk, fwd);
 
-	bpf_map_delete_elem(&ct_reverse, &rk);
+	release_local_port(&rk, fwd->backend_id);
 	bpf_map_delete_elem(&ct_forward, fk);
 }
 

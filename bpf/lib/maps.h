@@ -89,6 +89,57 @@ struct {
 	__type(value, struct lb_config);
 } config SEC(".maps");
 
+/* Free local address:port slots, one pool per backend address:port (the
+ * tuple space a slot is unique in). Slots never handed out since the pool
+ * was made come first, counted by pool_cursor; then freed ones, from this
+ * FIFO: a slot goes in when its connection's reverse half is removed, so
+ * the one handed out next is the one free the longest, whose old
+ * connection the backend has most likely forgotten (TIME_WAIT). A value
+ * is local_index << 16 | port (host order). A slot is queued at most twice
+ * (once from before the cursor reached it), so a pool of up to
+ * POOL_QUEUE_SLOTS / 2 slots never finds its queue full; a larger one that
+ * does is made afresh by the control plane (EV_POOL_FULL), which loses no
+ * slot: the cursor goes over them all again. */
+struct port_queue {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, POOL_QUEUE_SLOTS);
+	__type(value, __u32);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, MAX_BACKENDS);
+	__type(key, __u32);
+	__array(values, struct port_queue);
+} port_pools SEC(".maps");
+
+/* Per pool, how many of its slots were handed out fresh (see port_pools). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, __u32);
+} pool_cursor SEC(".maps");
+
+/* Per backend id, the index of its address:port's pool plus one (0: none
+ * yet). Apart from struct backend so that backends pinned by earlier
+ * versions keep their layout. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, __u32);
+} backend_pool SEC(".maps");
+
+/* Local address -> its index in local_addrs, so the datapath can return
+ * the slot of a connection it removes to its pool. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_LOCAL_ADDRS);
+	__type(key, __be32);
+	__type(value, __u32);
+} local_index SEC(".maps");
+
 /* Plain hash maps, not LRU: an LRU map would evict a live connection's half
  * to make room, and a port whose reverse half vanished could be handed to a
  * second client while the first still uses it. A full table refuses new

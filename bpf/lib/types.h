@@ -27,6 +27,7 @@ enum limits {
 	PERSIST_ENTRIES = 1 << 18,
 	MAX_IF_MACS = 16,  /* interfaces the program can be attached to */
 	MAX_IF_VLANS = 64, /* VLANs on them it tells apart */
+	POOL_QUEUE_SLOTS = 1 << 16, /* freed local ports a pool holds (maps.h) */
 };
 
 /* A service is addressed by what a client puts on the wire. */
@@ -212,8 +213,9 @@ enum reason {
 /* Events to the control plane. */
 enum event_type {
 	EV_NO_NEIGH = 1,     /* addr: the backend whose next hop is missing */
-	EV_PORTS_PRESSURE = 2, /* allocation needed many retries */
+	EV_PORTS_PRESSURE = 2, /* addr: a backend whose pool of local ports is running out */
 	EV_NO_CLIENT_NEIGH = 3, /* addr: a client (of an adopted connection) whose next hop is missing */
+	EV_POOL_FULL = 4,    /* addr: the index (host order) of a port pool that lost a freed port */
 };
 
 struct event {

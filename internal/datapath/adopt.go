@@ -119,7 +119,7 @@ func (d *Datapath) adoptOne(c Adopted) (adoptOutcome, error) {
 		}
 		if !errors.Is(err, ebpf.ErrKeyExist) {
 			// A full table, most likely: give the port back.
-			return 0, errors.Join(err, deleteWire(d.objs.CtReverse, []xdplbCtKey{rk}))
+			return 0, errors.Join(err, d.deleteReverse([]xdplbCtKey{rk}))
 		}
 	case !errors.Is(err, ebpf.ErrKeyExist):
 		return 0, err
@@ -186,7 +186,7 @@ func (d *Datapath) deleteReverseOf(fk, rk xdplbCtKey) error {
 	case r.Client != fk:
 		return nil
 	}
-	return deleteWire(d.objs.CtReverse, []xdplbCtKey{rk})
+	return d.deleteReverse([]xdplbCtKey{rk})
 }
 
 // mergeForward keeps what this node knows better than the record: its
@@ -256,7 +256,7 @@ func (d *Datapath) Forget(r SyncRecord, seenBefore uint64) (bool, error) {
 	case err != nil && !errors.Is(err, ebpf.ErrKeyNotExist):
 		return false, fmt.Errorf("forget %v: %w", r.Client, err)
 	}
-	if err := deleteWire(d.objs.CtForward, []xdplbCtKey{fk}); err != nil {
+	if err := deleteWire(d.objs.CtForward, []xdplbCtKey{fk}, nil); err != nil {
 		return false, err
 	}
 	return true, d.deleteReverseOf(fk, rk)

@@ -42,6 +42,9 @@ func (d *Datapath) SetBackend(id uint32, serviceID uint32, addr netip.AddrPort, 
 	if drained {
 		v.Flags |= xdplbBackendFlagsBACKEND_DRAINED
 	}
+	if err := d.assignPool(id, addr); err != nil {
+		return err
+	}
 	if err := d.objs.Backends.Update(id, v, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write backend %d (%s): %w", id, addr, err)
 	}
@@ -54,6 +57,9 @@ func (d *Datapath) SetBackend(id uint32, serviceID uint32, addr netip.AddrPort, 
 func (d *Datapath) ClearBackend(id uint32) error {
 	if err := d.objs.Backends.Update(id, xdplbBackend{}, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("clear backend %d: %w", id, err)
+	}
+	if err := d.releasePool(id); err != nil {
+		return err
 	}
 	return d.SetBackendLoad(id, 0, 0)
 }

@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -180,5 +181,59 @@ func (f *fixture) handshake(b testing.TB, to netip.AddrPort) {
 		if err != nil || verdict != xdpTX {
 			b.Fatalf("handshake: verdict %d err %v", verdict, err)
 		}
+	}
+}
+
+// BenchmarkNewConnectionOccupancy: a new connection to a backend whose
+// local ports (one address, 10,000 ports) are 0, 50, 90 and 99 % taken. The
+// oldest connection expires after each new one, as under steady churn, so
+// the pool hands out freed ports. Flat is the goal.
+func BenchmarkNewConnectionOccupancy(b *testing.B) {
+	const slots = 10000
+	for _, pct := range []int{0, 50, 90, 99} {
+		b.Run(fmt.Sprintf("%d%%", pct), func(b *testing.B) {
+			f := newFixtureWith(b, 20000, 20000+slots-1, 1<<16)
+			var open []netip.AddrPort
+			next := 0
+			openOne := func() time.Duration {
+				c := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(next >> 16), byte(next >> 8), byte(next)}), uint16(1024+next%50000))
+				next++
+				var verdict uint32
+				var d time.Duration
+				var err error
+				f.nt.do(func() { verdict, _, d, err = f.dp.Run(clientSYN(c, clientMAC, single).bytes(b), f.lb0.ifindex, 1) })
+				if err != nil || verdict != xdpTX {
+					b.Fatalf("SYN %d at %d%%: verdict %d err %v", next, pct, verdict, err)
+				}
+				open = append(open, c)
+				return d
+			}
+			expireOldest := func() {
+				c := open[0]
+				open = open[1:]
+				k, _ := FlowKey{Src: c, Dst: single, Proto: TCP}.wire()
+				var v xdplbCtFwd
+				if err := f.dp.objs.CtForward.Lookup(k, &v); err != nil {
+					b.Fatal(err)
+				}
+				local := netip.AddrPortFrom(addrFromBE32(v.LocalAddr), portFromBE16(v.LocalPort))
+				if err := f.dp.DeleteForward([]FlowKey{{Src: c, Dst: single, Proto: TCP}}); err != nil {
+					b.Fatal(err)
+				}
+				if err := f.dp.DeleteReverse([]FlowKey{{Src: rs1HTTP, Dst: local, Proto: TCP}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for len(open) < slots*pct/100 {
+				openOne()
+			}
+			var total time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				total += openOne()
+				expireOldest()
+			}
+			b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/packet")
+		})
 	}
 }

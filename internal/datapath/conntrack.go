@@ -197,21 +197,34 @@ func (d *Datapath) ResetForward(keys []FlowKey) error {
 }
 
 // DeleteForward removes forward entries; missing ones are not an error.
-func (d *Datapath) DeleteForward(keys []FlowKey) error { return deleteKeys(d.objs.CtForward, keys) }
+func (d *Datapath) DeleteForward(keys []FlowKey) error {
+	wire, err := wireKeys(keys)
+	if err != nil {
+		return err
+	}
+	return deleteWire(d.objs.CtForward, wire, nil)
+}
 
-// DeleteReverse removes reverse entries; missing ones are not an error.
-func (d *Datapath) DeleteReverse(keys []FlowKey) error { return deleteKeys(d.objs.CtReverse, keys) }
+// DeleteReverse removes reverse entries, their local ports going back to
+// their pools; missing ones are not an error.
+func (d *Datapath) DeleteReverse(keys []FlowKey) error {
+	wire, err := wireKeys(keys)
+	if err != nil {
+		return err
+	}
+	return d.deleteReverse(wire)
+}
 
-func deleteKeys(m *ebpf.Map, keys []FlowKey) error {
+func wireKeys(keys []FlowKey) ([]xdplbCtKey, error) {
 	wire := make([]xdplbCtKey, len(keys))
 	for i, k := range keys {
 		w, err := k.wire()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		wire[i] = w
 	}
-	return deleteWire(m, wire)
+	return wire, nil
 }
 
 // PutConns inserts connections, both halves each, all reverse halves

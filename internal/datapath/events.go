@@ -19,9 +19,12 @@ const (
 	// EventNoNeighbour: a backend's next hop is not resolved; Addr is the
 	// backend.
 	EventNoNeighbour = EventType(xdplbEventTypeEV_NO_NEIGH)
-	// EventPortsPressure: a local port took many probes to find; Addr is
-	// the backend.
+	// EventPortsPressure: a backend's pool of local ports is running out
+	// or ran out; Addr is the backend.
 	EventPortsPressure = EventType(xdplbEventTypeEV_PORTS_PRESSURE)
+	// EventPoolFull: a port pool's queue was full and lost a freed port;
+	// ReadEvents has made the pool afresh (Err says if it could not).
+	EventPoolFull = EventType(xdplbEventTypeEV_POOL_FULL)
 	// EventNoClientNeighbour: the next hop towards the client of a
 	// connection adopted from a peer is not resolved; Addr is the client.
 	EventNoClientNeighbour = EventType(xdplbEventTypeEV_NO_CLIENT_NEIGH)
@@ -31,11 +34,17 @@ const (
 type Event struct {
 	Type EventType
 	Addr netip.Addr
+	Err  error
 }
 
-// ReadEvents delivers datapath events to fn until ctx ends.
+// ReadEvents delivers datapath events to fn until ctx ends. It answers
+// the ones that are the datapath's own business first.
 func (d *Datapath) ReadEvents(ctx context.Context, fn func(Event)) error {
 	return readRing(ctx, d.objs.Events, "event", func(raw *xdplbEvent) {
+		if EventType(raw.Type) == EventPoolFull {
+			fn(Event{Type: EventPoolFull, Err: d.RemakePool(raw.Addr)})
+			return
+		}
 		fn(Event{Type: EventType(raw.Type), Addr: addrFromBE32(raw.Addr)})
 	})
 }

@@ -58,6 +58,10 @@ func TestMapLayouts(t *testing.T) {
 		"svc_client_addr": {u32, u32, uint32(xdplbLimitsMAX_SERVICES)},
 		"toa_pending":     {size(xdplbCtKey{}), u32, 1 << 18},
 		"toa_stats":       {u32, size(uint64(0)), uint32(xdplbToaCounterTOA_COUNTERS)},
+		"port_pools":      {u32, u32, uint32(xdplbLimitsMAX_BACKENDS)}, // values are map ids
+		"pool_cursor":     {u32, u32, uint32(xdplbLimitsMAX_BACKENDS)},
+		"backend_pool":    {u32, u32, uint32(xdplbLimitsMAX_BACKENDS)},
+		"local_index":     {u32, u32, uint32(xdplbLimitsMAX_LOCAL_ADDRS)},
 	}
 
 	// Every map of the object, found by its bpf2go tag, so a map added

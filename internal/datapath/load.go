@@ -47,9 +47,6 @@ type Options struct {
 	// ConntrackCapacity is the number of entries in each conntrack half.
 	// Zero keeps the compiled default, DefaultConntrackCapacity.
 	ConntrackCapacity uint32
-	// AllocTries bounds the probes for a free local port per new
-	// connection (at most 64). Zero keeps the default (32).
-	AllocTries uint32
 	// PinPath, if set, is a directory on a BPF filesystem where the maps
 	// and attachments are pinned, so they outlive this process: a later
 	// Load with the same PinPath adopts them, established connections
@@ -69,6 +66,10 @@ type Datapath struct {
 	// from; zero if they were not.
 	migratedFrom uint32
 	links        map[int]link.Link
+
+	pools *pools
+	// poolQueue is the spec of a port pool's queue (maps.h, port_queue).
+	poolQueue *ebpf.MapSpec
 
 	// lastSweepSize sizes the next sweep's map up front.
 	lastSweepSize int
@@ -101,14 +102,6 @@ func Load(opts Options) (*Datapath, error) {
 		spec.Maps["ct_forward"].MaxEntries = opts.ConntrackCapacity
 		spec.Maps["ct_reverse"].MaxEntries = opts.ConntrackCapacity
 	}
-	if opts.AllocTries > 0 {
-		if opts.AllocTries > 64 {
-			return nil, fmt.Errorf("alloc tries %d: at most 64", opts.AllocTries)
-		}
-		if err := spec.Variables["alloc_tries"].Set(opts.AllocTries); err != nil {
-			return nil, fmt.Errorf("set alloc_tries: %w", err)
-		}
-	}
 	var collOpts *ebpf.CollectionOptions
 	var transient string
 	if opts.PinPath != "" {
@@ -122,7 +115,8 @@ func Load(opts Options) (*Datapath, error) {
 		}
 		collOpts = &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: opts.PinPath}}
 	}
-	d := &Datapath{pinPath: opts.PinPath, pinsTransient: transient, links: map[int]link.Link{}}
+	d := &Datapath{pinPath: opts.PinPath, pinsTransient: transient, links: map[int]link.Link{},
+		pools: newPools(), poolQueue: spec.Maps["port_pools"].InnerMap.Copy()}
 	if opts.PinPath != "" {
 		if d.restartedCounters, err = dropResizedCounters(spec, opts.PinPath); err != nil {
 			return nil, err
@@ -186,10 +180,13 @@ func (d *Datapath) checkLayout() error {
 			"restart with --reset-state to discard them and every established connection", ErrIncompatiblePins, d.pinPath, v, LayoutVersion)
 	}
 	d.adopted = d.pinPath != ""
-	if d.adopted {
-		return d.restoreGlobals()
+	if !d.adopted {
+		return nil
 	}
-	return nil
+	if err := d.restoreGlobals(); err != nil {
+		return err
+	}
+	return d.restorePools()
 }
 
 func (d *Datapath) stampLayout() error {

@@ -181,6 +181,9 @@ func (d *Datapath) SetLocal(addrs []netip.Addr, ports, alloc Ports) error {
 	if err := d.objs.Config.Update(uint32(0), cfg, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write datapath config: %w", err)
 	}
+	if err := d.setPoolsLocal(addrs, alloc); err != nil {
+		return err
+	}
 	return d.setPortGlobals(ports.Min, ports.Max)
 }
 

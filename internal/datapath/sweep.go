@@ -241,10 +241,18 @@ func (d *Datapath) fullSweep(sw *sweep) error {
 // deleteHalves removes forward halves first: once a client's packets find
 // nothing, nothing refreshes the reverse half about to go.
 func (d *Datapath) deleteHalves(fwd, rev []xdplbCtKey) error {
-	if err := deleteWire(d.objs.CtForward, fwd); err != nil {
+	if err := deleteWire(d.objs.CtForward, fwd, nil); err != nil {
 		return err
 	}
-	return deleteWire(d.objs.CtReverse, rev)
+	return d.deleteReverse(rev)
+}
+
+// deleteReverse removes reverse halves and returns the local ports of
+// those it removed to their pools.
+func (d *Datapath) deleteReverse(keys []xdplbCtKey) error {
+	var removed []xdplbCtKey
+	err := deleteWire(d.objs.CtReverse, keys, func(k []xdplbCtKey) { removed = append(removed, k...) })
+	return errors.Join(err, d.releaseSlots(removed))
 }
 
 func idle(now, then uint64) uint64 {
@@ -254,12 +262,16 @@ func idle(now, then uint64) uint64 {
 	return now - then
 }
 
-// deleteWire removes keys in batches. A batch delete stops at the first
-// key that is gone (the datapath or a concurrent walk may have removed
-// it); that key is skipped and the rest go on.
-func deleteWire(m *ebpf.Map, keys []xdplbCtKey) error {
+// deleteWire removes keys in batches, and hands each run of keys it
+// removed to removed (if not nil). A batch delete stops at the first key
+// that is gone (the datapath or a concurrent walk may have removed it);
+// that key is skipped and the rest go on.
+func deleteWire(m *ebpf.Map, keys []xdplbCtKey, removed func([]xdplbCtKey)) error {
 	for len(keys) > 0 {
 		n, err := m.BatchDelete(keys, nil)
+		if removed != nil && n > 0 {
+			removed(keys[:n])
+		}
 		switch {
 		case err == nil:
 			return nil

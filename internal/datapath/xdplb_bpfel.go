@@ -106,6 +106,7 @@ const (
 	xdplbEventTypeEV_NO_NEIGH        xdplbEventType = 1
 	xdplbEventTypeEV_PORTS_PRESSURE  xdplbEventType = 2
 	xdplbEventTypeEV_NO_CLIENT_NEIGH xdplbEventType = 3
+	xdplbEventTypeEV_POOL_FULL       xdplbEventType = 4
 )
 
 type xdplbIfMac struct {
@@ -146,6 +147,7 @@ const (
 	xdplbLimitsPERSIST_ENTRIES    xdplbLimits = 262144
 	xdplbLimitsMAX_IF_MACS        xdplbLimits = 16
 	xdplbLimitsMAX_IF_VLANS       xdplbLimits = 64
+	xdplbLimitsPOOL_QUEUE_SLOTS   xdplbLimits = 65536
 )
 
 type xdplbPersistKey struct {
@@ -281,6 +283,7 @@ type xdplbTraffic struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	xdplbMapBackendLoads         = "backend_loads"
+	xdplbMapBackendPool          = "backend_pool"
 	xdplbMapBackendStats         = "backend_stats"
 	xdplbMapBackends             = "backends"
 	xdplbMapConfig               = "config"
@@ -289,8 +292,11 @@ const (
 	xdplbMapEvents               = "events"
 	xdplbMapLayout               = "layout"
 	xdplbMapLocalAddrs           = "local_addrs"
+	xdplbMapLocalIndex           = "local_index"
 	xdplbMapPersist              = "persist"
 	xdplbMapPersistMasks         = "persist_masks"
+	xdplbMapPoolCursor           = "pool_cursor"
+	xdplbMapPortPools            = "port_pools"
 	xdplbMapReasons              = "reasons"
 	xdplbMapRings                = "rings"
 	xdplbMapRrPos                = "rr_pos"
@@ -305,7 +311,6 @@ const (
 	xdplbMapToaStats             = "toa_stats"
 	xdplbMapVips                 = "vips"
 	xdplbProgXdplb               = "xdplb"
-	xdplbVarAllocTries           = "alloc_tries"
 	xdplbVarIfMacs               = "if_macs"
 	xdplbVarIfVlans              = "if_vlans"
 	xdplbVarNatPortMax           = "nat_port_max"
@@ -376,6 +381,7 @@ type xdplbProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdplbMapSpecs struct {
 	BackendLoads  *ebpf.MapSpec `ebpf:"backend_loads"`
+	BackendPool   *ebpf.MapSpec `ebpf:"backend_pool"`
 	BackendStats  *ebpf.MapSpec `ebpf:"backend_stats"`
 	Backends      *ebpf.MapSpec `ebpf:"backends"`
 	Config        *ebpf.MapSpec `ebpf:"config"`
@@ -384,8 +390,11 @@ type xdplbMapSpecs struct {
 	Events        *ebpf.MapSpec `ebpf:"events"`
 	Layout        *ebpf.MapSpec `ebpf:"layout"`
 	LocalAddrs    *ebpf.MapSpec `ebpf:"local_addrs"`
+	LocalIndex    *ebpf.MapSpec `ebpf:"local_index"`
 	Persist       *ebpf.MapSpec `ebpf:"persist"`
 	PersistMasks  *ebpf.MapSpec `ebpf:"persist_masks"`
+	PoolCursor    *ebpf.MapSpec `ebpf:"pool_cursor"`
+	PortPools     *ebpf.MapSpec `ebpf:"port_pools"`
 	Reasons       *ebpf.MapSpec `ebpf:"reasons"`
 	Rings         *ebpf.MapSpec `ebpf:"rings"`
 	RrPos         *ebpf.MapSpec `ebpf:"rr_pos"`
@@ -405,7 +414,6 @@ type xdplbMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdplbVariableSpecs struct {
-	AllocTries           *ebpf.VariableSpec `ebpf:"alloc_tries"`
 	IfMacs               *ebpf.VariableSpec `ebpf:"if_macs"`
 	IfVlans              *ebpf.VariableSpec `ebpf:"if_vlans"`
 	NatPortMax           *ebpf.VariableSpec `ebpf:"nat_port_max"`
@@ -447,6 +455,7 @@ func (o *xdplbObjects) Close() error {
 // It can be passed to loadXdplbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdplbMaps struct {
 	BackendLoads  *ebpf.Map `ebpf:"backend_loads"`
+	BackendPool   *ebpf.Map `ebpf:"backend_pool"`
 	BackendStats  *ebpf.Map `ebpf:"backend_stats"`
 	Backends      *ebpf.Map `ebpf:"backends"`
 	Config        *ebpf.Map `ebpf:"config"`
@@ -455,8 +464,11 @@ type xdplbMaps struct {
 	Events        *ebpf.Map `ebpf:"events"`
 	Layout        *ebpf.Map `ebpf:"layout"`
 	LocalAddrs    *ebpf.Map `ebpf:"local_addrs"`
+	LocalIndex    *ebpf.Map `ebpf:"local_index"`
 	Persist       *ebpf.Map `ebpf:"persist"`
 	PersistMasks  *ebpf.Map `ebpf:"persist_masks"`
+	PoolCursor    *ebpf.Map `ebpf:"pool_cursor"`
+	PortPools     *ebpf.Map `ebpf:"port_pools"`
 	Reasons       *ebpf.Map `ebpf:"reasons"`
 	Rings         *ebpf.Map `ebpf:"rings"`
 	RrPos         *ebpf.Map `ebpf:"rr_pos"`
@@ -475,6 +487,7 @@ type xdplbMaps struct {
 func (m *xdplbMaps) Close() error {
 	return _XdplbClose(
 		m.BackendLoads,
+		m.BackendPool,
 		m.BackendStats,
 		m.Backends,
 		m.Config,
@@ -483,8 +496,11 @@ func (m *xdplbMaps) Close() error {
 		m.Events,
 		m.Layout,
 		m.LocalAddrs,
+		m.LocalIndex,
 		m.Persist,
 		m.PersistMasks,
+		m.PoolCursor,
+		m.PortPools,
 		m.Reasons,
 		m.Rings,
 		m.RrPos,
@@ -505,7 +521,6 @@ func (m *xdplbMaps) Close() error {
 //
 // It can be passed to loadXdplbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdplbVariables struct {
-	AllocTries           *ebpf.Variable `ebpf:"alloc_tries"`
 	IfMacs               *ebpf.Variable `ebpf:"if_macs"`
 	IfVlans              *ebpf.Variable `ebpf:"if_vlans"`
 	NatPortMax           *ebpf.Variable `ebpf:"nat_port_max"`
