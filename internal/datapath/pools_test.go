@@ -137,7 +137,7 @@ func TestPoolFullMadeAfresh(t *testing.T) {
 	f.run(t, in, f.lb0.ifindex, xdpTX, out, "fwd_tx")
 	next, _ := synFrom(t, clientN(11), 0)
 	f.run(t, next, f.lb0.ifindex, xdpDrop, nil, "drop_ports_exhausted") // 20001 is in use
-	f.expire(t, clientN(1), poolBase+1) // freed after the remake: queued
+	f.expire(t, clientN(1), poolBase+1)                                 // freed after the remake: queued
 	in, out = synFrom(t, clientN(20), poolBase+1)
 	f.run(t, in, f.lb0.ifindex, xdpTX, out, "fwd_tx")
 }
