@@ -7,6 +7,9 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -351,5 +354,173 @@ func TestTimeoutExpiry(t *testing.T) {
 	t.Logf("reasons[drop_no_conn]: %d -> %d", before, after)
 	if after <= before {
 		t.Errorf("reasons[drop_no_conn] did not move (%d -> %d) although the client sent on an expired connection", before, after)
+	}
+}
+
+// TestEveryLocalPortUsed holds all 1,000 local ports of one backend with
+// concurrent open connections: each must get a port at its first SYN (the
+// earlier allocator, a random start and 64 probes, refused from about 70 %
+// use), a 1,001st must fail with its SYNs counted as exhaustion, and once
+// one connection has closed and expired, its port must be handed out again.
+func TestEveryLocalPortUsed(t *testing.T) {
+	testbed.RequirePrivileges(t)
+	const (
+		ports   = 1000
+		dialers = 50
+		finTO   = 200 * time.Millisecond
+		gc      = 50 * time.Millisecond
+	)
+	// Client and echo server both live in this process: two descriptors a
+	// connection. Go raises the soft limit to the hard one at start; if
+	// that is still too low, dials would fail with EMFILE, not for ports.
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if need := uint64(2*(ports+1) + 200); lim.Cur < need {
+		t.Fatalf("RLIMIT_NOFILE is %d (hard %d), need %d for %d connections with their server ends", lim.Cur, lim.Max, need, ports+1)
+	}
+	e := ctStartEnv(t, "10000-10999", ctConntrack(conntrack.Timeouts{FinWait: finTO}, gc))
+
+	open := make([]net.Conn, ports)
+	t.Cleanup(func() {
+		for _, c := range open {
+			if c != nil {
+				c.Close()
+			}
+		}
+	})
+	// each runs f(i) for every connection, dialers at a time, and returns
+	// the errors by connection.
+	each := func(f func(i int) error) []error {
+		errs := make([]error, ports)
+		next := make(chan int)
+		var wg sync.WaitGroup
+		for range dialers {
+			wg.Go(func() {
+				for i := range next {
+					errs[i] = f(i)
+				}
+			})
+		}
+		for i := range ports {
+			next <- i
+		}
+		close(next)
+		wg.Wait()
+		return errs
+	}
+	// failed reports the errors, and tells whether there were any.
+	failed := func(what string, errs []error) bool {
+		t.Helper()
+		var n int
+		for i, err := range errs {
+			if err != nil {
+				if n < 10 {
+					t.Errorf("connection %d %s: %v", i+1, what, err)
+				}
+				n++
+			}
+		}
+		if n > 0 {
+			t.Errorf("%d of %d connections failed %s", n, ports, what)
+		}
+		return n > 0
+	}
+
+	before := ctReason(t, ctStats(t, e), "drop_ports_exhausted")
+	took := make([]time.Duration, ports)
+	begin := time.Now()
+	errs := each(func(i int) error {
+		start := time.Now()
+		defer func() { took[i] = time.Since(start) }()
+		c, err := ctDial(t, e, ctService, 5*time.Second)
+		if err != nil {
+			return fmt.Errorf("dial: %w", err)
+		}
+		open[i] = c
+		return ctEchoLine(c, fmt.Sprintf("connection %d", i+1), 5*time.Second)
+	})
+	t.Logf("%d concurrent connections (%d dialers) in %s, slowest %s",
+		ports, dialers, time.Since(begin).Round(time.Millisecond), slices.Max(took).Round(time.Millisecond))
+	after := ctReason(t, ctStats(t, e), "drop_ports_exhausted")
+	if failed("opening", errs) {
+		t.Fatalf("reasons[drop_ports_exhausted]: %d -> %d", before, after)
+	}
+	// Not even a first SYN may have been refused: a retransmission would
+	// hide it from the dial.
+	if after != before {
+		t.Errorf("reasons[drop_ports_exhausted] moved (%d -> %d) while local ports were free", before, after)
+	}
+
+	conns := ctConns(t, e, ctService)
+	if len(conns) != ports {
+		t.Errorf("%d connections tracked, want %d", len(conns), ports)
+	}
+	local := make(map[netip.AddrPort]netip.AddrPort, len(conns)) // client -> local
+	used := make(map[netip.AddrPort]bool, len(conns))
+	for _, x := range conns {
+		if p := x.Local.Port(); p < 10000 || p > 10999 {
+			t.Errorf("connection from %s on local %s, outside 10000-10999", x.Client, x.Local)
+		}
+		if used[x.Local] {
+			t.Errorf("local %s held by two connections", x.Local)
+		}
+		used[x.Local] = true
+		local[x.Client] = x.Local
+	}
+	t.Logf("%d connections tracked on %d distinct local address:ports", len(conns), len(used))
+
+	begin = time.Now()
+	c, err := ctDial(t, e, ctService, 2500*time.Millisecond)
+	if err == nil {
+		c.Close()
+		t.Fatalf("connection %d got through with all %d local ports held (from %s)", ports+1, ports, c.LocalAddr())
+	}
+	t.Logf("connection %d failed after %s: %v", ports+1, time.Since(begin).Round(time.Millisecond), err)
+	if !ctIsTimeout(err) {
+		t.Errorf("connection %d: %v, want a timeout (its SYNs dropped, not refused)", ports+1, err)
+	}
+	exhausted := ctReason(t, ctStats(t, e), "drop_ports_exhausted")
+	t.Logf("reasons[drop_ports_exhausted]: %d -> %d", after, exhausted)
+	if exhausted <= after {
+		t.Errorf("reasons[drop_ports_exhausted] did not move (%d -> %d) although a SYN found every port held", after, exhausted)
+	}
+
+	if failed("after the refused one", each(func(i int) error {
+		return ctEchoLine(open[i], fmt.Sprintf("connection %d again", i+1), 5*time.Second)
+	})) {
+		t.FailNow()
+	}
+
+	client := open[0].LocalAddr().(*net.TCPAddr).AddrPort()
+	freed := local[netip.AddrPortFrom(client.Addr().Unmap(), client.Port())]
+	open[0].Close()
+	time.Sleep(finTO + gc + 100*time.Millisecond)
+	begin = time.Now()
+	c, err = ctDial(t, e, ctService, 5*time.Second)
+	if err != nil {
+		t.Fatalf("new connection after one closed and fin_wait %s passed: %v", finTO, err)
+	}
+	open[0] = c
+	if err := ctEchoLine(c, "new connection", 5*time.Second); err != nil {
+		t.Fatalf("new connection: %v", err)
+	}
+	d := time.Since(begin)
+	t.Logf("new connection took %s", d.Round(time.Millisecond))
+	if d > 900*time.Millisecond {
+		t.Errorf("new connection took %s: its first SYN was dropped although a port had been freed", d)
+	}
+	client = c.LocalAddr().(*net.TCPAddr).AddrPort()
+	client = netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
+	var got netip.AddrPort
+	for _, x := range ctConns(t, e, ctService) {
+		if x.Client == client {
+			got = x.Local
+		}
+	}
+	t.Logf("freed local %s, new connection's local %s", freed, got)
+	if !freed.IsValid() || got != freed {
+		t.Errorf("new connection on local %s, want the freed %s (the only free one)", got, freed)
 	}
 }
