@@ -73,6 +73,7 @@ static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
 	fwd->backend_id = backend_id;
 	fwd->svc_id = svc->id;
 	fwd->state = rev.state;
+	follow_seq(&fwd->seq_next, ctx, p);
 	if (bpf_map_update_elem(&ct_forward, fk, fwd, BPF_NOEXIST) != 0) {
 		/* Another CPU opened this connection first (a retransmitted SYN
 		 * on another queue), or the map refused: give our port back. */
@@ -116,8 +117,14 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 	}
 	if (fwd) {
 		enum ct_state was = fwd->state;
+		__u8 flags = p->tcp_flags;
 
-		refresh = touch(&fwd->last_seen, &fwd->state, p->proto, p->tcp_flags);
+		ret = follow_seq(&fwd->seq_next, ctx, p);
+		if (ret == RESET_REFUSE)
+			return verdict(R_DROP_RST_WINDOW, XDP_DROP);
+		if (ret == RESET_PASS_ON)
+			flags &= ~TCP_RST;
+		refresh = touch(&fwd->last_seen, &fwd->state, p->proto, flags);
 		sync_forward(&fk, fwd, was);
 		conn = *fwd;
 	} else {
@@ -166,6 +173,7 @@ static __always_inline int from_backend(struct xdp_md *ctx, struct packet *p)
 	struct tuple to;
 	enum ct_state was;
 	__u16 port;
+	__u8 flags;
 	int ret;
 
 	/* Only ports in the NAT range can be ours; skip the lookup otherwise. */
@@ -185,8 +193,14 @@ static __always_inline int from_backend(struct xdp_md *ctx, struct packet *p)
 		if (ret >= 0)
 			return ret;
 	}
+	flags = p->tcp_flags;
+	ret = follow_seq(&rev->seq_next, ctx, p);
+	if (ret == RESET_REFUSE)
+		return verdict(R_DROP_RST_WINDOW, XDP_DROP);
+	if (ret == RESET_PASS_ON)
+		flags &= ~TCP_RST;
 	was = rev->state;
-	touch(&rev->last_seen, &rev->state, p->proto, p->tcp_flags);
+	touch(&rev->last_seen, &rev->state, p->proto, flags);
 	sync_reverse(&rk, rev, was);
 
 	/* Only a TOA service's SYN-ACK pays toa_synack's second lookup. */

@@ -60,6 +60,56 @@ static __always_inline int touch(__u64 *last_seen, enum ct_state *state, __u8 pr
 	return 0;
 }
 
+/* Resets are checked against the sequence number their receiver expects
+ * next (RFC 5961), which the datapath follows in each half since it sees
+ * both directions: one store per segment that advances it, into the entry
+ * the packet has just read. A reset carrying exactly that number is acted
+ * on as before (the half closes). One within RST_WINDOW_BACK behind or
+ * RST_WINDOW ahead of it is passed to the endpoint, which accepts it if it
+ * is exact for it (we may have missed a segment) and otherwise answers a
+ * challenge ACK that a live peer answers with an exact reset; the entry is
+ * left as it is. Anything further is a blind reset: dropped and counted. */
+#define RST_WINDOW (1u << 20)
+#define RST_WINDOW_BACK (1u << 16)
+
+enum reset_check {
+	RESET_ACT,     /* exact, or nothing to check it against */
+	RESET_PASS_ON, /* in the window: the endpoint decides, the entry stays */
+	RESET_REFUSE,  /* a blind reset */
+};
+
+/* follow_seq records how far one direction's sender got, and tells what to
+ * do with a reset from it. seq_next is its half's field (0: unknown). */
+static __always_inline enum reset_check follow_seq(__u32 *seq_next, struct xdp_md *ctx,
+						   const struct packet *p)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	struct tcphdr *th = (struct tcphdr *)p->sport;
+	__u32 seq, end;
+	__s32 ahead;
+
+	if (p->proto != IPPROTO_TCP || (void *)(th + 1) > data_end)
+		return RESET_ACT;
+	seq = bpf_ntohl(th->seq);
+	if (p->tcp_flags & TCP_RST) {
+		if (*seq_next == 0)
+			return RESET_ACT;
+		ahead = (__s32)(seq - *seq_next);
+		if (ahead == 0)
+			return RESET_ACT;
+		if (ahead >= -(__s32)RST_WINDOW_BACK && ahead <= (__s32)RST_WINDOW)
+			return RESET_PASS_ON;
+		return RESET_REFUSE;
+	}
+	/* check_forwardable has checked these lengths against each other. */
+	end = seq + bpf_ntohs(p->ip->tot_len) - p->ip->ihl * 4 - th->doff * 4 +
+	      !!(p->tcp_flags & TCP_SYN) + !!(p->tcp_flags & TCP_FIN);
+	/* A SYN starts the sequence over (a new connection on the tuple). */
+	if (*seq_next == 0 || (p->tcp_flags & TCP_SYN) || (__s32)(end - *seq_next) > 0)
+		*seq_next = end;
+	return RESET_ACT;
+}
+
 /* backend_takes_new tells whether the entry's backend may still be given
  * new connections: not taken out by health checks nor drained, and its id
  * still names it. */
@@ -125,6 +175,7 @@ static __always_inline int reopen(const struct ct_key *fk, struct ct_fwd *fwd)
 		return -1;
 	rev->state = CT_SYN_SENT;
 	rev->last_seen = bpf_ktime_get_coarse_ns();
+	rev->seq_next = 0; /* the backend picks a new sequence */
 	load = bpf_map_lookup_elem(&backend_loads, &fwd->backend_id);
 	if (load)
 		__sync_fetch_and_add(&load->conns, 256);

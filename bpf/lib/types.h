@@ -12,7 +12,7 @@
  * checkLayout (internal/datapath/load.go) knows how to migrate them. The
  * sizes of this version's structs are asserted at the end of this file. */
 enum layout_version {
-	LAYOUT_VERSION = 4,
+	LAYOUT_VERSION = 5,
 };
 
 /* Sizes of the maps, fixed when the object is compiled (the conntrack maps
@@ -131,6 +131,10 @@ struct ct_fwd {
 	__u32 hop_ifindex;
 	__u8 hop_dmac[6];
 	__u8 hop_smac[6];
+	/* TCP: the client's next sequence number (host order) as far as seen,
+	 * so a reset can be checked (conntrack.h, check_reset). 0: unknown. */
+	__u32 seq_next;
+	__u32 pad;
 };
 
 enum ct_flags {
@@ -145,8 +149,7 @@ enum ct_flags {
  * the first reply and stored here.
  *
  * origin and flags took the struct's tail padding, which was always zero,
- * so layout 4's entries read as "opened here, by a node without an id"
- * and need no migration. */
+ * so layout 3's entries read as "opened here, by a node without an id". */
 struct ct_rev {
 	__u64 last_seen;
 	struct ct_key client; /* the forward key */
@@ -159,6 +162,8 @@ struct ct_rev {
 	__u8 origin; /* node id (ha.node_id) of the balancer that opened it */
 	__u8 flags;  /* enum ct_flags */
 	__u16 pad;
+	__u32 seq_next; /* TCP: the backend's, as in struct ct_fwd */
+	__u32 pad2;
 };
 
 /* Runtime settings the control plane may change without reloading. */
@@ -207,6 +212,7 @@ enum reason {
 	R_DROP_BAD_PROOF,    /* a reset to a service without a connection, answering no challenge */
 	R_DROP_SYN_UNCHALLENGED, /* a SYN to challenge that could not be (IPv4 options) */
 	R_DROP_ABORTED,      /* a packet the program began to change and could not finish (never expected) */
+	R_DROP_RST_WINDOW,   /* a TCP reset far from the sequence number its receiver expects (a blind reset) */
 	R_MAX,
 };
 
@@ -313,7 +319,7 @@ struct backend_load {
 		       "struct " #type " changed size: bump LAYOUT_VERSION, "  \
 		       "then record the new sizes at the end of bpf/lib/types.h")
 
-_Static_assert(LAYOUT_VERSION == 4,
+_Static_assert(LAYOUT_VERSION == 5,
 	       "LAYOUT_VERSION changed: record the new layout's struct sizes below, and its number here");
 LAYOUT_SIZE(svc_key, 8);
 LAYOUT_SIZE(svc_value, 20);
@@ -321,8 +327,8 @@ LAYOUT_SIZE(backend, 12);
 LAYOUT_SIZE(persist_key, 8);
 LAYOUT_SIZE(persist_value, 24);
 LAYOUT_SIZE(ct_key, 16);
-LAYOUT_SIZE(ct_fwd, 48);
-LAYOUT_SIZE(ct_rev, 56);
+LAYOUT_SIZE(ct_fwd, 56);
+LAYOUT_SIZE(ct_rev, 64);
 LAYOUT_SIZE(lb_config, 8);
 LAYOUT_SIZE(traffic, 40);
 LAYOUT_SIZE(event, 8);

@@ -217,7 +217,8 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 		d.log.Warn("this version counts other things: these pinned counters restart from zero (connections are kept)", "maps", names)
 	}
 	if from, ok := dp.Migrated(); ok {
-		d.log.Warn("upgraded the pinned datapath state in place", "from_layout", from, "to_layout", datapath.LayoutVersion)
+		d.log.Warn("upgraded the pinned datapath state", "from_layout", from, "to_layout", datapath.LayoutVersion,
+			"connections_copied", dp.MigratedConns())
 	}
 	d.logCapacity()
 	d.collector = conntrack.NewCollector(dp, timeouts(cfg.Conntrack.Timeouts), d.log)
@@ -273,6 +274,13 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 		}
 		d.attachments = append(d.attachments, api.Attachment{Name: l.Attrs().Name, Mode: string(mode)})
 		d.log.Info("XDP attached", "interface", l.Attrs().Name, "mode", mode, "replaced_running_program", dp.Adopted())
+	}
+	// The old program, replaced everywhere now, opened connections in the
+	// old maps until a moment ago.
+	if n, err := dp.FinishMigration(); err != nil {
+		d.log.Error("connections opened during the upgrade were not all copied; they break", "err", err)
+	} else if n > 0 {
+		d.log.Info("copied the connections opened during the upgrade", "connections", n)
 	}
 	if dp.VLANCheckOff() {
 		d.log.Warn("more VLANs on the balancing interfaces than the datapath tells apart: frames of every VLAN are balanced", "max", datapath.MaxVLANs)

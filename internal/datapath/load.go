@@ -68,6 +68,11 @@ type Datapath struct {
 	links        map[int]link.Link
 
 	pools *pools
+	// oldCT are the conntrack maps of an older layout being upgraded,
+	// until FinishMigration.
+	oldCT *oldConntrack
+	// migratedConns is how many connections the upgrade copied so far.
+	migratedConns int
 	// poolQueue is the spec of a port pool's queue (maps.h, port_queue).
 	poolQueue *ebpf.MapSpec
 
@@ -121,26 +126,37 @@ func Load(opts Options) (*Datapath, error) {
 		if d.restartedCounters, err = dropResizedCounters(spec, opts.PinPath); err != nil {
 			return nil, err
 		}
+		if d.oldCT, err = unpinOldConntrack(opts.PinPath); err != nil {
+			return nil, err
+		}
 	}
+	if err := d.load(spec, collOpts); err != nil {
+		return nil, errors.Join(err, d.oldCT.restore())
+	}
+	return d, nil
+}
+
+// load loads the program into d and checks, stamps or upgrades the layout.
+func (d *Datapath) load(spec *ebpf.CollectionSpec, collOpts *ebpf.CollectionOptions) error {
 	if err := spec.LoadAndAssign(&d.objs, collOpts); err != nil {
 		var verr *ebpf.VerifierError
 		switch {
 		case !kernelHasBTF():
-			return nil, fmt.Errorf("load BPF program: %w (this kernel has no BTF, %s: the program's global functions are "+
+			return fmt.Errorf("load BPF program: %w (this kernel has no BTF, %s: the program's global functions are "+
 				"checked against it; xdplb needs a kernel built with CONFIG_DEBUG_INFO_BTF, as every major distribution's is)", err, vmlinuxBTF)
 		case errors.As(err, &verr):
-			return nil, fmt.Errorf("load BPF program: %+v", verr)
+			return fmt.Errorf("load BPF program: %+v", verr)
 		case errors.Is(err, ebpf.ErrMapIncompatible):
-			return nil, fmt.Errorf("%w: %v (maps pinned at %s were made with other sizes, e.g. another conntrack.capacity; "+
-				"restart with --reset-state to discard them and every established connection)", ErrIncompatiblePins, err, opts.PinPath)
+			return fmt.Errorf("%w: %v (maps pinned at %s were made with other sizes, e.g. another conntrack.capacity; "+
+				"restart with --reset-state to discard them and every established connection)", ErrIncompatiblePins, err, d.pinPath)
 		}
-		return nil, fmt.Errorf("load BPF program: %w", err)
+		return fmt.Errorf("load BPF program: %w", err)
 	}
 	if err := d.checkLayout(); err != nil {
 		d.objs.Close()
-		return nil, err
+		return err
 	}
-	return d, nil
+	return nil
 }
 
 // vmlinuxBTF is where the kernel publishes its own types (BTF).
@@ -167,9 +183,9 @@ func (d *Datapath) checkLayout() error {
 	case 0:
 		return d.stampLayout()
 	case LayoutVersion:
-	case 3:
-		if err := d.migrateFrom3(); err != nil {
-			return fmt.Errorf("upgrade maps pinned at %s from layout version 3: %w", d.pinPath, err)
+	case 3, 4:
+		if err := d.migrate(v); err != nil {
+			return fmt.Errorf("upgrade maps pinned at %s from layout version %d: %w", d.pinPath, v, err)
 		}
 		if err := d.stampLayout(); err != nil {
 			return err
@@ -199,6 +215,10 @@ func (d *Datapath) stampLayout() error {
 // Migrated reports whether Load upgraded the adopted maps from an older
 // layout version, and from which, so the caller can say so.
 func (d *Datapath) Migrated() (from uint32, ok bool) { return d.migratedFrom, d.migratedFrom != 0 }
+
+// MigratedConns is how many connections the upgrade Load made copied into
+// maps of this layout.
+func (d *Datapath) MigratedConns() int { return d.migratedConns }
 
 // RestartedCounters names the pinned counter maps Load dropped because
 // this version counts other things in them: their counts restart from 0.
@@ -243,19 +263,29 @@ func dropResizedCounters(spec *ebpf.CollectionSpec, pinPath string) ([]string, e
 // adoptableLayout tells whether the maps pinned at pinPath, if any, are of
 // a layout checkLayout adopts (this one, or one it migrates from).
 func adoptableLayout(pinPath string) (bool, error) {
+	v, err := pinnedLayout(pinPath)
+	if err != nil {
+		return false, err
+	}
+	return v == 0 || v == LayoutVersion || v == 3 || v == 4, nil
+}
+
+// pinnedLayout is the layout version of the maps pinned at pinPath; 0 if
+// there are none.
+func pinnedLayout(pinPath string) (uint32, error) {
 	m, err := ebpf.LoadPinnedMap(filepath.Join(pinPath, "layout"), nil)
 	if errors.Is(err, os.ErrNotExist) {
-		return true, nil
+		return 0, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("open pinned layout: %w", err)
+		return 0, fmt.Errorf("open pinned layout: %w", err)
 	}
 	defer m.Close()
 	var v uint32
 	if err := m.Lookup(uint32(0), &v); err != nil {
-		return false, fmt.Errorf("read pinned layout: %w", err)
+		return 0, fmt.Errorf("read pinned layout: %w", err)
 	}
-	return v == 0 || v == LayoutVersion || v == 3, nil
+	return v, nil
 }
 
 // Adopted reports whether Load took over pinned maps from an earlier run.
@@ -271,6 +301,10 @@ func (d *Datapath) Close() error {
 			errs = append(errs, fmt.Errorf("release link on ifindex %d: %w", ifindex, err))
 		}
 		delete(d.links, ifindex)
+	}
+	if d.oldCT != nil {
+		d.oldCT.close()
+		d.oldCT = nil
 	}
 	if err := d.objs.Close(); err != nil {
 		errs = append(errs, err)

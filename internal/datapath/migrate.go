@@ -6,6 +6,24 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+// migrate upgrades adopted maps of layout version v (3 or 4): version 3's
+// meaning first, then the conntrack entries, copied into maps of this
+// layout (Load took the old ones' pins). The caller stamps the new version
+// after this succeeds; until then a failed upgrade can simply be run again.
+func (d *Datapath) migrate(v uint32) error {
+	if v == 3 {
+		if err := d.migrateFrom3(); err != nil {
+			return err
+		}
+	}
+	if d.oldCT == nil {
+		return fmt.Errorf("no conntrack maps of layout %d to copy", v)
+	}
+	n, err := d.copyConntrack(d.oldCT)
+	d.migratedConns = n
+	return err
+}
+
 // migrateFrom3 upgrades adopted maps of layout version 3 in place. Version
 // 3 had padding where struct backend now records the service a backend id
 // belongs to, so every id was unassigned: each id a service's ring names

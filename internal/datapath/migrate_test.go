@@ -1,8 +1,11 @@
 package datapath
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"maps"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -77,6 +80,7 @@ func TestLayout3Migrated(t *testing.T) {
 	if err := dp.Close(); err != nil {
 		t.Fatal(err)
 	}
+	pinOldConntrack(t, path, 1024, nil)
 
 	dp, err = Load(opts)
 	if err != nil {
@@ -192,5 +196,139 @@ func TestResizedCountersRestart(t *testing.T) {
 	}
 	if _, err := dp.Reasons(); err != nil {
 		t.Errorf("read the new counters: %v", err)
+	}
+}
+
+// pinOldConntrack replaces the conntrack maps pinned at path with maps of
+// layouts 3 and 4 (values 48 and 56 bytes), holding conns.
+func pinOldConntrack(t *testing.T, path string, capacity uint32, conns map[xdplbCtKey]struct {
+	fwd ctFwd4
+	rev ctRev4
+	rk  xdplbCtKey
+}) {
+	t.Helper()
+	for _, h := range []struct {
+		name  string
+		value uint32
+	}{{"ct_forward", 48}, {"ct_reverse", 56}} {
+		m, err := ebpf.NewMap(&ebpf.MapSpec{Name: h.name, Type: ebpf.Hash, KeySize: 16, ValueSize: h.value, MaxEntries: capacity})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for fk, c := range conns {
+			k, v := any(fk), any(c.fwd)
+			if h.name == "ct_reverse" {
+				k, v = c.rk, c.rev
+			}
+			if err := m.Update(k, v, ebpf.UpdateNoExist); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p := filepath.Join(path, h.name)
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Pin(p); err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+	}
+}
+
+// TestLayout4Migrated: conntrack maps of layout 4 (values without the
+// sequence fields) are copied into maps of this layout, every entry kept
+// with its new fields zero ("not known yet"); the entries the old program
+// adds until it is replaced are copied by FinishMigration; a failed
+// upgrade leaves the old maps pinned as they were.
+func TestLayout4Migrated(t *testing.T) {
+	path := filepath.Join(tempBPFFS(t), "xdplb")
+	opts := Options{ConntrackCapacity: 1024, PinPath: path}
+	dp, err := Load(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dp.objs.Layout.Update(uint32(0), uint32(4), ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	dp.Close()
+	conn := func(i byte) (xdplbCtKey, xdplbCtFwd, xdplbCtKey, xdplbCtRev) {
+		fk := xdplbCtKey{Saddr: mustBE32(netip.AddrFrom4([4]byte{10, 0, 0, i})), Daddr: mustBE32(vip), Sport: be16(40000), Dport: be16(80), Proto: TCP}
+		f := xdplbCtFwd{LastSeen: 7, LocalAddr: mustBE32(localAddr), BackendAddr: mustBE32(rs1HTTP.Addr()), LocalPort: be16(20000 + uint16(i)),
+			BackendPort: be16(80), BackendId: 3, SvcId: 1, State: xdplbCtStateCT_ESTABLISHED, HopIfindex: 9, HopDmac: [6]byte(rs1MAC)}
+		rk := reverseKeyOf(fk, &f)
+		r := xdplbCtRev{LastSeen: 8, Client: fk, ClientMac: [6]byte(clientMAC), Ifindex: 9, SvcId: 1, BackendId: 3,
+			State: xdplbCtStateCT_ESTABLISHED, Origin: 2, Flags: 1}
+		return fk, f, rk, r
+	}
+	type old = struct {
+		fwd ctFwd4
+		rev ctRev4
+		rk  xdplbCtKey
+	}
+	truncated := func(v any, n int) []byte {
+		var b bytes.Buffer
+		if err := binary.Write(&b, binary.NativeEndian, v); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()[:n]
+	}
+	conns := map[xdplbCtKey]old{}
+	for i := byte(1); i <= 2; i++ {
+		fk, f, rk, r := conn(i)
+		conns[fk] = old{fwd: ctFwd4(truncated(f, 48)), rev: ctRev4(truncated(r, 56)), rk: rk}
+	}
+	pinOldConntrack(t, path, 1024, conns)
+
+	// Too small for them: refused, and the old maps stay pinned.
+	if _, err := Load(Options{ConntrackCapacity: 1, PinPath: path}); err == nil {
+		t.Fatal("upgrade into a table too small for the connections succeeded")
+	}
+	for name, size := range map[string]uint32{"ct_forward": 48, "ct_reverse": 56} {
+		m, err := ebpf.LoadPinnedMap(filepath.Join(path, name), nil)
+		if err != nil {
+			t.Fatalf("%s after a failed upgrade: %v", name, err)
+		}
+		if m.ValueSize() != size {
+			t.Errorf("%s after a failed upgrade: values of %d bytes, want the old %d", name, m.ValueSize(), size)
+		}
+		m.Close()
+	}
+
+	dp, err = Load(opts)
+	if err != nil {
+		t.Fatalf("adopting layout 4: %v", err)
+	}
+	defer dp.Remove()
+	if from, ok := dp.Migrated(); !ok || from != 4 || dp.MigratedConns() != 2 {
+		t.Errorf("Migrated() = %d, %t, %d connections; want 4, true, 2", from, ok, dp.MigratedConns())
+	}
+	for i := byte(1); i <= 2; i++ {
+		fk, f, rk, r := conn(i)
+		var gf xdplbCtFwd
+		var gr xdplbCtRev
+		if err := dp.objs.CtForward.Lookup(fk, &gf); err != nil || gf != f {
+			t.Errorf("forward half %d after the upgrade: %+v (%v), want %+v", i, gf, err, f)
+		}
+		if err := dp.objs.CtReverse.Lookup(rk, &gr); err != nil || gr != r {
+			t.Errorf("reverse half %d after the upgrade: %+v (%v), want %+v", i, gr, err, r)
+		}
+	}
+	// The old program opens one more before it is replaced.
+	fk, f, rk, r := conn(3)
+	if err := dp.oldCT.rev.Update(rk, ctRev4(truncated(r, 56)), ebpf.UpdateNoExist); err != nil {
+		t.Fatal(err)
+	}
+	if err := dp.oldCT.fwd.Update(fk, ctFwd4(truncated(f, 48)), ebpf.UpdateNoExist); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := dp.FinishMigration(); err != nil || n != 1 {
+		t.Errorf("FinishMigration() = %d, %v; want 1 connection", n, err)
+	}
+	var gf xdplbCtFwd
+	if err := dp.objs.CtForward.Lookup(fk, &gf); err != nil || gf != f {
+		t.Errorf("connection opened during the upgrade: %+v (%v), want %+v", gf, err, f)
+	}
+	if n, err := dp.FinishMigration(); err != nil || n != 0 {
+		t.Errorf("second FinishMigration() = %d, %v; want nothing", n, err)
 	}
 }

@@ -11,11 +11,13 @@ func TestStateTransitions(t *testing.T) {
 	f := newFixture(t, 10000, 10000)
 	rs1 := ap("172.19.0.2:80")
 	local := ap("172.19.0.5:10000")
-	fromClient := func(syn, ack, fin, rst bool) frame {
-		return frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, syn: syn, ack: ack, fin: fin, rst: rst}
+	// Sequence numbers as a stack sends them: a SYN and a FIN take one
+	// each, and a reset carries the next one (else it is not acted on).
+	fromClient := func(syn, ack, fin, rst bool, seq uint32) frame {
+		return frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, syn: syn, ack: ack, fin: fin, rst: rst, seq: seq}
 	}
-	fromBackend := func(syn, ack, fin, rst bool) frame {
-		return frame{srcMAC: rs1MAC, dstMAC: lbMAC, src: rs1, dst: local, syn: syn, ack: ack, fin: fin, rst: rst}
+	fromBackend := func(syn, ack, fin, rst bool, seq uint32) frame {
+		return frame{srcMAC: rs1MAC, dstMAC: lbMAC, src: rs1, dst: local, syn: syn, ack: ack, fin: fin, rst: rst, seq: seq}
 	}
 	S, E, F, C := StateSynSent, StateEstablished, StateFinWait, StateClose
 	steps := []struct {
@@ -23,14 +25,14 @@ func TestStateTransitions(t *testing.T) {
 		in       frame
 		fwd, rev State
 	}{
-		{"client SYN", fromClient(true, false, false, false), S, S},
-		{"backend SYN-ACK", fromBackend(true, true, false, false), S, E},
-		{"client ACK", fromClient(false, true, false, false), E, E},
-		{"backend FIN", fromBackend(false, true, true, false), E, F},
-		{"client FIN", fromClient(false, true, true, false), F, F},
-		{"client last ACK", fromClient(false, true, false, false), F, F},
-		{"backend RST", fromBackend(false, false, false, true), F, C},
-		{"client ACK after the reset", fromClient(false, true, false, false), F, C},
+		{"client SYN", fromClient(true, false, false, false, 0), S, S},
+		{"backend SYN-ACK", fromBackend(true, true, false, false, 0), S, E},
+		{"client ACK", fromClient(false, true, false, false, 1), E, E},
+		{"backend FIN", fromBackend(false, true, true, false, 1), E, F},
+		{"client FIN", fromClient(false, true, true, false, 1), F, F},
+		{"client last ACK", fromClient(false, true, false, false, 2), F, F},
+		{"backend RST", fromBackend(false, false, false, true, 2), F, C},
+		{"client ACK after the reset", fromClient(false, true, false, false, 2), F, C},
 	}
 	for _, s := range steps {
 		var verdict uint32

@@ -55,6 +55,8 @@ type xdplbCtFwd struct {
 	HopIfindex  uint32
 	HopDmac     [6]uint8
 	HopSmac     [6]uint8
+	SeqNext     uint32
+	Pad         uint32
 }
 
 type xdplbCtKey struct {
@@ -80,6 +82,8 @@ type xdplbCtRev struct {
 	Origin    uint8
 	Flags     uint8
 	Pad       uint16
+	SeqNext   uint32
+	Pad2      uint32
 }
 
 type xdplbCtState uint32
@@ -126,7 +130,7 @@ type xdplbIfVlan struct {
 type xdplbLayoutVersion uint32
 
 const (
-	xdplbLayoutVersionLAYOUT_VERSION xdplbLayoutVersion = 4
+	xdplbLayoutVersionLAYOUT_VERSION xdplbLayoutVersion = 5
 )
 
 type xdplbLbConfig struct {
@@ -195,7 +199,8 @@ const (
 	xdplbReasonR_DROP_BAD_PROOF        xdplbReason = 24
 	xdplbReasonR_DROP_SYN_UNCHALLENGED xdplbReason = 25
 	xdplbReasonR_DROP_ABORTED          xdplbReason = 26
-	xdplbReasonR_MAX                   xdplbReason = 27
+	xdplbReasonR_DROP_RST_WINDOW       xdplbReason = 27
+	xdplbReasonR_MAX                   xdplbReason = 28
 )
 
 type xdplbSchedKind uint32
