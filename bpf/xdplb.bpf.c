@@ -41,7 +41,7 @@ static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
 	int ret;
 
 	if (p->proto == IPPROTO_TCP) {
-		ret = syn_auth(ctx, p);
+		ret = syn_auth(ctx, p, svc->id);
 		if (ret >= 0)
 			return ret;
 		if (!is_pure_syn(p))
@@ -86,6 +86,8 @@ static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
 	}
 	count_new_conn(&svc_stats, svc->id);
 	count_new_conn(&backend_stats, backend_id);
+	if (p->proto == IPPROTO_TCP)
+		count_half_open(svc->id, 1);
 	return CONTINUE;
 }
 
@@ -125,6 +127,8 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 		if (ret == RESET_PASS_ON)
 			flags &= ~TCP_RST;
 		refresh = touch(&fwd->last_seen, &fwd->state, p->proto, flags);
+		if (was != fwd->state && (was == CT_SYN_SENT || fwd->state == CT_SYN_SENT))
+			count_half_open(fwd->svc_id, fwd->state == CT_SYN_SENT ? 1 : -1);
 		sync_forward(&fk, fwd, was);
 		conn = *fwd;
 	} else {

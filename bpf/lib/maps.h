@@ -240,6 +240,20 @@ struct {
 	__type(value, struct syn_window);
 } syn_rate SEC(".maps");
 
+/* Half-open TCP connections (client SYN seen, its handshake ACK not yet)
+ * per service id, and of all services at HALF_OPEN_ALL. The datapath adds
+ * one for each it opens and takes one away for each that completes or
+ * closes; the control plane writes the true counts after each conntrack
+ * sweep, which also accounts for the ones that expired. Signed: a sweep's
+ * count may be followed by a completion it already left out. */
+#define HALF_OPEN_ALL MAX_SERVICES
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SERVICES + 1);
+	__type(key, __u32);
+	__type(value, __s64);
+} half_open SEC(".maps");
+
 /* Per service id, enum client_addr_mode. Apart from struct svc_value so
  * that services pinned by earlier versions keep their layout. */
 struct {
@@ -280,6 +294,7 @@ const struct event *unused_event __attribute__((unused));
 const struct sync_event *unused_sync_event __attribute__((unused));
 const enum sync_counter *unused_sync_counter __attribute__((unused));
 const enum syn_auth_mode *unused_syn_auth_mode __attribute__((unused));
+const enum half_open_action *unused_half_open_action __attribute__((unused));
 const enum toa_counter *unused_toa_counter __attribute__((unused));
 const enum client_addr_mode *unused_client_addr_mode __attribute__((unused));
 const enum limits *unused_limits __attribute__((unused));

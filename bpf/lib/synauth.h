@@ -28,6 +28,13 @@ volatile __u32 syn_auth_threshold; /* new-connection SYNs per second, for auto *
 volatile __u64 syn_verified_ns;    /* how long a proof lasts */
 volatile __u64 syn_key[2];
 
+/* Bounds of half-open connections (0: none) and what a SYN over one gets. */
+volatile __u32 half_open_max;     /* all services together */
+volatile __u32 half_open_svc_max; /* each service */
+volatile __u32 half_open_act;     /* enum half_open_action */
+/* When (coarse clock) the control plane was last asked to count them. */
+volatile __u64 half_open_asked;
+
 /* A cookie is valid for the 2^36 ns (about 69 s) slot it was made in and
  * the next one. */
 #define SYN_SLOT_SHIFT 36
@@ -99,6 +106,53 @@ static __always_inline int syn_auth_engaged(void)
 	return 1;
 }
 
+/* Half-open connections are counted only while a bound is set: the
+ * count is a shared write per new connection. */
+static __always_inline int half_open_counted(void)
+{
+	return half_open_max || half_open_svc_max;
+}
+
+static __always_inline void count_half_open(__u32 svc_id, __s64 delta)
+{
+	__u32 all = HALF_OPEN_ALL;
+	__s64 *n;
+
+	if (!half_open_counted())
+		return;
+	n = bpf_map_lookup_elem(&half_open, &svc_id);
+	if (n)
+		__sync_fetch_and_add(n, delta);
+	n = bpf_map_lookup_elem(&half_open, &all);
+	if (n)
+		__sync_fetch_and_add(n, delta);
+}
+
+/* over_half_open tells whether service svc_id, or all services, have as
+ * many half-open connections as their bound allows. Then the control
+ * plane is asked, at most once a second, to count them again: the count
+ * leaves out only what expired since its last sweep, which after a flood
+ * is most of it. */
+static __always_inline int over_half_open(__u32 svc_id)
+{
+	__u32 all = HALF_OPEN_ALL;
+	__s64 *svc = NULL, *total = NULL;
+	__u64 now;
+
+	if (half_open_svc_max)
+		svc = bpf_map_lookup_elem(&half_open, &svc_id);
+	if (half_open_max)
+		total = bpf_map_lookup_elem(&half_open, &all);
+	if (!(svc && *svc >= half_open_svc_max) && !(total && *total >= half_open_max))
+		return 0;
+	now = bpf_ktime_get_coarse_ns();
+	if (now - half_open_asked >= 1000000000ULL) {
+		half_open_asked = now;
+		emit_event(EV_HALF_OPEN, 0);
+	}
+	return 1;
+}
+
 static __always_inline int source_verified(__be32 saddr)
 {
 	__u64 *until = bpf_map_lookup_elem(&syn_verified, &saddr);
@@ -106,19 +160,21 @@ static __always_inline int source_verified(__be32 saddr)
 	return until && *until > bpf_ktime_get_coarse_ns();
 }
 
-/* syn_auth screens a TCP packet to a service that has no connection: a
- * SYN while authentication is engaged gets a challenge unless its source
- * is verified; a reset (without ACK, as a client in SYN-SENT sends it)
- * is checked as the answer to one. Anything else goes on. */
-static __always_inline int syn_auth(struct xdp_md *ctx, struct packet *p)
+/* syn_auth screens a TCP packet to service svc_id that has no connection:
+ * a SYN while authentication is engaged, or while the service's half-open
+ * connections are at their bound, gets a challenge unless its source is
+ * verified (or, with the bound's drop action, is dropped); a reset
+ * (without ACK, as a client in SYN-SENT sends it) is checked as the answer
+ * to a challenge. Anything else goes on. */
+static __always_inline int syn_auth(struct xdp_md *ctx, struct packet *p, __u32 svc_id)
 {
 	struct tcphdr *th = (void *)p->sport;
 	void *end = (void *)(long)ctx->data_end;
 	__u64 slot, until;
-	__u32 cookie, seq;
+	__u32 cookie, seq, reason = R_FWD_SYN_CHALLENGE;
 	__be32 saddr = p->ip->saddr;
 
-	if (syn_mode == SYN_AUTH_OFF || (void *)(th + 1) > end)
+	if ((syn_mode == SYN_AUTH_OFF && !half_open_counted()) || (void *)(th + 1) > end)
 		return CONTINUE;
 	slot = bpf_ktime_get_coarse_ns() >> SYN_SLOT_SHIFT;
 	if ((p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_RST) {
@@ -135,7 +191,14 @@ static __always_inline int syn_auth(struct xdp_md *ctx, struct packet *p)
 	}
 	if (!is_pure_syn(p))
 		return CONTINUE;
-	if (!syn_auth_engaged() || source_verified(saddr))
+	if (half_open_counted() && over_half_open(svc_id)) {
+		if (half_open_act == HALF_OPEN_DROP)
+			return verdict(R_DROP_HALF_OPEN, XDP_DROP);
+		reason = R_FWD_HALF_OPEN_CHALLENGE;
+	} else if (!syn_auth_engaged()) {
+		return CONTINUE;
+	}
+	if (source_verified(saddr))
 		return CONTINUE;
 	if ((p->ip->ihl * 4) != sizeof(struct iphdr))
 		return verdict(R_DROP_SYN_UNCHALLENGED, XDP_DROP); /* options: not worth a challenge */
@@ -146,7 +209,7 @@ static __always_inline int syn_auth(struct xdp_md *ctx, struct packet *p)
 		cookie ^= 1;
 	if (send_back(ctx, p, bpf_htonl(~cookie), bpf_htonl(cookie), TCP_SYN | TCP_ACK))
 		return verdict(R_DROP_SYN_UNCHALLENGED, XDP_DROP);
-	return verdict(R_FWD_SYN_CHALLENGE, XDP_TX);
+	return verdict(reason, XDP_TX);
 }
 
 #endif

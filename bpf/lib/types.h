@@ -213,6 +213,8 @@ enum reason {
 	R_DROP_SYN_UNCHALLENGED, /* a SYN to challenge that could not be (IPv4 options) */
 	R_DROP_ABORTED,      /* a packet the program began to change and could not finish (never expected) */
 	R_DROP_RST_WINDOW,   /* a TCP reset far from the sequence number its receiver expects (a blind reset) */
+	R_DROP_HALF_OPEN,    /* a new connection's SYN while half-open connections are at their bound (action drop) */
+	R_FWD_HALF_OPEN_CHALLENGE, /* one answered with a challenge instead (action challenge) */
 	R_MAX,
 };
 
@@ -222,6 +224,7 @@ enum event_type {
 	EV_PORTS_PRESSURE = 2, /* addr: a backend whose pool of local ports is running out */
 	EV_NO_CLIENT_NEIGH = 3, /* addr: a client (of an adopted connection) whose next hop is missing */
 	EV_POOL_FULL = 4,    /* addr: the index (host order) of a port pool that lost a freed port */
+	EV_HALF_OPEN = 5,    /* half-open connections at their bound: count them again now */
 };
 
 struct event {
@@ -257,6 +260,13 @@ enum syn_auth_mode {
 	SYN_AUTH_OFF = 0,
 	SYN_AUTH_ALWAYS = 1,
 	SYN_AUTH_AUTO = 2, /* while new-connection SYNs exceed a rate */
+};
+
+/* What a new connection's SYN gets when half-open connections are at
+ * their bound (synauth.h). */
+enum half_open_action {
+	HALF_OPEN_CHALLENGE = 0, /* a SYN challenge, as SYN authentication */
+	HALF_OPEN_DROP = 1,
 };
 
 /* The rate of new-connection SYNs, in whole seconds of the coarse clock,

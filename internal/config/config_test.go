@@ -187,7 +187,8 @@ func TestMarshalRoundTrip(t *testing.T) {
 	want := referenceConfig()
 	want.Services[0].Backends[1].Weight = 0
 	want.Services[0].Backends[1].Port = 8080
-	want.SYNProtection = SYNProtection{Mode: SYNAuthOff, Threshold: 7, VerifiedFor: time.Hour}
+	want.SYNProtection = SYNProtection{Mode: SYNAuthOff, Threshold: 7, VerifiedFor: time.Hour,
+		HalfOpen: HalfOpenBudget{Max: 3, MaxPerService: 0, Action: HalfOpenDrop}}
 	data, err := yaml.Marshal(want)
 	if err != nil {
 		t.Fatal(err)

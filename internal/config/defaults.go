@@ -64,11 +64,16 @@ var defaultTimeouts = Timeouts{
 // short): 1000 a second × about 6 s is 6,000, within the default
 // local.ports of a single backend with margin. A verified source stays so
 // for a minute: a client opening connection after connection pays the
-// extra round trip once a minute at most.
+// extra round trip once a minute at most. Legitimate half-open connections
+// are few (the rate of new ones times a round trip: 100,000 a second at
+// 50 ms is 5,000), so the half-open bounds leave room for busy services
+// and stop a flood that stays under the threshold from holding one
+// backend's default 10,000 local ports.
 var defaultSYNProtection = SYNProtection{
 	Mode:        SYNAuthAuto,
 	Threshold:   1000,
 	VerifiedFor: 60 * time.Second,
+	HalfOpen:    HalfOpenBudget{Max: 100_000, MaxPerService: 10_000, Action: HalfOpenChallenge},
 }
 
 // defaultLocalPorts leaves 1-9999 to well-known and registered services

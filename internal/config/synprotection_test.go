@@ -10,6 +10,8 @@ import (
 	"time"
 )
 
+var defaultHalfOpen = defaultSYNProtection.HalfOpen
+
 // synDoc is the minimal document with the given fields in a flow-style
 // syn_protection section.
 func synDoc(fields string) string {
@@ -27,13 +29,17 @@ func TestParseSYNProtection(t *testing.T) {
 		{"absent", minimal, defaultSYNProtection},
 		{"null", minimal + "syn_protection:\n", defaultSYNProtection},
 		{"empty", synDoc(""), defaultSYNProtection},
-		{"off", synDoc("mode: off"), SYNProtection{SYNAuthOff, 1000, time.Minute}},
-		{"quoted off", synDoc(`mode: "off"`), SYNProtection{SYNAuthOff, 1000, time.Minute}},
-		{"always", synDoc("mode: always"), SYNProtection{SYNAuthAlways, 1000, time.Minute}},
-		{"threshold", synDoc("threshold: 10_000"), SYNProtection{SYNAuthAuto, 10000, time.Minute}},
-		{"verified for", synDoc("verified_for: 90s"), SYNProtection{SYNAuthAuto, 1000, 90 * time.Second}},
-		{"lowest", synDoc("mode: auto, threshold: 1, verified_for: 1s"), SYNProtection{SYNAuthAuto, 1, time.Second}},
-		{"highest", synDoc("threshold: 10000000, verified_for: 24h"), SYNProtection{SYNAuthAuto, 10000000, 24 * time.Hour}},
+		{"off", synDoc("mode: off"), SYNProtection{SYNAuthOff, 1000, time.Minute, defaultHalfOpen}},
+		{"quoted off", synDoc(`mode: "off"`), SYNProtection{SYNAuthOff, 1000, time.Minute, defaultHalfOpen}},
+		{"always", synDoc("mode: always"), SYNProtection{SYNAuthAlways, 1000, time.Minute, defaultHalfOpen}},
+		{"threshold", synDoc("threshold: 10_000"), SYNProtection{SYNAuthAuto, 10000, time.Minute, defaultHalfOpen}},
+		{"verified for", synDoc("verified_for: 90s"), SYNProtection{SYNAuthAuto, 1000, 90 * time.Second, defaultHalfOpen}},
+		{"lowest", synDoc("mode: auto, threshold: 1, verified_for: 1s"), SYNProtection{SYNAuthAuto, 1, time.Second, defaultHalfOpen}},
+		{"highest", synDoc("threshold: 10000000, verified_for: 24h"), SYNProtection{SYNAuthAuto, 10000000, 24 * time.Hour, defaultHalfOpen}},
+		{"half open", synDoc("half_open: {max: 0, max_per_service: 500, action: drop}"),
+			SYNProtection{SYNAuthAuto, 1000, time.Minute, HalfOpenBudget{Max: 0, MaxPerService: 500, Action: HalfOpenDrop}}},
+		{"half open partly", synDoc("half_open: {max: 7}"),
+			SYNProtection{SYNAuthAuto, 1000, time.Minute, HalfOpenBudget{Max: 7, MaxPerService: 10000, Action: HalfOpenChallenge}}},
 		{"block style", minimal + "syn_protection:\n  mode: auto\n  threshold: 1000\n  verified_for: 60s\n", defaultSYNProtection},
 	}
 	for _, tt := range tests {
@@ -52,7 +58,7 @@ func TestParseSYNProtection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (SYNProtection{SYNAuthAlways, 500, 5 * time.Minute}); c.SYNProtection != want {
+	if want := (SYNProtection{SYNAuthAlways, 500, 5 * time.Minute, defaultHalfOpen}); c.SYNProtection != want {
 		t.Errorf("syn_protection.yaml: syn_protection = %+v, want %+v", c.SYNProtection, want)
 	}
 }
@@ -68,7 +74,11 @@ func TestSYNProtectionProblems(t *testing.T) {
 		msg  string
 	}{
 		// Decoding.
-		{"unknown field", synDoc("rate: 100"), "syn_protection.rate", "unknown field at line 3 (known fields: mode, threshold, verified_for)"},
+		{"unknown field", synDoc("rate: 100"), "syn_protection.rate", "unknown field at line 3 (known fields: half_open, mode, threshold, verified_for)"},
+		{"half open action", synDoc("half_open: {action: reset}"), "syn_protection.half_open.action", `"reset" is not an action (accepted: challenge, drop)`},
+		{"half open max too high", synDoc("half_open: {max: 1000000001}"), "syn_protection.half_open.max", "1000000001 is not a bound (0 for no bound, or at most 1000000000 connections)"},
+		{"half open per service negative", synDoc("half_open: {max_per_service: -1}"), "syn_protection.half_open.max_per_service", "-1 is not a bound (0 for no bound, or at most 1000000000 connections)"},
+		{"half open unknown field", synDoc("half_open: {limit: 5}"), "syn_protection.half_open.limit", "unknown field at line 3 (known fields: action, max, max_per_service)"},
 		{"not a mapping", minimal + "syn_protection: auto\n", "syn_protection", `expected a mapping, got string "auto"`},
 		{"mode as list", synDoc("mode: [auto]"), "syn_protection.mode", "expected a string, got a list"},
 		{"mode twice", minimal + "syn_protection:\n  mode: off\n  mode: auto\n", "syn_protection.mode", "set twice, at lines 4 and 5"},
@@ -112,6 +122,10 @@ func TestValidateSYNProtection(t *testing.T) {
 			{"syn_protection.mode", `"" is not a mode (accepted: off, always, auto)`},
 			{"syn_protection.threshold", "0 is not a threshold (1-10000000 SYNs per second)"},
 			{"syn_protection.verified_for", "0s is out of range (1s to 24h)"},
+			{"syn_protection.half_open.action", `"" is not an action (accepted: challenge, drop)`},
+		}},
+		{"half-open bound too high", func(s *SYNProtection) { s.HalfOpen.Max = 1_000_000_001 }, []Problem{
+			{"syn_protection.half_open.max", "1000000001 is not a bound (0 for no bound, or at most 1000000000 connections)"},
 		}},
 		{"threshold too high", func(s *SYNProtection) { s.Threshold = 10_000_001 }, []Problem{
 			{"syn_protection.threshold", "10000001 is not a threshold (1-10000000 SYNs per second)"},

@@ -349,6 +349,9 @@ func (d *Daemon) onEvent(e datapath.Event) {
 	case datapath.EventPortsPressure:
 		d.log.Debug("datapath: local ports scarce; collecting early", "backend", e.Addr)
 		d.collector.Kick()
+	case datapath.EventHalfOpen:
+		d.log.Debug("datapath: half-open connections at their bound; counting them again now")
+		d.collector.Kick()
 	case datapath.EventPoolFull:
 		if e.Err != nil {
 			d.log.Warn("datapath: a full port pool could not be made afresh; its backend has fewer local ports until the next change of local addresses", "err", e.Err)

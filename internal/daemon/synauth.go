@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"time"
 
@@ -26,7 +27,17 @@ func setSYNProtection(dp *datapath.Datapath, p config.SYNProtection) error {
 	if !ok {
 		return fmt.Errorf("syn_protection.mode %q: not a mode", p.Mode)
 	}
-	return dp.SetSYNAuth(mode, p.Threshold, p.VerifiedFor)
+	action, ok := halfOpenActions[p.HalfOpen.Action]
+	if !ok {
+		return fmt.Errorf("syn_protection.half_open.action %q: not an action", p.HalfOpen.Action)
+	}
+	return errors.Join(dp.SetSYNAuth(mode, p.Threshold, p.VerifiedFor),
+		dp.SetHalfOpenBounds(p.HalfOpen.Max, p.HalfOpen.MaxPerService, action))
+}
+
+var halfOpenActions = map[config.HalfOpenAction]datapath.HalfOpenAction{
+	config.HalfOpenChallenge: datapath.HalfOpenChallenge,
+	config.HalfOpenDrop:      datapath.HalfOpenDrop,
 }
 
 // newSYNKey gives the datapath a fresh random key for its SYN cookies.

@@ -25,6 +25,9 @@ const (
 	// EventPoolFull: a port pool's queue was full and lost a freed port;
 	// ReadEvents has made the pool afresh (Err says if it could not).
 	EventPoolFull = EventType(xdplbEventTypeEV_POOL_FULL)
+	// EventHalfOpen: half-open connections are at a bound; counting them
+	// again (a conntrack sweep) leaves out the ones that expired.
+	EventHalfOpen = EventType(xdplbEventTypeEV_HALF_OPEN)
 	// EventNoClientNeighbour: the next hop towards the client of a
 	// connection adopted from a peer is not resolved; Addr is the client.
 	EventNoClientNeighbour = EventType(xdplbEventTypeEV_NO_CLIENT_NEIGH)

@@ -62,6 +62,7 @@ func TestMapLayouts(t *testing.T) {
 		"pool_cursor":     {u32, u32, uint32(xdplbLimitsMAX_BACKENDS)},
 		"backend_pool":    {u32, u32, uint32(xdplbLimitsMAX_BACKENDS)},
 		"local_index":     {u32, u32, uint32(xdplbLimitsMAX_LOCAL_ADDRS)},
+		"half_open":       {u32, size(int64(0)), uint32(xdplbLimitsMAX_SERVICES) + 1},
 	}
 
 	// Every map of the object, found by its bpf2go tag, so a map added

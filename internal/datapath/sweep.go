@@ -22,8 +22,10 @@ type SweepResult struct {
 	// PerService counts them per service id.
 	PerService map[uint32]int
 	// HalfOpen counts the TCP connections whose client has not completed
-	// the handshake (forward half SYN_SENT): a SYN flood shows here.
-	HalfOpen int
+	// the handshake (forward half SYN_SENT) and that the sweep left: a SYN
+	// flood shows here. HalfOpenPerService splits them by service id.
+	HalfOpen           int
+	HalfOpenPerService map[uint32]int
 	// Ended are the connections that expired, for the peers of an HA
 	// pair; listed only while sync is on (SetSync).
 	Ended []Ended
@@ -48,11 +50,10 @@ func (r *SweepResult) count(v *xdplbCtFwd) {
 		r.PortsInUse = map[netip.Addr]int{}
 		r.PerBackend = map[uint32]ConnCount{}
 		r.PerService = map[uint32]int{}
+		r.HalfOpenPerService = map[uint32]int{}
 	}
 	r.PerService[v.SvcId]++
-	if State(v.State) == StateSynSent {
-		r.HalfOpen++
-	}
+	r.countHalfOpen(v, 1)
 	r.PortsInUse[addrFromBE32(v.LocalAddr)]++
 	c := r.PerBackend[v.BackendId]
 	if State(v.State) == StateEstablished {
@@ -61,6 +62,15 @@ func (r *SweepResult) count(v *xdplbCtFwd) {
 		c.Inactive++
 	}
 	r.PerBackend[v.BackendId] = c
+}
+
+// countHalfOpen counts forward half v as half-open (delta 1), or takes it
+// back (-1) as the sweep removes it, if it is one.
+func (r *SweepResult) countHalfOpen(v *xdplbCtFwd, delta int) {
+	if State(v.State) == StateSynSent { // a TCP state only
+		r.HalfOpen += delta
+		r.HalfOpenPerService[v.SvcId] += delta
+	}
 }
 
 // ExpiryFunc decides whether a connection is over, given its protocol, the
@@ -98,7 +108,10 @@ func (d *Datapath) Sweep(now, grace uint64, expired ExpiryFunc, full bool) (Swee
 	if err != nil {
 		return sw.res, err
 	}
-	return sw.res, d.deleteHalves(sw.delFwd, sw.delRev)
+	if err := d.deleteHalves(sw.delFwd, sw.delRev); err != nil {
+		return sw.res, err
+	}
+	return sw.res, d.writeHalfOpen(sw.res.HalfOpenPerService, sw.res.HalfOpen)
 }
 
 // sweep is one sweep's verdicts so far.
@@ -115,12 +128,14 @@ type sweep struct {
 func (sw *sweep) judge(k xdplbCtKey, v *xdplbCtFwd, rk xdplbCtKey, rev *revSummary) {
 	if rev == nil {
 		if idle(sw.now, v.LastSeen) > sw.grace {
+			sw.res.countHalfOpen(v, -1)
 			sw.delFwd = append(sw.delFwd, k)
 			sw.res.Orphans++
 		}
 		return
 	}
 	if sw.expired(k.Proto, State(v.State), rev.state, idle(sw.now, lastActive(v, rev.lastSeen))) {
+		sw.res.countHalfOpen(v, -1)
 		sw.delFwd = append(sw.delFwd, k)
 		sw.delRev = append(sw.delRev, rk)
 		sw.res.Expired++

@@ -37,6 +37,50 @@ func (d *Datapath) SetSYNAuth(mode SYNAuthMode, threshold uint32, verifiedFor ti
 	return nil
 }
 
+// HalfOpenAction is what a new connection's SYN gets while half-open
+// connections are at a bound.
+type HalfOpenAction uint32
+
+const (
+	HalfOpenChallenge = HalfOpenAction(xdplbHalfOpenActionHALF_OPEN_CHALLENGE)
+	HalfOpenDrop      = HalfOpenAction(xdplbHalfOpenActionHALF_OPEN_DROP)
+)
+
+// SetHalfOpenBounds bounds the half-open connections of all services
+// together (max) and of each service (perService), 0 meaning no bound, and
+// says what a SYN over a bound gets. It may change at any time.
+func (d *Datapath) SetHalfOpenBounds(max, perService uint32, action HalfOpenAction) error {
+	for _, v := range []struct {
+		name string
+		set  func() error
+	}{
+		{"half_open_act", func() error { return d.objs.HalfOpenAct.Set(uint32(action)) }},
+		{"half_open_svc_max", func() error { return d.objs.HalfOpenSvcMax.Set(perService) }},
+		{"half_open_max", func() error { return d.objs.HalfOpenMax.Set(max) }},
+	} {
+		if err := v.set(); err != nil {
+			return fmt.Errorf("write %s: %w", v.name, err)
+		}
+	}
+	return nil
+}
+
+// writeHalfOpen replaces the datapath's running counts of half-open
+// connections with a sweep's: per service id, and all together.
+func (d *Datapath) writeHalfOpen(perService map[uint32]int, total int) error {
+	keys := make([]uint32, MaxServices+1)
+	vals := make([]int64, MaxServices+1)
+	for i := range keys {
+		keys[i] = uint32(i)
+		vals[i] = int64(perService[uint32(i)])
+	}
+	vals[MaxServices] = int64(total)
+	if _, err := d.objs.HalfOpen.BatchUpdate(keys, vals, nil); err != nil {
+		return fmt.Errorf("write half-open counts: %w", err)
+	}
+	return nil
+}
+
 // SetSYNKey sets the key the SYN cookies are made with. A new key makes
 // the challenges in flight (a round trip's worth) unanswerable: their
 // clients are challenged again.

@@ -111,6 +111,14 @@ const (
 	xdplbEventTypeEV_PORTS_PRESSURE  xdplbEventType = 2
 	xdplbEventTypeEV_NO_CLIENT_NEIGH xdplbEventType = 3
 	xdplbEventTypeEV_POOL_FULL       xdplbEventType = 4
+	xdplbEventTypeEV_HALF_OPEN       xdplbEventType = 5
+)
+
+type xdplbHalfOpenAction uint32
+
+const (
+	xdplbHalfOpenActionHALF_OPEN_CHALLENGE xdplbHalfOpenAction = 0
+	xdplbHalfOpenActionHALF_OPEN_DROP      xdplbHalfOpenAction = 1
 )
 
 type xdplbIfMac struct {
@@ -172,35 +180,37 @@ type xdplbPersistValue struct {
 type xdplbReason uint32
 
 const (
-	xdplbReasonR_FWD_TX                xdplbReason = 0
-	xdplbReasonR_FWD_REDIRECT          xdplbReason = 1
-	xdplbReasonR_PASS_NOT_IPV4         xdplbReason = 2
-	xdplbReasonR_PASS_NOT_L4           xdplbReason = 3
-	xdplbReasonR_PASS_NO_SERVICE       xdplbReason = 4
-	xdplbReasonR_PASS_NO_CONN          xdplbReason = 5
-	xdplbReasonR_PASS_TRUNCATED        xdplbReason = 6
-	xdplbReasonR_PASS_BAD_HEADER       xdplbReason = 7
-	xdplbReasonR_PASS_FRAGMENT         xdplbReason = 8
-	xdplbReasonR_DROP_FRAGMENT         xdplbReason = 9
-	xdplbReasonR_DROP_NO_CONN          xdplbReason = 10
-	xdplbReasonR_DROP_NO_BACKEND       xdplbReason = 11
-	xdplbReasonR_DROP_PORTS_EXHAUSTED  xdplbReason = 12
-	xdplbReasonR_DROP_CT_FULL          xdplbReason = 13
-	xdplbReasonR_DROP_NO_NEIGH         xdplbReason = 14
-	xdplbReasonR_DROP_NO_ROUTE         xdplbReason = 15
-	xdplbReasonR_DROP_BAD_BACKEND      xdplbReason = 16
-	xdplbReasonR_FWD_RESET             xdplbReason = 17
-	xdplbReasonR_PASS_NOT_OURS         xdplbReason = 18
-	xdplbReasonR_PASS_BAD_CHECKSUM     xdplbReason = 19
-	xdplbReasonR_DROP_TTL              xdplbReason = 20
-	xdplbReasonR_DROP_BAD_FLAGS        xdplbReason = 21
-	xdplbReasonR_FWD_SYN_CHALLENGE     xdplbReason = 22
-	xdplbReasonR_DROP_SYN_PROOF        xdplbReason = 23
-	xdplbReasonR_DROP_BAD_PROOF        xdplbReason = 24
-	xdplbReasonR_DROP_SYN_UNCHALLENGED xdplbReason = 25
-	xdplbReasonR_DROP_ABORTED          xdplbReason = 26
-	xdplbReasonR_DROP_RST_WINDOW       xdplbReason = 27
-	xdplbReasonR_MAX                   xdplbReason = 28
+	xdplbReasonR_FWD_TX                  xdplbReason = 0
+	xdplbReasonR_FWD_REDIRECT            xdplbReason = 1
+	xdplbReasonR_PASS_NOT_IPV4           xdplbReason = 2
+	xdplbReasonR_PASS_NOT_L4             xdplbReason = 3
+	xdplbReasonR_PASS_NO_SERVICE         xdplbReason = 4
+	xdplbReasonR_PASS_NO_CONN            xdplbReason = 5
+	xdplbReasonR_PASS_TRUNCATED          xdplbReason = 6
+	xdplbReasonR_PASS_BAD_HEADER         xdplbReason = 7
+	xdplbReasonR_PASS_FRAGMENT           xdplbReason = 8
+	xdplbReasonR_DROP_FRAGMENT           xdplbReason = 9
+	xdplbReasonR_DROP_NO_CONN            xdplbReason = 10
+	xdplbReasonR_DROP_NO_BACKEND         xdplbReason = 11
+	xdplbReasonR_DROP_PORTS_EXHAUSTED    xdplbReason = 12
+	xdplbReasonR_DROP_CT_FULL            xdplbReason = 13
+	xdplbReasonR_DROP_NO_NEIGH           xdplbReason = 14
+	xdplbReasonR_DROP_NO_ROUTE           xdplbReason = 15
+	xdplbReasonR_DROP_BAD_BACKEND        xdplbReason = 16
+	xdplbReasonR_FWD_RESET               xdplbReason = 17
+	xdplbReasonR_PASS_NOT_OURS           xdplbReason = 18
+	xdplbReasonR_PASS_BAD_CHECKSUM       xdplbReason = 19
+	xdplbReasonR_DROP_TTL                xdplbReason = 20
+	xdplbReasonR_DROP_BAD_FLAGS          xdplbReason = 21
+	xdplbReasonR_FWD_SYN_CHALLENGE       xdplbReason = 22
+	xdplbReasonR_DROP_SYN_PROOF          xdplbReason = 23
+	xdplbReasonR_DROP_BAD_PROOF          xdplbReason = 24
+	xdplbReasonR_DROP_SYN_UNCHALLENGED   xdplbReason = 25
+	xdplbReasonR_DROP_ABORTED            xdplbReason = 26
+	xdplbReasonR_DROP_RST_WINDOW         xdplbReason = 27
+	xdplbReasonR_DROP_HALF_OPEN          xdplbReason = 28
+	xdplbReasonR_FWD_HALF_OPEN_CHALLENGE xdplbReason = 29
+	xdplbReasonR_MAX                     xdplbReason = 30
 )
 
 type xdplbSchedKind uint32
@@ -295,6 +305,7 @@ const (
 	xdplbMapCtForward            = "ct_forward"
 	xdplbMapCtReverse            = "ct_reverse"
 	xdplbMapEvents               = "events"
+	xdplbMapHalfOpen             = "half_open"
 	xdplbMapLayout               = "layout"
 	xdplbMapLocalAddrs           = "local_addrs"
 	xdplbMapLocalIndex           = "local_index"
@@ -316,6 +327,10 @@ const (
 	xdplbMapToaStats             = "toa_stats"
 	xdplbMapVips                 = "vips"
 	xdplbProgXdplb               = "xdplb"
+	xdplbVarHalfOpenAct          = "half_open_act"
+	xdplbVarHalfOpenAsked        = "half_open_asked"
+	xdplbVarHalfOpenMax          = "half_open_max"
+	xdplbVarHalfOpenSvcMax       = "half_open_svc_max"
 	xdplbVarIfMacs               = "if_macs"
 	xdplbVarIfVlans              = "if_vlans"
 	xdplbVarNatPortMax           = "nat_port_max"
@@ -328,6 +343,7 @@ const (
 	xdplbVarSyncOn               = "sync_on"
 	xdplbVarUnusedClientAddrMode = "unused_client_addr_mode"
 	xdplbVarUnusedEvent          = "unused_event"
+	xdplbVarUnusedHalfOpenAction = "unused_half_open_action"
 	xdplbVarUnusedLimits         = "unused_limits"
 	xdplbVarUnusedSynAuthMode    = "unused_syn_auth_mode"
 	xdplbVarUnusedSyncCounter    = "unused_sync_counter"
@@ -393,6 +409,7 @@ type xdplbMapSpecs struct {
 	CtForward     *ebpf.MapSpec `ebpf:"ct_forward"`
 	CtReverse     *ebpf.MapSpec `ebpf:"ct_reverse"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
+	HalfOpen      *ebpf.MapSpec `ebpf:"half_open"`
 	Layout        *ebpf.MapSpec `ebpf:"layout"`
 	LocalAddrs    *ebpf.MapSpec `ebpf:"local_addrs"`
 	LocalIndex    *ebpf.MapSpec `ebpf:"local_index"`
@@ -419,6 +436,10 @@ type xdplbMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdplbVariableSpecs struct {
+	HalfOpenAct          *ebpf.VariableSpec `ebpf:"half_open_act"`
+	HalfOpenAsked        *ebpf.VariableSpec `ebpf:"half_open_asked"`
+	HalfOpenMax          *ebpf.VariableSpec `ebpf:"half_open_max"`
+	HalfOpenSvcMax       *ebpf.VariableSpec `ebpf:"half_open_svc_max"`
 	IfMacs               *ebpf.VariableSpec `ebpf:"if_macs"`
 	IfVlans              *ebpf.VariableSpec `ebpf:"if_vlans"`
 	NatPortMax           *ebpf.VariableSpec `ebpf:"nat_port_max"`
@@ -431,6 +452,7 @@ type xdplbVariableSpecs struct {
 	SyncOn               *ebpf.VariableSpec `ebpf:"sync_on"`
 	UnusedClientAddrMode *ebpf.VariableSpec `ebpf:"unused_client_addr_mode"`
 	UnusedEvent          *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedHalfOpenAction *ebpf.VariableSpec `ebpf:"unused_half_open_action"`
 	UnusedLimits         *ebpf.VariableSpec `ebpf:"unused_limits"`
 	UnusedSynAuthMode    *ebpf.VariableSpec `ebpf:"unused_syn_auth_mode"`
 	UnusedSyncCounter    *ebpf.VariableSpec `ebpf:"unused_sync_counter"`
@@ -467,6 +489,7 @@ type xdplbMaps struct {
 	CtForward     *ebpf.Map `ebpf:"ct_forward"`
 	CtReverse     *ebpf.Map `ebpf:"ct_reverse"`
 	Events        *ebpf.Map `ebpf:"events"`
+	HalfOpen      *ebpf.Map `ebpf:"half_open"`
 	Layout        *ebpf.Map `ebpf:"layout"`
 	LocalAddrs    *ebpf.Map `ebpf:"local_addrs"`
 	LocalIndex    *ebpf.Map `ebpf:"local_index"`
@@ -499,6 +522,7 @@ func (m *xdplbMaps) Close() error {
 		m.CtForward,
 		m.CtReverse,
 		m.Events,
+		m.HalfOpen,
 		m.Layout,
 		m.LocalAddrs,
 		m.LocalIndex,
@@ -526,6 +550,10 @@ func (m *xdplbMaps) Close() error {
 //
 // It can be passed to loadXdplbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdplbVariables struct {
+	HalfOpenAct          *ebpf.Variable `ebpf:"half_open_act"`
+	HalfOpenAsked        *ebpf.Variable `ebpf:"half_open_asked"`
+	HalfOpenMax          *ebpf.Variable `ebpf:"half_open_max"`
+	HalfOpenSvcMax       *ebpf.Variable `ebpf:"half_open_svc_max"`
 	IfMacs               *ebpf.Variable `ebpf:"if_macs"`
 	IfVlans              *ebpf.Variable `ebpf:"if_vlans"`
 	NatPortMax           *ebpf.Variable `ebpf:"nat_port_max"`
@@ -538,6 +566,7 @@ type xdplbVariables struct {
 	SyncOn               *ebpf.Variable `ebpf:"sync_on"`
 	UnusedClientAddrMode *ebpf.Variable `ebpf:"unused_client_addr_mode"`
 	UnusedEvent          *ebpf.Variable `ebpf:"unused_event"`
+	UnusedHalfOpenAction *ebpf.Variable `ebpf:"unused_half_open_action"`
 	UnusedLimits         *ebpf.Variable `ebpf:"unused_limits"`
 	UnusedSynAuthMode    *ebpf.Variable `ebpf:"unused_syn_auth_mode"`
 	UnusedSyncCounter    *ebpf.Variable `ebpf:"unused_sync_counter"`

@@ -1,0 +1,62 @@
+package datapath
+
+import (
+	"math"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// TestHalfOpenBound: with SYN authentication off, a service's half-open
+// connections stop at their bound: the SYN over it is dropped (action
+// drop) or challenged (action challenge), another service is not held
+// back by a per-service bound, a completed handshake makes room, and so
+// does a sweep that removes expired ones.
+func TestHalfOpenBound(t *testing.T) {
+	f := newFixture(t, 20000, 20099)
+	if err := f.dp.SetSYNKey(testSYNKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.dp.SetSYNAuth(SYNAuthOff, 1000, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.dp.SetHalfOpenBounds(0, 2, HalfOpenDrop); err != nil {
+		t.Fatal(err)
+	}
+	opens := func(i int, to netip.AddrPort) {
+		t.Helper()
+		var verdict uint32
+		var err error
+		f.nt.do(func() { verdict, _, _, err = f.dp.Run(clientSYN(clientN(i), clientMAC, to).bytes(t), f.lb0.ifindex, 1) })
+		if err != nil || verdict != xdpTX {
+			t.Fatalf("SYN of client %d to %s: verdict %d err %v, want it forwarded", i, to, verdict, err)
+		}
+	}
+	opens(0, single)
+	opens(1, single)
+	third := clientSYN(clientN(2), clientMAC, single)
+	f.run(t, third.bytes(t), f.lb0.ifindex, xdpDrop, nil, "drop_half_open")
+	opens(3, vip80) // another service: its own bound
+
+	// Client 0 completes its handshake: room for one more.
+	ack := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: clientN(0), dst: single, ack: true, seq: 2}
+	f.nt.do(func() { _, _, _, _ = f.dp.Run(ack.bytes(t), f.lb0.ifindex, 1) })
+	opens(2, single)
+	f.run(t, clientSYN(clientN(4), clientMAC, single).bytes(t), f.lb0.ifindex, xdpDrop, nil, "drop_half_open")
+
+	// All services together: 3 half-open (clients 1, 2 and 3), bound 3,
+	// action challenge.
+	if err := f.dp.SetHalfOpenBounds(3, 0, HalfOpenChallenge); err != nil {
+		t.Fatal(err)
+	}
+	fifth := clientSYN(clientN(5), clientMAC, vip80)
+	f.run(t, fifth.bytes(t), f.lb0.ifindex, xdpTX,
+		challengeFor(t, fifth, cookieOf(testSYNKey, clientN(5), vip80, slotNow())), "fwd_half_open_challenge")
+
+	// A sweep that finds them all expired counts them again: room.
+	expireAll := func(uint8, State, State, uint64) bool { return true }
+	if _, err := f.dp.Sweep(math.MaxUint64/2, 0, expireAll, true); err != nil {
+		t.Fatal(err)
+	}
+	opens(5, vip80)
+}
