@@ -36,22 +36,33 @@ const (
 
 // TestSYNFlood: an attacker host sends spoofed SYNs (random unrouted
 // sources) to the web service, whose two backends have 10,000 local ports
-// each, while a client opens 500 connections. With SYN authentication (auto) at least 99 % of them
+// each, while a client opens 500 connections. With SYN authentication
+// engaged by the rate of SYNs (auto), or by a bound on half-open
+// connections with SYN authentication itself off, at least 99 % of them
 // succeed, the client's first connection is delayed by less than 100 ms,
-// and the service is normal within 5 s of the flood's end. Without it, the
-// test records how many fail.
+// and the service is normal within 5 s of the flood's end. With neither,
+// the test records how many fail.
 func TestSYNFlood(t *testing.T) {
 	testbed.RequirePrivileges(t)
-	for _, mode := range []string{"auto", "off"} {
-		t.Run(mode, func(t *testing.T) { testSYNFlood(t, mode) })
+	for _, d := range []synDefence{
+		{"auto", "mode: auto\n  threshold: 1000", "fwd_syn_challenge"},
+		{"half-open", "mode: off\n  half_open: {max_per_service: 2000, action: challenge}", "fwd_half_open_challenge"},
+		{"off", "mode: off\n  half_open: {max: 0, max_per_service: 0}", ""},
+	} {
+		t.Run(d.name, func(t *testing.T) { testSYNFlood(t, d) })
 	}
 }
 
-func testSYNFlood(t *testing.T, protection string) {
+// synDefence is a syn_protection section and the reason its challenges
+// are counted under ("": none, no defence).
+type synDefence struct{ name, section, challenges string }
+
+func testSYNFlood(t *testing.T, defence synDefence) {
+	protection := defence.name
 	e := newEnv(t, "native")
 	e.start(t, func(d string) string {
 		return demo.Setup{Mode: e.mode, Dir: d, Services: demo.WebService,
-			Extra: fmt.Sprintf("syn_protection:\n  mode: %s\n  threshold: 1000\n", protection)}.YAML()
+			Extra: fmt.Sprintf("syn_protection:\n  %s\n", defence.section)}.YAML()
 	})
 	attacker, err := e.ref.Segment.AddHost("atk", netip.MustParseAddr("172.19.0.66"))
 	if err != nil {
@@ -142,9 +153,9 @@ func testSYNFlood(t *testing.T, protection string) {
 	if firstConn >= 100*time.Millisecond {
 		t.Errorf("the client's first connection took %s, want under 100ms", firstConn)
 	}
-	if ctReason(t, after, "fwd_syn_challenge") == ctReason(t, before, "fwd_syn_challenge") ||
+	if ctReason(t, after, defence.challenges) == ctReason(t, before, defence.challenges) ||
 		ctReason(t, after, "drop_syn_proof") == ctReason(t, before, "drop_syn_proof") {
-		t.Error("no challenge was sent or no proof verified: SYN authentication did not engage")
+		t.Errorf("no challenge was sent (%s) or no proof verified: the defence did not engage", defence.challenges)
 	}
 }
 
