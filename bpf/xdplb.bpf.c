@@ -141,22 +141,10 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 	to.daddr = conn.backend_addr;
 	to.sport = conn.local_port;
 	to.dport = conn.backend_port;
-	if (refresh || !conn.hop_ifindex) {
-		struct bpf_fib_lookup fib = {};
-
-		ret = backend_hop(ctx, p, &to, &fib);
-		if (ret >= 0)
-			return ret;
-		conn.hop_ifindex = fib.ifindex;
-		__builtin_memcpy(conn.hop_dmac, fib.dmac, ETH_ALEN);
-		__builtin_memcpy(conn.hop_smac, fib.smac, ETH_ALEN);
-		/* A new connection's entry gets its hop with its next packet. */
-		if (fwd) {
-			fwd->hop_ifindex = conn.hop_ifindex;
-			__builtin_memcpy(fwd->hop_dmac, conn.hop_dmac, ETH_ALEN);
-			__builtin_memcpy(fwd->hop_smac, conn.hop_smac, ETH_ALEN);
-		}
-	}
+	/* A new connection's entry gets its hop with its next packet. */
+	ret = connection_hop(ctx, p, &to, &conn, fwd, refresh);
+	if (ret >= 0)
+		return ret;
 	if (p->proto == IPPROTO_TCP && sends_toa(conn.svc_id)) {
 		ret = toa_forward(ctx, p, &to);
 		if (ret >= 0)

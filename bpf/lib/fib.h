@@ -47,6 +47,57 @@ static __always_inline int backend_hop(struct xdp_md *ctx, const struct packet *
 	return next_hop(ctx, p, to, fib, EV_NO_NEIGH);
 }
 
+/* A backend's cached next hop serves new connections for this long, as a
+ * connection's own serves its packets (CT_TOUCH_NS). */
+#define BACKEND_HOP_NS 1000000000ULL
+
+/* connection_hop makes sure conn has its next hop towards the backend:
+ * looked up in the FIB when refresh says it is due (once a second) or it
+ * has none yet, unless it has none yet and its backend's cached one is
+ * fresh (a new connection's first packets). A lookup refreshes the
+ * backend's cache; fwd (the entry, NULL for a connection being opened)
+ * gets what conn got. */
+static __always_inline int connection_hop(struct xdp_md *ctx, const struct packet *p,
+					  const struct tuple *to, struct ct_fwd *conn,
+					  struct ct_fwd *fwd, int refresh)
+{
+	struct backend_hop *cached = bpf_map_lookup_elem(&backend_hops, &conn->backend_id);
+	struct bpf_fib_lookup fib = {};
+	__u64 now = bpf_ktime_get_coarse_ns();
+	int ret;
+
+	if (!conn->hop_ifindex && cached && cached->addr == conn->backend_addr &&
+	    cached->in_ifindex == ctx->ingress_ifindex && now - cached->at < BACKEND_HOP_NS) {
+		conn->hop_ifindex = cached->ifindex;
+		__builtin_memcpy(conn->hop_dmac, cached->dmac, ETH_ALEN);
+		__builtin_memcpy(conn->hop_smac, cached->smac, ETH_ALEN);
+	} else if (refresh || !conn->hop_ifindex) {
+		ret = backend_hop(ctx, p, to, &fib);
+		if (ret >= 0)
+			return ret;
+		conn->hop_ifindex = fib.ifindex;
+		__builtin_memcpy(conn->hop_dmac, fib.dmac, ETH_ALEN);
+		__builtin_memcpy(conn->hop_smac, fib.smac, ETH_ALEN);
+		/* Written at most twice a second, however many connections. */
+		if (cached && now - cached->at >= BACKEND_HOP_NS / 2) {
+			cached->at = now;
+			cached->addr = conn->backend_addr;
+			cached->in_ifindex = ctx->ingress_ifindex;
+			cached->ifindex = fib.ifindex;
+			__builtin_memcpy(cached->dmac, fib.dmac, ETH_ALEN);
+			__builtin_memcpy(cached->smac, fib.smac, ETH_ALEN);
+		}
+	} else {
+		return CONTINUE;
+	}
+	if (fwd) {
+		fwd->hop_ifindex = conn->hop_ifindex;
+		__builtin_memcpy(fwd->hop_dmac, conn->hop_dmac, ETH_ALEN);
+		__builtin_memcpy(fwd->hop_smac, conn->hop_smac, ETH_ALEN);
+	}
+	return CONTINUE;
+}
+
 /* send_to_backend sends the rewritten packet to the connection's cached
  * next hop. */
 static __always_inline int send_to_backend(struct xdp_md *ctx, struct packet *p,

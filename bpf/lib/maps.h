@@ -240,6 +240,14 @@ struct {
 	__type(value, struct syn_window);
 } syn_rate SEC(".maps");
 
+/* Per backend id, its next hop as last looked up (struct backend_hop). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_BACKENDS);
+	__type(key, __u32);
+	__type(value, struct backend_hop);
+} backend_hops SEC(".maps");
+
 /* Half-open TCP connections (client SYN seen, its handshake ACK not yet)
  * per service id, and of all services at HALF_OPEN_ALL. The datapath adds
  * one for each it opens and takes one away for each that completes or

@@ -279,6 +279,18 @@ struct syn_window {
 	__u64 engaged_until;
 };
 
+/* The next hop towards a backend as the FIB last gave it, for a packet to
+ * addr arriving on in_ifindex: a new connection to that backend takes it
+ * while it is fresh instead of asking the FIB (fib.h). */
+struct backend_hop {
+	__u64 at; /* coarse clock */
+	__be32 addr;
+	__u32 in_ifindex;
+	__u32 ifindex;
+	__u8 dmac[6];
+	__u8 smac[6];
+};
+
 /* A VLAN the host has on an interface the program is attached to: tagged
  * frames of other VLANs are not the host's. */
 struct if_vlan {
@@ -347,5 +359,6 @@ LAYOUT_SIZE(sync_event, 32);
 LAYOUT_SIZE(if_mac, 12);
 LAYOUT_SIZE(if_vlan, 8);
 LAYOUT_SIZE(syn_window, 24);
+LAYOUT_SIZE(backend_hop, 32);
 
 #endif

@@ -63,6 +63,7 @@ func TestMapLayouts(t *testing.T) {
 		"backend_pool":    {u32, u32, uint32(xdplbLimitsMAX_BACKENDS)},
 		"local_index":     {u32, u32, uint32(xdplbLimitsMAX_LOCAL_ADDRS)},
 		"half_open":       {u32, size(int64(0)), uint32(xdplbLimitsMAX_SERVICES) + 1},
+		"backend_hops":    {u32, size(xdplbBackendHop{}), uint32(xdplbLimitsMAX_BACKENDS)},
 	}
 
 	// Every map of the object, found by its bpf2go tag, so a map added

@@ -28,6 +28,16 @@ const (
 	xdplbBackendFlagsBACKEND_ASSIGNED xdplbBackendFlags = 2
 )
 
+type xdplbBackendHop struct {
+	_         structs.HostLayout
+	At        uint64
+	Addr      uint32
+	InIfindex uint32
+	Ifindex   uint32
+	Dmac      [6]uint8
+	Smac      [6]uint8
+}
+
 type xdplbBackendLoad struct {
 	_      structs.HostLayout
 	Conns  uint64
@@ -297,6 +307,7 @@ type xdplbTraffic struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	xdplbMapBackendHops          = "backend_hops"
 	xdplbMapBackendLoads         = "backend_loads"
 	xdplbMapBackendPool          = "backend_pool"
 	xdplbMapBackendStats         = "backend_stats"
@@ -401,6 +412,7 @@ type xdplbProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdplbMapSpecs struct {
+	BackendHops   *ebpf.MapSpec `ebpf:"backend_hops"`
 	BackendLoads  *ebpf.MapSpec `ebpf:"backend_loads"`
 	BackendPool   *ebpf.MapSpec `ebpf:"backend_pool"`
 	BackendStats  *ebpf.MapSpec `ebpf:"backend_stats"`
@@ -481,6 +493,7 @@ func (o *xdplbObjects) Close() error {
 //
 // It can be passed to loadXdplbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdplbMaps struct {
+	BackendHops   *ebpf.Map `ebpf:"backend_hops"`
 	BackendLoads  *ebpf.Map `ebpf:"backend_loads"`
 	BackendPool   *ebpf.Map `ebpf:"backend_pool"`
 	BackendStats  *ebpf.Map `ebpf:"backend_stats"`
@@ -514,6 +527,7 @@ type xdplbMaps struct {
 
 func (m *xdplbMaps) Close() error {
 	return _XdplbClose(
+		m.BackendHops,
 		m.BackendLoads,
 		m.BackendPool,
 		m.BackendStats,
