@@ -61,17 +61,21 @@ static __always_inline int connection_hop(struct xdp_md *ctx, const struct packe
 					  const struct tuple *to, struct ct_fwd *conn,
 					  struct ct_fwd *fwd, int refresh)
 {
-	struct backend_hop *cached = bpf_map_lookup_elem(&backend_hops, &conn->backend_id);
 	struct bpf_fib_lookup fib = {};
-	__u64 now = bpf_ktime_get_coarse_ns();
+	struct backend_hop *cached;
+	__u64 now;
 	int ret;
 
+	if (conn->hop_ifindex && !refresh)
+		return CONTINUE;
+	cached = bpf_map_lookup_elem(&backend_hops, &conn->backend_id);
+	now = bpf_ktime_get_coarse_ns();
 	if (!conn->hop_ifindex && cached && cached->addr == conn->backend_addr &&
 	    cached->in_ifindex == ctx->ingress_ifindex && now - cached->at < BACKEND_HOP_NS) {
 		conn->hop_ifindex = cached->ifindex;
 		__builtin_memcpy(conn->hop_dmac, cached->dmac, ETH_ALEN);
 		__builtin_memcpy(conn->hop_smac, cached->smac, ETH_ALEN);
-	} else if (refresh || !conn->hop_ifindex) {
+	} else {
 		ret = backend_hop(ctx, p, to, &fib);
 		if (ret >= 0)
 			return ret;
@@ -87,8 +91,6 @@ static __always_inline int connection_hop(struct xdp_md *ctx, const struct packe
 			__builtin_memcpy(cached->dmac, fib.dmac, ETH_ALEN);
 			__builtin_memcpy(cached->smac, fib.smac, ETH_ALEN);
 		}
-	} else {
-		return CONTINUE;
 	}
 	if (fwd) {
 		fwd->hop_ifindex = conn->hop_ifindex;
