@@ -25,11 +25,13 @@ const OrphanGrace = 5 * time.Second
 
 // Result is what one collection did.
 type Result struct {
-	Entries  int  // connections (forward halves) seen
-	HalfOpen int  // of them, TCP connections whose client has not completed the handshake
-	Expired  int  // connections removed for idleness
-	Orphans  int  // halves removed for lack of a partner
-	Full     bool // both tables were read (see FullSweepEvery)
+	Entries  int // connections (forward halves) seen
+	HalfOpen int // of them, TCP connections whose client has not completed the handshake
+	// HalfOpenPerService splits HalfOpen by service id.
+	HalfOpenPerService map[uint32]int
+	Expired            int  // connections removed for idleness
+	Orphans            int  // halves removed for lack of a partner
+	Full               bool // both tables were read (see FullSweepEvery)
 	// PortsInUse counts connections per local address, as seen.
 	PortsInUse map[netip.Addr]int
 	// PerBackend counts connections per backend id, as seen.
@@ -143,7 +145,8 @@ func (c *Collector) Collect() (Result, error) {
 		return Result{}, fmt.Errorf("collect connections: %w", err)
 	}
 	res := Result{
-		Entries: sw.Entries, HalfOpen: sw.HalfOpen, Expired: sw.Expired, Orphans: sw.Orphans, Full: full,
+		Entries: sw.Entries, HalfOpen: sw.HalfOpen, HalfOpenPerService: sw.HalfOpenPerService,
+		Expired: sw.Expired, Orphans: sw.Orphans, Full: full,
 		PortsInUse: sw.PortsInUse, PerBackend: sw.PerBackend, PerService: sw.PerService, Started: start, Duration: time.Since(start),
 	}
 	c.mu.Lock()

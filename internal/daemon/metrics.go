@@ -16,7 +16,7 @@ func (d *Daemon) Counters() (metrics.Counters, error) {
 	if err != nil {
 		return metrics.Counters{}, err
 	}
-	conns := d.connCounts()
+	conns, halfOpen := d.connCounts(), d.halfOpenCounts()
 	cfg := d.view().cfg
 	perBackend := localPortsPerBackend(cfg)
 	out := metrics.Counters{
@@ -25,7 +25,7 @@ func (d *Daemon) Counters() (metrics.Counters, error) {
 		NewConnsCeiling: newConnsCeiling(cfg),
 	}
 	for i, s := range services {
-		sc := metrics.ServiceCounters{Name: s.Name, Key: s.Key, Traffic: s.traffic}
+		sc := metrics.ServiceCounters{Name: s.Name, Key: s.Key, Traffic: s.traffic, HalfOpen: uint64(halfOpen[s.ID])}
 		for j, b := range s.Backends {
 			c := conns[b.ID]
 			sc.Backends = append(sc.Backends, metrics.BackendCounters{

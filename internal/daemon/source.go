@@ -140,6 +140,15 @@ func (d *Daemon) connCounts() map[uint32]datapath.ConnCount {
 	return nil
 }
 
+// halfOpenCounts are the half-open connections per service id as of the
+// collector's last sweep.
+func (d *Daemon) halfOpenCounts() map[uint32]int {
+	if r := d.lastSweep.Load(); r != nil {
+		return r.HalfOpenPerService
+	}
+	return nil
+}
+
 func wireTraffic(t datapath.Traffic) api.Traffic {
 	return api.Traffic{PacketsIn: t.PacketsIn, BytesIn: t.BytesIn, PacketsOut: t.PacketsOut, BytesOut: t.BytesOut, NewConns: t.NewConns}
 }

@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"maps"
 	"math"
 	"net/netip"
 	"testing"
@@ -53,10 +54,36 @@ func TestHalfOpenBound(t *testing.T) {
 	f.run(t, fifth.bytes(t), f.lb0.ifindex, xdpTX,
 		challengeFor(t, fifth, cookieOf(testSYNKey, clientN(5), vip80, slotNow())), "fwd_half_open_challenge")
 
-	// A sweep that finds them all expired counts them again: room.
-	expireAll := func(uint8, State, State, uint64) bool { return true }
-	if _, err := f.dp.Sweep(math.MaxUint64/2, 0, expireAll, true); err != nil {
+	// A sweep counts them per service (single is service 6, vip:80 is 0)
+	// and writes its counts over the datapath's.
+	keepAll := func(uint8, State, State, uint64) bool { return false }
+	res, err := f.dp.Sweep(Now(), math.MaxUint64, keepAll, true)
+	if err != nil {
 		t.Fatal(err)
 	}
+	want := map[uint32]int{0: 1, 6: 2}
+	if res.HalfOpen != 3 || !maps.Equal(res.HalfOpenPerService, want) {
+		t.Errorf("sweep: %d half-open, per service %v; want 3, %v", res.HalfOpen, res.HalfOpenPerService, want)
+	}
+	checkCounts := func(when string, want map[uint32]int64) {
+		t.Helper()
+		for id, n := range want {
+			var got int64
+			if err := f.dp.objs.HalfOpen.Lookup(id, &got); err != nil || got != n {
+				t.Errorf("%s: datapath's half-open count of %d: %d (%v), want %d", when, id, got, err, n)
+			}
+		}
+	}
+	checkCounts("after a sweep", map[uint32]int64{0: 1, 6: 2, MaxServices: 3})
+
+	// A sweep that finds them all expired counts them again: room.
+	expireAll := func(uint8, State, State, uint64) bool { return true }
+	if res, err = f.dp.Sweep(math.MaxUint64/2, 0, expireAll, true); err != nil {
+		t.Fatal(err)
+	}
+	if res.HalfOpen != 0 {
+		t.Errorf("sweep that removed every connection left %d half-open", res.HalfOpen)
+	}
+	checkCounts("after a sweep that removed them", map[uint32]int64{0: 0, 6: 0, MaxServices: 0})
 	opens(5, vip80)
 }

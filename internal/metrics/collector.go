@@ -24,6 +24,7 @@ type Collector struct {
 	src Source
 
 	servicePackets, serviceBytes, serviceConns *prometheus.Desc
+	serviceHalfOpen                            *prometheus.Desc
 	backendPackets, backendBytes, backendConns *prometheus.Desc
 	backendUp                                  *prometheus.Desc
 	backendActive, backendInactive, backendWgt *prometheus.Desc
@@ -58,6 +59,8 @@ func NewCollector(src Source) *Collector {
 		"Bytes a service carried, as whole frames as received (Ethernet header included); direction in is client to backend, out is backend to client.", svcDir...)
 	c.serviceConns = desc("service_connections_total",
 		"New connections (TCP or UDP flows) a service tracked and scheduled to a backend.", svc...)
+	c.serviceHalfOpen = desc("service_half_open",
+		"TCP connections of a service whose client had not completed the handshake, as of the collector's last sweep (bounded by syn_protection.half_open.max_per_service).", svc...)
 	c.backendPackets = desc("backend_packets_total",
 		"Packets a backend of a service carried; direction in is client to backend, out is backend to client.",
 		"service", "backend", "direction")
@@ -188,6 +191,7 @@ func (c *Collector) collectStats(ch chan<- prometheus.Metric, st Counters) {
 		counter(ch, c.serviceBytes, t.BytesIn, s.Name, vip, port, proto, dirIn)
 		counter(ch, c.serviceBytes, t.BytesOut, s.Name, vip, port, proto, dirOut)
 		counter(ch, c.serviceConns, t.NewConns, s.Name, vip, port, proto)
+		gauge(ch, c.serviceHalfOpen, s.HalfOpen, s.Name, vip, port, proto)
 		for _, b := range s.Backends {
 			t, addr := b.Traffic, b.Addr.String()
 			counter(ch, c.backendPackets, t.PacketsIn, s.Name, addr, dirIn)

@@ -49,7 +49,8 @@ func newFake() *fakeSource {
 			Services: []ServiceCounters{
 				{
 					Name: "web", Key: ident.Service{VIP: netip.MustParseAddr("10.0.0.10"), Port: 80, Proto: ident.TCP},
-					Traffic: datapath.Traffic{PacketsIn: 10, BytesIn: 1000, PacketsOut: 8, BytesOut: 6400, NewConns: 2},
+					Traffic:  datapath.Traffic{PacketsIn: 10, BytesIn: 1000, PacketsOut: 8, BytesOut: 6400, NewConns: 2},
+					HalfOpen: 1,
 					Backends: []BackendCounters{
 						{Addr: netip.MustParseAddrPort("192.168.1.1:8080"), Active: 3, Inactive: 1, Weight: 1, Traffic: datapath.Traffic{PacketsIn: 6, BytesIn: 600, PacketsOut: 5, BytesOut: 4000, NewConns: 1}},
 						{Addr: netip.MustParseAddrPort("192.168.1.2:8080"), Weight: 2, Traffic: datapath.Traffic{PacketsIn: 4, BytesIn: 400, PacketsOut: 3, BytesOut: 2400, NewConns: 1}},
@@ -183,6 +184,10 @@ xdplb_service_bytes_total{direction="out",port="80",protocol="tcp",service="web"
 # TYPE xdplb_service_connections_total counter
 xdplb_service_connections_total{port="53",protocol="udp",service="dns",vip="10.0.0.10"} 1
 xdplb_service_connections_total{port="80",protocol="tcp",service="web",vip="10.0.0.10"} 2
+# HELP xdplb_service_half_open TCP connections of a service whose client had not completed the handshake, as of the collector's last sweep (bounded by syn_protection.half_open.max_per_service).
+# TYPE xdplb_service_half_open gauge
+xdplb_service_half_open{port="53",protocol="udp",service="dns",vip="10.0.0.10"} 0
+xdplb_service_half_open{port="80",protocol="tcp",service="web",vip="10.0.0.10"} 1
 # HELP xdplb_service_packets_total Packets a service carried; direction in is client to backend, out is backend to client.
 # TYPE xdplb_service_packets_total counter
 xdplb_service_packets_total{direction="in",port="53",protocol="udp",service="dns",vip="10.0.0.10"} 1

@@ -51,9 +51,12 @@ type Counters struct {
 
 // ServiceCounters are one service's traffic and its backends'.
 type ServiceCounters struct {
-	Name     string
-	Key      ident.Service
-	Traffic  datapath.Traffic
+	Name    string
+	Key     ident.Service
+	Traffic datapath.Traffic
+	// HalfOpen is how many of its TCP connections had not completed the
+	// handshake at the collector's last sweep.
+	HalfOpen uint64
 	Backends []BackendCounters
 }
 
