@@ -113,6 +113,8 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 			count_new_conn(&svc_stats, fwd->svc_id);
 			count_new_conn(&backend_stats, fwd->backend_id);
 		} else if (what != SYN_FOLLOWS) {
+			if (fwd->state == CT_SYN_SENT)
+				count_half_open(fwd->svc_id, -1);
 			forget_connection(&fk, fwd);
 			fwd = NULL;
 		}

@@ -160,6 +160,13 @@ static __always_inline int source_verified(__be32 saddr)
 	return until && *until > bpf_ktime_get_coarse_ns();
 }
 
+/* challenges_sent tells whether any SYN may have been challenged, so that
+ * a reset without ACK can be the answer to one. */
+static __always_inline int challenges_sent(void)
+{
+	return syn_mode != SYN_AUTH_OFF || (half_open_counted() && half_open_act == HALF_OPEN_CHALLENGE);
+}
+
 /* syn_auth screens a TCP packet to service svc_id that has no connection:
  * a SYN while authentication is engaged, or while the service's half-open
  * connections are at their bound, gets a challenge unless its source is
@@ -174,8 +181,14 @@ static __always_inline int syn_auth(struct xdp_md *ctx, struct packet *p, __u32 
 	__u32 cookie, seq, reason = R_FWD_SYN_CHALLENGE;
 	__be32 saddr = p->ip->saddr;
 
-	if ((syn_mode == SYN_AUTH_OFF && !half_open_counted()) || (void *)(th + 1) > end)
+	if ((void *)(th + 1) > end)
 		return CONTINUE;
+	if (!challenges_sent()) {
+		/* Nothing to prove; a bound with the drop action still holds. */
+		if (half_open_counted() && is_pure_syn(p) && over_half_open(svc_id))
+			return verdict(R_DROP_HALF_OPEN, XDP_DROP);
+		return CONTINUE;
+	}
 	slot = bpf_ktime_get_coarse_ns() >> SYN_SLOT_SHIFT;
 	if ((p->tcp_flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_RST) {
 		seq = bpf_ntohl(th->seq);

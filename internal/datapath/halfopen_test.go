@@ -87,3 +87,31 @@ func TestHalfOpenBound(t *testing.T) {
 	checkCounts("after a sweep that removed them", map[uint32]int64{0: 0, 6: 0, MaxServices: 0})
 	opens(5, vip80)
 }
+
+// TestHalfOpenCountFollowsEntries: a half-open entry the datapath forgets
+// (a SYN retransmitted after its backend was drained, scheduled afresh)
+// leaves the count, so the count is the entries; and with SYN
+// authentication off and the drop action, no reset is taken for a proof.
+func TestHalfOpenCountFollowsEntries(t *testing.T) {
+	f := newFixture(t, poolBase, poolBase+9)
+	if err := f.dp.SetSYNAuth(SYNAuthOff, 1000, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.dp.SetHalfOpenBounds(0, 5, HalfOpenDrop); err != nil {
+		t.Fatal(err)
+	}
+	const singleID, singleSvc = 6, 6
+	in, out := synFrom(t, clientN(0), poolBase)
+	f.run(t, in, f.lb0.ifindex, xdpTX, out, "fwd_tx")
+	if err := f.dp.SetBackend(singleID, singleSvc, rs1HTTP, true); err != nil {
+		t.Fatal(err)
+	}
+	// Forgotten and opened again (the ring still names the one backend).
+	f.nt.do(func() { _, _, _, _ = f.dp.Run(in, f.lb0.ifindex, 1) })
+	var n int64
+	if err := f.dp.objs.HalfOpen.Lookup(uint32(singleSvc), &n); err != nil || n != 1 {
+		t.Errorf("half-open count of the service after a rescheduled SYN: %d (%v), want 1", n, err)
+	}
+	rst := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: clientN(9), dst: single, rst: true, seq: 77}
+	f.run(t, rst.bytes(t), f.lb0.ifindex, xdpDrop, nil, "drop_no_conn")
+}
