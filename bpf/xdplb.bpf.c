@@ -26,6 +26,34 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* check_client_segment judges a client's reset, FIN or SYN on entry fwd
+ * against what the backend acknowledged (its reverse half's seq_next). */
+static __always_inline int check_client_segment(struct xdp_md *ctx, const struct packet *p,
+						const struct ct_key *fk, const struct ct_fwd *fwd)
+{
+	struct ct_key rk = reverse_key(fk, fwd);
+	const struct ct_rev *rev = bpf_map_lookup_elem(&ct_reverse, &rk);
+
+	return check_segment(ctx, p, rev && same_key(&rev->client, fk) ? rev->seq_next : 0, fwd->state);
+}
+
+/* check_backend_segment judges a backend's reset, FIN or SYN-ACK on entry
+ * rev against what the client acknowledged (its forward half's seq_next). */
+static __always_inline int check_backend_segment(struct xdp_md *ctx, const struct packet *p,
+						 const struct ct_key *rk, const struct ct_rev *rev)
+{
+	const struct ct_fwd *fwd = bpf_map_lookup_elem(&ct_forward, &rev->client);
+	__u32 acked = 0;
+
+	if (fwd) {
+		struct ct_key back = reverse_key(&rev->client, fwd);
+
+		if (same_key(&back, rk))
+			acked = fwd->seq_next;
+	}
+	return check_segment(ctx, p, acked, rev->state);
+}
+
 /* open_connection chooses a backend and a local address:port for a new
  * connection and records both halves. On CONTINUE, *fwd holds the forward
  * half to use (ours, or one another CPU inserted first). */
@@ -73,7 +101,6 @@ static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
 	fwd->backend_id = backend_id;
 	fwd->svc_id = svc->id;
 	fwd->state = rev.state;
-	follow_seq(&fwd->seq_next, ctx, p);
 	if (bpf_map_update_elem(&ct_forward, fk, fwd, BPF_NOEXIST) != 0) {
 		/* Another CPU opened this connection first (a retransmitted SYN
 		 * on another queue), or the map refused: give our port back. */
@@ -121,16 +148,18 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 	}
 	if (fwd) {
 		enum ct_state was = fwd->state;
-		__u8 flags = p->tcp_flags;
 
-		ret = follow_seq(&fwd->seq_next, ctx, p);
-		if (ret == RESET_REFUSE)
+		ret = ends_or_restarts(p) ? check_client_segment(ctx, p, &fk, fwd) : SEQ_ACT;
+		if (ret == SEQ_REFUSE)
 			return verdict(R_DROP_RST_WINDOW, XDP_DROP);
-		if (ret == RESET_PASS_ON)
-			flags &= ~TCP_RST;
-		refresh = touch(&fwd->last_seen, &fwd->state, p->proto, flags);
-		if (was != fwd->state && (was == CT_SYN_SENT || fwd->state == CT_SYN_SENT))
-			count_half_open(fwd->svc_id, fwd->state == CT_SYN_SENT ? 1 : -1);
+		note_ack(&fwd->seq_next, ctx, p);
+		if (ret == SEQ_ACT) {
+			refresh = touch(&fwd->last_seen, &fwd->state, p->proto, p->tcp_flags);
+			if (was != fwd->state && (was == CT_SYN_SENT || fwd->state == CT_SYN_SENT))
+				count_half_open(fwd->svc_id, fwd->state == CT_SYN_SENT ? 1 : -1);
+		} else {
+			refresh = 0;
+		}
 		sync_forward(&fk, fwd, was);
 		conn = *fwd;
 	} else {
@@ -167,7 +196,6 @@ static __always_inline int from_backend(struct xdp_md *ctx, struct packet *p)
 	struct tuple to;
 	enum ct_state was;
 	__u16 port;
-	__u8 flags;
 	int ret;
 
 	/* Only ports in the NAT range can be ours; skip the lookup otherwise. */
@@ -187,14 +215,13 @@ static __always_inline int from_backend(struct xdp_md *ctx, struct packet *p)
 		if (ret >= 0)
 			return ret;
 	}
-	flags = p->tcp_flags;
-	ret = follow_seq(&rev->seq_next, ctx, p);
-	if (ret == RESET_REFUSE)
+	ret = ends_or_restarts(p) ? check_backend_segment(ctx, p, &rk, rev) : SEQ_ACT;
+	if (ret == SEQ_REFUSE)
 		return verdict(R_DROP_RST_WINDOW, XDP_DROP);
-	if (ret == RESET_PASS_ON)
-		flags &= ~TCP_RST;
+	note_ack(&rev->seq_next, ctx, p);
 	was = rev->state;
-	touch(&rev->last_seen, &rev->state, p->proto, flags);
+	if (ret == SEQ_ACT)
+		touch(&rev->last_seen, &rev->state, p->proto, p->tcp_flags);
 	sync_reverse(&rk, rev, was);
 
 	/* Only a TOA service's SYN-ACK pays toa_synack's second lookup. */

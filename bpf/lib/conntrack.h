@@ -60,54 +60,97 @@ static __always_inline int touch(__u64 *last_seen, enum ct_state *state, __u8 pr
 	return 0;
 }
 
-/* Resets are checked against the sequence number their receiver expects
- * next (RFC 5961), which the datapath follows in each half since it sees
- * both directions: one store per segment that advances it, into the entry
- * the packet has just read. A reset carrying exactly that number is acted
- * on as before (the half closes). One within RST_WINDOW_BACK behind or
- * RST_WINDOW ahead of it is passed to the endpoint, which accepts it if it
- * is exact for it (we may have missed a segment) and otherwise answers a
- * challenge ACK that a live peer answers with an exact reset; the entry is
- * left as it is. Anything further is a blind reset: dropped and counted. */
+/* Segments that end or restart a connection are checked against what
+ * their receiver acknowledged (RFC 5961), since the datapath sees both
+ * directions. Each half keeps the acknowledgement its own direction last
+ * carried: the forward half where the client has the backend's sequence,
+ * the reverse half where the backend has the client's. So what a reset
+ * from one side is checked against comes from the other side's packets,
+ * which a blind attacker on the first side cannot send. One store per
+ * segment that advances it, into the entry the packet has just read.
+ *
+ * A reset carrying exactly the acknowledged number (or one more: after a
+ * FIN not acknowledged yet) is acted on as before (the half closes); one
+ * within RST_WINDOW_BACK behind or RST_WINDOW ahead
+ * of it is passed on to the endpoint, which accepts it if it is exact for
+ * it (data still in flight) and otherwise answers a challenge ACK that a
+ * live peer answers with an exact reset; the entry is left as it is.
+ * Anything further is a blind reset: dropped and counted. A FIN is acted
+ * on at or up to RST_WINDOW after the acknowledged number, and otherwise
+ * passed on. A SYN on an established half is passed on without acting
+ * (the endpoint answers it with a challenge ACK too). */
 #define RST_WINDOW (1u << 20)
 #define RST_WINDOW_BACK (1u << 16)
+/* How far one acknowledgement may move the recorded one: more than any
+ * window a peer could have been sent, so a spoofed ACK must land close. */
+#define ACK_ADVANCE_MAX (1u << 24)
 
-enum reset_check {
-	RESET_ACT,     /* exact, or nothing to check it against */
-	RESET_PASS_ON, /* in the window: the endpoint decides, the entry stays */
-	RESET_REFUSE,  /* a blind reset */
+enum seq_check {
+	SEQ_ACT,      /* in order, or nothing to check it against */
+	SEQ_PASS_ON,  /* forwarded, the entry left as it is */
+	SEQ_REFUSE,   /* a blind reset */
 };
 
-/* follow_seq records how far one direction's sender got, and tells what to
- * do with a reset from it. seq_next is its half's field (0: unknown). */
-static __always_inline enum reset_check follow_seq(__u32 *seq_next, struct xdp_md *ctx,
-						   const struct packet *p)
+static __always_inline struct tcphdr *tcp_header(struct xdp_md *ctx, const struct packet *p)
 {
-	void *data_end = (void *)(long)ctx->data_end;
 	struct tcphdr *th = (struct tcphdr *)p->sport;
-	__u32 seq, end;
+
+	if (p->proto != IPPROTO_TCP || (void *)(th + 1) > (void *)(long)ctx->data_end)
+		return NULL;
+	return th;
+}
+
+/* note_ack records the acknowledgement a packet carries in its own half
+ * (0: none recorded yet). A SYN-ACK starts it over (a new connection). */
+static __always_inline void note_ack(__u32 *acked, struct xdp_md *ctx, const struct packet *p)
+{
+	struct tcphdr *th = tcp_header(ctx, p);
+	__u32 ack, moved;
+
+	if (!th || !(p->tcp_flags & TCP_ACK) || (p->tcp_flags & TCP_RST))
+		return;
+	ack = bpf_ntohl(th->ack_seq);
+	moved = ack - *acked;
+	if (*acked == 0 || (p->tcp_flags & TCP_SYN) || (moved != 0 && moved <= ACK_ADVANCE_MAX))
+		*acked = ack;
+}
+
+/* check_segment judges a reset, a FIN or a SYN from one side against
+ * acked, what the other side acknowledged last (0: not known); state is
+ * the sender's half. */
+static __always_inline enum seq_check check_segment(struct xdp_md *ctx, const struct packet *p,
+						    __u32 acked, enum ct_state state)
+{
+	struct tcphdr *th = tcp_header(ctx, p);
 	__s32 ahead;
 
-	if (p->proto != IPPROTO_TCP || (void *)(th + 1) > data_end)
-		return RESET_ACT;
-	seq = bpf_ntohl(th->seq);
+	if (!th)
+		return SEQ_ACT;
+	if ((p->tcp_flags & TCP_SYN) && !(p->tcp_flags & TCP_RST))
+		return state == CT_ESTABLISHED ? SEQ_PASS_ON : SEQ_ACT;
+	if (acked == 0)
+		return SEQ_ACT;
+	ahead = (__s32)(bpf_ntohl(th->seq) - acked);
 	if (p->tcp_flags & TCP_RST) {
-		if (*seq_next == 0)
-			return RESET_ACT;
-		ahead = (__s32)(seq - *seq_next);
-		if (ahead == 0)
-			return RESET_ACT;
+		if (ahead == 0 || ahead == 1) /* 1: after a FIN not acknowledged yet */
+			return SEQ_ACT;
 		if (ahead >= -(__s32)RST_WINDOW_BACK && ahead <= (__s32)RST_WINDOW)
-			return RESET_PASS_ON;
-		return RESET_REFUSE;
+			return SEQ_PASS_ON;
+		return SEQ_REFUSE;
 	}
-	/* check_forwardable has checked these lengths against each other. */
-	end = seq + bpf_ntohs(p->ip->tot_len) - p->ip->ihl * 4 - th->doff * 4 +
-	      !!(p->tcp_flags & TCP_SYN) + !!(p->tcp_flags & TCP_FIN);
-	/* A SYN starts the sequence over (a new connection on the tuple). */
-	if (*seq_next == 0 || (p->tcp_flags & TCP_SYN) || (__s32)(end - *seq_next) > 0)
-		*seq_next = end;
-	return RESET_ACT;
+	return ahead >= 0 && ahead <= (__s32)RST_WINDOW ? SEQ_ACT : SEQ_PASS_ON;
+}
+
+/* ends_or_restarts tells the segments check_segment judges. */
+static __always_inline int ends_or_restarts(const struct packet *p)
+{
+	return p->proto == IPPROTO_TCP && (p->tcp_flags & (TCP_RST | TCP_FIN | TCP_SYN));
+}
+
+static __always_inline int same_key(const struct ct_key *a, const struct ct_key *b)
+{
+	return a->saddr == b->saddr && a->daddr == b->daddr && a->sport == b->sport &&
+	       a->dport == b->dport && a->proto == b->proto;
 }
 
 /* backend_takes_new tells whether the entry's backend may still be given
@@ -175,7 +218,8 @@ static __always_inline int reopen(const struct ct_key *fk, struct ct_fwd *fwd)
 		return -1;
 	rev->state = CT_SYN_SENT;
 	rev->last_seen = bpf_ktime_get_coarse_ns();
-	rev->seq_next = 0; /* the backend picks a new sequence */
+	rev->seq_next = 0; /* a new connection: new sequences */
+	fwd->seq_next = 0;
 	load = bpf_map_lookup_elem(&backend_loads, &fwd->backend_id);
 	if (load)
 		__sync_fetch_and_add(&load->conns, 256);

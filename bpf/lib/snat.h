@@ -17,12 +17,23 @@
 /* Slots near the end of a pool: the collector is asked to look now. */
 #define POOL_LOW_WATER 64
 
+/* When (coarse clock) a full pool was last reported. */
+volatile __u64 pool_full_told;
+
 /* return_slot queues a freed slot; a full queue asks for the pool to be
- * made afresh (see port_pools). */
+ * made afresh (see port_pools), at most every few milliseconds so a burst
+ * of frees cannot fill the event ring. */
 static __always_inline void return_slot(void *queue, __u32 pool, __u32 slot)
 {
-	if (bpf_map_push_elem(queue, &slot, 0) != 0)
+	__u64 now;
+
+	if (bpf_map_push_elem(queue, &slot, 0) == 0)
+		return;
+	now = bpf_ktime_get_coarse_ns();
+	if (now - pool_full_told >= 4000000ULL) {
+		pool_full_told = now;
 		emit_event(EV_POOL_FULL, pool);
+	}
 }
 
 /* claim_local_port takes a free (local address, port) towards backend

@@ -131,8 +131,10 @@ struct ct_fwd {
 	__u32 hop_ifindex;
 	__u8 hop_dmac[6];
 	__u8 hop_smac[6];
-	/* TCP: the client's next sequence number (host order) as far as seen,
-	 * so a reset can be checked (conntrack.h, check_reset). 0: unknown. */
+	/* TCP: the acknowledgement the client's packets last carried (host
+	 * order): the backend's next sequence number as the client has it,
+	 * which a reset from the backend is checked against (conntrack.h,
+	 * check_segment). 0: not known. */
 	__u32 seq_next;
 	__u32 pad;
 };
@@ -162,7 +164,7 @@ struct ct_rev {
 	__u8 origin; /* node id (ha.node_id) of the balancer that opened it */
 	__u8 flags;  /* enum ct_flags */
 	__u16 pad;
-	__u32 seq_next; /* TCP: the backend's, as in struct ct_fwd */
+	__u32 seq_next; /* TCP: the backend's acknowledgement (the client's next sequence), as in struct ct_fwd */
 	__u32 pad2;
 };
 

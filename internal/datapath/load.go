@@ -126,12 +126,15 @@ func Load(opts Options) (*Datapath, error) {
 		if d.restartedCounters, err = dropResizedCounters(spec, opts.PinPath); err != nil {
 			return nil, err
 		}
-		if d.oldCT, err = unpinOldConntrack(opts.PinPath); err != nil {
+		if d.oldCT, err = openOldConntrack(spec, opts.PinPath); err != nil {
 			return nil, err
 		}
 	}
 	if err := d.load(spec, collOpts); err != nil {
-		return nil, errors.Join(err, d.oldCT.restore())
+		if d.oldCT != nil {
+			d.oldCT.close()
+		}
+		return nil, err
 	}
 	return d, nil
 }
@@ -184,11 +187,9 @@ func (d *Datapath) checkLayout() error {
 		return d.stampLayout()
 	case LayoutVersion:
 	case 3, 4:
+		// Stamped by FinishMigration, once the new maps have the pins.
 		if err := d.migrate(v); err != nil {
 			return fmt.Errorf("upgrade maps pinned at %s from layout version %d: %w", d.pinPath, v, err)
-		}
-		if err := d.stampLayout(); err != nil {
-			return err
 		}
 		d.migratedFrom = v
 	default:

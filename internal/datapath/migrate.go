@@ -7,9 +7,9 @@ import (
 )
 
 // migrate upgrades adopted maps of layout version v (3 or 4): version 3's
-// meaning first, then the conntrack entries, copied into maps of this
-// layout (Load took the old ones' pins). The caller stamps the new version
-// after this succeeds; until then a failed upgrade can simply be run again.
+// meaning first, then a first copy of the conntrack entries into maps of
+// this layout (see oldConntrack). FinishMigration stamps the new version;
+// until then a failed upgrade can simply be run again.
 func (d *Datapath) migrate(v uint32) error {
 	if v == 3 {
 		if err := d.migrateFrom3(); err != nil {

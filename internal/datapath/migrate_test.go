@@ -92,6 +92,9 @@ func TestLayout3Migrated(t *testing.T) {
 	if !dp.Adopted() {
 		t.Error("migrated maps not reported as adopted")
 	}
+	if _, err := dp.FinishMigration(); err != nil {
+		t.Fatal(err)
+	}
 	var v uint32
 	if err := dp.objs.Layout.Lookup(uint32(0), &v); err != nil || v != LayoutVersion {
 		t.Errorf("layout version after migration: %d, %v; want %d", v, err, LayoutVersion)
@@ -283,16 +286,7 @@ func TestLayout4Migrated(t *testing.T) {
 	if _, err := Load(Options{ConntrackCapacity: 1, PinPath: path}); err == nil {
 		t.Fatal("upgrade into a table too small for the connections succeeded")
 	}
-	for name, size := range map[string]uint32{"ct_forward": 48, "ct_reverse": 56} {
-		m, err := ebpf.LoadPinnedMap(filepath.Join(path, name), nil)
-		if err != nil {
-			t.Fatalf("%s after a failed upgrade: %v", name, err)
-		}
-		if m.ValueSize() != size {
-			t.Errorf("%s after a failed upgrade: values of %d bytes, want the old %d", name, m.ValueSize(), size)
-		}
-		m.Close()
-	}
+	checkPinned(t, path, map[string]uint32{"ct_forward": 48, "ct_reverse": 56})
 
 	dp, err = Load(opts)
 	if err != nil {
@@ -313,6 +307,27 @@ func TestLayout4Migrated(t *testing.T) {
 			t.Errorf("reverse half %d after the upgrade: %+v (%v), want %+v", i, gr, err, r)
 		}
 	}
+	// Until the new program runs everywhere, the old state stays pinned as
+	// it was, and the layout says so.
+	checkPinned(t, path, map[string]uint32{"ct_forward": 48, "ct_reverse": 56})
+	var layout uint32
+	if err := dp.objs.Layout.Lookup(uint32(0), &layout); err != nil || layout != 4 {
+		t.Errorf("layout before FinishMigration: %d (%v), want 4", layout, err)
+	}
+	// The old program gave conn 4's port out after the first copy, and
+	// the new program gave it to another client: the newer one keeps it.
+	fk4, f4, rk4, r4 := conn(4)
+	other := r4
+	other.Client.Sport = be16(40001)
+	if err := dp.objs.CtReverse.Update(rk4, other, ebpf.UpdateNoExist); err != nil {
+		t.Fatal(err)
+	}
+	if err := dp.oldCT.rev.Update(rk4, ctRev4(truncated(r4, 56)), ebpf.UpdateNoExist); err != nil {
+		t.Fatal(err)
+	}
+	if err := dp.oldCT.fwd.Update(fk4, ctFwd4(truncated(f4, 48)), ebpf.UpdateNoExist); err != nil {
+		t.Fatal(err)
+	}
 	// The old program opens one more before it is replaced.
 	fk, f, rk, r := conn(3)
 	if err := dp.oldCT.rev.Update(rk, ctRev4(truncated(r, 56)), ebpf.UpdateNoExist); err != nil {
@@ -328,7 +343,30 @@ func TestLayout4Migrated(t *testing.T) {
 	if err := dp.objs.CtForward.Lookup(fk, &gf); err != nil || gf != f {
 		t.Errorf("connection opened during the upgrade: %+v (%v), want %+v", gf, err, f)
 	}
+	if err := dp.objs.CtForward.Lookup(fk4, new(xdplbCtFwd)); err == nil {
+		t.Error("a connection whose port the new program gave to another client was copied: two clients on one tuple")
+	}
+	checkPinned(t, path, map[string]uint32{"ct_forward": 56, "ct_reverse": 64})
+	if err := dp.objs.Layout.Lookup(uint32(0), &layout); err != nil || layout != LayoutVersion {
+		t.Errorf("layout after FinishMigration: %d (%v), want %d", layout, err, LayoutVersion)
+	}
 	if n, err := dp.FinishMigration(); err != nil || n != 0 {
 		t.Errorf("second FinishMigration() = %d, %v; want nothing", n, err)
+	}
+}
+
+// checkPinned: the maps pinned at path under each name have values of the
+// given size.
+func checkPinned(t *testing.T, path string, sizes map[string]uint32) {
+	t.Helper()
+	for name, size := range sizes {
+		m, err := ebpf.LoadPinnedMap(filepath.Join(path, name), nil)
+		if err != nil {
+			t.Fatalf("pinned %s: %v", name, err)
+		}
+		if m.ValueSize() != size {
+			t.Errorf("pinned %s: values of %d bytes, want %d", name, m.ValueSize(), size)
+		}
+		m.Close()
 	}
 }

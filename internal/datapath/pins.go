@@ -49,7 +49,7 @@ func RemovePins(path string) error {
 	}
 	var errs []error
 	for _, name := range names {
-		if !maps[name] && !isLinkPin(name) {
+		if !maps[name] && !maps[strings.TrimSuffix(name, upgradeSuffix)] && !isLinkPin(name) {
 			continue
 		}
 		if err := unix.Unlinkat(int(dir.Fd()), name, 0); err != nil && !errors.Is(err, unix.ENOENT) {

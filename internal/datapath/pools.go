@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -27,10 +28,13 @@ type pools struct {
 	alloc  Ports                     // and the port slice
 	// below is an index under which every index is in use.
 	below uint32
+	// remade is when each pool was last made afresh for being full.
+	remade map[uint32]time.Time
 }
 
 func newPools() *pools {
-	return &pools{byDest: map[netip.AddrPort]uint32{}, ofID: map[uint32]uint32{}, refs: map[uint32]int{}}
+	return &pools{byDest: map[netip.AddrPort]uint32{}, ofID: map[uint32]uint32{}, refs: map[uint32]int{},
+		remade: map[uint32]time.Time{}}
 }
 
 // slots is how many local address:port pairs each pool hands out.
@@ -71,8 +75,7 @@ func (d *Datapath) assignPool(id uint32, addr netip.AddrPort) error {
 	}
 	p.refs[idx]++
 	if err := d.objs.BackendPool.Update(id, idx+1, ebpf.UpdateAny); err != nil {
-		p.refs[idx]--
-		return fmt.Errorf("backend %d (%s): write its pool: %w", id, addr, err)
+		return errors.Join(fmt.Errorf("backend %d (%s): write its pool: %w", id, addr, err), d.unrefPool(idx))
 	}
 	old, had := p.ofID[id]
 	p.ofID[id] = idx
@@ -106,6 +109,7 @@ func (d *Datapath) unrefPool(idx uint32) error {
 		return nil
 	}
 	delete(p.refs, idx)
+	delete(p.remade, idx)
 	p.below = min(p.below, idx)
 	for addr, i := range p.byDest {
 		if i == idx {
@@ -119,13 +123,16 @@ func (d *Datapath) unrefPool(idx uint32) error {
 }
 
 // RemakePool makes pool idx afresh, as the datapath asks when the pool's
-// queue was full (EventPoolFull).
+// queue was full (EventPoolFull). Every push that found it full asks: the
+// ones that arrive within a second of a remake are answered by it.
 func (d *Datapath) RemakePool(idx uint32) error {
-	d.pools.mu.Lock()
-	defer d.pools.mu.Unlock()
-	if _, used := d.pools.refs[idx]; !used {
+	p := d.pools
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, used := p.refs[idx]; !used || time.Since(p.remade[idx]) < time.Second {
 		return nil
 	}
+	p.remade[idx] = time.Now()
 	return d.makePool(idx)
 }
 
@@ -250,7 +257,8 @@ func (d *Datapath) pushSlots(idx uint32, slots []uint32) error {
 // restorePools rebuilds the account of the pools from adopted maps: the
 // local addresses and slice they were made for, and which backend id uses
 // which. A backend without a pool (maps of a version before pools) gets
-// one now, so no adopted backend refuses new connections.
+// one now, so no adopted backend refuses new connections. Load calls it
+// before anything else can use d, so it needs no lock of its own.
 func (d *Datapath) restorePools() error {
 	var cfg xdplbLbConfig
 	if err := d.objs.Config.Lookup(uint32(0), &cfg); err != nil {

@@ -11,13 +11,14 @@ func TestStateTransitions(t *testing.T) {
 	f := newFixture(t, 10000, 10000)
 	rs1 := ap("172.19.0.2:80")
 	local := ap("172.19.0.5:10000")
-	// Sequence numbers as a stack sends them: a SYN and a FIN take one
-	// each, and a reset carries the next one (else it is not acted on).
-	fromClient := func(syn, ack, fin, rst bool, seq uint32) frame {
-		return frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, syn: syn, ack: ack, fin: fin, rst: rst, seq: seq}
+	// Sequence and acknowledgement numbers as stacks send them (the
+	// client's start at 100, the backend's at 500): a FIN or a reset out
+	// of order would be passed on without acting.
+	fromClient := func(syn, ack, fin, rst bool, seq, ackNum uint32) frame {
+		return frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, syn: syn, ack: ack, fin: fin, rst: rst, seq: seq, ackNum: ackNum}
 	}
-	fromBackend := func(syn, ack, fin, rst bool, seq uint32) frame {
-		return frame{srcMAC: rs1MAC, dstMAC: lbMAC, src: rs1, dst: local, syn: syn, ack: ack, fin: fin, rst: rst, seq: seq}
+	fromBackend := func(syn, ack, fin, rst bool, seq, ackNum uint32) frame {
+		return frame{srcMAC: rs1MAC, dstMAC: lbMAC, src: rs1, dst: local, syn: syn, ack: ack, fin: fin, rst: rst, seq: seq, ackNum: ackNum}
 	}
 	S, E, F, C := StateSynSent, StateEstablished, StateFinWait, StateClose
 	steps := []struct {
@@ -25,14 +26,14 @@ func TestStateTransitions(t *testing.T) {
 		in       frame
 		fwd, rev State
 	}{
-		{"client SYN", fromClient(true, false, false, false, 0), S, S},
-		{"backend SYN-ACK", fromBackend(true, true, false, false, 0), S, E},
-		{"client ACK", fromClient(false, true, false, false, 1), E, E},
-		{"backend FIN", fromBackend(false, true, true, false, 1), E, F},
-		{"client FIN", fromClient(false, true, true, false, 1), F, F},
-		{"client last ACK", fromClient(false, true, false, false, 2), F, F},
-		{"backend RST", fromBackend(false, false, false, true, 2), F, C},
-		{"client ACK after the reset", fromClient(false, true, false, false, 2), F, C},
+		{"client SYN", fromClient(true, false, false, false, 100, 0), S, S},
+		{"backend SYN-ACK", fromBackend(true, true, false, false, 500, 101), S, E},
+		{"client ACK", fromClient(false, true, false, false, 101, 501), E, E},
+		{"backend FIN", fromBackend(false, true, true, false, 501, 101), E, F},
+		{"client FIN", fromClient(false, true, true, false, 101, 502), F, F},
+		{"client last ACK", fromClient(false, true, false, false, 102, 502), F, F},
+		{"backend RST", fromBackend(false, false, false, true, 502, 0), F, C},
+		{"client ACK after the reset", fromClient(false, true, false, false, 102, 502), F, C},
 	}
 	for _, s := range steps {
 		var verdict uint32

@@ -39,7 +39,7 @@ var reasonInfo = map[xdplbReason]reasonText{
 	xdplbReasonR_DROP_BAD_FLAGS:          {"drop_bad_flags", "TCP flags no stack sends: SYN with FIN or RST, none of SYN, ACK, RST, FIN without ACK"},
 	xdplbReasonR_FWD_SYN_CHALLENGE:       {"fwd_syn_challenge", "a SYN from a source not verified yet, answered with a SYN-ACK carrying a cookie (SYN authentication)"},
 	xdplbReasonR_DROP_SYN_PROOF:          {"drop_syn_proof", "a client's reset carrying a valid cookie: its source is verified, its next SYN opens the connection"},
-	xdplbReasonR_DROP_BAD_PROOF:          {"drop_bad_proof", "a reset to a service without a connection that answers no challenge, while SYN authentication is on"},
+	xdplbReasonR_DROP_BAD_PROOF:          {"drop_bad_proof", "a reset to a service without a connection that answers no challenge, while challenges may be out"},
 	xdplbReasonR_DROP_SYN_UNCHALLENGED:   {"drop_syn_unchallenged", "a SYN from an unverified source that could not be challenged (IPv4 options)"},
 	xdplbReasonR_DROP_ABORTED:            {"drop_aborted", "a packet the program began to change and could not finish (never expected)"},
 	xdplbReasonR_DROP_RST_WINDOW:         {"drop_rst_window", "a TCP reset far from the sequence number its receiver expects (a blind reset)"},

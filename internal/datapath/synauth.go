@@ -47,16 +47,16 @@ const (
 )
 
 // SetHalfOpenBounds bounds the half-open connections of all services
-// together (max) and of each service (perService), 0 meaning no bound, and
+// together (all) and of each service (perService), 0 meaning no bound, and
 // says what a SYN over a bound gets. It may change at any time.
-func (d *Datapath) SetHalfOpenBounds(max, perService uint32, action HalfOpenAction) error {
+func (d *Datapath) SetHalfOpenBounds(all, perService uint32, action HalfOpenAction) error {
 	for _, v := range []struct {
 		name string
 		set  func() error
 	}{
 		{"half_open_act", func() error { return d.objs.HalfOpenAct.Set(uint32(action)) }},
 		{"half_open_svc_max", func() error { return d.objs.HalfOpenSvcMax.Set(perService) }},
-		{"half_open_max", func() error { return d.objs.HalfOpenMax.Set(max) }},
+		{"half_open_max", func() error { return d.objs.HalfOpenMax.Set(all) }},
 	} {
 		if err := v.set(); err != nil {
 			return fmt.Errorf("write %s: %w", v.name, err)

@@ -75,11 +75,11 @@ func TestSyncRecords(t *testing.T) {
 
 	syn := clientSYN(client, clientMAC, vip80)
 	f.run(t, syn.bytes(t), f.lb0.ifindex, xdpTX, toBackend(syn).bytes(t), "fwd_tx")
-	synAck := frame{srcMAC: rs1MAC, dstMAC: lbMAC, src: rs1, dst: local, syn: true, ack: true, seq: 5000}
+	synAck := frame{srcMAC: rs1MAC, dstMAC: lbMAC, src: rs1, dst: local, syn: true, ack: true, seq: 5000, ackNum: 2}
 	f.run(t, synAck.bytes(t), f.lb0.ifindex, xdpTX, toClient(synAck).bytes(t), "fwd_tx")
 	recs.expect(t)
 
-	ack := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, ack: true, seq: 2}
+	ack := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, ack: true, seq: 2, ackNum: 5001}
 	f.run(t, ack.bytes(t), f.lb0.ifindex, xdpTX, toBackend(ack).bytes(t), "fwd_tx")
 	recs.expect(t, with(StateEstablished, StateEstablished))
 	f.run(t, ack.bytes(t), f.lb0.ifindex, xdpTX, toBackend(ack).bytes(t), "fwd_tx")
@@ -94,10 +94,10 @@ func TestSyncRecords(t *testing.T) {
 		t.Errorf("reverse half's origin %d, want the node id 7", rev.Origin)
 	}
 
-	fin := frame{srcMAC: rs1MAC, dstMAC: lbMAC, src: rs1, dst: local, ack: true, fin: true, seq: 5001}
+	fin := frame{srcMAC: rs1MAC, dstMAC: lbMAC, src: rs1, dst: local, ack: true, fin: true, seq: 5001, ackNum: 2}
 	f.run(t, fin.bytes(t), f.lb0.ifindex, xdpTX, toClient(fin).bytes(t), "fwd_tx")
 	recs.expect(t, with(StateNone, StateFinWait))
-	cfin := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, ack: true, fin: true, seq: 3}
+	cfin := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, ack: true, fin: true, seq: 2, ackNum: 5002}
 	f.run(t, cfin.bytes(t), f.lb0.ifindex, xdpTX, toBackend(cfin).bytes(t), "fwd_tx")
 	recs.expect(t, with(StateFinWait, StateNone))
 

@@ -53,7 +53,7 @@ func TestTCPConnection(t *testing.T) {
 	t.Run("retransmitted SYN reuses the entry", func(t *testing.T) {
 		f.run(t, syn.bytes(t), f.lb0.ifindex, xdpTX, toBackend(syn).bytes(t), "fwd_tx")
 	})
-	synAck := frame{srcMAC: rs1MAC, dstMAC: lbMAC, src: rs1, dst: local, syn: true, ack: true, seq: 5000}
+	synAck := frame{srcMAC: rs1MAC, dstMAC: lbMAC, src: rs1, dst: local, syn: true, ack: true, seq: 5000, ackNum: 2}
 	t.Run("backend SYN-ACK goes back to the client", func(t *testing.T) {
 		f.run(t, synAck.bytes(t), f.lb0.ifindex, xdpTX, toClient(synAck).bytes(t), "fwd_tx")
 		var rev xdplbCtRev
@@ -66,25 +66,27 @@ func TestTCPConnection(t *testing.T) {
 			t.Errorf("reverse entry %+v", rev)
 		}
 	})
-	data := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, ack: true, seq: 2, payload: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")}
+	data := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, ack: true, seq: 2, ackNum: 5001, payload: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")}
 	t.Run("established data client to backend", func(t *testing.T) {
 		f.run(t, data.bytes(t), f.lb0.ifindex, xdpTX, toBackend(data).bytes(t), "fwd_tx")
 		if st := f.forward(t, client).State; st != xdplbCtStateCT_ESTABLISHED {
 			t.Errorf("forward state %d, want established", st)
 		}
 	})
-	answer := frame{srcMAC: rs1MAC, dstMAC: lbMAC, src: rs1, dst: local, ack: true, seq: 5001, payload: []byte("HTTP/1.1 200 OK\r\n\r\nrs-1\n")}
+	answer := frame{srcMAC: rs1MAC, dstMAC: lbMAC, src: rs1, dst: local, ack: true, seq: 5001, ackNum: 29, payload: []byte("HTTP/1.1 200 OK\r\n\r\nrs-1\n")}
 	t.Run("established data backend to client", func(t *testing.T) {
 		f.run(t, answer.bytes(t), f.lb0.ifindex, xdpTX, toClient(answer).bytes(t), "fwd_tx")
 	})
-	fin := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, ack: true, fin: true, seq: 30}
+	// Sequence numbers as the stacks send them: a FIN or a reset out of
+	// order would be passed on without acting (conntrack.h).
+	fin := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, ack: true, fin: true, seq: 29, ackNum: 5026}
 	t.Run("FIN moves the forward half to fin-wait", func(t *testing.T) {
 		f.run(t, fin.bytes(t), f.lb0.ifindex, xdpTX, toBackend(fin).bytes(t), "fwd_tx")
 		if st := f.forward(t, client).State; st != xdplbCtStateCT_FIN_WAIT {
 			t.Errorf("forward state %d, want fin-wait", st)
 		}
 	})
-	rst := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, rst: true, seq: 31}
+	rst := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, rst: true, seq: 30}
 	t.Run("RST closes the forward half", func(t *testing.T) {
 		f.run(t, rst.bytes(t), f.lb0.ifindex, xdpTX, toBackend(rst).bytes(t), "fwd_tx")
 		if st := f.forward(t, client).State; st != xdplbCtStateCT_CLOSE {

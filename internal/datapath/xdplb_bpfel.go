@@ -347,6 +347,7 @@ const (
 	xdplbVarNatPortMax           = "nat_port_max"
 	xdplbVarNatPortMin           = "nat_port_min"
 	xdplbVarNodeId               = "node_id"
+	xdplbVarPoolFullTold         = "pool_full_told"
 	xdplbVarSynAuthThreshold     = "syn_auth_threshold"
 	xdplbVarSynKey               = "syn_key"
 	xdplbVarSynMode              = "syn_mode"
@@ -457,6 +458,7 @@ type xdplbVariableSpecs struct {
 	NatPortMax           *ebpf.VariableSpec `ebpf:"nat_port_max"`
 	NatPortMin           *ebpf.VariableSpec `ebpf:"nat_port_min"`
 	NodeId               *ebpf.VariableSpec `ebpf:"node_id"`
+	PoolFullTold         *ebpf.VariableSpec `ebpf:"pool_full_told"`
 	SynAuthThreshold     *ebpf.VariableSpec `ebpf:"syn_auth_threshold"`
 	SynKey               *ebpf.VariableSpec `ebpf:"syn_key"`
 	SynMode              *ebpf.VariableSpec `ebpf:"syn_mode"`
@@ -573,6 +575,7 @@ type xdplbVariables struct {
 	NatPortMax           *ebpf.Variable `ebpf:"nat_port_max"`
 	NatPortMin           *ebpf.Variable `ebpf:"nat_port_min"`
 	NodeId               *ebpf.Variable `ebpf:"node_id"`
+	PoolFullTold         *ebpf.Variable `ebpf:"pool_full_told"`
 	SynAuthThreshold     *ebpf.Variable `ebpf:"syn_auth_threshold"`
 	SynKey               *ebpf.Variable `ebpf:"syn_key"`
 	SynMode              *ebpf.Variable `ebpf:"syn_mode"`

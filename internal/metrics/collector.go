@@ -60,7 +60,7 @@ func NewCollector(src Source) *Collector {
 	c.serviceConns = desc("service_connections_total",
 		"New connections (TCP or UDP flows) a service tracked and scheduled to a backend.", svc...)
 	c.serviceHalfOpen = desc("service_half_open",
-		"TCP connections of a service whose client had not completed the handshake, as of the collector's last sweep (bounded by syn_protection.half_open.max_per_service).", svc...)
+		"TCP connections of a service whose client had not completed the handshake, as of the collector's last sweep (new SYNs over syn_protection.half_open.max_per_service get its action).", svc...)
 	c.backendPackets = desc("backend_packets_total",
 		"Packets a backend of a service carried; direction in is client to backend, out is backend to client.",
 		"service", "backend", "direction")

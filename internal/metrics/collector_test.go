@@ -184,7 +184,7 @@ xdplb_service_bytes_total{direction="out",port="80",protocol="tcp",service="web"
 # TYPE xdplb_service_connections_total counter
 xdplb_service_connections_total{port="53",protocol="udp",service="dns",vip="10.0.0.10"} 1
 xdplb_service_connections_total{port="80",protocol="tcp",service="web",vip="10.0.0.10"} 2
-# HELP xdplb_service_half_open TCP connections of a service whose client had not completed the handshake, as of the collector's last sweep (bounded by syn_protection.half_open.max_per_service).
+# HELP xdplb_service_half_open TCP connections of a service whose client had not completed the handshake, as of the collector's last sweep (new SYNs over syn_protection.half_open.max_per_service get its action).
 # TYPE xdplb_service_half_open gauge
 xdplb_service_half_open{port="53",protocol="udp",service="dns",vip="10.0.0.10"} 0
 xdplb_service_half_open{port="80",protocol="tcp",service="web",vip="10.0.0.10"} 1
