@@ -6,6 +6,10 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/xdplb/xdplb/internal/testbed"
 )
 
 // TestHalfOpenBound: with SYN authentication off, a service's half-open
@@ -114,4 +118,38 @@ func TestHalfOpenCountFollowsEntries(t *testing.T) {
 	}
 	rst := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: clientN(9), dst: single, rst: true, seq: 77}
 	f.run(t, rst.bytes(t), f.lb0.ifindex, xdpDrop, nil, "drop_no_conn")
+}
+
+// TestHalfOpenSweepKeepsNewCounts: what the datapath counted while a
+// sweep ran (here 2 opened for service 6) is kept on top of the sweep's
+// count, not lost to it.
+func TestHalfOpenSweepKeepsNewCounts(t *testing.T) {
+	testbed.RequirePrivileges(t)
+	dp, err := Load(Options{ConntrackCapacity: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dp.Close()
+	set := func(svc uint32, n int64) {
+		if err := dp.objs.HalfOpen.Update(svc, n, ebpf.UpdateAny); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set(6, 5)
+	set(MaxServices, 5)
+	before, err := readArray[int64](dp.objs.HalfOpen, MaxServices+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set(6, 7) // two opened during the walk
+	set(MaxServices, 7)
+	if err := dp.writeHalfOpen(map[uint32]int{6: 3}, 3, before); err != nil {
+		t.Fatal(err)
+	}
+	for svc, want := range map[uint32]int64{6: 5, MaxServices: 5, 0: 0} {
+		var got int64
+		if err := dp.objs.HalfOpen.Lookup(svc, &got); err != nil || got != want {
+			t.Errorf("half-open count of %d after the sweep: %d (%v), want %d", svc, got, err, want)
+		}
+	}
 }

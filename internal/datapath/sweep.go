@@ -99,7 +99,10 @@ type revSummary struct {
 // costs several times more: run one now and then.
 func (d *Datapath) Sweep(now, grace uint64, expired ExpiryFunc, full bool) (SweepResult, error) {
 	sw := &sweep{now: now, grace: grace, expired: expired, listEnded: d.syncOn}
-	var err error
+	halfOpenBefore, err := readArray[int64](d.objs.HalfOpen, MaxServices+1)
+	if err != nil {
+		return sw.res, err
+	}
 	if full {
 		err = d.fullSweep(sw)
 	} else {
@@ -111,7 +114,7 @@ func (d *Datapath) Sweep(now, grace uint64, expired ExpiryFunc, full bool) (Swee
 	if err := d.deleteHalves(sw.delFwd, sw.delRev); err != nil {
 		return sw.res, err
 	}
-	return sw.res, d.writeHalfOpen(sw.res.HalfOpenPerService, sw.res.HalfOpen)
+	return sw.res, d.writeHalfOpen(sw.res.HalfOpenPerService, sw.res.HalfOpen, halfOpenBefore)
 }
 
 // sweep is one sweep's verdicts so far.

@@ -66,8 +66,16 @@ func (d *Datapath) SetHalfOpenBounds(all, perService uint32, action HalfOpenActi
 }
 
 // writeHalfOpen replaces the datapath's running counts of half-open
-// connections with a sweep's: per service id, and all together.
-func (d *Datapath) writeHalfOpen(perService map[uint32]int, total int) error {
+// connections with a sweep's, per service id and all together, plus what
+// the datapath counted while the sweep ran (its counts now less before,
+// the counts as the sweep began): the connections opened then are not
+// lost to the bound. One the walk saw too counts twice until the next
+// sweep, which errs on the side of the bound.
+func (d *Datapath) writeHalfOpen(perService map[uint32]int, total int, before []int64) error {
+	now, err := readArray[int64](d.objs.HalfOpen, MaxServices+1)
+	if err != nil {
+		return err
+	}
 	keys := make([]uint32, MaxServices+1)
 	vals := make([]int64, MaxServices+1)
 	for i := range keys {
@@ -75,6 +83,9 @@ func (d *Datapath) writeHalfOpen(perService map[uint32]int, total int) error {
 		vals[i] = int64(perService[uint32(i)])
 	}
 	vals[MaxServices] = int64(total)
+	for i := range vals {
+		vals[i] += now[i] - before[i]
+	}
 	if _, err := d.objs.HalfOpen.BatchUpdate(keys, vals, nil); err != nil {
 		return fmt.Errorf("write half-open counts: %w", err)
 	}
