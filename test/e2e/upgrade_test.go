@@ -67,7 +67,7 @@ func buildAt(t *testing.T, rev string) string {
 	archive := exec.Command("sh", "-c", `git -C "$1" archive "$2" | tar -x -C "$3"`, "sh",
 		strings.TrimSpace(string(root)), rev, src)
 	if out, err := archive.CombinedOutput(); err != nil {
-		t.Fatalf("extract %s: %v\n%s", rev, err, out)
+		t.Fatalf("extract %s (the test needs the repository's history: in a shallow clone, git fetch --unshallow): %v\n%s", rev, err, out)
 	}
 	bin := filepath.Join(t.TempDir(), "xdplb-"+rev)
 	build := exec.Command("go", "build", "-o", bin, "./cmd/xdplb")
