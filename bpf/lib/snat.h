@@ -36,6 +36,18 @@ static __always_inline void return_slot(void *queue, __u32 pool, __u32 slot)
 	}
 }
 
+/* pool_of is backend id backend_id's pool (its index in *pool), NULL if
+ * it has none yet. */
+static __always_inline void *pool_of(__u32 backend_id, __u32 *pool)
+{
+	__u32 *ref = bpf_map_lookup_elem(&backend_pool, &backend_id);
+
+	if (!ref || *ref == 0)
+		return NULL;
+	*pool = *ref - 1;
+	return bpf_map_lookup_elem(&port_pools, pool);
+}
+
 /* claim_local_port takes a free (local address, port) towards backend
  * backend_id from its pool (maps.h, port_pools) and claims it by inserting
  * the reverse entry with BPF_NOEXIST: the insert is the lock, so two CPUs
@@ -48,20 +60,15 @@ static __always_inline int claim_local_port(const struct packet *p, const struct
 					    __u32 backend_id, const struct ct_rev *rev,
 					    struct ct_key *rk)
 {
-	__u32 zero = 0, total, pool, *pool_ref, *cursor, i;
+	__u32 zero = 0, total, pool = 0, *cursor, i;
 	struct lb_config *cfg;
 	void *queue;
 	long err;
 
 	cfg = bpf_map_lookup_elem(&config, &zero);
-	pool_ref = bpf_map_lookup_elem(&backend_pool, &backend_id);
-	if (!cfg || !pool_ref || *pool_ref == 0 || cfg->local_count == 0 ||
-	    cfg->port_max < cfg->port_min)
-		return verdict(R_DROP_PORTS_EXHAUSTED, XDP_DROP);
-	pool = *pool_ref - 1;
-	queue = bpf_map_lookup_elem(&port_pools, &pool);
+	queue = pool_of(backend_id, &pool);
 	cursor = bpf_map_lookup_elem(&pool_cursor, &pool);
-	if (!queue || !cursor)
+	if (!cfg || !queue || !cursor || cfg->local_count == 0 || cfg->port_max < cfg->port_min)
 		return verdict(R_DROP_PORTS_EXHAUSTED, XDP_DROP);
 	total = ((__u32)cfg->port_max - cfg->port_min + 1) * cfg->local_count;
 
@@ -108,7 +115,7 @@ static __always_inline int claim_local_port(const struct packet *p, const struct
  * since has another pool. */
 static __always_inline void release_local_port(const struct ct_key *rk, __u32 backend_id)
 {
-	__u32 zero = 0, *addr_idx, *pool_ref, pool, port = bpf_ntohs(rk->dport);
+	__u32 zero = 0, *addr_idx, pool = 0, port = bpf_ntohs(rk->dport);
 	const struct backend *be;
 	struct lb_config *cfg;
 	void *queue;
@@ -119,14 +126,9 @@ static __always_inline void release_local_port(const struct ct_key *rk, __u32 ba
 	if (!cfg || port < cfg->port_min || port > cfg->port_max)
 		return; /* a peer's slice: not ours to hand out */
 	be = bpf_map_lookup_elem(&backends, &backend_id);
-	pool_ref = bpf_map_lookup_elem(&backend_pool, &backend_id);
 	addr_idx = bpf_map_lookup_elem(&local_index, &rk->daddr);
-	if (!be || be->addr != rk->saddr || be->port != rk->sport || !pool_ref || *pool_ref == 0 ||
-	    !addr_idx)
-		return;
-	pool = *pool_ref - 1;
-	queue = bpf_map_lookup_elem(&port_pools, &pool);
-	if (!queue)
+	queue = pool_of(backend_id, &pool);
+	if (!be || be->addr != rk->saddr || be->port != rk->sport || !addr_idx || !queue)
 		return;
 	return_slot(queue, pool, *addr_idx << 16 | port);
 }

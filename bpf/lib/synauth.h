@@ -129,7 +129,8 @@ static __always_inline void count_half_open(__u32 svc_id, __s64 delta)
 }
 
 /* over_half_open tells whether service svc_id, or all services, have as
- * many half-open connections as their bound allows. Then the control
+ * many half-open connections as their bound allows (never, without a
+ * bound: no count is read then). Then the control
  * plane is asked, at most once a second, to count them again: the count
  * leaves out only what expired since its last sweep, which after a flood
  * is most of it. */
@@ -185,7 +186,7 @@ static __always_inline int syn_auth(struct xdp_md *ctx, struct packet *p, __u32 
 		return CONTINUE;
 	if (!challenges_sent()) {
 		/* Nothing to prove; a bound with the drop action still holds. */
-		if (half_open_counted() && is_pure_syn(p) && over_half_open(svc_id))
+		if (is_pure_syn(p) && over_half_open(svc_id))
 			return verdict(R_DROP_HALF_OPEN, XDP_DROP);
 		return CONTINUE;
 	}
@@ -204,7 +205,7 @@ static __always_inline int syn_auth(struct xdp_md *ctx, struct packet *p, __u32 
 	}
 	if (!is_pure_syn(p))
 		return CONTINUE;
-	if (half_open_counted() && over_half_open(svc_id)) {
+	if (over_half_open(svc_id)) {
 		if (half_open_act == HALF_OPEN_DROP)
 			return verdict(R_DROP_HALF_OPEN, XDP_DROP);
 		reason = R_FWD_HALF_OPEN_CHALLENGE;

@@ -22,19 +22,11 @@ const (
 // verified source stays verified. Like the other globals it lives in the
 // program's memory: set it before attaching; it may change at any time.
 func (d *Datapath) SetSYNAuth(mode SYNAuthMode, threshold uint32, verifiedFor time.Duration) error {
-	for _, v := range []struct {
-		name string
-		set  func() error
-	}{
-		{"syn_mode", func() error { return d.objs.SynMode.Set(uint32(mode)) }},
-		{"syn_auth_threshold", func() error { return d.objs.SynAuthThreshold.Set(threshold) }},
-		{"syn_verified_ns", func() error { return d.objs.SynVerifiedNs.Set(uint64(verifiedFor)) }},
-	} {
-		if err := v.set(); err != nil {
-			return fmt.Errorf("write %s: %w", v.name, err)
-		}
-	}
-	return nil
+	return setGlobals(
+		global{"syn_mode", d.objs.SynMode, uint32(mode)},
+		global{"syn_auth_threshold", d.objs.SynAuthThreshold, threshold},
+		global{"syn_verified_ns", d.objs.SynVerifiedNs, uint64(verifiedFor)},
+	)
 }
 
 // HalfOpenAction is what a new connection's SYN gets while half-open
@@ -50,19 +42,12 @@ const (
 // together (all) and of each service (perService), 0 meaning no bound, and
 // says what a SYN over a bound gets. It may change at any time.
 func (d *Datapath) SetHalfOpenBounds(all, perService uint32, action HalfOpenAction) error {
-	for _, v := range []struct {
-		name string
-		set  func() error
-	}{
-		{"half_open_act", func() error { return d.objs.HalfOpenAct.Set(uint32(action)) }},
-		{"half_open_svc_max", func() error { return d.objs.HalfOpenSvcMax.Set(perService) }},
-		{"half_open_max", func() error { return d.objs.HalfOpenMax.Set(all) }},
-	} {
-		if err := v.set(); err != nil {
-			return fmt.Errorf("write %s: %w", v.name, err)
-		}
-	}
-	return nil
+	// The action first: a bound set before it would act with the old one.
+	return setGlobals(
+		global{"half_open_act", d.objs.HalfOpenAct, uint32(action)},
+		global{"half_open_svc_max", d.objs.HalfOpenSvcMax, perService},
+		global{"half_open_max", d.objs.HalfOpenMax, all},
+	)
 }
 
 // writeHalfOpen replaces the datapath's running counts of half-open

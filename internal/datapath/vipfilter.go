@@ -72,13 +72,24 @@ func (d *Datapath) restoreGlobals() error {
 }
 
 func (d *Datapath) setPortGlobals(lo, hi uint16) error {
-	for _, v := range []struct {
-		name string
-		v    *ebpf.Variable
-		val  uint32
-	}{{"nat_port_min", d.objs.NatPortMin, uint32(lo)}, {"nat_port_max", d.objs.NatPortMax, uint32(hi)}} {
-		if err := v.v.Set(v.val); err != nil {
-			return fmt.Errorf("write %s: %w", v.name, err)
+	return setGlobals(
+		global{"nat_port_min", d.objs.NatPortMin, uint32(lo)},
+		global{"nat_port_max", d.objs.NatPortMax, uint32(hi)},
+	)
+}
+
+// global is a value for one of the program's global variables.
+type global struct {
+	name string
+	v    *ebpf.Variable
+	val  any
+}
+
+// setGlobals writes the values in order.
+func setGlobals(gs ...global) error {
+	for _, g := range gs {
+		if err := g.v.Set(g.val); err != nil {
+			return fmt.Errorf("write %s: %w", g.name, err)
 		}
 	}
 	return nil
