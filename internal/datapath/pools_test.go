@@ -286,3 +286,38 @@ func fillQueue(t *testing.T, dp *Datapath, idx uint32) {
 		}
 	}
 }
+
+// TestPoolRemadeOncePerBurst: the pool-full events of one burst make the
+// pool afresh once; the ones within a second after are answered by it.
+func TestPoolRemadeOncePerBurst(t *testing.T) {
+	f := newFixture(t, poolBase, poolBase)
+	idx := f.dp.pools.byDest[rs1HTTP]
+	queueID := func() ebpf.MapID {
+		t.Helper()
+		var q *ebpf.Map
+		if err := f.dp.objs.PortPools.Lookup(idx, &q); err != nil {
+			t.Fatal(err)
+		}
+		defer q.Close()
+		info, err := q.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := info.ID()
+		return id
+	}
+	first := queueID()
+	if err := f.dp.RemakePool(idx); err != nil {
+		t.Fatal(err)
+	}
+	remade := queueID()
+	if remade == first {
+		t.Fatal("a pool-full event did not make the pool afresh")
+	}
+	if err := f.dp.RemakePool(idx); err != nil {
+		t.Fatal(err)
+	}
+	if queueID() != remade {
+		t.Error("a second event of the same burst made the pool afresh again")
+	}
+}
