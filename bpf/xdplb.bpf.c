@@ -23,6 +23,8 @@
 #include "lib/sanity.h"
 #include "lib/synauth.h"
 #include "lib/toa.h"
+#include "lib/decap.h"
+#include "lib/dsr.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -54,32 +56,16 @@ static __always_inline int check_backend_segment(struct xdp_md *ctx, const struc
 	return check_segment(ctx, p, acked, rev->state);
 }
 
-/* open_connection chooses a backend and a local address:port for a new
- * connection and records both halves. On CONTINUE, *fwd holds the forward
- * half to use (ours, or one another CPU inserted first). */
-static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
-					   const struct svc_value *svc,
-					   const struct ct_key *fk, struct ct_fwd *fwd)
+/* claim_for records the reverse half of a new Full-NAT connection to
+ * backend be (id backend_id) with a local address:port claimed for it: on
+ * CONTINUE, rk is its key. */
+static __always_inline int claim_for(struct xdp_md *ctx, struct packet *p, const struct svc_value *svc,
+				     const struct ct_key *fk, const struct backend *be, __u32 backend_id,
+				     __u64 now, struct ct_key *rk)
 {
-	const struct backend *be;
 	struct ct_rev rev = {};
-	struct ct_key rk = {};
-	struct ct_fwd *won;
-	__u32 backend_id = 0, reason = 0;
-	int ret;
 
-	if (p->proto == IPPROTO_TCP) {
-		ret = syn_auth(ctx, p, svc->id);
-		if (ret >= 0)
-			return ret;
-		if (!is_pure_syn(p))
-			return verdict(R_DROP_NO_CONN, XDP_DROP);
-	}
-	be = pick_backend(svc, p, &backend_id, &reason);
-	if (!be)
-		return verdict(reason, XDP_DROP);
-
-	rev.last_seen = bpf_ktime_get_coarse_ns();
+	rev.last_seen = now;
 	rev.client = *fk;
 	__builtin_memcpy(rev.client_mac, p->eth->h_source, ETH_ALEN);
 	__builtin_memcpy(rev.lb_mac, p->eth->h_dest, ETH_ALEN);
@@ -88,23 +74,61 @@ static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
 	rev.backend_id = backend_id;
 	rev.state = initial_state(p->proto);
 	rev.origin = node_id;
+	return claim_local_port(p, be, backend_id, &rev, rk);
+}
 
-	ret = claim_local_port(p, be, backend_id, &rev, &rk);
-	if (ret >= 0)
-		return ret;
+/* open_connection chooses a backend for a new connection and records it:
+ * both halves and a local address:port for Full-NAT, the forward half
+ * alone for DSR. On CONTINUE, *fwd holds the forward half to use (ours,
+ * or one another CPU inserted first). A DSR service takes a TCP segment
+ * that is no SYN as well: with a hash scheduler it goes where the
+ * connection's first packets went, through whichever balancer saw them
+ * (another ECMP path, a peer that failed). */
+static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
+					   const struct svc_value *svc, __u32 mode,
+					   const struct ct_key *fk, struct ct_fwd *fwd)
+{
+	const struct backend *be;
+	struct ct_key rk = {};
+	struct ct_fwd *won;
+	__u32 backend_id = 0, reason = 0;
+	__u64 now;
+	int ret;
 
-	fwd->last_seen = rev.last_seen;
+	if (p->proto == IPPROTO_TCP) {
+		ret = syn_auth(ctx, p, svc->id);
+		if (ret >= 0)
+			return ret;
+		if (!is_pure_syn(p) && mode == FWD_FULLNAT)
+			return verdict(R_DROP_NO_CONN, XDP_DROP);
+	}
+	be = pick_backend(svc, p, &backend_id, &reason);
+	if (!be)
+		return verdict(reason, XDP_DROP);
+
+	now = bpf_ktime_get_coarse_ns();
+	fwd->flags = mode;
+	if (mode == FWD_FULLNAT) {
+		ret = claim_for(ctx, p, svc, fk, be, backend_id, now, &rk);
+		if (ret >= 0)
+			return ret;
+	} else if (be->flags & BACKEND_LOCAL) {
+		fwd->flags |= CT_FWD_LOCAL;
+	}
+
+	fwd->last_seen = now;
 	fwd->local_addr = rk.daddr;
 	fwd->local_port = rk.dport;
 	fwd->backend_addr = be->addr;
 	fwd->backend_port = be->port;
 	fwd->backend_id = backend_id;
 	fwd->svc_id = svc->id;
-	fwd->state = rev.state;
+	fwd->state = is_pure_syn(p) || p->proto != IPPROTO_TCP ? initial_state(p->proto) : CT_ESTABLISHED;
 	if (bpf_map_update_elem(&ct_forward, fk, fwd, BPF_NOEXIST) != 0) {
 		/* Another CPU opened this connection first (a retransmitted SYN
 		 * on another queue), or the map refused: give our port back. */
-		release_local_port(&rk, backend_id);
+		if (mode == FWD_FULLNAT)
+			release_local_port(&rk, backend_id);
 		won = bpf_map_lookup_elem(&ct_forward, fk);
 		if (!won)
 			return verdict(R_DROP_CT_FULL, XDP_DROP);
@@ -113,7 +137,7 @@ static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
 	}
 	count_new_conn(&svc_stats, svc->id);
 	count_new_conn(&backend_stats, backend_id);
-	if (p->proto == IPPROTO_TCP)
+	if (fwd->state == CT_SYN_SENT)
 		count_half_open(svc->id, 1);
 	return CONTINUE;
 }
@@ -148,8 +172,10 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 	}
 	if (fwd) {
 		enum ct_state was = fwd->state;
+		int dsr = conn_fwd_mode(fwd) != FWD_FULLNAT;
 
-		ret = ends_or_restarts(p) ? check_client_segment(ctx, p, &fk, fwd) : SEQ_ACT;
+		/* DSR sees only the client's side: nothing to judge it by. */
+		ret = ends_or_restarts(p) && !dsr ? check_client_segment(ctx, p, &fk, fwd) : SEQ_ACT;
 		if (ret == SEQ_REFUSE)
 			return verdict(R_DROP_RST_WINDOW, XDP_DROP);
 		note_ack(&fwd->seq_next, ctx, p);
@@ -160,20 +186,25 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 		} else {
 			refresh = 0;
 		}
-		sync_forward(&fk, fwd, was);
+		/* DSR connections are not synced: a peer's hash scheduler
+		 * finds their backend again (open_connection). */
+		if (!dsr)
+			sync_forward(&fk, fwd, was);
 		conn = *fwd;
 	} else {
-		ret = open_connection(ctx, p, svc, &fk, &conn);
+		ret = open_connection(ctx, p, svc, service_fwd_mode(svc->id), &fk, &conn);
 		if (ret >= 0)
 			return ret;
 	}
+	if (conn_fwd_mode(&conn) != FWD_FULLNAT)
+		return dsr_forward(ctx, p, &conn, fwd, refresh);
 
 	to.saddr = conn.local_addr;
 	to.daddr = conn.backend_addr;
 	to.sport = conn.local_port;
 	to.dport = conn.backend_port;
 	/* A new connection's entry gets its hop with its next packet. */
-	ret = connection_hop(ctx, p, &to, &conn, fwd, refresh);
+	ret = connection_hop(ctx, p, &to, &conn, fwd, refresh, (struct hop_need){});
 	if (ret >= 0)
 		return ret;
 	if (p->proto == IPPROTO_TCP && sends_toa(conn.svc_id)) {
@@ -245,6 +276,22 @@ int xdplb(struct xdp_md *ctx)
 	struct svc_key key = {};
 	struct svc_value *svc;
 	int ret;
+
+	/* Co-located mode: a packet another node balanced to this one is
+	 * passed as it was inside, never balanced again (one decision per
+	 * packet, at most one extra hop). */
+	if (decap_on) {
+		switch (decap_frame(ctx)) {
+		case DECAP_DONE:
+			return verdict(R_PASS_DECAP, XDP_PASS);
+		case DECAP_UNKNOWN_SOURCE:
+			return verdict(R_DROP_DECAP_SOURCE, XDP_DROP);
+		case DECAP_MALFORMED:
+			return verdict(R_DROP_DECAP_MALFORMED, XDP_DROP);
+		default:
+			break;
+		}
+	}
 
 	ret = parse_packet(ctx, &p);
 	if (ret >= 0)

@@ -13,10 +13,12 @@
 #endif
 
 /* next_hop asks the FIB for the next hop of the packet once rewritten to
- * `to`; event names the missing neighbour's kind for the control plane.
- * It runs before the rewrite, so a packet dropped here leaves as it came. */
+ * `to` and grown by `grow` bytes of outer headers; event names the missing
+ * neighbour's kind for the control plane. It runs before the rewrite, so a
+ * packet dropped here leaves as it came. */
 static __always_inline int next_hop(struct xdp_md *ctx, const struct packet *p,
-				    const struct tuple *to, struct bpf_fib_lookup *fib, __u32 event)
+				    const struct tuple *to, struct bpf_fib_lookup *fib, __u32 event,
+				    __u16 grow)
 {
 	int rc;
 
@@ -24,7 +26,7 @@ static __always_inline int next_hop(struct xdp_md *ctx, const struct packet *p,
 	fib->l4_protocol = p->proto;
 	fib->sport = to->sport;
 	fib->dport = to->dport;
-	fib->tot_len = bpf_ntohs(p->ip->tot_len);
+	fib->tot_len = bpf_ntohs(p->ip->tot_len) + grow;
 	fib->tos = p->ip->tos;
 	fib->ipv4_src = to->saddr;
 	fib->ipv4_dst = to->daddr;
@@ -35,16 +37,35 @@ static __always_inline int next_hop(struct xdp_md *ctx, const struct packet *p,
 		emit_event(event, to->daddr);
 		return verdict(R_DROP_NO_NEIGH, XDP_DROP);
 	}
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		return verdict(R_DROP_TOO_BIG, XDP_DROP);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return verdict(R_DROP_NO_ROUTE, XDP_DROP);
 	return CONTINUE;
 }
 
-/* backend_hop is the next hop towards the backend, for `to`. */
+/* How a connection's packets leave towards its backend, for the FIB: the
+ * bytes of outer headers they gain, and whether the backend must be on a
+ * link of this host (dsr-l2 only rewrites the MAC, so a router between
+ * would send the packet back to the VIP: to us). */
+struct hop_need {
+	__u16 grow;
+	__u8 on_link;
+};
+
+/* backend_hop is the next hop towards the backend, for `to`. The FIB
+ * leaves ipv4_dst as it was only when no gateway is in the way. */
 static __always_inline int backend_hop(struct xdp_md *ctx, const struct packet *p,
-				       const struct tuple *to, struct bpf_fib_lookup *fib)
+				       const struct tuple *to, struct bpf_fib_lookup *fib,
+				       struct hop_need need)
 {
-	return next_hop(ctx, p, to, fib, EV_NO_NEIGH);
+	int ret = next_hop(ctx, p, to, fib, EV_NO_NEIGH, need.grow);
+
+	if (ret >= 0)
+		return ret;
+	if (need.on_link && fib->ipv4_dst != to->daddr)
+		return verdict(R_DROP_DSR_NOT_ONLINK, XDP_DROP);
+	return CONTINUE;
 }
 
 /* A backend's cached next hop serves new connections for this long, as a
@@ -59,7 +80,7 @@ static __always_inline int backend_hop(struct xdp_md *ctx, const struct packet *
  * gets what conn got. */
 static __always_inline int connection_hop(struct xdp_md *ctx, const struct packet *p,
 					  const struct tuple *to, struct ct_fwd *conn,
-					  struct ct_fwd *fwd, int refresh)
+					  struct ct_fwd *fwd, int refresh, struct hop_need need)
 {
 	struct bpf_fib_lookup fib = {};
 	struct backend_hop *cached;
@@ -76,7 +97,7 @@ static __always_inline int connection_hop(struct xdp_md *ctx, const struct packe
 		__builtin_memcpy(conn->hop_dmac, cached->dmac, ETH_ALEN);
 		__builtin_memcpy(conn->hop_smac, cached->smac, ETH_ALEN);
 	} else {
-		ret = backend_hop(ctx, p, to, &fib);
+		ret = backend_hop(ctx, p, to, &fib, need);
 		if (ret >= 0)
 			return ret;
 		conn->hop_ifindex = fib.ifindex;
@@ -127,7 +148,7 @@ static __always_inline int client_hop(struct xdp_md *ctx, const struct packet *p
 	};
 	int ret;
 
-	ret = next_hop(ctx, p, &to, &fib, EV_NO_CLIENT_NEIGH);
+	ret = next_hop(ctx, p, &to, &fib, EV_NO_CLIENT_NEIGH, 0);
 	if (ret >= 0)
 		return ret;
 	__builtin_memcpy(rev->client_mac, fib.dmac, ETH_ALEN);

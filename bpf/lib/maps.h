@@ -305,6 +305,7 @@ const enum syn_auth_mode *unused_syn_auth_mode __attribute__((unused));
 const enum half_open_action *unused_half_open_action __attribute__((unused));
 const enum toa_counter *unused_toa_counter __attribute__((unused));
 const enum client_addr_mode *unused_client_addr_mode __attribute__((unused));
+const enum fwd_mode *unused_fwd_mode __attribute__((unused));
 const enum limits *unused_limits __attribute__((unused));
 
 #endif

@@ -61,6 +61,7 @@ struct svc_value {
 enum backend_flags {
 	BACKEND_DRAINED = 1,  /* weight 0 or unhealthy: no new connections */
 	BACKEND_ASSIGNED = 2, /* svc_id is valid */
+	BACKEND_LOCAL = 4,    /* an address of this host: a DSR service passes its packets to the stack */
 };
 
 /* A backend id's address. svc_id and BACKEND_ASSIGNED record which service
@@ -115,6 +116,25 @@ enum ct_state {
 	CT_RESET = 6, /* set by the control plane: answer the client with an RST */
 };
 
+/* How a service's packets reach its backends (svc_fwd_mode, and the low
+ * bits of a forward half's flags). Full-NAT rewrites both addresses and
+ * sees both directions; the DSR modes leave the packet addressed to the
+ * VIP, so the backend answers the client directly and the balancer keeps
+ * only the forward half. */
+enum fwd_mode {
+	FWD_FULLNAT = 0,
+	FWD_DSR_L2 = 1,   /* the backend's MAC: backends on a link of this host */
+	FWD_DSR_IPIP = 2, /* in an outer IPv4 header (protocol 4) */
+	FWD_DSR_GUE = 3,  /* in IPv4 + UDP (GUE variant 1: the inner header follows UDP) */
+};
+
+/* A forward half's flags: the mode it was opened with (a service's mode
+ * changes only new connections), and whether its backend is this host. */
+enum ct_fwd_flags {
+	CT_FWD_MODE = 3,  /* mask: enum fwd_mode */
+	CT_FWD_LOCAL = 4, /* DSR to this host: passed to the stack unchanged */
+};
+
 /* Forward half: how to rewrite client -> VIP into local -> backend. */
 struct ct_fwd {
 	__u64 last_seen; /* bpf_ktime_get_coarse_ns() */
@@ -136,7 +156,7 @@ struct ct_fwd {
 	 * which a reset from the backend is checked against (conntrack.h,
 	 * check_segment). 0: not known. */
 	__u32 seq_next;
-	__u32 pad;
+	enum ct_fwd_flags flags; /* was padding, always 0: Full-NAT */
 };
 
 enum ct_flags {
@@ -217,6 +237,15 @@ enum reason {
 	R_DROP_RST_WINDOW,   /* a TCP reset far from the sequence number its receiver expects (a blind reset) */
 	R_DROP_HALF_OPEN,    /* a new connection's SYN while half-open connections are at their bound (action drop) */
 	R_FWD_HALF_OPEN_CHALLENGE, /* one answered with a challenge instead (action challenge) */
+	R_DROP_TOO_BIG,      /* larger than the route's MTU towards the backend (was counted as drop_no_route) */
+	R_FWD_ENCAP,         /* DSR: encapsulated (IPIP or GUE) and sent to the backend */
+	R_FWD_DSR_L2,        /* DSR: sent to the backend's MAC, unchanged otherwise */
+	R_PASS_LOCAL_BACKEND, /* DSR: the backend chosen is this host: passed to its stack unchanged */
+	R_DROP_DSR_NOT_ONLINK, /* dsr-l2 to a backend that is not on a link of this host */
+	R_DROP_NO_HEADROOM,  /* no room in front of the frame for the outer headers */
+	R_PASS_DECAP,        /* IPIP/GUE from an allowed balancer: decapsulated and passed, never balanced */
+	R_DROP_DECAP_SOURCE, /* IPIP/GUE from a source not in dsr.decap_sources */
+	R_DROP_DECAP_MALFORMED, /* IPIP/GUE whose inner packet is not a whole IPv4 packet */
 	R_MAX,
 };
 

@@ -69,7 +69,8 @@ func checkConnFilter(service, backend string) error {
 }
 
 // printConns prints connections as ipvsadm -Lc does, with the local
-// address Full-NAT adds and, in an HA cluster, the node that opened each.
+// address Full-NAT adds ("-" for DSR) and, in an HA cluster, the node that
+// opened each.
 func printConns(w io.Writer, conns []api.Connection) {
 	origin := slices.ContainsFunc(conns, func(c api.Connection) bool { return c.Origin != 0 })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -79,8 +80,12 @@ func printConns(w io.Writer, conns []api.Connection) {
 	}
 	fmt.Fprintln(tw, header)
 	for _, c := range conns {
+		local := "-" // direct server return: the backend sees the client
+		if c.Local.IsValid() {
+			local = c.Local.String()
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s", strings.ToUpper(c.Protocol.String()), formatExpire(c.ExpiresIn), c.State,
-			c.Client, c.VIP, c.Local, c.Backend)
+			c.Client, c.VIP, local, c.Backend)
 		if origin {
 			fmt.Fprintf(tw, "\tnode %d", c.Origin)
 		}

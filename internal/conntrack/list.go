@@ -21,9 +21,12 @@ type Conn struct {
 	// Origin is the node id of the balancer that opened it (0: this one,
 	// without HA).
 	Origin uint8
+	// DSR: the backend answers the client directly; there is no Local.
+	DSR bool
 }
 
-// List returns every connection with both halves present, ordered by
+// List returns every connection with both halves present (a DSR
+// connection has only its client's), ordered by
 // client, with the time left before it expires if it stays idle.
 func List(table Table, timeouts Timeouts) ([]Conn, error) {
 	now := datapath.Now()
@@ -40,6 +43,16 @@ func List(table Table, timeouts Timeouts) ([]Conn, error) {
 	var out []Conn
 	err = table.WalkForward(func(batch []datapath.Forward) error {
 		for _, f := range batch {
+			if f.Forwarding.DSR() {
+				// One half: the backend answers the client directly.
+				phase := Phase(f.Key.Proto, f.State, f.State)
+				idle := time.Duration(age(now, f.LastSeen))
+				out = append(out, Conn{
+					Protocol: ident.Protocol(f.Key.Proto), State: phase.String(), ExpiresIn: max(timeouts.For(phase)-idle, 0),
+					Client: f.Key.Src, VIP: f.Key.Dst, Backend: f.Backend, DSR: true,
+				})
+				continue
+			}
 			r, ok := revs[compact(f.ReverseKey())]
 			if !ok || r.Client != f.Key {
 				continue

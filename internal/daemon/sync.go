@@ -140,7 +140,7 @@ func (s *syncer) Dump(ctx context.Context, yield func(connsync.Record) bool) err
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if worthSyncing(f.State) && !yield(s.record(f, now, origins)) {
+			if worthSyncing(f) && !yield(s.record(f, now, origins)) {
 				return errDumpStopped
 			}
 		}
@@ -171,8 +171,12 @@ func (s *syncer) origins() (map[datapath.FlowKey]uint8, error) {
 	return out, err
 }
 
-func worthSyncing(st datapath.State) bool {
-	return st == datapath.StateEstablished || st == datapath.StateFinWait || st == datapath.StateClose || st == datapath.StateUDP
+// worthSyncing tells the connections a peer should know of: established
+// (or ending) ones, and not DSR ones, whose backend a peer's hash
+// scheduler finds again from any packet of theirs.
+func worthSyncing(f datapath.Forward) bool {
+	st := f.State
+	return !f.Forwarding.DSR() && st == datapath.StateEstablished || st == datapath.StateFinWait || st == datapath.StateClose || st == datapath.StateUDP
 }
 
 // record is forward half f as a record: its own state, the backend half's
@@ -246,7 +250,7 @@ func (s *syncer) refresh(ctx context.Context, interval time.Duration) {
 		}
 		err = s.dp.WalkForward(func(batch []datapath.Forward) error {
 			for _, f := range batch {
-				if f.LastSeen >= since && worthSyncing(f.State) {
+				if f.LastSeen >= since && worthSyncing(f) {
 					s.node.Send(s.record(f, now, origins))
 					s.counts.refreshed.Add(1)
 				}

@@ -42,6 +42,9 @@ func (d *Datapath) SetBackend(id uint32, serviceID uint32, addr netip.AddrPort, 
 	if drained {
 		v.Flags |= xdplbBackendFlagsBACKEND_DRAINED
 	}
+	if d.hostAddrs.has(addr.Addr()) {
+		v.Flags |= xdplbBackendFlagsBACKEND_LOCAL
+	}
 	if err := d.assignPool(id, addr); err != nil {
 		return err
 	}

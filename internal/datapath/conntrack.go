@@ -79,6 +79,10 @@ type Forward struct {
 	BackendID uint32
 	State     State
 	LastSeen  uint64 // Now() of the last packet, at one-second resolution
+	// Forwarding is the mode the connection was opened with. A DSR
+	// connection has no Local and no reverse half: its backend answers
+	// the client directly.
+	Forwarding Forwarding
 }
 
 // ReverseKey is the key of the backend's half of the same connection.
@@ -130,6 +134,7 @@ func (d *Datapath) WalkForward(fn func([]Forward) error) error {
 				Local:     netip.AddrPortFrom(addrFromBE32(v.LocalAddr), portFromBE16(v.LocalPort)),
 				Backend:   netip.AddrPortFrom(addrFromBE32(v.BackendAddr), portFromBE16(v.BackendPort)),
 				ServiceID: v.SvcId, BackendID: v.BackendId, State: State(v.State), LastSeen: v.LastSeen,
+				Forwarding: Forwarding(v.Flags & xdplbCtFwdFlagsCT_FWD_MODE),
 			}
 		}
 		return fn(out)
@@ -265,9 +270,11 @@ func (f Forward) wire() (xdplbCtKey, xdplbCtFwd, error) {
 	if err != nil {
 		return k, xdplbCtFwd{}, err
 	}
-	la, err := be32(f.Local.Addr())
-	if err != nil {
-		return k, xdplbCtFwd{}, err
+	var la uint32
+	if !f.Forwarding.DSR() {
+		if la, err = be32(f.Local.Addr()); err != nil {
+			return k, xdplbCtFwd{}, err
+		}
 	}
 	ba, err := be32(f.Backend.Addr())
 	if err != nil {
@@ -276,7 +283,7 @@ func (f Forward) wire() (xdplbCtKey, xdplbCtFwd, error) {
 	return k, xdplbCtFwd{
 		LastSeen: f.LastSeen, LocalAddr: la, BackendAddr: ba,
 		LocalPort: be16(f.Local.Port()), BackendPort: be16(f.Backend.Port()),
-		BackendId: f.BackendID, SvcId: f.ServiceID, State: xdplbCtState(f.State),
+		BackendId: f.BackendID, SvcId: f.ServiceID, State: xdplbCtState(f.State), Flags: xdplbCtFwdFlags(f.Forwarding),
 	}, nil
 }
 

@@ -64,6 +64,8 @@ func TestMapLayouts(t *testing.T) {
 		"local_index":     {u32, u32, uint32(xdplbLimitsMAX_LOCAL_ADDRS)},
 		"half_open":       {u32, size(int64(0)), uint32(xdplbLimitsMAX_SERVICES) + 1},
 		"backend_hops":    {u32, size(xdplbBackendHop{}), uint32(xdplbLimitsMAX_BACKENDS)},
+		"svc_fwd_mode":    {u32, u32, uint32(xdplbLimitsMAX_SERVICES)},
+		"decap_sources":   {u32, u32, 1024},
 	}
 
 	// Every map of the object, found by its bpf2go tag, so a map added

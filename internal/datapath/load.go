@@ -68,6 +68,9 @@ type Datapath struct {
 	links        map[int]link.Link
 
 	pools *pools
+	// hostAddrs are this host's addresses (SetHostAddrs): a backend at one
+	// of them is marked local.
+	hostAddrs hostAddrs
 	// oldCT are the conntrack maps of an older layout being upgraded,
 	// until FinishMigration.
 	oldCT *oldConntrack

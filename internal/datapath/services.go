@@ -62,6 +62,9 @@ type Service struct {
 	// the client's packets that acknowledge the backend's SYN-ACK, and
 	// lowers the MSS the backend announces to leave room for it.
 	TOA bool
+	// Forwarding is how packets reach the backends: Full-NAT (the zero
+	// value) or one of the DSR modes. A change applies to new connections.
+	Forwarding Forwarding
 }
 
 // SetService makes key reachable: packets to it pick backends from the
@@ -100,6 +103,9 @@ func (d *Datapath) SetService(key ident.Service, svc Service) error {
 	}
 	if err := d.objs.SvcClientAddr.Update(id, clientAddrMode(svc.TOA), ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write the client address mode of service %s: %w", key, err)
+	}
+	if err := d.objs.SvcFwdMode.Update(id, uint32(svc.Forwarding), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write the forwarding mode of service %s: %w", key, err)
 	}
 	v := xdplbSvcValue{
 		Id: id, RingOff: ring.Offset, RingLen: ring.Len,
@@ -210,17 +216,20 @@ func (d *Datapath) Services() (map[ident.Service]Service, error) {
 	it := d.objs.Services.Iterate()
 	for it.Next(&k, &v) {
 		key := ident.Service{VIP: addrFromBE32(k.Vip), Port: portFromBE16(k.Port), Proto: ident.Protocol(k.Proto)}
-		var mask, mode uint32
+		var mask, mode, fwd uint32
 		if err := d.objs.PersistMasks.Lookup(v.Id, &mask); err != nil {
 			return nil, fmt.Errorf("read the persistence netmask of service %s: %w", key, err)
 		}
 		if err := d.objs.SvcClientAddr.Lookup(v.Id, &mode); err != nil {
 			return nil, fmt.Errorf("read the client address mode of service %s: %w", key, err)
 		}
+		if err := d.objs.SvcFwdMode.Lookup(v.Id, &fwd); err != nil {
+			return nil, fmt.Errorf("read the forwarding mode of service %s: %w", key, err)
+		}
 		out[key] = Service{
 			ID: v.Id, Ring: Ring{Offset: v.RingOff, Len: v.RingLen},
 			Index: Index(v.Sched), Persist: time.Duration(v.PersistSecs) * time.Second, PersistBits: maskBits(mask),
-			TOA: mode == uint32(xdplbClientAddrModeCLIENT_ADDR_TOA),
+			TOA: mode == uint32(xdplbClientAddrModeCLIENT_ADDR_TOA), Forwarding: Forwarding(fwd),
 		}
 	}
 	if err := it.Err(); err != nil {

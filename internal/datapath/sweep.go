@@ -54,7 +54,9 @@ func (r *SweepResult) count(v *xdplbCtFwd) {
 	}
 	r.PerService[v.SvcId]++
 	r.countHalfOpen(v, 1)
-	r.PortsInUse[addrFromBE32(v.LocalAddr)]++
+	if !isDSR(v) {
+		r.PortsInUse[addrFromBE32(v.LocalAddr)]++
+	}
 	c := r.PerBackend[v.BackendId]
 	if State(v.State) == StateEstablished {
 		c.Active++
@@ -152,6 +154,22 @@ func (sw *sweep) judge(k xdplbCtKey, v *xdplbCtFwd, rk xdplbCtKey, rev *revSumma
 	}
 }
 
+// judgeAlone decides the fate of a DSR connection: it has only its
+// client's half (the backend answers the client directly), so that half's
+// state and idle time alone decide, as IPVS's direct routing does.
+func (sw *sweep) judgeAlone(k xdplbCtKey, v *xdplbCtFwd) {
+	if sw.expired(k.Proto, State(v.State), State(v.State), idle(sw.now, v.LastSeen)) {
+		sw.res.countHalfOpen(v, -1)
+		sw.delFwd = append(sw.delFwd, k)
+		sw.res.Expired++
+	}
+}
+
+// isDSR tells a DSR connection's forward half.
+func isDSR(v *xdplbCtFwd) bool {
+	return v.Flags&xdplbCtFwdFlagsCT_FWD_MODE != 0
+}
+
 // LastActive is when a connection whose client half is in state fwd and
 // was last seen at fwdSeen, its backend half at revSeen, last did something
 // that keeps it alive. While the client's half is still opening, only the
@@ -178,6 +196,10 @@ func (d *Datapath) quickSweep(sw *sweep) error {
 			v := &vals[i]
 			sw.res.Entries++
 			sw.res.count(v)
+			if isDSR(v) {
+				sw.judgeAlone(k, v)
+				continue
+			}
 			fwdIdle := idle(sw.now, v.LastSeen)
 			if !couldExpire(sw.expired, k.Proto, State(v.State), fwdIdle) && fwdIdle <= sw.grace {
 				continue
@@ -232,6 +254,10 @@ func (d *Datapath) fullSweep(sw *sweep) error {
 			v := &vals[i]
 			sw.res.Entries++
 			sw.res.count(v)
+			if isDSR(v) {
+				sw.judgeAlone(k, v)
+				continue
+			}
 			rk := reverseKeyOf(k, v)
 			r, ok := revs[rk]
 			if !ok || r.client != k {

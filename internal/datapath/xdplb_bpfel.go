@@ -26,6 +26,7 @@ type xdplbBackendFlags uint32
 const (
 	xdplbBackendFlagsBACKEND_DRAINED  xdplbBackendFlags = 1
 	xdplbBackendFlagsBACKEND_ASSIGNED xdplbBackendFlags = 2
+	xdplbBackendFlagsBACKEND_LOCAL    xdplbBackendFlags = 4
 )
 
 type xdplbBackendHop struct {
@@ -66,8 +67,15 @@ type xdplbCtFwd struct {
 	HopDmac     [6]uint8
 	HopSmac     [6]uint8
 	SeqNext     uint32
-	Pad         uint32
+	Flags       xdplbCtFwdFlags
 }
+
+type xdplbCtFwdFlags uint32
+
+const (
+	xdplbCtFwdFlagsCT_FWD_MODE  xdplbCtFwdFlags = 3
+	xdplbCtFwdFlagsCT_FWD_LOCAL xdplbCtFwdFlags = 4
+)
 
 type xdplbCtKey struct {
 	_     structs.HostLayout
@@ -122,6 +130,15 @@ const (
 	xdplbEventTypeEV_NO_CLIENT_NEIGH xdplbEventType = 3
 	xdplbEventTypeEV_POOL_FULL       xdplbEventType = 4
 	xdplbEventTypeEV_HALF_OPEN       xdplbEventType = 5
+)
+
+type xdplbFwdMode uint32
+
+const (
+	xdplbFwdModeFWD_FULLNAT  xdplbFwdMode = 0
+	xdplbFwdModeFWD_DSR_L2   xdplbFwdMode = 1
+	xdplbFwdModeFWD_DSR_IPIP xdplbFwdMode = 2
+	xdplbFwdModeFWD_DSR_GUE  xdplbFwdMode = 3
 )
 
 type xdplbHalfOpenAction uint32
@@ -220,7 +237,16 @@ const (
 	xdplbReasonR_DROP_RST_WINDOW         xdplbReason = 27
 	xdplbReasonR_DROP_HALF_OPEN          xdplbReason = 28
 	xdplbReasonR_FWD_HALF_OPEN_CHALLENGE xdplbReason = 29
-	xdplbReasonR_MAX                     xdplbReason = 30
+	xdplbReasonR_DROP_TOO_BIG            xdplbReason = 30
+	xdplbReasonR_FWD_ENCAP               xdplbReason = 31
+	xdplbReasonR_FWD_DSR_L2              xdplbReason = 32
+	xdplbReasonR_PASS_LOCAL_BACKEND      xdplbReason = 33
+	xdplbReasonR_DROP_DSR_NOT_ONLINK     xdplbReason = 34
+	xdplbReasonR_DROP_NO_HEADROOM        xdplbReason = 35
+	xdplbReasonR_PASS_DECAP              xdplbReason = 36
+	xdplbReasonR_DROP_DECAP_SOURCE       xdplbReason = 37
+	xdplbReasonR_DROP_DECAP_MALFORMED    xdplbReason = 38
+	xdplbReasonR_MAX                     xdplbReason = 39
 )
 
 type xdplbSchedKind uint32
@@ -315,6 +341,7 @@ const (
 	xdplbMapConfig               = "config"
 	xdplbMapCtForward            = "ct_forward"
 	xdplbMapCtReverse            = "ct_reverse"
+	xdplbMapDecapSources         = "decap_sources"
 	xdplbMapEvents               = "events"
 	xdplbMapHalfOpen             = "half_open"
 	xdplbMapLayout               = "layout"
@@ -329,6 +356,7 @@ const (
 	xdplbMapRrPos                = "rr_pos"
 	xdplbMapServices             = "services"
 	xdplbMapSvcClientAddr        = "svc_client_addr"
+	xdplbMapSvcFwdMode           = "svc_fwd_mode"
 	xdplbMapSvcStats             = "svc_stats"
 	xdplbMapSynRate              = "syn_rate"
 	xdplbMapSynVerified          = "syn_verified"
@@ -338,6 +366,9 @@ const (
 	xdplbMapToaStats             = "toa_stats"
 	xdplbMapVips                 = "vips"
 	xdplbProgXdplb               = "xdplb"
+	xdplbVarDecapOn              = "decap_on"
+	xdplbVarEncapSaddr           = "encap_saddr"
+	xdplbVarGuePort              = "gue_port"
 	xdplbVarHalfOpenAct          = "half_open_act"
 	xdplbVarHalfOpenAsked        = "half_open_asked"
 	xdplbVarHalfOpenMax          = "half_open_max"
@@ -355,6 +386,7 @@ const (
 	xdplbVarSyncOn               = "sync_on"
 	xdplbVarUnusedClientAddrMode = "unused_client_addr_mode"
 	xdplbVarUnusedEvent          = "unused_event"
+	xdplbVarUnusedFwdMode        = "unused_fwd_mode"
 	xdplbVarUnusedHalfOpenAction = "unused_half_open_action"
 	xdplbVarUnusedLimits         = "unused_limits"
 	xdplbVarUnusedSynAuthMode    = "unused_syn_auth_mode"
@@ -421,6 +453,7 @@ type xdplbMapSpecs struct {
 	Config        *ebpf.MapSpec `ebpf:"config"`
 	CtForward     *ebpf.MapSpec `ebpf:"ct_forward"`
 	CtReverse     *ebpf.MapSpec `ebpf:"ct_reverse"`
+	DecapSources  *ebpf.MapSpec `ebpf:"decap_sources"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
 	HalfOpen      *ebpf.MapSpec `ebpf:"half_open"`
 	Layout        *ebpf.MapSpec `ebpf:"layout"`
@@ -435,6 +468,7 @@ type xdplbMapSpecs struct {
 	RrPos         *ebpf.MapSpec `ebpf:"rr_pos"`
 	Services      *ebpf.MapSpec `ebpf:"services"`
 	SvcClientAddr *ebpf.MapSpec `ebpf:"svc_client_addr"`
+	SvcFwdMode    *ebpf.MapSpec `ebpf:"svc_fwd_mode"`
 	SvcStats      *ebpf.MapSpec `ebpf:"svc_stats"`
 	SynRate       *ebpf.MapSpec `ebpf:"syn_rate"`
 	SynVerified   *ebpf.MapSpec `ebpf:"syn_verified"`
@@ -449,6 +483,9 @@ type xdplbMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdplbVariableSpecs struct {
+	DecapOn              *ebpf.VariableSpec `ebpf:"decap_on"`
+	EncapSaddr           *ebpf.VariableSpec `ebpf:"encap_saddr"`
+	GuePort              *ebpf.VariableSpec `ebpf:"gue_port"`
 	HalfOpenAct          *ebpf.VariableSpec `ebpf:"half_open_act"`
 	HalfOpenAsked        *ebpf.VariableSpec `ebpf:"half_open_asked"`
 	HalfOpenMax          *ebpf.VariableSpec `ebpf:"half_open_max"`
@@ -466,6 +503,7 @@ type xdplbVariableSpecs struct {
 	SyncOn               *ebpf.VariableSpec `ebpf:"sync_on"`
 	UnusedClientAddrMode *ebpf.VariableSpec `ebpf:"unused_client_addr_mode"`
 	UnusedEvent          *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedFwdMode        *ebpf.VariableSpec `ebpf:"unused_fwd_mode"`
 	UnusedHalfOpenAction *ebpf.VariableSpec `ebpf:"unused_half_open_action"`
 	UnusedLimits         *ebpf.VariableSpec `ebpf:"unused_limits"`
 	UnusedSynAuthMode    *ebpf.VariableSpec `ebpf:"unused_syn_auth_mode"`
@@ -503,6 +541,7 @@ type xdplbMaps struct {
 	Config        *ebpf.Map `ebpf:"config"`
 	CtForward     *ebpf.Map `ebpf:"ct_forward"`
 	CtReverse     *ebpf.Map `ebpf:"ct_reverse"`
+	DecapSources  *ebpf.Map `ebpf:"decap_sources"`
 	Events        *ebpf.Map `ebpf:"events"`
 	HalfOpen      *ebpf.Map `ebpf:"half_open"`
 	Layout        *ebpf.Map `ebpf:"layout"`
@@ -517,6 +556,7 @@ type xdplbMaps struct {
 	RrPos         *ebpf.Map `ebpf:"rr_pos"`
 	Services      *ebpf.Map `ebpf:"services"`
 	SvcClientAddr *ebpf.Map `ebpf:"svc_client_addr"`
+	SvcFwdMode    *ebpf.Map `ebpf:"svc_fwd_mode"`
 	SvcStats      *ebpf.Map `ebpf:"svc_stats"`
 	SynRate       *ebpf.Map `ebpf:"syn_rate"`
 	SynVerified   *ebpf.Map `ebpf:"syn_verified"`
@@ -537,6 +577,7 @@ func (m *xdplbMaps) Close() error {
 		m.Config,
 		m.CtForward,
 		m.CtReverse,
+		m.DecapSources,
 		m.Events,
 		m.HalfOpen,
 		m.Layout,
@@ -551,6 +592,7 @@ func (m *xdplbMaps) Close() error {
 		m.RrPos,
 		m.Services,
 		m.SvcClientAddr,
+		m.SvcFwdMode,
 		m.SvcStats,
 		m.SynRate,
 		m.SynVerified,
@@ -566,6 +608,9 @@ func (m *xdplbMaps) Close() error {
 //
 // It can be passed to loadXdplbObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdplbVariables struct {
+	DecapOn              *ebpf.Variable `ebpf:"decap_on"`
+	EncapSaddr           *ebpf.Variable `ebpf:"encap_saddr"`
+	GuePort              *ebpf.Variable `ebpf:"gue_port"`
 	HalfOpenAct          *ebpf.Variable `ebpf:"half_open_act"`
 	HalfOpenAsked        *ebpf.Variable `ebpf:"half_open_asked"`
 	HalfOpenMax          *ebpf.Variable `ebpf:"half_open_max"`
@@ -583,6 +628,7 @@ type xdplbVariables struct {
 	SyncOn               *ebpf.Variable `ebpf:"sync_on"`
 	UnusedClientAddrMode *ebpf.Variable `ebpf:"unused_client_addr_mode"`
 	UnusedEvent          *ebpf.Variable `ebpf:"unused_event"`
+	UnusedFwdMode        *ebpf.Variable `ebpf:"unused_fwd_mode"`
 	UnusedHalfOpenAction *ebpf.Variable `ebpf:"unused_half_open_action"`
 	UnusedLimits         *ebpf.Variable `ebpf:"unused_limits"`
 	UnusedSynAuthMode    *ebpf.Variable `ebpf:"unused_syn_auth_mode"`

@@ -1,0 +1,312 @@
+package datapath
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/vishvananda/netlink"
+
+	"github.com/xdplb/xdplb/internal/ident"
+)
+
+// DSR services of the tests, on top of the fixture's: their ids and ring
+// slots follow the fixture's.
+const (
+	dsrSvcBase  = 40
+	dsrSlotBase = 200
+	dsrIDBase   = 200
+	guePort     = 6080
+)
+
+var (
+	encapSource = localAddr
+	offLink     = ap("198.51.100.7:95") // routed through rs2: not on a link
+)
+
+type dsrService struct {
+	port     uint16
+	mode     Forwarding
+	backends []netip.AddrPort
+	index    Index
+}
+
+var dsrServices = []dsrService{
+	{port: 90, mode: DSRIPIP, backends: []netip.AddrPort{ap("172.19.0.2:90")}},
+	{port: 91, mode: DSRGUE, backends: []netip.AddrPort{ap("172.19.0.2:91")}},
+	{port: 92, mode: DSRL2, backends: []netip.AddrPort{ap("172.19.0.2:92")}},
+	{port: 93, mode: DSRGUE, backends: []netip.AddrPort{netip.AddrPortFrom(localAddr, 93)}},
+	{port: 95, mode: DSRL2, backends: []netip.AddrPort{offLink}},
+	{port: 96, mode: DSRIPIP, backends: []netip.AddrPort{ap("172.19.0.2:96"), ap("172.19.0.3:96")}, index: IndexTupleHash},
+}
+
+// newDSRFixture is the fixture with the DSR services above, this host's
+// address (localAddr) known as such, and a route to offLink's network
+// through rs2.
+func newDSRFixture(t *testing.T, decapFrom ...netip.Addr) *fixture {
+	t.Helper()
+	f := newFixture(t, 10000, 60000)
+	if err := f.dp.SetHostAddrs([]netip.Addr{localAddr}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.dp.SetDSR(DSRSettings{EncapSource: encapSource, GUEPort: guePort, DecapSources: decapFrom}); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	f.nt.do(func() {
+		_, dst, _ := net.ParseCIDR("198.51.100.0/24")
+		err = netlink.RouteAdd(&netlink.Route{LinkIndex: f.lb0.ifindex, Dst: dst, Gw: net.IP{172, 19, 0, 3}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, slot := uint32(dsrIDBase), uint32(dsrSlotBase)
+	for i, s := range dsrServices {
+		svcID := uint32(dsrSvcBase + i)
+		var ids []uint32
+		for _, b := range s.backends {
+			if err := f.dp.SetBackend(id, svcID, b, false); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+			id++
+		}
+		if err := f.dp.WriteRing(slot, ids); err != nil {
+			t.Fatal(err)
+		}
+		key := ident.Service{VIP: vip, Port: s.port, Proto: ident.TCP}
+		if err := f.dp.SetService(key, Service{ID: svcID, Ring: Ring{Offset: slot, Len: uint32(len(ids))}, Index: s.index, Forwarding: s.mode}); err != nil {
+			t.Fatal(err)
+		}
+		slot += uint32(len(ids))
+	}
+	return f
+}
+
+// encapsulated is inner (an IPv4 packet, and the frame's padding after
+// it, which stays where it was) inside an outer IPv4 header from
+// encapSource to dst, and for GUE a UDP header from sport, as the frame
+// leaves for dstMAC. The checksums are gopacket's.
+func encapsulated(t *testing.T, dstMAC net.HardwareAddr, dst netip.Addr, gue bool, sport uint16, inner []byte) []byte {
+	t.Helper()
+	padding := inner[min(int(binary.BigEndian.Uint16(inner[2:])), len(inner)):]
+	inner = inner[:len(inner)-len(padding)]
+	payload := inner
+	proto := layers.IPProtocolIPv4
+	if gue {
+		proto = layers.IPProtocolUDP
+		udp := make([]byte, 8, 8+len(inner))
+		binary.BigEndian.PutUint16(udp[0:], sport)
+		binary.BigEndian.PutUint16(udp[2:], guePort)
+		binary.BigEndian.PutUint16(udp[4:], uint16(8+len(inner)))
+		payload = append(udp, inner...) // checksum 0: none
+	}
+	eth := &layers.Ethernet{SrcMAC: lbMAC, DstMAC: dstMAC, EthernetType: layers.EthernetTypeIPv4}
+	outer := &layers.IPv4{Version: 4, TTL: 64, Flags: layers.IPv4DontFragment, Protocol: proto,
+		SrcIP: encapSource.AsSlice(), DstIP: dst.AsSlice()}
+	buf := gopacket.NewSerializeBuffer()
+	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+	if err := gopacket.SerializeLayers(buf, opts, eth, outer, gopacket.Payload(payload)); err != nil {
+		t.Fatal(err)
+	}
+	return append(buf.Bytes(), padding...)
+}
+
+// dsrSYN is a client's SYN to the VIP's port, and the IPv4 packet in it.
+func dsrSYN(t *testing.T, c netip.AddrPort, port uint16) (in, inner []byte) {
+	t.Helper()
+	in = clientSYN(c, clientMAC, netip.AddrPortFrom(vip, port)).bytes(t)
+	return in, in[14:]
+}
+
+func (f *fixture) dsrForward(t *testing.T, c netip.AddrPort, port uint16) xdplbCtFwd {
+	t.Helper()
+	return f.forwardTo(t, c, port)
+}
+
+// TestDSRTunnels: IPIP and GUE leave the client's packet as it was inside
+// an outer header from the encapsulation source to the backend; GUE's
+// source port comes from the flow's hash, so one flow keeps one port. The
+// connection has its forward half only, and no local port.
+func TestDSRTunnels(t *testing.T) {
+	f := newDSRFixture(t)
+	c := clientN(1)
+
+	in, inner := dsrSYN(t, c, 90)
+	f.run(t, in, f.lb0.ifindex, xdpTX, encapsulated(t, rs1MAC, rs1HTTP.Addr(), false, 0, inner), "fwd_encap")
+	fwd := f.dsrForward(t, c, 90)
+	if Forwarding(fwd.Flags&xdplbCtFwdFlagsCT_FWD_MODE) != DSRIPIP || fwd.LocalAddr != 0 || fwd.LocalPort != 0 {
+		t.Errorf("forward half %+v: want mode dsr-ipip and no local address:port", fwd)
+	}
+	ack := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: c, dst: netip.AddrPortFrom(vip, 90), ack: true, seq: 101, payload: []byte("GET /")}
+	ackIn := ack.bytes(t)
+	f.run(t, ackIn, f.lb0.ifindex, xdpTX, encapsulated(t, rs1MAC, rs1HTTP.Addr(), false, 0, ackIn[14:]), "fwd_encap")
+	if got := f.dsrForward(t, c, 90); State(got.State) != StateEstablished {
+		t.Errorf("state after the client's ACK: %s, want ESTABLISHED", State(got.State))
+	}
+	var rev xdplbCtRev
+	var rk xdplbCtKey
+	if it := f.dp.objs.CtReverse.Iterate(); it.Next(&rk, &rev) {
+		t.Errorf("a DSR connection made a reverse half %+v", rk)
+	}
+
+	in, inner = dsrSYN(t, c, 91)
+	sport := uint16(49152 + refFlowHash(c, netip.AddrPortFrom(vip, 91), TCP, false)&16383)
+	f.run(t, in, f.lb0.ifindex, xdpTX, encapsulated(t, rs1MAC, rs1HTTP.Addr(), true, sport, inner), "fwd_encap")
+	other := clientN(2)
+	in, inner = dsrSYN(t, other, 91)
+	otherPort := uint16(49152 + refFlowHash(other, netip.AddrPortFrom(vip, 91), TCP, false)&16383)
+	if otherPort == sport {
+		t.Fatalf("test flows hash alike (%d): pick other clients", sport)
+	}
+	f.run(t, in, f.lb0.ifindex, xdpTX, encapsulated(t, rs1MAC, rs1HTTP.Addr(), true, otherPort, inner), "fwd_encap")
+}
+
+// TestDSRL2: dsr-l2 changes the MACs and nothing else; a backend behind a
+// router is refused, as the router would send the packet back to the VIP.
+func TestDSRL2(t *testing.T) {
+	f := newDSRFixture(t)
+	in, _ := dsrSYN(t, clientN(1), 92)
+	want := append([]byte(nil), in...)
+	copy(want[0:6], rs1MAC)
+	copy(want[6:12], lbMAC)
+	f.run(t, in, f.lb0.ifindex, xdpTX, want, "fwd_dsr_l2")
+
+	in, _ = dsrSYN(t, clientN(2), 95)
+	f.run(t, in, f.lb0.ifindex, xdpDrop, nil, "drop_dsr_not_onlink")
+}
+
+// TestDSRLocalBackend: a backend that is this host gets the packet through
+// the host's stack, unchanged (co-located mode), established or new.
+func TestDSRLocalBackend(t *testing.T) {
+	f := newDSRFixture(t)
+	c := clientN(1)
+	in, _ := dsrSYN(t, c, 93)
+	f.run(t, in, f.lb0.ifindex, xdpPass, nil, "pass_local_backend")
+	ack := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: c, dst: netip.AddrPortFrom(vip, 93), ack: true, seq: 101}
+	f.run(t, ack.bytes(t), f.lb0.ifindex, xdpPass, nil, "pass_local_backend")
+	if fwd := f.dsrForward(t, c, 93); fwd.Flags&xdplbCtFwdFlagsCT_FWD_LOCAL == 0 {
+		t.Errorf("forward half %+v is not marked local", fwd)
+	}
+
+	// This host's address changes: the backend is not local any more.
+	if err := f.dp.SetHostAddrs(nil); err != nil {
+		t.Fatal(err)
+	}
+	var be xdplbBackend
+	if err := f.dp.objs.Backends.Lookup(uint32(dsrIDBase+3), &be); err != nil {
+		t.Fatal(err)
+	}
+	if be.Addr != mustBE32(localAddr) || be.Flags&xdplbBackendFlagsBACKEND_LOCAL != 0 {
+		t.Errorf("backend %+v after SetHostAddrs(nil): want %s, not local", be, localAddr)
+	}
+}
+
+// TestDSRMidStream: a DSR service schedules a TCP segment that is no SYN
+// when it has no connection (another balancer saw its start), where
+// Full-NAT drops it; a hash scheduler picks the backend the start got.
+func TestDSRMidStream(t *testing.T) {
+	f := newDSRFixture(t)
+	c := clientN(7)
+	ack := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: c, dst: netip.AddrPortFrom(vip, 96), ack: true, seq: 5000}
+	in := ack.bytes(t)
+	slot := refFlowHash(c, netip.AddrPortFrom(vip, 96), TCP, false) % 2
+	backend := dsrServices[5].backends[slot]
+	dstMAC := rs1MAC
+	if slot == 1 {
+		dstMAC = rs2MAC
+	}
+	f.run(t, in, f.lb0.ifindex, xdpTX, encapsulated(t, dstMAC, backend.Addr(), false, 0, in[14:]), "fwd_encap")
+	fwd := f.dsrForward(t, c, 96)
+	if State(fwd.State) != StateEstablished {
+		t.Errorf("state of a connection opened mid-stream: %s, want ESTABLISHED", State(fwd.State))
+	}
+}
+
+// TestDSRTooBig: a packet that no longer fits the MTU with the outer
+// header is dropped and counted, not sent to be dropped unseen.
+func TestDSRTooBig(t *testing.T) {
+	f := newDSRFixture(t)
+	c := clientN(3)
+	in, _ := dsrSYN(t, c, 90)
+	f.run(t, in, f.lb0.ifindex, xdpTX, encapsulated(t, rs1MAC, rs1HTTP.Addr(), false, 0, in[14:]), "fwd_encap")
+	// 1500 bytes of IPv4: the MTU exactly, 1520 with the outer header.
+	big := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: c, dst: netip.AddrPortFrom(vip, 90), ack: true, seq: 101,
+		payload: make([]byte, 1500-40)}
+	f.run(t, big.bytes(t), f.lb0.ifindex, xdpDrop, nil, "drop_too_big")
+}
+
+// TestDecapNeverBalances: with decapsulation on, IPIP and GUE from an
+// allowed balancer are stripped and passed to the host, even when the
+// inner packet is for a service (the loop rule: one balancing decision per
+// packet); other sources are dropped; an inner packet that is not whole is
+// dropped.
+func TestDecapNeverBalances(t *testing.T) {
+	peer := netip.MustParseAddr("172.19.0.3")
+	f := newDSRFixture(t, peer)
+	c := clientN(4)
+	in, inner := dsrSYN(t, c, 90)
+	tunnelled := func(from netip.Addr, gue bool, body []byte) []byte {
+		b := encapsulated(t, lbMAC, localAddr, gue, 50000, body)
+		copy(b[0:6], lbMAC)
+		copy(b[6:12], rs2MAC)
+		ip := b[14:34]
+		copy(ip[12:16], from.AsSlice())
+		copy(ip[16:20], localAddr.AsSlice())
+		ip[10], ip[11] = 0, 0
+		binary.BigEndian.PutUint16(ip[10:], ipChecksum(ip))
+		return b
+	}
+	stripped := append(append([]byte(nil), in[:14]...), inner...)
+	copy(stripped[0:6], lbMAC)
+	copy(stripped[6:12], rs2MAC)
+
+	f.run(t, tunnelled(peer, false, inner), f.lb0.ifindex, xdpPass, stripped, "pass_decap")
+	f.run(t, tunnelled(peer, true, inner), f.lb0.ifindex, xdpPass, stripped, "pass_decap")
+	k := xdplbCtKey{Saddr: mustBE32(c.Addr()), Daddr: mustBE32(vip), Sport: be16(c.Port()), Dport: be16(90), Proto: TCP}
+	var v xdplbCtFwd
+	if err := f.dp.objs.CtForward.Lookup(k, &v); err == nil {
+		t.Errorf("a decapsulated packet was balanced: entry %+v", v)
+	}
+	f.run(t, tunnelled(netip.MustParseAddr("172.19.0.2"), false, inner), f.lb0.ifindex, xdpDrop, nil, "drop_decap_source")
+	f.run(t, tunnelled(peer, false, inner[:30]), f.lb0.ifindex, xdpDrop, nil, "drop_decap_malformed")
+
+	// Decapsulation off: the same tunnel packet is the host's business.
+	if err := f.dp.SetDSR(DSRSettings{EncapSource: encapSource, GUEPort: guePort}); err != nil {
+		t.Fatal(err)
+	}
+	f.run(t, tunnelled(peer, false, inner), f.lb0.ifindex, xdpPass, nil, "pass_not_l4")
+}
+
+// TestDSRSweep: a DSR connection, with no reverse half, is no orphan: it
+// lives out its state's idle timeout and then goes.
+func TestDSRSweep(t *testing.T) {
+	f := newDSRFixture(t)
+	c := clientN(5)
+	in, inner := dsrSYN(t, c, 90)
+	f.run(t, in, f.lb0.ifindex, xdpTX, encapsulated(t, rs1MAC, rs1HTTP.Addr(), false, 0, inner), "fwd_encap")
+	const second = uint64(1e9)
+	expiry := func(limit uint64) ExpiryFunc {
+		return func(proto uint8, fwd, rev State, idle uint64) bool { return idle > limit }
+	}
+	now := Now()
+	for _, full := range []bool{false, true} {
+		res, err := f.dp.Sweep(now, 0, expiry(60*second), full)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Orphans != 0 || res.Expired != 0 {
+			t.Fatalf("sweep (full %v) of a fresh DSR connection: %d orphans, %d expired", full, res.Orphans, res.Expired)
+		}
+	}
+	res, err := f.dp.Sweep(now+120*second, 0, expiry(60*second), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Expired != 1 {
+		t.Errorf("sweep after its timeout: %d expired, want 1", res.Expired)
+	}
+}
