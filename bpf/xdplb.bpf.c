@@ -112,8 +112,11 @@ static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
 		ret = claim_for(ctx, p, svc, fk, be, backend_id, now, &rk);
 		if (ret >= 0)
 			return ret;
-	} else if (be->flags & BACKEND_LOCAL) {
-		fwd->flags |= CT_FWD_LOCAL;
+	} else {
+		if (be->flags & BACKEND_LOCAL)
+			fwd->flags |= CT_FWD_LOCAL;
+		if (mode == FWD_DSR_GUE)
+			rk.dport = gue_source_port(p);
 	}
 
 	fwd->last_seen = now;

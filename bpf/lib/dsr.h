@@ -50,27 +50,34 @@ static __always_inline __u32 conn_fwd_mode(const struct ct_fwd *conn)
 
 /* gue_source_port spreads a backend's GUE packets over its receive queues
  * (and over ECMP paths) by flow, from the dynamic range (RFC 6335), so the
- * packets of one flow stay in order. */
-static __always_inline __u16 gue_source_port(const struct packet *p)
+ * packets of one flow stay in order. A DSR connection has no local port:
+ * its forward half keeps this in local_port, computed once. */
+static __always_inline __be16 gue_source_port(const struct packet *p)
 {
-	return 49152 + (flow_hash(p, SCHED_HASH_TUPLE) & 16383);
+	return bpf_htons(49152 + (flow_hash(p, SCHED_HASH_TUPLE) & 16383));
 }
 
+/* fill_outer writes the outer IPv4 header. Its checksum is summed from
+ * the values written, word by word, rather than read back: no loop. */
 static __always_inline void fill_outer(struct iphdr *outer, __u16 inner_len, __u8 tos, __be16 df,
-				       __u8 proto, __be32 daddr, __u16 grow, void *end)
+				       __u8 proto, __be32 daddr, __u16 grow)
 {
+	__u32 saddr = bpf_ntohl(encap_saddr), dst = bpf_ntohl(daddr), sum;
+	__u16 tot_len = inner_len + grow;
+
 	outer->version = 4;
 	outer->ihl = 5;
 	outer->tos = tos;
-	outer->tot_len = bpf_htons(inner_len + grow);
+	outer->tot_len = bpf_htons(tot_len);
 	outer->id = 0;
 	outer->frag_off = df; /* RFC 2003: copied from the inner header */
 	outer->ttl = ENCAP_TTL;
 	outer->protocol = proto;
-	outer->check = 0;
 	outer->saddr = encap_saddr;
 	outer->daddr = daddr;
-	outer->check = bpf_htons(csum_fold_final(csum_words(0, (__be16 *)outer, 10, end)));
+	sum = (0x45 << 8 | tos) + tot_len + bpf_ntohs(df) + (ENCAP_TTL << 8 | proto) +
+	      (saddr >> 16) + (saddr & 0xffff) + (dst >> 16) + (dst & 0xffff);
+	outer->check = bpf_htons(csum_fold_final(sum));
 }
 
 /* send_towards sends the frame to the connection's next hop. */
@@ -88,15 +95,13 @@ static __always_inline int send_towards(struct xdp_md *ctx, const struct ct_fwd 
 static __always_inline int encapsulate(struct xdp_md *ctx, const struct packet *p,
 				       const struct ct_fwd *conn, const __u16 grow, const __u16 l2)
 {
-	__u16 inner_len = bpf_ntohs(p->ip->tot_len), sport = 0;
+	__u16 inner_len = bpf_ntohs(p->ip->tot_len);
 	__be16 df = p->ip->frag_off & bpf_htons(IP_DF);
 	__u8 tos = p->ip->tos;
 	struct iphdr *outer;
 	void *data, *end;
 	__u32 mtu = 0;
 
-	if (grow == GUE_GROW)
-		sport = gue_source_port(p);
 	/* The FIB checked the size when the hop was looked up; the device's
 	 * MTU is checked for every packet, as the next hop is cached. */
 	if (bpf_check_mtu(ctx, conn->hop_ifindex, &mtu, grow, 0) != BPF_MTU_CHK_RET_SUCCESS)
@@ -117,13 +122,13 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct packet *
 	if (grow == GUE_GROW) {
 		struct udphdr *udp = (void *)(outer + 1);
 
-		fill_outer(outer, inner_len, tos, df, IPPROTO_UDP, conn->backend_addr, grow, end);
-		udp->source = bpf_htons(sport);
+		fill_outer(outer, inner_len, tos, df, IPPROTO_UDP, conn->backend_addr, grow);
+		udp->source = conn->local_port;
 		udp->dest = bpf_htons(gue_port);
 		udp->len = bpf_htons(inner_len + sizeof(*udp));
 		udp->check = 0; /* optional over IPv4; the inner packet has its own */
 	} else {
-		fill_outer(outer, inner_len, tos, df, IPPROTO_IPIP, conn->backend_addr, grow, end);
+		fill_outer(outer, inner_len, tos, df, IPPROTO_IPIP, conn->backend_addr, grow);
 	}
 	return CONTINUE;
 }

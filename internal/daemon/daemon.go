@@ -231,6 +231,9 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 	if err := errors.Join(setSYNProtection(dp, cfg.SYNProtection), newSYNKey(dp)); err != nil {
 		return err
 	}
+	if err := setDSR(dp, cfg.DSR); err != nil {
+		return err
+	}
 	if d.cluster != nil {
 		d.cluster.sync.dp = dp
 		if err := d.startRole(); err != nil {

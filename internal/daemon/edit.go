@@ -162,13 +162,19 @@ func (d *Daemon) reload(source string) (api.ReloadResult, error) {
 			return res, err
 		}
 	}
+	// The host's addresses are read again with every reload, changed
+	// settings or not: a co-located node's own backend may have come.
+	if err := setDSR(d.dp, next.DSR); err != nil {
+		return res, errors.Join(err, setDSR(d.dp, cur.DSR), d.undoSYN(synChanged, cur))
+	}
+	dsrChanged := !reflect.DeepEqual(cur.DSR, next.DSR)
 	localChanged := !reflect.DeepEqual(cur.Local, next.Local)
 	if localChanged {
 		if err := checkPorts(next.Local, d.owned.snapshot().hasAddress); err != nil {
 			return res, err
 		}
 		if err := d.setLocal(next.Local); err != nil {
-			return res, errors.Join(err, d.setLocal(cur.Local), d.undoSYN(synChanged, cur))
+			return res, errors.Join(err, d.setLocal(cur.Local), d.undoSYN(synChanged, cur), setDSR(d.dp, cur.DSR))
 		}
 		res.Applied = append(res.Applied, "local")
 	}
@@ -177,7 +183,7 @@ func (d *Daemon) reload(source string) (api.ReloadResult, error) {
 		if localChanged {
 			err = errors.Join(err, d.setLocal(cur.Local))
 		}
-		return api.ReloadResult{}, errors.Join(err, d.undoSYN(synChanged, cur))
+		return api.ReloadResult{}, errors.Join(err, d.undoSYN(synChanged, cur), setDSR(d.dp, cur.DSR))
 	}
 	d.fileDigest = digest
 	d.audit(source, config.Diff(cur, d.cfg))
@@ -186,6 +192,9 @@ func (d *Daemon) reload(source string) (api.ReloadResult, error) {
 	}
 	if synChanged {
 		res.Applied = append(res.Applied, "syn_protection")
+	}
+	if dsrChanged {
+		res.Applied = append(res.Applied, "dsr")
 	}
 	if cur.Conntrack.Timeouts != next.Conntrack.Timeouts {
 		d.collector.SetTimeouts(timeouts(next.Conntrack.Timeouts))

@@ -46,7 +46,7 @@ var dsrServices = []dsrService{
 // newDSRFixture is the fixture with the DSR services above, this host's
 // address (localAddr) known as such, and a route to offLink's network
 // through rs2.
-func newDSRFixture(t *testing.T, decapFrom ...netip.Addr) *fixture {
+func newDSRFixture(t testing.TB, decapFrom ...netip.Addr) *fixture {
 	t.Helper()
 	f := newFixture(t, 10000, 60000)
 	if err := f.dp.SetHostAddrs([]netip.Addr{localAddr}); err != nil {
@@ -308,5 +308,31 @@ func TestDSRSweep(t *testing.T) {
 	}
 	if res.Expired != 1 {
 		t.Errorf("sweep after its timeout: %d expired, want 1", res.Expired)
+	}
+}
+
+// BenchmarkEstablishedDSR: a client's data segment on an established
+// connection, for each DSR mode, next to BenchmarkEstablishedToBackend
+// (Full-NAT).
+func BenchmarkEstablishedDSR(b *testing.B) {
+	for _, m := range []struct {
+		name string
+		port uint16
+		want uint32
+	}{{"ipip", 90, xdpTX}, {"gue", 91, xdpTX}, {"l2", 92, xdpTX}, {"local", 93, xdpPass}} {
+		b.Run(m.name, func(b *testing.B) {
+			f := newDSRFixture(b)
+			c := clientN(1)
+			var verdict uint32
+			var err error
+			f.nt.do(func() {
+				verdict, _, _, err = f.dp.Run(clientSYN(c, clientMAC, netip.AddrPortFrom(vip, m.port)).bytes(b), f.lb0.ifindex, 1)
+			})
+			if err != nil || verdict != m.want {
+				b.Fatalf("SYN: verdict %d err %v", verdict, err)
+			}
+			data := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: c, dst: netip.AddrPortFrom(vip, m.port), ack: true, seq: 101, payload: make([]byte, 64)}
+			f.benchRepeat(b, data.bytes(b), m.want)
+		})
 	}
 }

@@ -23,6 +23,21 @@ func HostHas(addr netip.Addr) (bool, error) {
 	return false, nil
 }
 
+// HostAddrs lists the IPv4 addresses configured on the host's interfaces.
+func HostAddrs() ([]netip.Addr, error) {
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, fmt.Errorf("list addresses: %w", err)
+	}
+	out := make([]netip.Addr, 0, len(addrs))
+	for _, a := range addrs {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			out = append(out, ip.Unmap())
+		}
+	}
+	return out, nil
+}
+
 // AddAddr puts addr on the interface as a host route (/32), so the kernel
 // answers ARP for it. It does nothing and reports false if the host has the
 // address already.
@@ -56,4 +71,47 @@ func RemoveAddr(ifname string, addr netip.Addr) error {
 
 func hostAddr(a netip.Addr) *netlink.Addr {
 	return &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(a.BitLen(), a.BitLen())}}
+}
+
+// Holder is an interface that has an address, with the prefix it has it
+// with.
+type Holder struct {
+	Interface string
+	Prefix    netip.Prefix
+}
+
+// Holders lists the interfaces that have addr, in any prefix length.
+func Holders(addr netip.Addr) ([]Holder, error) {
+	addrs, err := netlink.AddrList(nil, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("list addresses: %w", err)
+	}
+	var out []Holder
+	for _, a := range addrs {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok || ip.Unmap() != addr {
+			continue
+		}
+		ones, _ := a.Mask.Size()
+		name := fmt.Sprintf("interface %d", a.LinkIndex)
+		if l, err := netlink.LinkByIndex(a.LinkIndex); err == nil {
+			name = l.Attrs().Name
+		}
+		out = append(out, Holder{Interface: name, Prefix: netip.PrefixFrom(addr, ones)})
+	}
+	return out, nil
+}
+
+// AddAddrTo puts addr on the interface as a host route (/32), whatever
+// other interfaces have: a DSR backend wants its VIPs on lo even where
+// another interface has them too.
+func AddAddrTo(ifname string, addr netip.Addr) error {
+	l, err := netlink.LinkByName(ifname)
+	if err != nil {
+		return fmt.Errorf("interface %s: %w", ifname, err)
+	}
+	if err := netlink.AddrAdd(l, hostAddr(addr)); err != nil {
+		return fmt.Errorf("add %s/%d to %s: %w", addr, addr.BitLen(), ifname, err)
+	}
+	return nil
 }

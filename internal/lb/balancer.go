@@ -89,6 +89,20 @@ func New(w Writer) *Balancer {
 }
 
 // index is how the datapath indexes a scheduler's ring.
+// forwarding is the datapath's form of a service's forwarding mode.
+func forwarding(mode string) datapath.Forwarding {
+	switch mode {
+	case config.ForwardingDSRL2:
+		return datapath.DSRL2
+	case config.ForwardingDSRIPIP:
+		return datapath.DSRIPIP
+	case config.ForwardingDSRGUE:
+		return datapath.DSRGUE
+	default:
+		return datapath.FullNAT
+	}
+}
+
 func index(scheduler string) datapath.Index {
 	switch scheduler {
 	case "maglev":
@@ -387,7 +401,7 @@ func (b *Balancer) publishRing(s *service, eff config.Service, backends []backen
 	want := datapath.Service{
 		ID: s.id, Ring: s.ring, Index: index(eff.Scheduler),
 		Persist: eff.Persistence, PersistBits: eff.PersistenceNetmask,
-		TOA: eff.ClientAddress == config.ClientAddressTOA,
+		TOA: eff.ClientAddress == config.ClientAddressTOA, Forwarding: forwarding(eff.Forwarding),
 	}
 	if s.ringIDs != nil && slices.Equal(ids, s.ringIDs) {
 		if want == s.written {
