@@ -3,9 +3,12 @@ package daemon
 import (
 	"fmt"
 	"maps"
+	"net/netip"
+	"slices"
 
 	"github.com/xdplb/xdplb/internal/config"
 	"github.com/xdplb/xdplb/internal/health"
+	"github.com/xdplb/xdplb/internal/hostnet"
 	"github.com/xdplb/xdplb/internal/ident"
 )
 
@@ -14,14 +17,25 @@ import (
 // reads the monitor's states and brings the balancer in line.
 
 // healthTargets lists what the configuration asks to check: every backend
-// of a service with a health check (its own or the service's).
-func healthTargets(services []config.Service) []health.Target {
+// of a service with a health check (its own or the service's). A DSR
+// service's backends are checked on the VIP too, along the clients' path;
+// local tells the backends that are this host.
+func healthTargets(services []config.Service, dsr config.DSR, local func(netip.Addr) bool) []health.Target {
 	out := []health.Target{} // none: the monitor must stop every check
 	for _, s := range services {
 		for _, b := range s.Backends {
-			if spec := s.Check(b); spec != nil {
-				out = append(out, health.Target{Service: s.Key(), Addr: b.AddrPort(), Spec: *spec})
+			spec := s.Check(b)
+			if spec == nil {
+				continue
 			}
+			t := health.Target{Service: s.Key(), Addr: b.AddrPort(), Spec: *spec}
+			if s.DSR() {
+				t.VIPPath = &health.VIPPath{
+					Mode: s.Forwarding, VIP: netip.AddrPortFrom(s.VIP, s.Port),
+					Source: dsr.EncapSource, GUEPort: dsr.GUEPort, Local: local(b.Address),
+				}
+			}
+			out = append(out, t)
 		}
 	}
 	return out
@@ -30,7 +44,7 @@ func healthTargets(services []config.Service) []health.Target {
 // setHealthTargets hands the monitor the running configuration's targets
 // and applies the states they start in. Called on the owner goroutine.
 func (d *Daemon) setHealthTargets() {
-	if err := d.health.SetTargets(healthTargets(d.cfg.Services)); err != nil {
+	if err := d.health.SetTargets(healthTargets(d.cfg.Services, d.cfg.DSR, hostAddrSet())); err != nil {
 		d.log.Error("health checks not updated", "err", err)
 	}
 	d.applyHealth()
@@ -97,4 +111,12 @@ func (d *Daemon) service(k ident.Service) (config.Service, bool) {
 		}
 	}
 	return config.Service{}, false
+}
+
+// hostAddrSet tells this host's own addresses, as they are now. If they
+// cannot be listed, none is: the backend is then checked along the
+// tunnel, and the check says what fails.
+func hostAddrSet() func(netip.Addr) bool {
+	addrs, _ := hostnet.HostAddrs()
+	return func(a netip.Addr) bool { return slices.Contains(addrs, a.Unmap()) }
 }

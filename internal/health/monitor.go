@@ -29,6 +29,10 @@ type Target struct {
 	Service ident.Service
 	Addr    netip.AddrPort
 	Spec    Spec
+	// VIPPath, for a backend of a direct-server-return service, is how
+	// the clients' packets reach it: the check proves it answers on the
+	// VIP first.
+	VIPPath *VIPPath
 }
 
 // Backend is the identity of the target: its service and address.
@@ -219,7 +223,7 @@ func (m *Monitor) SetTargets(targets []Target) error {
 			m.targets[k] = e
 			e.next = now.Add(jitter(t.Spec.Interval))
 			heap.Push(&m.queue, e)
-		case reflect.DeepEqual(e.target.Spec, t.Spec):
+		case reflect.DeepEqual(e.target.Spec, t.Spec) && reflect.DeepEqual(e.target.VIPPath, t.VIPPath):
 			// Unchanged.
 		default:
 			e.target = t

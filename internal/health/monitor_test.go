@@ -141,7 +141,7 @@ func TestMonitorTransitions(t *testing.T) {
 	})
 	a := netip.MustParseAddrPort("10.0.0.1:80")
 	b := netip.MustParseAddrPort("10.0.0.2:80")
-	if err := m.SetTargets([]Target{{webKey, a, fast}, {webKey, b, fast}}); err != nil {
+	if err := m.SetTargets([]Target{{Service: webKey, Addr: a, Spec: fast}, {Service: webKey, Addr: b, Spec: fast}}); err != nil {
 		t.Fatal(err)
 	}
 	run(t, m)
@@ -190,7 +190,7 @@ func TestMonitorInitialDown(t *testing.T) {
 	a := netip.MustParseAddrPort("10.0.0.1:80")
 	spec := fast
 	spec.Initial = InitialDown
-	if err := m.SetTargets([]Target{{webKey, a, spec}}); err != nil {
+	if err := m.SetTargets([]Target{{Service: webKey, Addr: a, Spec: spec}}); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := stateOf(m, webKey, a); s.Up || s.Checks != 0 {
@@ -222,7 +222,7 @@ func TestMonitorPoolBound(t *testing.T) {
 	m := New(Options{DialContext: dial, MaxConcurrent: pool})
 	var ts []Target
 	for i := range targets {
-		ts = append(ts, Target{svcKey(i), addr, Spec{Interval: 100 * time.Millisecond, Timeout: time.Second}})
+		ts = append(ts, Target{svcKey(i), addr, Spec{Interval: 100 * time.Millisecond, Timeout: time.Second}, nil})
 	}
 	if err := m.SetTargets(ts); err != nil {
 		t.Fatal(err)
@@ -266,7 +266,7 @@ func TestMonitorNoOverlap(t *testing.T) {
 	}
 	m := New(Options{DialContext: dial})
 	a := netip.MustParseAddrPort("10.0.0.1:80")
-	if err := m.SetTargets([]Target{{webKey, a, Spec{Interval: 10 * time.Millisecond, Timeout: time.Second}}}); err != nil {
+	if err := m.SetTargets([]Target{{Service: webKey, Addr: a, Spec: Spec{Interval: 10 * time.Millisecond, Timeout: time.Second}}}); err != nil {
 		t.Fatal(err)
 	}
 	run(t, m)
@@ -298,7 +298,7 @@ func TestMonitorJitter(t *testing.T) {
 	m := New(Options{DialContext: dial})
 	var ts []Target
 	for i := range targets {
-		ts = append(ts, Target{svcKey(i), netip.MustParseAddrPort("10.0.0.1:80"), Spec{Interval: interval}})
+		ts = append(ts, Target{svcKey(i), netip.MustParseAddrPort("10.0.0.1:80"), Spec{Interval: interval}, nil})
 	}
 	if err := m.SetTargets(ts); err != nil {
 		t.Fatal(err)
@@ -333,7 +333,7 @@ func TestSetTargetsDiff(t *testing.T) {
 	b := netip.MustParseAddrPort("10.0.0.2:80")
 	c := netip.MustParseAddrPort("10.0.0.3:80")
 	d := netip.MustParseAddrPort("10.0.0.4:80")
-	if err := m.SetTargets([]Target{{webKey, a, fast}, {webKey, b, fast}, {webKey, c, fast}}); err != nil {
+	if err := m.SetTargets([]Target{{Service: webKey, Addr: a, Spec: fast}, {Service: webKey, Addr: b, Spec: fast}, {Service: webKey, Addr: c, Spec: fast}}); err != nil {
 		t.Fatal(err)
 	}
 	run(t, m)
@@ -354,7 +354,7 @@ func TestSetTargetsDiff(t *testing.T) {
 	same.Kind, same.Rise, same.Fall, same.Initial = KindTCP, 2, 2, InitialUp
 	changed := fast
 	changed.Rise = 5
-	if err := m.SetTargets([]Target{{webKey, a, same}, {webKey, b, changed}, {webKey, d, fast}}); err != nil {
+	if err := m.SetTargets([]Target{{Service: webKey, Addr: a, Spec: same}, {Service: webKey, Addr: b, Spec: changed}, {Service: webKey, Addr: d, Spec: fast}}); err != nil {
 		t.Fatal(err)
 	}
 	// c going down now must not be reported: it is no longer a target.
@@ -402,14 +402,14 @@ func TestSetTargetsDiff(t *testing.T) {
 func TestSetTargetsErrors(t *testing.T) {
 	m := New(Options{})
 	a := netip.MustParseAddrPort("10.0.0.1:80")
-	if err := m.SetTargets([]Target{{webKey, a, Spec{}}}); err != nil {
+	if err := m.SetTargets([]Target{{Service: webKey, Addr: a, Spec: Spec{}}}); err != nil {
 		t.Fatal(err)
 	}
 	err := m.SetTargets([]Target{
-		{webKey, a, Spec{}},
-		{webKey, a, Spec{}},
-		{webKey, netip.MustParseAddrPort("10.0.0.2:80"), Spec{Kind: "icmp"}},
-		{webKey, netip.AddrPort{}, Spec{}},
+		{webKey, a, Spec{}, nil},
+		{webKey, a, Spec{}, nil},
+		{webKey, netip.MustParseAddrPort("10.0.0.2:80"), Spec{Kind: "icmp"}, nil},
+		{webKey, netip.AddrPort{}, Spec{}, nil},
 	})
 	if err == nil {
 		t.Fatal("SetTargets accepted invalid targets")
@@ -433,9 +433,9 @@ func TestStatesSortedAndCopied(t *testing.T) {
 	truePath := lookPath(t, "true")
 	spec := Spec{Kind: KindExec, Command: []string{truePath}}
 	if err := m.SetTargets([]Target{
-		{svcKey(1), netip.MustParseAddrPort("10.0.0.1:80"), spec},
-		{svcKey(0), netip.MustParseAddrPort("10.0.0.2:80"), spec},
-		{svcKey(0), netip.MustParseAddrPort("10.0.0.1:81"), spec},
+		{svcKey(1), netip.MustParseAddrPort("10.0.0.1:80"), spec, nil},
+		{svcKey(0), netip.MustParseAddrPort("10.0.0.2:80"), spec, nil},
+		{svcKey(0), netip.MustParseAddrPort("10.0.0.1:81"), spec, nil},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -477,7 +477,7 @@ func TestRunStops(t *testing.T) {
 	var ts []Target
 	for i := range 10 {
 		ts = append(ts, Target{webKey, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), 80),
-			Spec{Interval: 10 * time.Millisecond, Timeout: 10 * time.Second, Fall: 1}})
+			Spec{Interval: 10 * time.Millisecond, Timeout: 10 * time.Second, Fall: 1}, nil})
 	}
 	if err := m.SetTargets(ts); err != nil {
 		t.Fatal(err)
@@ -535,7 +535,7 @@ func TestMonitorUDPHook(t *testing.T) {
 	ch := newChanges()
 	m := New(Options{ListenPacket: listen, OnChange: ch.on})
 	spec := Spec{Kind: KindUDP, Payload: "ping", Interval: 50 * time.Millisecond, Timeout: 200 * time.Millisecond}
-	if err := m.SetTargets([]Target{{dnsKey, echo, spec}, {dnsKey, silent, spec}}); err != nil {
+	if err := m.SetTargets([]Target{{Service: dnsKey, Addr: echo, Spec: spec}, {Service: dnsKey, Addr: silent, Spec: spec}}); err != nil {
 		t.Fatal(err)
 	}
 	run(t, m)

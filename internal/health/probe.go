@@ -13,6 +13,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // DialFunc creates a connected socket; it has the signature of
@@ -35,8 +37,19 @@ type sockets struct {
 	listen ListenPacketFunc
 }
 
-// newProber compiles a validated, defaulted target into a prober.
+// newProber compiles a validated, defaulted target into a prober. A TCP
+// service's backend reached by direct server return first proves that it
+// answers on the VIP (VIPPath).
 func newProber(t Target, s sockets) prober {
+	p := kindProber(t, s)
+	if t.VIPPath != nil && t.Service.Proto == ident.TCP {
+		return &vipProber{backend: t.Addr.Addr().Unmap(), path: *t.VIPPath, then: p, dial: s.dial}
+	}
+	return p
+}
+
+// kindProber is the probe of the check's own kind, to the target.
+func kindProber(t Target, s sockets) prober {
 	addr := netip.AddrPortFrom(t.Addr.Addr().Unmap(), t.Addr.Port())
 	switch t.Spec.Kind {
 	case KindHTTP, KindHTTPS:
