@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -58,8 +59,11 @@ func (p *vipProber) probe(ctx context.Context) error {
 }
 
 // synProbe sends a SYN to the VIP along the clients' path and waits for
-// the backend's answer from the VIP. The kernel, which has no socket for
-// the answer, resets it: nothing stays open on the backend.
+// the backend's answer from the VIP. The answer is read from a packet
+// socket: where this host holds the VIP itself (a balancer announcing
+// it), the kernel drops a packet from it as a martian before any IP
+// socket could see it. A reset along the same path then closes the
+// backend's half-open connection.
 func (p *vipProber) synProbe(ctx context.Context) error {
 	src := p.path.Source
 	if !src.IsValid() {
@@ -75,20 +79,59 @@ func (p *vipProber) synProbe(ctx context.Context) error {
 	}
 	sport := 32768 + binary.BigEndian.Uint16(rnd[:2])%28000
 	isn := binary.BigEndian.Uint32(rnd[2:])
-	syn := synPacket(netip.AddrPortFrom(src, sport), p.path.VIP, isn)
-
-	recv, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	self := netip.AddrPortFrom(src, sport)
+	recv, err := answerSocket(p.path.VIP, sport)
 	if err != nil {
-		return fmt.Errorf("open a raw socket for the answer: %w", err)
-	}
-	defer unix.Close(recv)
-	if err := p.send(syn, src); err != nil {
 		return err
 	}
-	return awaitSYNACK(ctx, recv, p.path.VIP, netip.AddrPortFrom(src, sport), isn)
+	defer unix.Close(recv)
+	if err := p.send(segment(self, p.path.VIP, isn, tcpSYN), src); err != nil {
+		return err
+	}
+	err = awaitSYNACK(ctx, recv, p.path.VIP, self, isn)
+	if err == nil {
+		err = p.send(segment(self, p.path.VIP, isn+1, tcpRST), src)
+	}
+	return err
 }
 
-// send sends the SYN as the datapath sends a client's packet.
+// answerSocket is a packet socket that sees, on every interface, the IPv4
+// TCP segments from vip to port: a classic BPF filter leaves the rest in
+// the kernel.
+func answerSocket(vip netip.AddrPort, port uint16) (int, error) {
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_IP)))
+	if err != nil {
+		return -1, fmt.Errorf("open a packet socket for the answer: %w", err)
+	}
+	a := vip.Addr().As4()
+	prog, err := bpf.Assemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: 9, Size: 1},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.IPPROTO_TCP, SkipTrue: 7},
+		bpf.LoadAbsolute{Off: 12, Size: 4},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: binary.BigEndian.Uint32(a[:]), SkipTrue: 5},
+		bpf.LoadMemShift{Off: 0},
+		bpf.LoadIndirect{Off: 0, Size: 2},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(vip.Port()), SkipTrue: 2},
+		bpf.LoadIndirect{Off: 2, Size: 2},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(port), SkipTrue: 1},
+		bpf.RetConstant{Val: 0},
+		bpf.RetConstant{Val: 1500},
+	})
+	if err == nil {
+		filter := make([]unix.SockFilter, len(prog))
+		for i, in := range prog {
+			filter[i] = unix.SockFilter{Code: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
+		}
+		err = unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]})
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("filter the packet socket: %w", err)
+	}
+	return fd, nil
+}
+
+// send sends a segment as the datapath sends a client's packet.
 func (p *vipProber) send(syn []byte, src netip.Addr) error {
 	switch p.path.Mode {
 	case "dsr-ipip":
@@ -126,7 +169,7 @@ func sendIPv4(pkt []byte, dst netip.Addr) error {
 	}
 	defer unix.Close(fd)
 	if err := unix.Sendto(fd, pkt, 0, &unix.SockaddrInet4{Addr: dst.As4()}); err != nil {
-		return fmt.Errorf("send the SYN to %s: %w", dst, err)
+		return fmt.Errorf("send to %s: %w", dst, err)
 	}
 	return nil
 }
@@ -165,7 +208,7 @@ func sendToMAC(pkt []byte, backend netip.Addr) error {
 	to := &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IP), Ifindex: ifindex, Halen: 6}
 	copy(to.Addr[:], mac)
 	if err := unix.Sendto(fd, pkt, 0, to); err != nil {
-		return fmt.Errorf("send the SYN to %s (%s): %w", backend, mac, err)
+		return fmt.Errorf("send to %s (%s): %w", backend, mac, err)
 	}
 	return nil
 }
@@ -234,9 +277,9 @@ func answerTo(pkt []byte, vip, self netip.AddrPort, isn uint32) (flags byte, ok 
 	return tcp[13], true
 }
 
-// synPacket is an IPv4 TCP SYN from src to dst with sequence isn and an
-// MSS option, checksums included.
-func synPacket(src, dst netip.AddrPort, isn uint32) []byte {
+// segment is an IPv4 TCP segment with flags from src to dst with sequence
+// seq and an MSS option, checksums included.
+func segment(src, dst netip.AddrPort, seq uint32, flags byte) []byte {
 	pkt := make([]byte, 20+24)
 	ip, tcp := pkt[:20], pkt[20:]
 	ip[0] = 0x45
@@ -251,9 +294,9 @@ func synPacket(src, dst netip.AddrPort, isn uint32) []byte {
 
 	binary.BigEndian.PutUint16(tcp[0:], src.Port())
 	binary.BigEndian.PutUint16(tcp[2:], dst.Port())
-	binary.BigEndian.PutUint32(tcp[4:], isn)
+	binary.BigEndian.PutUint32(tcp[4:], seq)
 	tcp[12] = 6 << 4 // 24 bytes: the header and the MSS option
-	tcp[13] = tcpSYN
+	tcp[13] = flags
 	binary.BigEndian.PutUint16(tcp[14:], 64240)
 	copy(tcp[20:], []byte{2, 4, 0x05, 0xb4}) // MSS 1460
 	pseudo := make([]byte, 12)

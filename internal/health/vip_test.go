@@ -14,7 +14,7 @@ import (
 // answer is matched on addresses, ports and acknowledgement only.
 func TestVIPProbePackets(t *testing.T) {
 	src, vip := netip.MustParseAddrPort("10.0.0.5:40000"), netip.MustParseAddrPort("10.0.0.10:80")
-	syn := synPacket(src, vip, 1000)
+	syn := segment(src, vip, 1000, tcpSYN)
 	outer := encapsulate(src.Addr(), netip.MustParseAddr("10.0.0.2"), 4, syn)
 
 	pkt := gopacket.NewPacket(outer, layers.LayerTypeIPv4, gopacket.Default)
@@ -46,7 +46,7 @@ func TestVIPProbePackets(t *testing.T) {
 	}
 
 	answer := func(from, to netip.AddrPort, ack uint32, flags byte) []byte {
-		p := synPacket(from, to, 5000)
+		p := segment(from, to, 5000, 0)
 		binary.BigEndian.PutUint32(p[28:], ack)
 		p[33] = flags
 		return p

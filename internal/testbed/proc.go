@@ -35,6 +35,21 @@ func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.C
 	return cmd
 }
 
+// Output runs name with args inside the host's namespace to its end and
+// returns what it wrote to stdout and stderr, as exec.Cmd.CombinedOutput.
+// Command alone does not enter the namespace: a command run from it
+// would change the test machine's own network.
+func (h *Host) Output(ctx context.Context, name string, args ...string) ([]byte, error) {
+	cmd := h.Command(ctx, name, args...)
+	var out []byte
+	err := h.Do(func() error {
+		var err error
+		out, err = cmd.CombinedOutput()
+		return err
+	})
+	return out, err
+}
+
 // Start starts name with args inside the host's namespace; see StartCmd.
 func (h *Host) Start(ctx context.Context, name string, args ...string) (*Proc, error) {
 	return h.StartCmd(h.Command(ctx, name, args...))
