@@ -19,7 +19,7 @@ test:
 	$(GO) test -race -count=1 -timeout 15m ./internal/daemon/ ./internal/lb/ ./internal/health/ ./internal/api/
 
 generate:
-	$(GO) generate ./internal/datapath/ ./internal/toa/
+	$(GO) generate ./internal/datapath/ ./internal/toa/ ./internal/decap/
 
 lint:
 	gofmt -l $$(git ls-files '*.go')

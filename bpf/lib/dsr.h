@@ -15,6 +15,7 @@
 #include "fib.h"
 #include "reply.h"
 #include "sched.h"
+#include "toobig.h"
 
 #define IP_DF 0x4000
 #define IPIP_GROW 20			/* an outer IPv4 header */
@@ -102,10 +103,14 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct packet *
 	void *data, *end;
 	__u32 mtu = 0;
 
-	/* The FIB checked the size when the hop was looked up; the device's
-	 * MTU is checked for every packet, as the next hop is cached. */
-	if (bpf_check_mtu(ctx, conn->hop_ifindex, &mtu, grow, 0) != BPF_MTU_CHK_RET_SUCCESS)
-		return verdict(R_DROP_TOO_BIG, XDP_DROP);
+	/* Measured against the device's MTU for every packet (the FIB is
+	 * asked only once a second). XDP cannot fragment: without DF the
+	 * packet is lost. */
+	if (bpf_check_mtu(ctx, conn->hop_ifindex, &mtu, grow, 0) != BPF_MTU_CHK_RET_SUCCESS) {
+		if (!df || mtu <= grow)
+			return verdict(R_DROP_TOO_BIG, XDP_DROP);
+		return reply_frag_needed(ctx, p, mtu - grow, l2);
+	}
 	if (bpf_xdp_adjust_head(ctx, -(int)grow))
 		return verdict(R_DROP_NO_HEADROOM, XDP_DROP);
 	data = (void *)(long)ctx->data;
@@ -172,7 +177,7 @@ static __always_inline int dsr_forward(struct xdp_md *ctx, struct packet *p, str
 		need.on_link = 1;
 	} else {
 		to.saddr = encap_saddr;
-		need.grow = mode == FWD_DSR_GUE ? GUE_GROW : IPIP_GROW;
+		need.unmeasured = 1;
 	}
 	ret = connection_hop(ctx, p, &to, conn, fwd, refresh, need);
 	if (ret >= 0)

@@ -13,12 +13,12 @@
 #endif
 
 /* next_hop asks the FIB for the next hop of the packet once rewritten to
- * `to` and grown by `grow` bytes of outer headers; event names the missing
- * neighbour's kind for the control plane. It runs before the rewrite, so a
- * packet dropped here leaves as it came. */
+ * `to`, and whether it fits the route's MTU unless unmeasured; event names
+ * the missing neighbour's kind for the control plane. It runs before the
+ * rewrite, so a packet dropped here leaves as it came. */
 static __always_inline int next_hop(struct xdp_md *ctx, const struct packet *p,
 				    const struct tuple *to, struct bpf_fib_lookup *fib, __u32 event,
-				    __u16 grow)
+				    int unmeasured)
 {
 	int rc;
 
@@ -26,7 +26,7 @@ static __always_inline int next_hop(struct xdp_md *ctx, const struct packet *p,
 	fib->l4_protocol = p->proto;
 	fib->sport = to->sport;
 	fib->dport = to->dport;
-	fib->tot_len = bpf_ntohs(p->ip->tot_len) + grow;
+	fib->tot_len = unmeasured ? 0 : bpf_ntohs(p->ip->tot_len); /* 0: no MTU check */
 	fib->tos = p->ip->tos;
 	fib->ipv4_src = to->saddr;
 	fib->ipv4_dst = to->daddr;
@@ -44,12 +44,14 @@ static __always_inline int next_hop(struct xdp_md *ctx, const struct packet *p,
 	return CONTINUE;
 }
 
-/* How a connection's packets leave towards its backend, for the FIB: the
- * bytes of outer headers they gain, and whether the backend must be on a
- * link of this host (dsr-l2 only rewrites the MAC, so a router between
- * would send the packet back to the VIP: to us). */
+/* How a connection's packets leave towards its backend, for the FIB:
+ * whether they are measured elsewhere (a DSR tunnel's, against the
+ * device's MTU for every packet, where one too big is answered: dsr.h),
+ * and whether the backend must be on a link of this host (dsr-l2 only
+ * rewrites the MAC, so a router between would send the packet back to
+ * the VIP: to us). */
 struct hop_need {
-	__u16 grow;
+	__u8 unmeasured;
 	__u8 on_link;
 };
 
@@ -59,7 +61,7 @@ static __always_inline int backend_hop(struct xdp_md *ctx, const struct packet *
 				       const struct tuple *to, struct bpf_fib_lookup *fib,
 				       struct hop_need need)
 {
-	int ret = next_hop(ctx, p, to, fib, EV_NO_NEIGH, need.grow);
+	int ret = next_hop(ctx, p, to, fib, EV_NO_NEIGH, need.unmeasured);
 
 	if (ret >= 0)
 		return ret;

@@ -248,6 +248,7 @@ enum reason {
 	R_PASS_DECAP,        /* IPIP/GUE from an allowed balancer: decapsulated and passed, never balanced */
 	R_DROP_DECAP_SOURCE, /* IPIP/GUE from a source not in dsr.decap_sources */
 	R_DROP_DECAP_MALFORMED, /* IPIP/GUE whose inner packet is not a whole IPv4 packet */
+	R_FWD_FRAG_NEEDED,   /* too big for a DSR tunnel, DF set: answered with ICMP "fragmentation needed" */
 	R_MAX,
 };
 

@@ -81,7 +81,7 @@ func (f *fakeDaemon) Services() []api.ServiceView {
 	var out []api.ServiceView
 	for _, s := range f.cfg.Services {
 		v := api.ServiceView{Name: s.Name, VIP: s.VIP.String(), Port: s.Port, Protocol: s.Protocol.String(),
-			Scheduler: s.Scheduler, Persistence: s.Persistence, ClientAddress: s.ClientAddress}
+			Scheduler: s.Scheduler, Persistence: s.Persistence, Forwarding: s.Forwarding, ClientAddress: s.ClientAddress}
 		for _, b := range s.Backends {
 			addr := netip.AddrPortFrom(b.Address, b.Port).String()
 			v.Backends = append(v.Backends, api.BackendView{Address: b.Address.String(), Port: b.Port, Weight: b.Weight, Up: !f.down[addr]})
@@ -258,12 +258,12 @@ func TestList(t *testing.T) {
 	_, socket := startDaemon(t)
 	got := mustRun(t, socket, "list")
 	want := `Prot LocalAddress:Port Scheduler Flags
-  -> RemoteAddress:Port           Weight State ActiveConn InActConn
+  -> RemoteAddress:Port           Forward Weight State ActiveConn InActConn
 TCP  172.19.0.10:80 rr persistent 300 toa (web)
-  -> 172.19.0.2:80                1      up    2          1
-  -> 172.19.0.3:80                2      down  0          1
+  -> 172.19.0.2:80                FullNAT 1      up    2          1
+  -> 172.19.0.3:80                FullNAT 2      down  0          1
 UDP  172.19.0.10:53 maglev
-  -> 172.19.0.2:5353              1      up    0          0
+  -> 172.19.0.2:5353              FullNAT 1      up    0          0
 `
 	if got != want {
 		t.Errorf("list:\n%s\nwant:\n%s", got, want)
@@ -327,7 +327,7 @@ func TestListJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(got) != 2 || got[0].Name != "web" || got[0].Persistence != 300*time.Second || got[0].Stats.NewConns != 12 ||
-		got[0].ClientAddress != "toa" || got[1].ClientAddress != "none" {
+		got[0].ClientAddress != "toa" || got[1].ClientAddress != "none" || got[0].Forwarding != "fullnat" {
 		t.Fatalf("list --json = %+v", got)
 	}
 	b := got[0].Backends[0]
@@ -390,7 +390,8 @@ func TestServiceErrors(t *testing.T) {
 		{"vip: 127.0.0.1 is a loopback address", []string{"service", "add", "127.0.0.1:80"}},
 		{"service 172.19.0.10:80/tcp already exists (web)", []string{"service", "add", "172.19.0.10:80"}},
 		{`service name "web" is already taken by 172.19.0.10:80/tcp`, []string{"service", "add", "172.19.0.20:80", "--name", "web"}},
-		{"nothing to change: give --scheduler, --persistence, --persistence-netmask, --client-address or --name", []string{"service", "edit", "web"}},
+		{"nothing to change: give --scheduler, --persistence, --persistence-netmask, --forwarding, --client-address or --name",
+			[]string{"service", "edit", "web"}},
 		{`service "172.19.0.10" is missing the port`, []string{"service", "edit", "172.19.0.10", "--scheduler", "rr"}},
 		{"service 172.19.0.10:81 not found", []string{"service", "edit", "172.19.0.10:81", "--scheduler", "rr"}},
 		{`service "172.19.0.10:80/icmp": "icmp" is not a protocol (accepted: tcp, udp)`, []string{"service", "remove", "172.19.0.10:80/icmp"}},
@@ -505,7 +506,39 @@ func TestListShowsFallback(t *testing.T) {
 		VIP: "172.19.0.10", Port: 80, Protocol: "tcp", Scheduler: "rr",
 		Fallback: &api.BackendView{Address: "172.19.0.4", Port: 80, Weight: 1, Up: true},
 	}}})
-	if !strings.Contains(out.String(), "  -> 172.19.0.4:80                (fallback: takes new connections while no backend can)") {
+	if !strings.Contains(out.String(), "  -> 172.19.0.4:80                FullNAT (fallback: takes new connections while no backend can)") {
 		t.Errorf("list:\n%s", out.String())
+	}
+}
+
+// TestListForward: the Forward column says each mode as ipvsadm's does
+// (Route, Tunnel), FullNAT and GUE for xdplb's own, for the backends and
+// the fallback; a DSR service's line names its mode.
+func TestListForward(t *testing.T) {
+	var l []listService
+	for i, fwd := range []string{"", config.ForwardingFullNAT, config.ForwardingDSRL2, config.ForwardingDSRIPIP, config.ForwardingDSRGUE} {
+		b := api.BackendView{Address: "172.19.0.2", Port: uint16(80 + i), Weight: 1, Up: true}
+		l = append(l, listService{ServiceView: api.ServiceView{VIP: "172.19.0.10", Port: uint16(80 + i), Protocol: "tcp",
+			Scheduler: "rr", Forwarding: fwd}, Backends: []listBackend{{BackendView: b}}})
+	}
+	l[4].Fallback = &api.BackendView{Address: "172.19.0.9", Port: 84, Weight: 1, Up: true}
+	var out bytes.Buffer
+	printList(&out, l)
+	want := `Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight State ActiveConn InActConn
+TCP  172.19.0.10:80 rr
+  -> 172.19.0.2:80                FullNAT 1      up    0          0
+TCP  172.19.0.10:81 rr
+  -> 172.19.0.2:81                FullNAT 1      up    0          0
+TCP  172.19.0.10:82 rr dsr-l2
+  -> 172.19.0.2:82                Route   1      up    0          0
+TCP  172.19.0.10:83 rr dsr-ipip
+  -> 172.19.0.2:83                Tunnel  1      up    0          0
+TCP  172.19.0.10:84 rr dsr-gue
+  -> 172.19.0.2:84                GUE     1      up    0          0
+  -> 172.19.0.9:84                GUE     (fallback: takes new connections while no backend can)
+`
+	if out.String() != want {
+		t.Errorf("list:\n%s\nwant:\n%s", out.String(), want)
 	}
 }

@@ -153,7 +153,7 @@ func TestImportIpvsadm(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "rules")
 	os.WriteFile(file, []byte(rules+"-a -t 10.0.0.1:80 -r 10.0.1.2:80 -g -w 1\n"), 0o644)
 	out, errOut, err := importRun(t, "", "ipvsadm", file)
-	if want := file + ":5: -g: direct routing is not supported"; !strings.HasPrefix(errOut, want) {
+	if want := file + ":5: -g: this real server's forwarding (dsr-l2) differs from that of the first one of 10.0.0.1:80/tcp"; !strings.HasPrefix(errOut, want) {
 		t.Errorf("stderr %q, want %q", errOut, want)
 	}
 	if err == nil || !strings.HasPrefix(err.Error(), "1 keyword was not imported") {

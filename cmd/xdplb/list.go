@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xdplb/xdplb/internal/api"
+	"github.com/xdplb/xdplb/internal/config"
 	"github.com/xdplb/xdplb/internal/ident"
 )
 
@@ -240,21 +241,40 @@ func perSecond(before, after api.Traffic, elapsed time.Duration) *rates {
 // printList prints what ipvsadm -Ln does, with State for health checks.
 func printList(w io.Writer, l []listService) {
 	fmt.Fprintln(w, "Prot LocalAddress:Port Scheduler Flags")
-	fmt.Fprintln(w, "  -> RemoteAddress:Port           Weight State ActiveConn InActConn")
+	fmt.Fprintln(w, "  -> RemoteAddress:Port           Forward Weight State ActiveConn InActConn")
 	for _, s := range l {
 		fmt.Fprintf(w, "%-4s %s\n", strings.ToUpper(s.Protocol), serviceLine(s.ServiceView))
+		fwd := forwardName(s.Forwarding)
 		for _, b := range s.Backends {
 			state := "up"
 			if !b.Up {
 				state = "down"
 			}
-			fmt.Fprintf(w, "  -> %-28s %-6d %-5s %-10d %d%s\n", fmt.Sprintf("%s:%d", b.Address, b.Port),
-				b.Weight, state, b.ActiveConns, b.InactiveConns, healthNote(b.BackendView))
+			fmt.Fprintf(w, "  -> %-28s %-7s %-6d %-5s %-10d %d%s\n", fmt.Sprintf("%s:%d", b.Address, b.Port),
+				fwd, b.Weight, state, b.ActiveConns, b.InactiveConns, healthNote(b.BackendView))
 		}
 		if f := s.Fallback; f != nil {
-			fmt.Fprintf(w, "  -> %-28s (fallback: takes new connections while no backend can)\n", fmt.Sprintf("%s:%d", f.Address, f.Port))
+			fmt.Fprintf(w, "  -> %-28s %-7s (fallback: takes new connections while no backend can)\n",
+				fmt.Sprintf("%s:%d", f.Address, f.Port), fwd)
 		}
 	}
+}
+
+// forwardName is a forwarding mode as ipvsadm's Forward column says it
+// (Masq, Route, Tunnel): FullNAT, Route for dsr-l2, Tunnel for dsr-ipip,
+// GUE for dsr-gue.
+func forwardName(forwarding string) string {
+	switch forwarding {
+	case "", config.ForwardingFullNAT:
+		return "FullNAT"
+	case config.ForwardingDSRL2:
+		return "Route"
+	case config.ForwardingDSRIPIP:
+		return "Tunnel"
+	case config.ForwardingDSRGUE:
+		return "GUE"
+	}
+	return forwarding
 }
 
 // healthNote tells, for a checked backend, since when it is in its state

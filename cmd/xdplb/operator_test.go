@@ -163,6 +163,37 @@ func TestPersistenceNetmaskFlag(t *testing.T) {
 	wantErr(t, socket, "has no effect without persistence", "service", "add", "172.19.0.21:80", "-M", "24")
 }
 
+// TestForwardingFlag: --forwarding reaches the service, shows in the
+// service's line and in the list's Forward column, goes back to fullnat
+// on edit, and is refused where the configuration refuses it.
+func TestForwardingFlag(t *testing.T) {
+	f, socket := startDaemon(t)
+	out := mustRun(t, socket, "service", "add", "172.19.0.20:80", "--forwarding", "dsr-l2", "--name", "direct")
+	if out != "added service TCP 172.19.0.20:80 rr dsr-l2 (direct), 0 backends\n" {
+		t.Errorf("service add: %q", out)
+	}
+	if s := f.service(t, "172.19.0.20:80/tcp"); s.Forwarding != config.ForwardingDSRL2 {
+		t.Errorf("forwarding %q, want dsr-l2", s.Forwarding)
+	}
+	mustRun(t, socket, "backend", "add", "direct", "172.19.0.7")
+	if out := mustRun(t, socket, "list", "direct"); !strings.Contains(out, "\n  -> 172.19.0.7:80                Route   1      up") {
+		t.Errorf("list direct:\n%s", out)
+	}
+	wantErr(t, socket, "port: 8080 differs from the service's port 80: dsr-l2 cannot rewrite ports",
+		"backend", "add", "direct", "172.19.0.8:8080")
+	out = mustRun(t, socket, "service", "edit", "direct", "--forwarding", "fullnat")
+	if out != "changed service TCP 172.19.0.20:80 rr (direct), 1 backend\n" {
+		t.Errorf("service edit: %q", out)
+	}
+	if s := f.service(t, "172.19.0.20:80/tcp"); s.Forwarding != config.ForwardingFullNAT {
+		t.Errorf("forwarding %q, want fullnat", s.Forwarding)
+	}
+	wantErr(t, socket, `forwarding: "dr" is not a forwarding mode (accepted: fullnat, dsr-l2, dsr-ipip, dsr-gue)`,
+		"service", "add", "172.19.0.21:80", "--forwarding", "dr")
+	wantErr(t, socket, "dsr.encap_source: missing", "service", "edit", "direct", "--forwarding", "dsr-ipip")
+	wantErr(t, socket, "client_address: toa is for forwarding fullnat", "service", "edit", "web", "--forwarding", "dsr-gue")
+}
+
 // TestClientAddressFlag: --client-address reaches the service, shows in
 // the service's line, goes back to none on edit, and is refused for udp.
 func TestClientAddressFlag(t *testing.T) {

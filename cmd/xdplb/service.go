@@ -28,16 +28,17 @@ func newServiceCmd() *cobra.Command {
 }
 
 func newServiceAddCmd() *cobra.Command {
-	var protocol, scheduler, persistence, clientAddress, name string
+	var protocol, scheduler, persistence, forwarding, clientAddress, name string
 	var netmask uint8
 	cmd := &cobra.Command{
 		Use: "add VIP:PORT [--protocol tcp|udp] [--scheduler rr|wrr|maglev|sh|lc|wlc] [--persistence 300s [--persistence-netmask 24]] " +
-			"[--client-address none|toa] [--name NAME]",
+			"[--forwarding fullnat|dsr-l2|dsr-ipip|dsr-gue] [--client-address none|toa] [--name NAME]",
 		Short: "Add a virtual service (like ipvsadm -A)",
 		Long: "Adds a service without backends; add them with `xdplb backend add`. " +
 			"VIP:PORT may end in /tcp or /udp instead of giving --protocol.",
 		Example: "  xdplb service add 172.19.0.10:80 --scheduler wrr --persistence 300\n" +
 			"  xdplb service add 172.19.0.10:443 --client-address toa\n" +
+			"  xdplb service add 172.19.0.10:8080 --forwarding dsr-l2\n" +
 			"  xdplb service add 172.19.0.10:53/udp --name dns",
 		Args: oneArg("VIP:PORT", "172.19.0.10:80"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -61,7 +62,7 @@ func newServiceAddCmd() *cobra.Command {
 			// configuration file gets told: it is not supported.
 			spec := api.ServiceSpec{
 				Name: name, VIP: ref.Addr.Addr().String(), Port: ref.Addr.Port(), Protocol: proto, Scheduler: scheduler,
-				PersistenceNetmask: netmask, ClientAddress: clientAddress,
+				PersistenceNetmask: netmask, Forwarding: forwarding, ClientAddress: clientAddress,
 			}
 			if persistence != "" {
 				d, err := parsePersistence(persistence)
@@ -82,21 +83,23 @@ func newServiceAddCmd() *cobra.Command {
 	cmd.Flags().StringVarP(&scheduler, "scheduler", "s", "", "rr, wrr, maglev, sh, lc or wlc (default rr)")
 	cmd.Flags().StringVar(&persistence, "persistence", "", "keep a client on its backend this long (seconds, or a duration like 5m)")
 	cmd.Flags().Uint8VarP(&netmask, "persistence-netmask", "M", 0, "with --persistence, keep a whole subnet of this prefix length (1-32) on one backend (like ipvsadm -M)")
+	cmd.Flags().StringVar(&forwarding, "forwarding", "", forwardingHelp+" (default fullnat)")
+	cmd.RegisterFlagCompletionFunc("forwarding", completeForwarding)
 	cmd.Flags().StringVar(&clientAddress, "client-address", "", clientAddressHelp+" (default none)")
 	cmd.Flags().StringVar(&name, "name", "", "name of the service (default VIP:PORT/PROTO)")
 	return cmd
 }
 
 func newServiceEditCmd() *cobra.Command {
-	var scheduler, persistence, clientAddress, name string
+	var scheduler, persistence, forwarding, clientAddress, name string
 	var netmask uint8
 	cmd := &cobra.Command{
 		Use: "edit SERVICE [--scheduler rr|wrr|maglev|sh|lc|wlc] [--persistence 300s [--persistence-netmask 24]] " +
-			"[--client-address none|toa] [--name NAME]",
+			"[--forwarding fullnat|dsr-l2|dsr-ipip|dsr-gue] [--client-address none|toa] [--name NAME]",
 		Short: "Change a virtual service (like ipvsadm -E)",
 		Long: "Changes what the flags give and leaves the rest. --persistence 0 turns persistence " +
-			"off; --name \"\" gives the service its default name. A new --client-address applies " +
-			"to connections opened after the change.\n\n" + serviceArgHelp,
+			"off; --name \"\" gives the service its default name. A new --forwarding or " +
+			"--client-address applies to connections opened after the change.\n\n" + serviceArgHelp,
 		Example: "  xdplb service edit 172.19.0.10:80 --scheduler maglev\n  xdplb service edit web --persistence 0",
 		Args:    oneArg("SERVICE", "172.19.0.10:80 or web"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -121,11 +124,15 @@ func newServiceEditCmd() *cobra.Command {
 			if cmd.Flags().Changed("persistence-netmask") {
 				edit.PersistenceNetmask = &netmask
 			}
+			if cmd.Flags().Changed("forwarding") {
+				edit.Forwarding = &forwarding
+			}
 			if cmd.Flags().Changed("client-address") {
 				edit.ClientAddress = &clientAddress
 			}
 			if edit == (api.ServiceEdit{}) {
-				return fmt.Errorf("nothing to change: give --scheduler, --persistence, --persistence-netmask, --client-address or --name")
+				return fmt.Errorf("nothing to change: give --scheduler, --persistence, --persistence-netmask, --forwarding, " +
+					"--client-address or --name")
 			}
 			v, err := client(cmd).EditService(cmd.Context(), args[0], edit)
 			if err != nil {
@@ -138,6 +145,8 @@ func newServiceEditCmd() *cobra.Command {
 	cmd.Flags().StringVarP(&scheduler, "scheduler", "s", "", "rr, wrr, maglev, sh, lc or wlc")
 	cmd.Flags().StringVar(&persistence, "persistence", "", "keep a client on its backend this long (seconds, or a duration like 5m); 0: off")
 	cmd.Flags().Uint8VarP(&netmask, "persistence-netmask", "M", 0, "keep a whole subnet of this prefix length on one backend; 0: each address alone")
+	cmd.Flags().StringVar(&forwarding, "forwarding", "", forwardingHelp)
+	cmd.RegisterFlagCompletionFunc("forwarding", completeForwarding)
 	cmd.Flags().StringVar(&clientAddress, "client-address", "", clientAddressHelp)
 	cmd.Flags().StringVar(&name, "name", "", "new name of the service")
 	return cmd
@@ -146,6 +155,15 @@ func newServiceEditCmd() *cobra.Command {
 // clientAddressHelp says what --client-address does, for add and edit.
 const clientAddressHelp = "none, or toa: backends get the client's address in a TCP option " +
 	"(read by 'xdplb toa install' or toa.ko on the backend; TCP only)"
+
+// completeForwarding completes --forwarding.
+var completeForwarding = cobra.FixedCompletions([]string{config.ForwardingFullNAT, config.ForwardingDSRL2,
+	config.ForwardingDSRIPIP, config.ForwardingDSRGUE}, cobra.ShellCompDirectiveNoFileComp)
+
+// forwardingHelp says what --forwarding does, for add and edit.
+const forwardingHelp = "fullnat, or direct server return: dsr-l2 (to the backend's MAC), dsr-ipip or dsr-gue " +
+	"(in a tunnel from dsr.encap_source); with DSR backends hold the VIP, answer clients directly " +
+	"and take the service's port"
 
 func newServiceRemoveCmd() *cobra.Command {
 	return &cobra.Command{
@@ -241,6 +259,9 @@ func serviceLine(v api.ServiceView) string {
 		if v.PersistenceNetmask != 0 {
 			s += fmt.Sprintf(" mask /%d", v.PersistenceNetmask)
 		}
+	}
+	if v.Forwarding != "" && v.Forwarding != config.ForwardingFullNAT {
+		s += " " + v.Forwarding
 	}
 	if v.ClientAddress == config.ClientAddressTOA {
 		s += " toa"

@@ -83,7 +83,7 @@ func (f *fakeSource) Services() []ServiceView {
 	var out []ServiceView
 	for _, s := range f.cfg.Services {
 		v := ServiceView{Name: s.Name, VIP: s.VIP.String(), Port: s.Port, Protocol: s.Protocol.String(),
-			Scheduler: s.Scheduler, Persistence: s.Persistence, ClientAddress: s.ClientAddress}
+			Scheduler: s.Scheduler, Persistence: s.Persistence, Forwarding: s.Forwarding, ClientAddress: s.ClientAddress}
 		for _, b := range s.Backends {
 			v.Backends = append(v.Backends, BackendView{Address: b.Address.String(), Port: b.Port, Weight: b.Weight, Up: true})
 		}

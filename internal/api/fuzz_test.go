@@ -29,6 +29,8 @@ func FuzzRequests(f *testing.F) {
 		{0, "", `{"name": "dns", "vip": "172.19.0.10", "port": 53, "protocol": "UDP", "scheduler": "maglev", "persistence": 60}`},
 		{0, "", `{"vip": "[2001:db8::1]", "port": 80, "persistence": 1e300}`},
 		{0, "", `{"name": "a\nb", "vip": "172.19.0.20", "port": 80}`},
+		{0, "", `{"vip": "172.19.0.20", "port": 80, "forwarding": "dsr-l2", "backends": [{"address": "10.0.0.1", "port": 8080}]}`},
+		{1, "web", `{"forwarding": "dsr-ipip"}`},
 		{1, "web", `{"scheduler": "wrr", "persistence": "5m", "name": "www"}`},
 		{1, "172.19.0.10:80/tcp", `{"backends": [{"address": "172.19.0.3"}, {"address": "172.19.0.4", "port": 8080, "weight": 5}]}`},
 		{1, "web", `{"persistence": -9223372036.854775808}`},

@@ -13,7 +13,8 @@ import (
 
 // ServiceSpec is the body of POST /v1/services. Absent fields get the
 // defaults a configuration file gives them: protocol tcp, scheduler rr,
-// no persistence, client address none, name VIP:PORT/PROTO.
+// no persistence, forwarding fullnat, client address none, name
+// VIP:PORT/PROTO.
 type ServiceSpec struct {
 	Name        string   `json:"name,omitempty"`
 	VIP         string   `json:"vip"`
@@ -24,6 +25,9 @@ type ServiceSpec struct {
 	// PersistenceNetmask is the prefix length clients are grouped by for
 	// persistence (ipvsadm -M); 0: each address alone.
 	PersistenceNetmask uint8 `json:"persistence_netmask,omitempty"`
+	// Forwarding is fullnat, dsr-l2, dsr-ipip or dsr-gue: how packets
+	// reach the backends (with DSR, on the service's port only).
+	Forwarding string `json:"forwarding,omitempty"`
 	// ClientAddress is none or toa: whether backends get the client's
 	// address in a TCP option (TCP services only).
 	ClientAddress string        `json:"client_address,omitempty"`
@@ -50,6 +54,9 @@ type ServiceEdit struct {
 	Persistence *Duration `json:"persistence,omitempty"`
 	// PersistenceNetmask, if given, replaces the prefix length (0: none).
 	PersistenceNetmask *uint8 `json:"persistence_netmask,omitempty"`
+	// Forwarding, if given, replaces the forwarding mode; empty is
+	// fullnat. Connections already open keep the mode they opened with.
+	Forwarding *string `json:"forwarding,omitempty"`
 	// ClientAddress, if given, replaces none or toa; empty is none.
 	ClientAddress *string        `json:"client_address,omitempty"`
 	Backends      *[]BackendSpec `json:"backends,omitempty"`
@@ -124,6 +131,9 @@ func (req ServiceSpec) service() (config.Service, []Problem) {
 	svc.PersistenceNetmask = req.PersistenceNetmask
 	if req.Scheduler != "" {
 		svc.Scheduler = req.Scheduler
+	}
+	if req.Forwarding != "" {
+		svc.Forwarding = req.Forwarding
 	}
 	if req.ClientAddress != "" {
 		svc.ClientAddress = req.ClientAddress

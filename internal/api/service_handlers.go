@@ -61,7 +61,7 @@ func (s *Server) editService(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req == (ServiceEdit{}) {
-		writeError(w, http.StatusBadRequest, errors.New("nothing to change: give name, scheduler, persistence, client_address or backends"))
+		writeError(w, http.StatusBadRequest, errors.New("nothing to change: give name, scheduler, persistence, forwarding, client_address or backends"))
 		return
 	}
 	var backends []config.Backend
@@ -94,6 +94,9 @@ func (s *Server) editService(w http.ResponseWriter, r *http.Request) {
 		}
 		if req.PersistenceNetmask != nil {
 			svc.PersistenceNetmask = *req.PersistenceNetmask
+		}
+		if req.Forwarding != nil {
+			svc.Forwarding = *req.Forwarding // empty: fullnat, by FillDerived
 		}
 		if req.ClientAddress != nil {
 			svc.ClientAddress = *req.ClientAddress // empty: none, by FillDerived
@@ -308,7 +311,7 @@ func (s *Server) view(svc config.Service) ServiceView {
 	v := ServiceView{
 		Name: svc.Name, VIP: svc.VIP.String(), Port: svc.Port, Protocol: svc.Protocol.String(),
 		Scheduler: svc.Scheduler, Persistence: svc.Persistence, PersistenceNetmask: svc.PersistenceNetmask,
-		ClientAddress: svc.ClientAddress, Backends: []BackendView{},
+		Forwarding: svc.Forwarding, ClientAddress: svc.ClientAddress, Backends: []BackendView{},
 	}
 	for _, b := range svc.Backends {
 		v.Backends = append(v.Backends, BackendView{Address: b.Address.String(), Port: b.Port, Weight: b.Weight, Up: true})

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -95,12 +96,13 @@ func TestAddServiceDefaults(t *testing.T) {
 	}
 	v := decode[ServiceView](t, body)
 	if v.Name != "172.19.0.20:443/tcp" || v.Protocol != "tcp" || v.Scheduler != "rr" || v.Persistence != 300*time.Second ||
-		v.ClientAddress != config.ClientAddressNone {
+		v.Forwarding != config.ForwardingFullNAT || v.ClientAddress != config.ClientAddressNone {
 		t.Errorf("view = %+v", v)
 	}
 	s := src.service(t, "172.19.0.20:443/tcp")
 	if s.Name != "172.19.0.20:443/tcp" || s.Scheduler != "rr" || s.Persistence != 300*time.Second ||
-		s.OnBackendDown != config.KeepConnections || s.ClientAddress != config.ClientAddressNone {
+		s.OnBackendDown != config.KeepConnections || s.Forwarding != config.ForwardingFullNAT ||
+		s.ClientAddress != config.ClientAddressNone {
 		t.Errorf("service = %+v", s)
 	}
 	if len(s.Backends) != 2 || s.Backends[0].Port != 443 || s.Backends[0].Weight != 1 ||
@@ -151,6 +153,50 @@ func TestServiceClientAddress(t *testing.T) {
 	}
 }
 
+// TestServiceForwarding: forwarding is set on add, changed and cleared
+// back to fullnat on edit, and shown in the view; a DSR service's backends
+// without a port take the service's.
+func TestServiceForwarding(t *testing.T) {
+	src := newFakeSource(t)
+	code, body := call(t, src, "POST", "/v1/services",
+		`{"vip": "172.19.0.20", "port": 443, "forwarding": "dsr-l2", "backends": [{"address": "10.0.0.1"}]}`)
+	if code != http.StatusCreated {
+		t.Fatalf("status %d: %s", code, body)
+	}
+	if v := decode[ServiceView](t, body); v.Forwarding != config.ForwardingDSRL2 || v.Backends[0].Port != 443 {
+		t.Errorf("view = %+v, want forwarding dsr-l2 and the backend on 443", v)
+	}
+	code, body = call(t, src, "POST", "/v1/services/172.19.0.20:443/backends", `{"address": "10.0.0.2"}`)
+	if code != http.StatusCreated {
+		t.Fatalf("backend without a port: status %d: %s", code, body)
+	}
+	for _, tc := range []struct{ body, want string }{
+		{`{"forwarding": "fullnat"}`, config.ForwardingFullNAT},
+		{`{"forwarding": "dsr-l2"}`, config.ForwardingDSRL2},
+		{`{"forwarding": ""}`, config.ForwardingFullNAT},
+	} {
+		code, body := call(t, src, "PUT", "/v1/services/172.19.0.20:443", tc.body)
+		if code != http.StatusOK {
+			t.Fatalf("%s: status %d: %s", tc.body, code, body)
+		}
+		if v := decode[ServiceView](t, body); v.Forwarding != tc.want {
+			t.Errorf("%s: view forwarding %q, want %q", tc.body, v.Forwarding, tc.want)
+		}
+		if s := src.service(t, "172.19.0.20:443/tcp"); s.Forwarding != tc.want {
+			t.Errorf("%s: service forwarding %q, want %q", tc.body, s.Forwarding, tc.want)
+		}
+	}
+
+	src.cfg.DSR.EncapSource = netip.MustParseAddr("172.19.0.5")
+	code, body = call(t, src, "PUT", "/v1/services/172.19.0.20:443", `{"forwarding": "dsr-gue"}`)
+	if code != http.StatusOK {
+		t.Fatalf("dsr-gue with an encap source: status %d: %s", code, body)
+	}
+	code, body = call(t, src, "POST", "/v1/services/172.19.0.20:443/backends", `{"address": "10.0.0.3", "port": 8443}`)
+	wantError(t, code, body, http.StatusBadRequest,
+		"8443 differs from the service's port 443: dsr-gue cannot rewrite ports", "port")
+}
+
 func TestAddServiceConflicts(t *testing.T) {
 	src := newFakeSource(t)
 	code, body := call(t, src, "POST", "/v1/services", `{"vip": "172.19.0.10", "port": 80}`)
@@ -185,6 +231,17 @@ func TestAddServiceInvalid(t *testing.T) {
 			"toa is for tcp services", "client_address"},
 		{"client_address not a string", `{"vip": "172.19.0.20", "port": 80, "client_address": true}`,
 			"bool where a string is expected", "client_address"},
+		{"forwarding", `{"vip": "172.19.0.20", "port": 80, "forwarding": "dr"}`,
+			`"dr" is not a forwarding mode (accepted: fullnat, dsr-l2, dsr-ipip, dsr-gue)`, "forwarding"},
+		{"forwarding not a string", `{"vip": "172.19.0.20", "port": 80, "forwarding": 1}`,
+			"number where a string is expected", "forwarding"},
+		{"forwarding dsr with toa", `{"vip": "172.19.0.20", "port": 80, "forwarding": "dsr-l2", "client_address": "toa"}`,
+			"toa is for forwarding fullnat: with dsr-l2 the backend already sees the client's address", "client_address"},
+		{"forwarding dsr to another port", `{"vip": "172.19.0.20", "port": 80, "forwarding": "dsr-l2", "backends": [{"address": "10.0.0.1", "port": 8080}]}`,
+			"8080 differs from the service's port 80: dsr-l2 cannot rewrite ports", "backends[0].port"},
+		{"forwarding tunnel without an encap source", `{"vip": "172.19.0.20", "port": 80, "forwarding": "dsr-ipip"}`,
+			"missing (an IPv4 address of this node, the outer source of the tunnelled packets, is required): services[1] (172.19.0.20:80/tcp) uses dsr-ipip",
+			"dsr.encap_source"},
 		{"persistence", `{"vip": "172.19.0.20", "port": 80, "persistence": "soon"}`, `"soon" is not a duration`, "persistence"},
 		{"persistence range", `{"vip": "172.19.0.20", "port": 80, "persistence": "48h"}`, "out of range", "persistence"},
 		{"persistence seconds past a Duration", `{"vip": "172.19.0.20", "port": 80, "persistence": 1e300}`,
@@ -305,6 +362,10 @@ func TestEditServiceErrors(t *testing.T) {
 		{"nothing", "web", `{}`, 400, "nothing to change", "-"},
 		{"scheduler", "web", `{"scheduler": "sed"}`, 400, `"sed" is not a scheduler`, "scheduler"},
 		{"client_address", "web", `{"client_address": "TOA"}`, 400, `"TOA" is not a client address mode`, "client_address"},
+		{"forwarding", "web", `{"forwarding": "DSR"}`, 400, `"DSR" is not a forwarding mode`, "forwarding"},
+		{"forwarding tunnel without an encap source", "web", `{"forwarding": "dsr-gue"}`, 400, "services[0] (web) uses dsr-gue", "dsr.encap_source"},
+		{"forwarding dsr with a backend on another port", "web", `{"forwarding": "dsr-l2", "backends": [{"address": "10.0.0.1", "port": 81}]}`,
+			400, "81 differs from the service's port 80", "backends[0].port"},
 		{"backend weight", "web", `{"backends": [{"address": "10.0.0.1", "weight": 65536}]}`, 400, "65536 is not a weight", "backends[0].weight"},
 		{"backend address", "web", `{"backends": [{"address": "10.0.0"}]}`, 400, "not an IP address", "backends[0].address"},
 		{"name with a newline", "web", `{"name": "web\nTCP  172.19.0.9:80 rr"}`, 400, "may hold only letters", "name"},

@@ -26,6 +26,9 @@ type ServiceView struct {
 	// PersistenceNetmask is the prefix length persistence groups clients
 	// by; 0: each address alone.
 	PersistenceNetmask uint8 `json:"persistence_netmask,omitempty"`
+	// Forwarding is how packets reach the backends: fullnat, or direct
+	// server return (dsr-l2, dsr-ipip, dsr-gue).
+	Forwarding string `json:"forwarding"`
 	// ClientAddress is how backends learn the client's address: none, or
 	// toa (a TCP option).
 	ClientAddress string        `json:"client_address"`

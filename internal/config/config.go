@@ -39,10 +39,13 @@ type Config struct {
 	// SYNProtection says when new TCP clients must prove their source
 	// address first.
 	SYNProtection SYNProtection `yaml:"syn_protection"`
-	Log           Log           `yaml:"log"`
-	API           API           `yaml:"api"`
-	State         State         `yaml:"state"`
-	Metrics       Metrics       `yaml:"metrics"`
+	// DSR holds the node's settings for direct server return: the
+	// tunnels' source and port, and the balancers it decapsulates for.
+	DSR     DSR     `yaml:"dsr"`
+	Log     Log     `yaml:"log"`
+	API     API     `yaml:"api"`
+	State   State   `yaml:"state"`
+	Metrics Metrics `yaml:"metrics"`
 	// HA and Sync make this node one of several that serve the same
 	// VIPs; without them it is alone.
 	HA   HA   `yaml:"ha"`
@@ -133,6 +136,15 @@ type Service struct {
 	// (counted as fwd_reset), a UDP flow's next datagram goes to a
 	// healthy backend.
 	OnBackendDown string `yaml:"on_backend_down"`
+	// Forwarding says how packets reach the backends: "fullnat" (the
+	// default) rewrites both addresses and the backend answers through
+	// the balancer; the direct server return modes leave the client's
+	// packet as it was sent and the backend, holding the VIP itself,
+	// answers the client directly: "dsr-l2" sends it to the backend's MAC
+	// address, "dsr-ipip" inside an IPIP tunnel, "dsr-gue" inside a GUE
+	// (UDP) tunnel. DSR cannot change the port, so every backend's port
+	// is the service's.
+	Forwarding string `yaml:"forwarding"`
 	// ClientAddress says whether backends learn the client's address,
 	// which Full-NAT replaces with a local address: "none" (the default)
 	// or "toa", the client's address and port in a TCP option (kind 254,
@@ -156,6 +168,24 @@ const (
 	ClientAddressNone = "none"
 	ClientAddressTOA  = "toa"
 )
+
+// What Forwarding may say.
+const (
+	ForwardingFullNAT = "fullnat"
+	ForwardingDSRL2   = "dsr-l2"
+	ForwardingDSRIPIP = "dsr-ipip"
+	ForwardingDSRGUE  = "dsr-gue"
+)
+
+// DSR reports whether s uses one of the direct server return modes: its
+// backends answer clients directly, and never through the balancer.
+func (s Service) DSR() bool {
+	switch s.Forwarding {
+	case ForwardingDSRL2, ForwardingDSRIPIP, ForwardingDSRGUE:
+		return true
+	}
+	return false
+}
 
 // Key identifies a service by what the datapath matches on.
 func (s Service) Key() ident.Service {

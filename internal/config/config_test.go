@@ -60,6 +60,7 @@ func referenceConfig() *Config {
 			Protocol:      ident.TCP,
 			Scheduler:     "rr",
 			OnBackendDown: KeepConnections,
+			Forwarding:    ForwardingFullNAT,
 			ClientAddress: ClientAddressNone,
 			Backends: []Backend{
 				{Address: netip.MustParseAddr("172.19.0.2"), Port: 80, Weight: 1},
@@ -68,6 +69,7 @@ func referenceConfig() *Config {
 		}},
 		Conntrack:     Conntrack{Capacity: 1048576, Timeouts: defaultTimeouts, GCInterval: defaultGCInterval},
 		SYNProtection: defaultSYNProtection,
+		DSR:           defaultDSR,
 		Log:           Log{Level: "info", Format: "text"},
 		API:           API{Socket: DefaultAPISocket},
 		State:         State{PinPath: DefaultPinPath},
@@ -125,6 +127,7 @@ services:
 			Protocol:      ident.UDP,
 			Scheduler:     "rr",
 			OnBackendDown: KeepConnections,
+			Forwarding:    ForwardingFullNAT,
 			ClientAddress: ClientAddressNone,
 			Backends: []Backend{
 				{Address: netip.MustParseAddr("172.19.0.2"), Port: 53, Weight: 1},
@@ -134,6 +137,7 @@ services:
 		}},
 		Conntrack:     Conntrack{Capacity: 1048576, Timeouts: defaultTimeouts, GCInterval: defaultGCInterval},
 		SYNProtection: defaultSYNProtection,
+		DSR:           defaultDSR,
 		Log:           Log{Level: "info", Format: "text"},
 		API:           API{Socket: DefaultAPISocket},
 		State:         State{PinPath: DefaultPinPath},
@@ -169,6 +173,7 @@ log: {level: debug, format: json}
 		},
 		Conntrack:     Conntrack{Capacity: 2048, Timeouts: defaultTimeouts, GCInterval: defaultGCInterval},
 		SYNProtection: defaultSYNProtection,
+		DSR:           defaultDSR,
 		Log:           Log{Level: "debug", Format: "json"},
 		API:           API{Socket: DefaultAPISocket},
 		State:         State{PinPath: DefaultPinPath},
@@ -189,6 +194,8 @@ func TestMarshalRoundTrip(t *testing.T) {
 	want.Services[0].Backends[1].Port = 8080
 	want.SYNProtection = SYNProtection{Mode: SYNAuthOff, Threshold: 7, VerifiedFor: time.Hour,
 		HalfOpen: HalfOpenBudget{Max: 3, MaxPerService: 0, Action: HalfOpenDrop}}
+	want.DSR = DSR{EncapSource: netip.MustParseAddr("172.19.0.5"), GUEPort: 5555,
+		DecapSources: []netip.Addr{netip.MustParseAddr("172.19.0.6"), netip.MustParseAddr("172.19.0.7")}}
 	data, err := yaml.Marshal(want)
 	if err != nil {
 		t.Fatal(err)

@@ -50,6 +50,7 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		"local":          func(v *yaml.Node, p string) { d.local(v, p, &c.Local) },
 		"conntrack":      func(v *yaml.Node, p string) { d.conntrack(v, p, &c.Conntrack) },
 		"syn_protection": func(v *yaml.Node, p string) { d.synProtection(v, p, &c.SYNProtection) },
+		"dsr":            func(v *yaml.Node, p string) { d.dsr(v, p, &c.DSR) },
 		"log":            func(v *yaml.Node, p string) { d.log(v, p, &c.Log) },
 		"metrics": func(v *yaml.Node, p string) {
 			d.mapping(v, p, fieldDecoders{
@@ -236,6 +237,11 @@ func (d *decoder) service(n *yaml.Node, path string, s *Service) {
 		"on_backend_down": func(v *yaml.Node, p string) {
 			if str, ok := d.str(v, p); ok {
 				s.OnBackendDown = str
+			}
+		},
+		"forwarding": func(v *yaml.Node, p string) {
+			if str, ok := d.str(v, p); ok {
+				s.Forwarding = str
 			}
 		},
 		"client_address": func(v *yaml.Node, p string) {

@@ -92,6 +92,7 @@ func defaultConfig() Config {
 		Local:         Local{Ports: defaultLocalPorts},
 		Conntrack:     Conntrack{Capacity: defaultConntrackCapacity, Timeouts: defaultTimeouts, GCInterval: defaultGCInterval},
 		SYNProtection: defaultSYNProtection,
+		DSR:           defaultDSR,
 		Log:           Log{Level: defaultLogLevel, Format: defaultLogFormat},
 		API:           API{Socket: DefaultAPISocket},
 		State:         State{PinPath: DefaultPinPath},
@@ -104,7 +105,10 @@ func defaultConfig() Config {
 // NewService returns a service with the defaults a file gives the fields
 // it leaves out; FillDerived completes it once its own fields are set.
 func NewService() Service {
-	return Service{Protocol: defaultProtocol, Scheduler: defaultScheduler, OnBackendDown: KeepConnections, ClientAddress: ClientAddressNone}
+	return Service{
+		Protocol: defaultProtocol, Scheduler: defaultScheduler, OnBackendDown: KeepConnections,
+		Forwarding: ForwardingFullNAT, ClientAddress: ClientAddressNone,
+	}
 }
 
 // NewBackend returns a backend with the defaults a file gives the fields it
@@ -119,11 +123,15 @@ func defaultBackend() Backend { return NewBackend() }
 
 // FillDerived fills the defaults that depend on other fields: the name is
 // the key, and a backend's port the service's. It also spells out an
-// empty client_address (written "" or cleared through the API) as none,
-// so views, diffs and the saved file show one value for it.
+// empty client_address or forwarding (written "" or cleared through the
+// API) as none and fullnat, so views, diffs and the saved file show one
+// value for each.
 func (s *Service) FillDerived() {
 	if s.ClientAddress == "" {
 		s.ClientAddress = ClientAddressNone
+	}
+	if s.Forwarding == "" {
+		s.Forwarding = ForwardingFullNAT
 	}
 	// Without a VIP the key would read "invalid IP:…"; leave the name
 	// empty and let Validate report the missing VIP instead.

@@ -79,6 +79,9 @@ func Diff(old, new *Config) []Change {
 		{"syn_protection.half_open.max", old.SYNProtection.HalfOpen.Max, new.SYNProtection.HalfOpen.Max, false},
 		{"syn_protection.half_open.max_per_service", old.SYNProtection.HalfOpen.MaxPerService, new.SYNProtection.HalfOpen.MaxPerService, false},
 		{"syn_protection.half_open.action", old.SYNProtection.HalfOpen.Action, new.SYNProtection.HalfOpen.Action, false},
+		{"dsr.encap_source", old.DSR.EncapSource, new.DSR.EncapSource, false},
+		{"dsr.gue_port", old.DSR.GUEPort, new.DSR.GUEPort, false},
+		{"dsr.decap_sources", old.DSR.DecapSources, new.DSR.DecapSources, false},
 		{"log.level", old.Log.Level, new.Log.Level, false},
 		{"log.format", old.Log.Format, new.Log.Format, true},
 		{"api.socket", old.API.Socket, new.API.Socket, true},
@@ -169,6 +172,7 @@ func serviceChanges(o, s Service) []Change {
 	field("persistence_netmask", o.PersistenceNetmask, s.PersistenceNetmask)
 	field("health_check", o.HealthCheck, s.HealthCheck)
 	field("on_backend_down", o.OnBackendDown, s.OnBackendDown)
+	field("forwarding", o.Forwarding, s.Forwarding)
 	field("client_address", o.ClientAddress, s.ClientAddress)
 	field("fallback", o.Fallback, s.Fallback)
 	old := map[string]Backend{}
@@ -219,7 +223,15 @@ func show(v any) string {
 	case []string:
 		return strings.Join(x, ", ")
 	case []netip.Addr:
+		if len(x) == 0 {
+			return ""
+		}
 		return fmt.Sprint(x)
+	case netip.Addr:
+		if !x.IsValid() {
+			return "" // not "invalid IP"
+		}
+		return x.String()
 	case netip.AddrPort:
 		if !x.IsValid() {
 			return "" // not "invalid AddrPort"

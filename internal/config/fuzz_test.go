@@ -9,7 +9,7 @@ import (
 // FuzzParse: no input makes Parse panic, and whatever it accepts passes
 // Validate again (defaults and validation agree).
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"reference.yaml", "ha.yaml", "syn_protection.yaml"} {
+	for _, name := range []string{"reference.yaml", "ha.yaml", "syn_protection.yaml", "dsr.yaml"} {
 		data, err := os.ReadFile(filepath.Join("testdata", name))
 		if err != nil {
 			f.Fatal(err)

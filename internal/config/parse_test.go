@@ -33,7 +33,7 @@ func TestParseProblems(t *testing.T) {
 
 		// Strict decoding.
 		{"unknown top-level field", minimal + "bogus: 1\n", "bogus", "unknown field at line 3"},
-		{"unknown nested field", svc("{vip: 172.19.0.10, port: 80, prot: tcp}"), "services[0].prot", "unknown field at line 3 (known fields: backends, client_address, fallback, health_check, name, on_backend_down, persistence, persistence_netmask, port, protocol, scheduler, vip)"},
+		{"unknown nested field", svc("{vip: 172.19.0.10, port: 80, prot: tcp}"), "services[0].prot", "unknown field at line 3 (known fields: backends, client_address, fallback, forwarding, health_check, name, on_backend_down, persistence, persistence_netmask, port, protocol, scheduler, vip)"},
 		{"unknown backend field", svc("{vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2, wieght: 2}]}"), "services[0].backends[0].wieght", "unknown field"},
 		{"duplicate key", minimal + "xdp_mode: auto\nxdp_mode: native\n", "xdp_mode", "set twice, at lines 3 and 4"},
 		{"list expected", "interfaces: eth0\nlocal: {addresses: [172.19.0.5]}\n", "interfaces", "expected a list, got string \"eth0\""},
@@ -193,7 +193,7 @@ services:
 		got = append(got, p.String())
 	}
 	want := []string{
-		"typo: unknown field at line 3 (known fields: api, bgp, conntrack, ha, interfaces, local, log, metrics, services, state, syn_protection, sync, xdp_mode)",
+		"typo: unknown field at line 3 (known fields: api, bgp, conntrack, dsr, ha, interfaces, local, log, metrics, services, state, syn_protection, sync, xdp_mode)",
 		"services[0].port: 70000 is not a port (1-65535)",
 		`services[1].vip: "nope" is not an IP address`,
 		"services[1].backends[0].port: 99999 is not a port (1-65535)",

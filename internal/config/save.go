@@ -24,6 +24,7 @@ func (c *Config) Clone() *Config {
 	out.Interfaces = slices.Clone(c.Interfaces)
 	out.Local.Addresses = slices.Clone(c.Local.Addresses)
 	out.Sync.Peers = slices.Clone(c.Sync.Peers)
+	out.DSR.DecapSources = slices.Clone(c.DSR.DecapSources)
 	out.Services = make([]Service, len(c.Services))
 	for i, s := range c.Services {
 		s.Backends = slices.Clone(s.Backends)
@@ -312,6 +313,9 @@ func serviceNode(s Service) *yaml.Node {
 	if s.Scheduler != def.Scheduler {
 		m.Content = append(m.Content, scalar("scheduler"), scalar(s.Scheduler))
 	}
+	if s.Forwarding != "" && s.Forwarding != def.Forwarding {
+		m.Content = append(m.Content, scalar("forwarding"), scalar(s.Forwarding))
+	}
 	if s.Persistence > 0 {
 		m.Content = append(m.Content, scalar("persistence"), scalar(s.Persistence.String()))
 	}
@@ -472,6 +476,9 @@ func Render(c *Config) ([]byte, error) {
 	}
 	if syn := synProtectionSection(c); len(syn.Content) > 0 {
 		set(root, "syn_protection", syn)
+	}
+	if dsr := dsrSection(c); len(dsr.Content) > 0 {
+		set(root, "dsr", dsr)
 	}
 	for _, section := range []struct {
 		name   string

@@ -78,6 +78,7 @@ func (c *Config) Validate() error {
 		ps.add("conntrack.gc_interval", "%s is out of range (10ms to 1h)", g)
 	}
 	ps.synProtection(c.SYNProtection)
+	ps.dsr(c.DSR, c.Services)
 	if p := c.State.PinPath; p != "" && !filepath.IsAbs(p) {
 		ps.add("state.pin_path", "%q is not an absolute path", p)
 	} else if p != "" && filepath.Clean(p) != p {
@@ -295,6 +296,7 @@ func (ps *problems) service(path string, s Service, locals map[netip.Addr]int) {
 	if !slices.Contains(schedulers, s.Scheduler) {
 		ps.add(field(path, "scheduler"), "%q is not a scheduler (accepted: %s)", s.Scheduler, join(schedulers))
 	}
+	ps.forwarding(path, s)
 	ps.clientAddress(field(path, "client_address"), s)
 
 	bp := field(path, "backends")
@@ -331,10 +333,14 @@ func (ps *problems) clientAddress(path string, s Service) {
 	switch s.ClientAddress {
 	case "", ClientAddressNone:
 	case ClientAddressTOA:
-		if s.Protocol == ident.UDP {
+		switch {
+		case s.DSR():
+			ps.add(path, "toa is for forwarding fullnat: with %s the backend already sees the client's address "+
+				"(the packet reaches it as the client sent it); set none or remove it", s.Forwarding)
+		case s.Protocol == ident.UDP:
 			ps.add(path, "toa is for tcp services: it carries the client's address in a TCP option, and UDP has no options "+
-				"(a UDP backend sees its clients' addresses only with direct server return, DSR, not through Full-NAT); "+
-				"set none or remove it")
+				"(a UDP backend sees its clients' addresses only with direct server return: forwarding dsr-l2, "+
+				"dsr-ipip or dsr-gue); set none or remove it")
 		}
 	default:
 		ps.add(path, "%q is not a client address mode (accepted: %s)", s.ClientAddress, join(clientAddresses))

@@ -31,7 +31,7 @@ func (d *Daemon) Services() []api.ServiceView {
 		sv := api.ServiceView{
 			Name: s.Name, VIP: s.VIP.String(), Port: s.Port, Protocol: s.Protocol.String(),
 			Scheduler: s.Scheduler, Persistence: s.Persistence, PersistenceNetmask: s.PersistenceNetmask,
-			ClientAddress: s.ClientAddress,
+			ClientAddress: s.ClientAddress, Forwarding: s.Forwarding,
 		}
 		for _, b := range s.Backends {
 			bv := api.BackendView{Address: b.Address.String(), Port: b.Port, Weight: b.Weight, Up: true}

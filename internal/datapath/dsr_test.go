@@ -227,7 +227,10 @@ func TestDSRMidStream(t *testing.T) {
 }
 
 // TestDSRTooBig: a packet that no longer fits the MTU with the outer
-// header is dropped and counted, not sent to be dropped unseen.
+// header is answered, with DF, by an ICMP "fragmentation needed" to its
+// sender that quotes it and gives the MTU left inside the tunnel
+// (RFC 1191); without DF (XDP cannot fragment) it is dropped and counted,
+// never sent to be dropped unseen.
 func TestDSRTooBig(t *testing.T) {
 	f := newDSRFixture(t)
 	c := clientN(3)
@@ -236,7 +239,31 @@ func TestDSRTooBig(t *testing.T) {
 	// 1500 bytes of IPv4: the MTU exactly, 1520 with the outer header.
 	big := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: c, dst: netip.AddrPortFrom(vip, 90), ack: true, seq: 101,
 		payload: make([]byte, 1500-40)}
-	f.run(t, big.bytes(t), f.lb0.ifindex, xdpDrop, nil, "drop_too_big")
+	bigIn := big.bytes(t)
+	f.run(t, bigIn, f.lb0.ifindex, xdpTX, fragNeeded(t, bigIn[14:14+28], 1500-20, c.Addr()), "fwd_frag_needed")
+
+	big.moreFragments = false
+	noDF := big.bytes(t)
+	noDF[14+6] &^= 0x40 // DF off
+	binary.BigEndian.PutUint16(noDF[14+10:], 0)
+	binary.BigEndian.PutUint16(noDF[14+10:], ipChecksum(noDF[14:34]))
+	f.run(t, noDF, f.lb0.ifindex, xdpDrop, nil, "drop_too_big")
+}
+
+// fragNeeded is the ICMP "fragmentation needed" the balancer sends from
+// the VIP to the client: quote (the packet's IPv4 header and 8 bytes),
+// the MTU in the second half of the rest-of-header word.
+func fragNeeded(t *testing.T, quote []byte, mtu uint16, client netip.Addr) []byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: lbMAC, DstMAC: clientMAC, EthernetType: layers.EthernetTypeIPv4}
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolICMPv4, SrcIP: vip.AsSlice(), DstIP: client.AsSlice()}
+	icmp := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeDestinationUnreachable, layers.ICMPv4CodeFragmentationNeeded), Seq: mtu}
+	buf := gopacket.NewSerializeBuffer()
+	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+	if err := gopacket.SerializeLayers(buf, opts, eth, ip, icmp, gopacket.Payload(quote)); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 // TestDecapNeverBalances: with decapsulation on, IPIP and GUE from an

@@ -246,7 +246,8 @@ const (
 	xdplbReasonR_PASS_DECAP              xdplbReason = 36
 	xdplbReasonR_DROP_DECAP_SOURCE       xdplbReason = 37
 	xdplbReasonR_DROP_DECAP_MALFORMED    xdplbReason = 38
-	xdplbReasonR_MAX                     xdplbReason = 39
+	xdplbReasonR_FWD_FRAG_NEEDED         xdplbReason = 39
+	xdplbReasonR_MAX                     xdplbReason = 40
 )
 
 type xdplbSchedKind uint32

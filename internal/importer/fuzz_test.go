@@ -58,7 +58,8 @@ func FuzzIpvsadm(f *testing.F) {
 	if data, err := os.ReadFile("testdata/ipvsadm.rules"); err == nil {
 		f.Add(data)
 	}
-	for _, s := range []string{"", "-A", "-a -t", "-A -t 10.0.0.1:80 -p", "--set 1", "-A -u [::1]:53 -b ,", "-a -t 1.2.3.4:5 -r 1.2.3.4 -w"} {
+	for _, s := range []string{"", "-A", "-a -t", "-A -t 10.0.0.1:80 -p", "--set 1", "-A -u [::1]:53 -b ,", "-a -t 1.2.3.4:5 -r 1.2.3.4 -w",
+		"-A -t 1.2.3.4:5\n-a -t 1.2.3.4:5 -r 1.2.3.5:6 -i --tun-type gue --tun-port 6080 --tun-csum\n-a -t 1.2.3.4:5 -r 1.2.3.6 -m"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

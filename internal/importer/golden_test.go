@@ -31,9 +31,10 @@ func golden(t *testing.T, path string, got []byte) {
 	}
 }
 
-// TestGoldenKeepalived imports a realistic keepalived.conf: two virtual
-// servers (HTTP_GET and TCP_CHECK), a sorry server, persistence,
-// lvs_timeouts, and the VRRP and global settings that go with them.
+// TestGoldenKeepalived imports a realistic keepalived.conf: three virtual
+// servers (HTTP_GET and TCP_CHECK; NAT, and a GUE tunnel), a sorry server,
+// persistence, lvs_timeouts, and the VRRP and global settings that go
+// with them.
 func TestGoldenKeepalived(t *testing.T) {
 	res, err := Keepalived("testdata/keepalived.conf")
 	if err != nil {
@@ -51,12 +52,13 @@ func TestGoldenKeepalived(t *testing.T) {
 	c := parseImported(t, res)
 	want(t, "timeouts", c.Conntrack.Timeouts, config.Timeouts{SynSent: 5 * time.Second, Established: 2 * time.Hour,
 		FinWait: time.Minute, Close: 10 * time.Second, UDP: 2 * time.Minute})
-	if len(c.Services) != 2 {
-		t.Fatalf("%d services, want 2", len(c.Services))
+	if len(c.Services) != 3 {
+		t.Fatalf("%d services, want 3", len(c.Services))
 	}
-	web, tls := c.Services[0], c.Services[1]
+	web, tls, dns := c.Services[0], c.Services[1], c.Services[2]
 
 	want(t, "web", web.Key().String(), "203.0.113.10:80/tcp")
+	want(t, "web forwarding", web.Forwarding, config.ForwardingFullNAT)
 	want(t, "web scheduler", web.Scheduler, "wrr")
 	want(t, "web persistence", web.Persistence, 10*time.Minute)
 	want(t, "web fallback", web.Fallback, &config.Backend{Address: addr("10.20.0.99"), Port: 8080, Weight: 1})
@@ -77,10 +79,19 @@ func TestGoldenKeepalived(t *testing.T) {
 	})
 	want(t, "tls check", tls.HealthCheck, &health.Spec{Kind: "tcp", Interval: 10 * time.Second, Timeout: 3 * time.Second,
 		Rise: 1, Fall: 2, Initial: "up"})
+
+	want(t, "dns", dns.Key().String(), "203.0.113.53:53/udp")
+	want(t, "dns forwarding", dns.Forwarding, config.ForwardingDSRGUE)
+	want(t, "gue_port", c.DSR.GUEPort, uint16(6080))
+	want(t, "dns backends", dns.Backends, []config.Backend{
+		{Address: addr("10.20.0.31"), Port: 53, Weight: 1},
+		{Address: addr("10.20.0.32"), Port: 53, Weight: 1},
+	})
 }
 
 // TestGoldenIpvsadm imports `ipvsadm -Sn` output: TCP and UDP services,
-// persistence, weights, a backend on another port.
+// persistence, weights, a backend on another port, masquerading and direct
+// routing.
 func TestGoldenIpvsadm(t *testing.T) {
 	f, err := os.Open("testdata/ipvsadm.rules")
 	if err != nil {
@@ -103,10 +114,10 @@ func TestGoldenIpvsadm(t *testing.T) {
 		t.Errorf("notes: %s, want %s", got, want)
 	}
 	c := parseImported(t, res)
-	if len(c.Services) != 3 {
-		t.Fatalf("%d services, want 3", len(c.Services))
+	if len(c.Services) != 4 {
+		t.Fatalf("%d services, want 4", len(c.Services))
 	}
-	web, tls, dns := c.Services[0], c.Services[1], c.Services[2]
+	web, tls, dns, dr := c.Services[0], c.Services[1], c.Services[2], c.Services[3]
 	want(t, "web", web.Key().String(), "203.0.113.10:80/tcp")
 	want(t, "web scheduler", web.Scheduler, "wrr")
 	want(t, "web persistence", web.Persistence, 300*time.Second)
@@ -122,4 +133,8 @@ func TestGoldenIpvsadm(t *testing.T) {
 		{Address: addr("10.20.0.31"), Port: 53, Weight: 1},
 		{Address: addr("10.20.0.32"), Port: 5353, Weight: 2},
 	})
+	want(t, "dns forwarding", dns.Forwarding, config.ForwardingFullNAT)
+	want(t, "direct", dr.Key().String(), "203.0.113.11:80/tcp")
+	want(t, "direct forwarding", dr.Forwarding, config.ForwardingDSRL2)
+	want(t, "direct scheduler", dr.Scheduler, "maglev")
 }

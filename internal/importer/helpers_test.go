@@ -37,11 +37,16 @@ func lineKeys(fs []Finding) string {
 	return strings.Join(out, ", ")
 }
 
-// placeholderLocal stands for the local address an operator fills in.
-const placeholderLocal = "192.0.2.200"
+// placeholderLocal and placeholderEncap stand for the local address and
+// the encapsulation source an operator fills in.
+const (
+	placeholderLocal = "192.0.2.200"
+	placeholderEncap = "192.0.2.201"
+)
 
-// parseImported renders res, fills in a local address as the operator
-// would, and reads the file as xdplb does.
+// parseImported renders res, fills in a local address (and, if the header
+// asks for one, an encapsulation source) as the operator would, and reads
+// the file as xdplb does.
 func parseImported(t *testing.T, res *Result) *config.Config {
 	t.Helper()
 	y, err := res.YAML()
@@ -52,6 +57,13 @@ func parseImported(t *testing.T, res *Result) *config.Config {
 		t.Fatalf("the YAML has no empty local.addresses to fill in:\n%s", y)
 	}
 	filled := strings.Replace(string(y), "addresses: []", "addresses: ["+placeholderLocal+"]", 1)
+	if strings.Contains(filled, "#   dsr.encap_source") {
+		if strings.Contains(filled, "\ndsr:\n") {
+			filled = strings.Replace(filled, "\ndsr:\n", "\ndsr:\n  encap_source: "+placeholderEncap+"\n", 1)
+		} else {
+			filled += "dsr: {encap_source: " + placeholderEncap + "}\n"
+		}
+	}
 	c, err := config.Parse([]byte(filled))
 	if err != nil {
 		t.Fatalf("the imported YAML does not load once filled in: %v\n%s", err, filled)

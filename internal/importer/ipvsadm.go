@@ -29,7 +29,7 @@ func Ipvsadm(name string, r io.Reader) (*Result, error) {
 	if len(data) > MaxBytes {
 		return nil, fmt.Errorf("%s is larger than %d MiB", name, MaxBytes>>20)
 	}
-	m := &ipvsMapper{collector: newCollector("ipvsadm", name), skipped: map[string]Pos{}}
+	m := &ipvsMapper{collector: newCollector("ipvsadm", name), skipped: map[string]Pos{}, methods: map[ident.Service]method{}}
 	for i, line := range strings.Split(string(data), "\n") {
 		if at := strings.IndexByte(line, '#'); at >= 0 {
 			line = line[:at]
@@ -54,6 +54,9 @@ type ipvsMapper struct {
 	// skipped holds the services not imported, by their option and
 	// address as written, so their backends are reported as such.
 	skipped map[string]Pos
+	// methods holds how the first real server of each service is
+	// forwarded, which is how the service is.
+	methods map[ident.Service]method
 }
 
 // ipvsRule is one line's options.
@@ -66,6 +69,8 @@ type ipvsRule struct {
 	netmask          uint8
 	real             string
 	fwdOpt           string
+	tunType, tunCsum string // --tun-type; nocsum, csum or remcsum
+	tunPort          uint16
 	weight           int
 	flags            []string
 	flagsOpt, realAt string // the options as spelled
@@ -182,15 +187,27 @@ func (m *ipvsMapper) line(pos Pos, f []string) {
 					r.netmask = bits
 				}
 			}
-		case "-x", "-y", "--pe", "--tun-type", "--tun-port":
+		case "-x", "-y", "--pe":
 			spelled := f[i]
-			if _, ok := value(); ok && ipvsWhy[opt] != "" {
+			if _, ok := value(); ok {
 				m.unmapped(pos, spelled, "%s", ipvsWhy[opt])
 			}
 		case "-o":
 			m.unmapped(pos, f[i], "%s", ipvsWhy[opt])
-		case "--tun-nocsum", "--tun-csum", "--tun-remcsum", "-n", "--numeric":
-			// Part of -i (reported there), or of listing.
+		case "--tun-type":
+			r.tunType, _ = value()
+		case "--tun-port":
+			if v, ok := value(); ok {
+				if p, err := port(v); err != nil {
+					m.unmapped(pos, opt, "%v", err)
+				} else {
+					r.tunPort = p
+				}
+			}
+		case "--tun-nocsum", "--tun-csum", "--tun-remcsum":
+			r.tunCsum = strings.TrimPrefix(opt, "--tun-")
+		case "-n", "--numeric":
+			// Part of listing.
 		default:
 			m.unmapped(pos, f[i], "not an ipvsadm option xdplb knows; ignored")
 		}
@@ -331,17 +348,9 @@ func (m *ipvsMapper) addServer(pos Pos, r ipvsRule) {
 		b.Port = s.Port
 	}
 	b.Address, b.Weight = a, uint32(r.weight)
-	switch r.fwdOpt {
-	case "-m":
-		m.note(pos, "-m", "xdplb runs Full-NAT: backends see connections from local.addresses, not from the "+
-			"clients, and need no route back through the balancer")
-	case "-g", "-i", "":
-		opt, what := r.fwdOpt, map[string]string{"-g": "direct routing", "-i": "tunnelling", "": "direct routing (ipvsadm's default)"}[r.fwdOpt]
-		if opt == "" {
-			opt = r.cmdOpt
-		}
-		m.unmapped(pos, opt, "%s is not supported: xdplb runs Full-NAT, so backends must accept connections from "+
-			"local.addresses and answer them through the balancer; imported as Full-NAT", what)
+	meth := m.ipvsMethod(pos, r)
+	if meth.dsr() {
+		m.dsrPort(pos, r.realAt, &b, s.Port)
 	}
 	for _, o := range s.Backends {
 		if o.AddrPort() == b.AddrPort() {
@@ -349,7 +358,41 @@ func (m *ipvsMapper) addServer(pos Pos, r ipvsRule) {
 			return
 		}
 	}
+	// IPVS forwards each real server its own way, xdplb each service:
+	// the first real server's way is the service's.
+	if first, ok := m.methods[key]; !ok {
+		m.methods[key] = meth
+		m.setForwarding(s, meth)
+	} else if !meth.same(first) {
+		m.unmapped(meth.pos, meth.keyword, "this real server's forwarding (%s) differs from that of the first one of %s "+
+			"(%s, line %d): %s; imported as %s", meth, key, first, first.pos.Line, oneMethodWhy, first)
+	}
 	s.Backends = append(s.Backends, b)
+}
+
+// ipvsMethod maps the forwarding options of an -a line: -m (masquerading,
+// NAT), -g (gatewaying, direct routing: ipvsadm's default) or -i (IPIP
+// tunnelling, or GUE or GRE with --tun-type).
+func (m *ipvsMapper) ipvsMethod(pos Pos, r ipvsRule) method {
+	switch r.fwdOpt {
+	case "-m":
+		m.note(pos, "-m", "%s", natNote)
+		return fullNAT(pos, "-m")
+	case "-i":
+		t, why, note := tunnel(r.tunType, r.tunPort, r.tunCsum)
+		if why != "" {
+			m.unmapped(pos, "-i", "%s", why)
+		}
+		if note != "" {
+			m.note(pos, "-i", "%s", note)
+		}
+		t.pos, t.keyword = pos, "-i"
+		return t
+	case "":
+		m.note(pos, r.cmdOpt, "no -g, -i or -m: ipvsadm's default, direct routing (-g), is imported as forwarding dsr-l2")
+		return method{forwarding: config.ForwardingDSRL2, pos: pos, keyword: r.cmdOpt}
+	}
+	return method{forwarding: config.ForwardingDSRL2, pos: pos, keyword: "-g"}
 }
 
 func (m *ipvsMapper) serviceIndex(key ident.Service) int {

@@ -43,11 +43,45 @@ func TestIpvsadm(t *testing.T) {
 				}
 				want(t, "schedulers", got, []string{"maglev", "maglev", "rr", "sh", "wlc", "lc"})
 			}},
-		{name: "direct routing, tunnelling, ipvsadm's default",
+		{name: "direct routing", in: "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.1.1:80 -g\n-a -t 10.0.0.1:80 -r 10.0.1.2 --gatewaying\n",
+			notes: "0 ipvsadm", check: func(t *testing.T, c *config.Config) {
+				forwarding(config.ForwardingDSRL2, 0)(t, c)
+				want(t, "backends", one(t, c).Backends, []config.Backend{
+					{Address: addr("10.0.1.1"), Port: 80, Weight: 1}, {Address: addr("10.0.1.2"), Port: 80, Weight: 1}})
+			}},
+		{name: "ipvsadm's default is direct routing", in: "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.1.1:80\n",
+			notes: "2 -a, 0 ipvsadm", check: forwarding(config.ForwardingDSRL2, 0)},
+		{name: "direct routing to another port", in: "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.1.1:8080 -g\n",
+			notes: "2 -r, 0 ipvsadm", check: func(t *testing.T, c *config.Config) {
+				want(t, "backends", one(t, c).Backends, []config.Backend{{Address: addr("10.0.1.1"), Port: 80, Weight: 1}})
+			}},
+		{name: "IPIP tunnelling", in: "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.1.1:80 -i\n-a -t 10.0.0.1:80 -r 10.0.1.2:80 --ipip --tun-type ipip\n",
+			notes: "0 ipvsadm", check: forwarding(config.ForwardingDSRIPIP, 0)},
+		{name: "GUE tunnelling", in: "-A -u 10.0.0.1:53\n-a -u 10.0.0.1:53 -r 10.0.1.1:53 -i --tun-type gue --tun-port 6081 --tun-nocsum -w 1\n",
+			notes: "0 ipvsadm", check: forwarding(config.ForwardingDSRGUE, 6081)},
+		{name: "GUE with checksums", in: "-A -u 10.0.0.1:53\n-a -u 10.0.0.1:53 -r 10.0.1.1:53 -i --tun-type gue --tun-port 6080 --tun-csum\n",
+			notes: "2 -i, 0 ipvsadm", check: forwarding(config.ForwardingDSRGUE, 6080)},
+		{name: "GUE without a port, and a port that is none",
+			in:       "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.1.1:80 -i --tun-type gue\n-a -t 10.0.0.1:80 -r 10.0.1.2:80 -i --tun-type gue --tun-port x\n",
+			unmapped: "2 -i, 3 --tun-port", notes: "0 ipvsadm", check: forwarding(config.ForwardingDSRGUE, 6080)},
+		{name: "GUE services on two ports",
+			in:       "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.1.1:80 -i --tun-type gue --tun-port 6080\n-A -t 10.0.0.1:81\n-a -t 10.0.0.1:81 -r 10.0.1.1:81 -i --tun-type gue --tun-port 7000\n",
+			unmapped: "4 -i", notes: "0 ipvsadm", check: func(t *testing.T, c *config.Config) {
+				want(t, "gue_port", c.DSR.GUEPort, uint16(6080))
+				want(t, "forwarding", c.Services[1].Forwarding, config.ForwardingDSRGUE)
+			}},
+		{name: "GRE tunnelling", in: "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.1.1:80 -i --tun-type gre --tun-csum\n",
+			unmapped: "2 -i", notes: "0 ipvsadm", check: forwarding(config.ForwardingFullNAT, 0)},
+		{name: "real servers forwarded in different ways",
 			in: "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.1.1:80 -g\n-a -t 10.0.0.1:80 -r 10.0.1.2:80 -i --tun-type gue --tun-port 6080\n" +
 				"-a -t 10.0.0.1:80 -r 10.0.1.3:80\n",
-			unmapped: "2 -g, 3 -i, 4 -a", notes: "0 ipvsadm",
-			check: func(t *testing.T, c *config.Config) { want(t, "backends", len(one(t, c).Backends), 3) }},
+			unmapped: "3 -i", notes: "4 -a, 0 ipvsadm", check: func(t *testing.T, c *config.Config) {
+				forwarding(config.ForwardingDSRL2, 0)(t, c)
+				want(t, "backends", len(one(t, c).Backends), 3)
+			}},
+		{name: "a masqueraded real server on another port in a direct-routing service",
+			in:       "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.1.1:80 -g\n-a -t 10.0.0.1:80 -r 10.0.1.2:8080 -m\n",
+			unmapped: "3 -m, 1 services[0].backends[1].port", notes: "3 -m, 0 ipvsadm", refused: true},
 		{name: "weights", in: "-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 10.0.1.1:80 -m -w 0\n-a -t 10.0.0.1:80 -r 10.0.1.2:80 -m -w 99999\n" +
 			"-a -t 10.0.0.1:80 -r 10.0.1.3:80 -m -w x\n",
 			unmapped: "3 -w, 4 -w", notes: "2 -m, 0 ipvsadm", check: func(t *testing.T, c *config.Config) {

@@ -153,28 +153,130 @@ func TestKeepalivedSchedulers(t *testing.T) {
 	runImportCases(t, importText, cases)
 }
 
+// forwarding checks the only service's forwarding and, for dsr-gue, the
+// GUE port.
+func forwarding(fwd string, guePort uint16) func(t *testing.T, c *config.Config) {
+	return func(t *testing.T, c *config.Config) {
+		t.Helper()
+		want(t, "forwarding", one(t, c).Forwarding, fwd)
+		if fwd == config.ForwardingDSRGUE {
+			want(t, "gue_port", c.DSR.GUEPort, guePort)
+		}
+	}
+}
+
 func TestKeepalivedForwarding(t *testing.T) {
 	var cases []importCase
 	for _, kw := range []string{"lb_kind", "lvs_method"} {
-		for _, tc := range []struct{ in, unmapped, notes string }{
-			{"NAT", "", "2 " + kw},
-			{"nat", "", "2 " + kw},
-			{"FNAT", "", ""},
-			{"DR", "2 " + kw, ""},
-			{"TUN", "2 " + kw, ""},
-			{"TUN type gue port 6080", "2 " + kw, ""},
-			{"MASQ", "2 " + kw, ""},
+		for _, tc := range []struct {
+			in, unmapped, notes, fwd string
+			guePort                  uint16
+		}{
+			{"NAT", "", "2 " + kw, config.ForwardingFullNAT, 0},
+			{"nat", "", "2 " + kw, config.ForwardingFullNAT, 0},
+			{"FNAT", "", "", config.ForwardingFullNAT, 0},
+			{"DR", "", "", config.ForwardingDSRL2, 0},
+			{"DR now", "2 " + kw, "", config.ForwardingDSRL2, 0},
+			{"TUN", "", "", config.ForwardingDSRIPIP, 0},
+			{"TUN type ipip", "", "", config.ForwardingDSRIPIP, 0},
+			{"TUN type ipip port 6080", "2 " + kw, "", config.ForwardingDSRIPIP, 0},
+			{"TUN type gue port 6080", "", "", config.ForwardingDSRGUE, 6080},
+			{"TUN type GUE port 6081 nocsum", "", "", config.ForwardingDSRGUE, 6081},
+			{"TUN type gue port 6081 remcsum", "", "2 " + kw, config.ForwardingDSRGUE, 6081},
+			{"TUN type gue", "2 " + kw, "", config.ForwardingDSRGUE, 6080},
+			{"TUN type gue port 0", "2 " + kw + ", 2 " + kw, "", config.ForwardingDSRGUE, 6080},
+			{"TUN type gre", "2 " + kw, "", config.ForwardingFullNAT, 0},
+			{"TUN type vxlan", "2 " + kw, "", config.ForwardingFullNAT, 0},
+			{"TUN type", "2 " + kw, "", config.ForwardingDSRIPIP, 0},
+			{"TUN frob", "2 " + kw, "", config.ForwardingDSRIPIP, 0},
+			{"MASQ", "2 " + kw, "", config.ForwardingFullNAT, 0},
 		} {
 			cases = append(cases, importCase{name: kw + " " + tc.in, in: vs(kw + " " + tc.in + "\nreal_server 10.0.1.1 80"),
-				unmapped: tc.unmapped, notes: tc.notes,
-				check: func(t *testing.T, c *config.Config) { want(t, "backends", len(one(t, c).Backends), 1) }})
+				unmapped: tc.unmapped, notes: tc.notes, check: forwarding(tc.fwd, tc.guePort)})
 		}
 		cases = append(cases, importCase{name: kw + " on a real server", in: vs("real_server 10.0.1.1 80 {\n " + kw + " DR\n}"),
-			unmapped: "3 " + kw})
+			check: forwarding(config.ForwardingDSRL2, 0)})
 	}
-	cases = append(cases, importCase{name: "sorry_server_lvs_method", in: vs("sorry_server 10.0.9.9 80\nsorry_server_lvs_method TUN"),
-		unmapped: "3 sorry_server_lvs_method"})
+	cases = append(cases,
+		importCase{name: "every real server overrides the virtual server",
+			in:    vs("lb_kind NAT\nreal_server 10.0.1.1 80 {\n lvs_method DR\n}\nreal_server 10.0.1.2 80 {\n lvs_method DR\n}"),
+			notes: "2 lb_kind", check: forwarding(config.ForwardingDSRL2, 0)},
+		importCase{name: "real servers forwarded in different ways",
+			in:       vs("lb_kind DR\nreal_server 10.0.1.1 80 {\n lvs_method NAT\n}\nreal_server 10.0.1.2 80"),
+			unmapped: "4 lvs_method", notes: "4 lvs_method", check: func(t *testing.T, c *config.Config) {
+				forwarding(config.ForwardingDSRL2, 0)(t, c)
+				want(t, "backends", len(one(t, c).Backends), 2)
+			}},
+		importCase{name: "a real server on another port with DR",
+			in:    vs("lb_kind DR\nreal_server 10.0.1.1 8080 {\n TCP_CHECK {\n connect_timeout 2\n }\n}"),
+			notes: "3 real_server", check: func(t *testing.T, c *config.Config) {
+				forwarding(config.ForwardingDSRL2, 0)(t, c)
+				want(t, "backends", one(t, c).Backends[0].Port, uint16(80))
+			}},
+		importCase{name: "a real server on another port with NAT keeps it",
+			in:    vs("lb_kind NAT\nreal_server 10.0.1.1 8080"),
+			notes: "2 lb_kind", check: func(t *testing.T, c *config.Config) {
+				want(t, "backends", one(t, c).Backends[0].Port, uint16(8080))
+			}},
+		importCase{name: "a sorry server forwarded as the backends",
+			in:    vs("lb_kind TUN\nsorry_server 10.0.9.9 8080\nreal_server 10.0.1.1 80"),
+			notes: "3 sorry_server", check: func(t *testing.T, c *config.Config) {
+				forwarding(config.ForwardingDSRIPIP, 0)(t, c)
+				want(t, "fallback", one(t, c).Fallback, &config.Backend{Address: addr("10.0.9.9"), Port: 80, Weight: 1})
+			}},
+		importCase{name: "a sorry server forwarded in another way",
+			in:       vs("lb_kind DR\nsorry_server 10.0.9.9 80\nsorry_server_lvs_method NAT\nreal_server 10.0.1.1 80"),
+			unmapped: "4 sorry_server_lvs_method", notes: "4 sorry_server_lvs_method", check: forwarding(config.ForwardingDSRL2, 0)},
+		importCase{name: "sorry_server_lvs_method", in: vs("sorry_server 10.0.9.9 80\nsorry_server_lvs_method TUN"),
+			unmapped: "3 sorry_server_lvs_method"},
+		importCase{name: "a sorry server left with the virtual server's method when the real servers override it",
+			in:       vs("sorry_server 10.0.9.9 80\nreal_server 10.0.1.1 80 {\n lvs_method DR\n}"),
+			unmapped: "2 sorry_server", check: forwarding(config.ForwardingDSRL2, 0)},
+		importCase{name: "GUE services on two ports",
+			in: vs("lvs_method TUN type gue port 6080\nreal_server 10.0.1.1 80") +
+				"virtual_server 10.0.0.1 81 {\nlvs_method TUN type gue port 6081\nreal_server 10.0.1.1 81\n}\n",
+			unmapped: "6 lvs_method", check: func(t *testing.T, c *config.Config) {
+				want(t, "gue_port", c.DSR.GUEPort, uint16(6080))
+				want(t, "forwarding", c.Services[1].Forwarding, config.ForwardingDSRGUE)
+			}},
+	)
 	runImportCases(t, importText, cases)
+}
+
+// TestImportEncapSource: an import with a tunnelled service says, in its
+// header, that dsr.encap_source must be filled in; xdplb refuses the file
+// until it is. One without says nothing of it.
+func TestImportEncapSource(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{vs("lb_kind TUN\nreal_server 10.0.1.1 80"), true},
+		{vs("lb_kind TUN type gue port 6081\nreal_server 10.0.1.1 80"), true},
+		{vs("lb_kind DR\nreal_server 10.0.1.1 80"), false},
+		{vs("lb_kind NAT\nreal_server 10.0.1.1 80"), false},
+	} {
+		res := importText(t, tc.in)
+		if len(res.Unmapped) != 0 {
+			t.Errorf("%q: unmapped %s", tc.in, lineKeys(res.Unmapped))
+		}
+		y, err := res.YAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(y), "#   dsr.encap_source"); got != tc.want {
+			t.Errorf("%q: header asks for dsr.encap_source: %v, want %v\n%s", tc.in, got, tc.want, y)
+		}
+		filled := strings.Replace(string(y), "addresses: []", "addresses: ["+placeholderLocal+"]", 1)
+		_, err = config.Parse([]byte(filled))
+		if tc.want && (err == nil || !strings.Contains(err.Error(), "dsr.encap_source: missing")) {
+			t.Errorf("%q: without dsr.encap_source: %v, want it missing", tc.in, err)
+		}
+		if !tc.want && err != nil {
+			t.Errorf("%q: %v", tc.in, err)
+		}
+		parseImported(t, res)
+	}
 }
 
 // rsCheck puts a checker block into the only real server (10.0.1.1:80)
@@ -370,7 +472,7 @@ func TestKeepalivedOtherKeywords(t *testing.T) {
 }
 
 func TestKeepalivedGroups(t *testing.T) {
-	body := "{\n lb_kind DR\n real_server 10.0.1.1 8080 {\n TCP_CHECK {\n }\n }\n}\n"
+	body := "{\n lb_kind TUN type gre\n real_server 10.0.1.1 8080 {\n TCP_CHECK {\n }\n }\n}\n"
 	runImportCases(t, importText, []importCase{
 		{name: "a simple group is one service per entry", in: "virtual_server_group web {\n 10.0.0.1 80\n 10.0.0.2 80 # second VIP\n}\n" +
 			"virtual_server group web " + body,

@@ -68,10 +68,20 @@ func (r *Result) YAML() ([]byte, error) {
 	}
 	line("Imported from %s by `xdplb import %s`.", r.Source, r.Tool)
 	line("")
-	line("Fill in before use (xdplb refuses the file while local.addresses is empty):")
+	encap := tunnelled(r.Config) && !r.Config.DSR.EncapSource.IsValid()
+	if encap {
+		line("Fill in before use (xdplb refuses the file until local.addresses and dsr.encap_source are set):")
+	} else {
+		line("Fill in before use (xdplb refuses the file while local.addresses is empty):")
+	}
 	line("  interfaces       where traffic to the VIPs arrives (eth0 is a placeholder)")
 	line("  local.addresses  the balancer's Full-NAT source addresses towards the backends")
 	line("                   (at least one, not a VIP; backends see connections from them)")
+	if encap {
+		line("  dsr.encap_source an address of the balancer's, the outer source of the IPIP and GUE")
+		line("                   packets of the services with forwarding dsr-ipip or dsr-gue")
+		line("                   (dsr: {encap_source: ADDRESS}; docs/configuration.md#dsr)")
+	}
 	line("then run: xdplb check --config FILE. Every field: docs/configuration.md.")
 	for _, list := range []struct {
 		title    string
@@ -99,6 +109,7 @@ type collector struct {
 	res    *Result
 	seen   map[string]bool // findings already recorded
 	origin []Pos           // where each service was read
+	gueAt  *Pos            // where dsr.gue_port was read, if it was
 }
 
 func newCollector(tool, source string) *collector {
@@ -150,12 +161,16 @@ func (c *collector) service(pos Pos, keyword string, s config.Service) {
 var servicePath = regexp.MustCompile(`^services\[(\d+)\]`)
 
 // finish checks the result as xdplb will read it, with a local address
-// filled in: whatever it would still refuse is reported at the line the
-// service came from. A program of an exec check that is not on this
-// machine only makes a note: it has to be on the balancer.
+// (and, if a service tunnels, an encapsulation source) filled in: whatever
+// it would still refuse is reported at the line the service came from. A
+// program of an exec check that is not on this machine only makes a note:
+// it has to be on the balancer.
 func (c *collector) finish() (*Result, error) {
 	cfg := *c.res.Config
 	cfg.Local.Addresses = []netip.Addr{c.placeholder()}
+	if tunnelled(&cfg) {
+		cfg.DSR.EncapSource = c.placeholder()
+	}
 	data, err := config.Render(&cfg)
 	if err != nil {
 		return nil, err

@@ -183,25 +183,6 @@ func (m *kaMapper) nargs(n *Node, min, max int) bool {
 	return true
 }
 
-// forwarding reports an LVS forwarding method other than NAT.
-func (m *kaMapper) forwarding(n *Node) {
-	if !m.nargs(n, 1, 8) {
-		return
-	}
-	switch strings.ToUpper(n.Args[0]) {
-	case "FNAT":
-	case "NAT":
-		m.note(n.Pos, n.Key, "xdplb runs Full-NAT: backends see connections from local.addresses, not from the "+
-			"clients, and need no route back through the balancer")
-	case "DR", "TUN":
-		m.unmapped(n.Pos, n.Key, "%s is not supported: xdplb runs Full-NAT, so backends must accept connections "+
-			"from local.addresses and answer them through the balancer (they see the balancer, not the client); "+
-			"imported as Full-NAT", strings.ToUpper(n.Args[0]))
-	default:
-		m.unmapped(n.Pos, n.Key, "%q is not NAT, DR or TUN; imported as Full-NAT", n.Args[0])
-	}
-}
-
 // vsWhy explains the virtual server keywords xdplb has no equivalent of.
 var vsWhy = map[string]string{
 	"persistence_engine":   "xdplb has no persistence engines",
@@ -228,6 +209,8 @@ func (m *kaMapper) service(n *Node, vip netip.AddrPort, at Pos, single bool) {
 	var servers []*Node
 	mhPort := false
 	var schedAt *Node // the scheduler keyword, if it was mapped
+	var sorryAt *Node // the sorry server, if one was mapped
+	var vsMethod, sorryMethod *method
 	for _, c := range n.Children {
 		if m.setting(c, &d) {
 			continue
@@ -253,9 +236,11 @@ func (m *kaMapper) service(n *Node, vip netip.AddrPort, at Pos, single bool) {
 			m.note(c.Pos, c.Key, "xdplb's hash rings leave out backends that are down, so a client whose backend "+
 				"is down gets another one anyway")
 		case "lb_kind", "lvs_method":
-			m.forwarding(c)
+			f := m.kaMethod(c)
+			vsMethod = &f
 		case "sorry_server_lvs_method":
-			m.forwarding(c)
+			f := m.kaMethod(c)
+			sorryMethod = &f
 		case "protocol":
 			if !m.nargs(c, 1, 1) {
 				continue
@@ -303,7 +288,7 @@ func (m *kaMapper) service(n *Node, vip netip.AddrPort, at Pos, single bool) {
 				m.unmapped(c.Pos, c.Key, "%v; no fallback was imported", err)
 				continue
 			}
-			s.Fallback = &fb
+			s.Fallback, sorryAt = &fb, c
 		case "inhibit_on_failure":
 			m.note(c.Pos, c.Key, "xdplb takes a backend that fails its checks out of the ring (as weight 0) "+
 				"and keeps its connections (on_backend_down: keep) whether or not this is set")
@@ -339,13 +324,18 @@ func (m *kaMapper) service(n *Node, vip netip.AddrPort, at Pos, single bool) {
 		}
 	}
 	var specs []*health.Spec
+	var rsMethods []*method
 	for _, rs := range servers {
-		b, ok := m.realServer(rs, s.Port, d)
+		b, own, ok := m.realServer(rs, s.Port, d, vsMethod)
 		if !ok {
 			continue
 		}
 		s.Backends = append(s.Backends, b)
 		specs = append(specs, b.HealthCheck)
+		rsMethods = append(rsMethods, own)
+	}
+	if m.kaForwarding(&s, at, vsMethod, rsMethods, sorryMethod, sorryAt) && s.DSR() {
+		m.dsrPort(sorryAt.Pos, sorryAt.Key, s.Fallback, s.Port)
 	}
 	// One check for all: the service's.
 	if len(specs) > 0 && specs[0] != nil {
@@ -390,19 +380,17 @@ var rsWhy = map[string]string{
 	"snmp_name":   "xdplb has no names for backends",
 }
 
-// realServer maps one real_server block of a service on servicePort.
-func (m *kaMapper) realServer(n *Node, servicePort uint16, d settings) (config.Backend, bool) {
+// realServer maps one real_server block of a service on servicePort
+// whose virtual server forwards with vs (nil: NAT); own is the real
+// server's own method, if it has one.
+func (m *kaMapper) realServer(n *Node, servicePort uint16, d settings, vs *method) (b config.Backend, own *method, ok bool) {
 	if !m.nargs(n, 1, 2) {
-		return config.Backend{}, false
+		return config.Backend{}, nil, false
 	}
 	b, err := m.backendAddr(n)
 	if err != nil {
 		m.unmapped(n.Pos, n.Key, "%v; not imported", err)
-		return b, false
-	}
-	p := b.Port
-	if p == 0 {
-		p = servicePort
+		return b, nil, false
 	}
 	var checks []*Node
 	for _, c := range n.Children {
@@ -425,7 +413,8 @@ func (m *kaMapper) realServer(n *Node, servicePort uint16, d settings) (config.B
 				b.Weight = uint32(w)
 			}
 		case c.Key == "lvs_method" || c.Key == "lb_kind":
-			m.forwarding(c)
+			f := m.kaMethod(c)
+			own = &f
 		case c.Key == "inhibit_on_failure":
 			m.note(c.Pos, c.Key, "xdplb takes a backend that fails its checks out of the ring (as weight 0) "+
 				"and keeps its connections (on_backend_down: keep) whether or not this is set")
@@ -436,6 +425,17 @@ func (m *kaMapper) realServer(n *Node, servicePort uint16, d settings) (config.B
 		default:
 			m.unknown(c, "in real_server")
 		}
+	}
+	eff := own
+	if eff == nil {
+		eff = vs
+	}
+	if eff != nil && eff.dsr() {
+		m.dsrPort(n.Pos, n.Key, &b, servicePort)
+	}
+	p := b.Port
+	if p == 0 {
+		p = servicePort
 	}
 	var kept *Node
 	for _, c := range checks {
@@ -451,7 +451,7 @@ func (m *kaMapper) realServer(n *Node, servicePort uint16, d settings) (config.B
 			kept, b.HealthCheck = c, spec
 		}
 	}
-	return b, true
+	return b, own, true
 }
 
 // netmaskBits reads a persistence netmask as keepalived and ipvsadm take

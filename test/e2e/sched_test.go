@@ -384,19 +384,19 @@ func TestDrainKeepsEstablished(t *testing.T) {
 		out := schedMustCLI(t, e, "list")
 		rs1 = schedListBackend(out, "172.19.0.2:7000")
 		rs2 = schedListBackend(out, "172.19.0.3:7000")
-		if len(rs1) >= 5 && len(rs2) >= 5 && rs2[3] != "0" || time.Now().After(deadline) {
+		if len(rs1) >= 6 && len(rs2) >= 6 && rs2[4] != "0" || time.Now().After(deadline) {
 			break
 		}
 	}
-	if len(rs1) < 5 || rs1[1] != "0" {
+	if len(rs1) < 6 || rs1[2] != "0" {
 		t.Errorf("xdplb list shows rs1 as %q, want weight 0", rs1)
-	} else if rs1[3] != "1" {
-		t.Errorf("xdplb list shows rs1 with %s active connections, want the 1 that was kept", rs1[3])
+	} else if rs1[4] != "1" {
+		t.Errorf("xdplb list shows rs1 with %s active connections, want the 1 that was kept", rs1[4])
 	}
-	if len(rs2) < 5 || rs2[1] != "1" {
+	if len(rs2) < 6 || rs2[2] != "1" {
 		t.Errorf("xdplb list shows rs2 as %q, want weight 1", rs2)
-	} else if rs2[3] != "20" {
-		t.Errorf("xdplb list shows rs2 with %s active connections, want 20", rs2[3])
+	} else if rs2[4] != "20" {
+		t.Errorf("xdplb list shows rs2 with %s active connections, want 20", rs2[4])
 	}
 	if err := old.echo("last words", 2*time.Second); err != nil {
 		t.Errorf("the connection to the drained rs1 at the end: %v", err)
@@ -404,7 +404,7 @@ func TestDrainKeepsEstablished(t *testing.T) {
 }
 
 // schedListBackend returns the fields of the `xdplb list` line of backend
-// addr (address, weight, state, active, inactive), or nil.
+// addr (address, forward, weight, state, active, inactive), or nil.
 func schedListBackend(out, addr string) []string {
 	for line := range strings.Lines(out) {
 		f := strings.Fields(line)
