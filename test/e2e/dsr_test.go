@@ -18,9 +18,10 @@ import (
 	"github.com/xdplb/xdplb/internal/testbed"
 )
 
-// dsrService is a service of the DSR scenarios: the web servers on :80
-// answer "rs-1" / "rs-2", those on :8081 the client address they see.
-func dsrService(name string, port uint16, forwarding string, backends ...string) string {
+// dsrService is a service of the DSR scenarios, with fast TCP health
+// checks if checked: the web servers on :80 answer "rs-1" / "rs-2", those
+// on :8081 the client address they see.
+func dsrService(name string, port uint16, forwarding string, checked bool, backends ...string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `  - name: %s
     vip: 172.19.0.10
@@ -28,14 +29,17 @@ func dsrService(name string, port uint16, forwarding string, backends ...string)
     protocol: tcp
     scheduler: rr
     forwarding: %s
-    health_check:
+`, name, port, forwarding)
+	if checked {
+		b.WriteString(`    health_check:
       kind: tcp
       interval: 200ms
       timeout: 500ms
       rise: 1
       fall: 1
-    backends:
-`, name, port, forwarding)
+`)
+	}
+	b.WriteString("    backends:\n")
 	for _, a := range backends {
 		fmt.Fprintf(&b, "      - address: %s\n", a)
 	}
@@ -143,8 +147,8 @@ func TestDSRL2(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	services := dsrService("web", 80, "dsr-l2", "172.19.0.2", "172.19.0.3") +
-		dsrService("peer", 8081, "dsr-l2", "172.19.0.2", "172.19.0.3") + `  - name: echo
+	services := dsrService("web", 80, "dsr-l2", true, "172.19.0.2", "172.19.0.3") +
+		dsrService("peer", 8081, "dsr-l2", true, "172.19.0.2", "172.19.0.3") + `  - name: echo
     vip: 172.19.0.10
     port: 5354
     protocol: udp
@@ -231,9 +235,9 @@ func waitBody(t *testing.T, e *env, url, body string, n int) {
 }
 
 // TestDSRIPIP: direct server return in IPIP to backends behind a router
-// (10.30.0.0/24, reached through rtr). rs1 decapsulates with `xdplb decap`,
-// rs2 with the kernel's tunl0. Both answer the client directly; dsr-l2 to
-// the same backends would be refused (not on a link).
+// (10.30.0.0/24, reached through rtr), which decapsulate with `xdplb
+// decap` (this test kernel has no ipip module for tunl0). Both answer the
+// client directly; dsr-l2 to the same backends is refused (not on a link).
 func TestDSRIPIP(t *testing.T) {
 	e := newEnv(t, "native")
 	router, err := e.ref.Segment.AddHost("rtr", routerIP)
@@ -271,11 +275,12 @@ func TestDSRIPIP(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	prepBackend(t, e.ref.RS1, "--vip", testbed.ReferenceVIP.String(), "--mode", "dsr-ipip")
-	decapOn(t, e.ref.RS1, testbed.ReferenceLB.String())
-	prepBackend(t, e.ref.RS2, "--vip", testbed.ReferenceVIP.String(), "--mode", "dsr-ipip", "--kernel-decap")
+	for _, rs := range []*testbed.Host{e.ref.RS1, e.ref.RS2} {
+		prepBackend(t, rs, "--vip", testbed.ReferenceVIP.String(), "--mode", "dsr-ipip")
+		decapOn(t, rs, testbed.ReferenceLB.String())
+	}
 
-	services := dsrService("web", 80, "dsr-ipip", behind...) + dsrService("l2", 8081, "dsr-l2", behind...)
+	services := dsrService("web", 80, "dsr-ipip", true, behind...) + dsrService("l2", 8081, "dsr-l2", false, behind...)
 	e.start(t, func(d string) string {
 		return demo.Setup{Mode: e.mode, Dir: d, Services: services, Extra: "dsr:\n  encap_source: 172.19.0.5\n"}.YAML()
 	})
@@ -284,8 +289,9 @@ func TestDSRIPIP(t *testing.T) {
 	if ctReason(t, st, "fwd_encap") == 0 {
 		t.Errorf("reason fwd_encap did not move")
 	}
-	if _, err := dsrGet(t, e, "http://172.19.0.10:8081/"); err == nil {
-		t.Errorf("dsr-l2 to backends behind a router answered, want it refused")
+	if c, err := ctDial(t, e, "172.19.0.10:8081", time.Second); err == nil {
+		c.Close()
+		t.Errorf("dsr-l2 to backends behind a router connected, want it refused")
 	}
 	if ctReason(t, ctStats(t, e), "drop_dsr_not_onlink") == 0 {
 		t.Errorf("reason drop_dsr_not_onlink did not move")
