@@ -285,6 +285,12 @@ func TestBGPDrainWithoutSync(t *testing.T) {
 // newBGPEnv builds the reference topology with the echo backends of
 // haService, a BIRD router and the client's route to the VIP through it.
 func newBGPEnv(t *testing.T) (*env, *testbed.Host) {
+	return newBGPEnvWith(t, birdConfig)
+}
+
+// newBGPEnvWith is newBGPEnv with the router's BIRD configuration
+// birdConf.
+func newBGPEnvWith(t *testing.T, birdConf string) (*env, *testbed.Host) {
 	t.Helper()
 	if _, err := exec.LookPath("bird"); err != nil {
 		if os.Getenv("CI") != "" {
@@ -315,7 +321,7 @@ func newBGPEnv(t *testing.T) (*env, *testbed.Host) {
 	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "bird.conf")
-	if err := os.WriteFile(conf, []byte(birdConfig), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(birdConf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	bird, err := router.Start(context.Background(), "bird", "-f", "-c", conf, "-s", filepath.Join(dir, "bird.ctl"), "-P", filepath.Join(dir, "bird.pid"))
