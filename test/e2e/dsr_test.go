@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -278,9 +279,11 @@ func TestDSRIPIP(t *testing.T) {
 	for _, rs := range []*testbed.Host{e.ref.RS1, e.ref.RS2} {
 		prepBackend(t, rs, "--vip", testbed.ReferenceVIP.String(), "--mode", "dsr-ipip")
 		decapOn(t, rs, testbed.ReferenceLB.String())
+		serveTCP(t, rs, ":8082", countBytes)
 	}
 
-	services := dsrService("web", 80, "dsr-ipip", true, behind...) + dsrService("l2", 8081, "dsr-l2", false, behind...)
+	services := dsrService("web", 80, "dsr-ipip", true, behind...) + dsrService("l2", 8081, "dsr-l2", false, behind...) +
+		dsrService("sink", 8082, "dsr-ipip", false, behind...)
 	e.start(t, func(d string) string {
 		return demo.Setup{Mode: e.mode, Dir: d, Services: services, Extra: "dsr:\n  encap_source: 172.19.0.5\n"}.YAML()
 	})
@@ -296,6 +299,7 @@ func TestDSRIPIP(t *testing.T) {
 	if ctReason(t, ctStats(t, e), "drop_dsr_not_onlink") == 0 {
 		t.Errorf("reason drop_dsr_not_onlink did not move")
 	}
+	uploadThroughTunnel(t, e, 16<<20)
 	out, err := e.ref.RS1.Output(t.Context(), xdplbBin, "decap", "status")
 	if err != nil {
 		t.Fatalf("decap status: %v\n%s", err, out)
@@ -318,4 +322,44 @@ func decapOn(t *testing.T, host *testbed.Host, allow string, extra ...string) {
 			t.Errorf("decap detach on %s: %v\n%s", host.Name, err, out)
 		}
 	})
+}
+
+// countBytes reads a connection to its end and answers how many bytes
+// came.
+func countBytes(c net.Conn) error {
+	n, err := io.Copy(io.Discard, c)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(c, "%d", n)
+	return err
+}
+
+// uploadThroughTunnel sends size bytes in full-size segments with DF (the
+// client's own path MTU is 1500) to the sink through dsr-ipip, whose
+// outer header makes them 20 bytes too big: the balancer's ICMP
+// "fragmentation needed" must teach the client the smaller MTU, or the
+// upload stalls.
+func uploadThroughTunnel(t *testing.T, e *env, size int) {
+	t.Helper()
+	before := ctReason(t, ctStats(t, e), "fwd_frag_needed")
+	c, err := ctDial(t, e, "172.19.0.10:8082", 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Write(make([]byte, size)); err != nil {
+		t.Fatalf("upload of %d bytes through the tunnel: %v", size, err)
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != fmt.Sprint(size) {
+		t.Fatalf("the sink counted %q (%v), want %d", got, err, size)
+	}
+	if n := ctReason(t, ctStats(t, e), "fwd_frag_needed") - before; n == 0 {
+		t.Errorf("fwd_frag_needed did not move: the upload never needed the smaller MTU?")
+	}
 }
