@@ -181,7 +181,8 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 		ret = ends_or_restarts(p) && !dsr ? check_client_segment(ctx, p, &fk, fwd) : SEQ_ACT;
 		if (ret == SEQ_REFUSE)
 			return verdict(R_DROP_RST_WINDOW, XDP_DROP);
-		note_ack(&fwd->seq_next, ctx, p);
+		if (!dsr)
+			note_ack(&fwd->seq_next, ctx, p);
 		if (ret == SEQ_ACT) {
 			refresh = touch(&fwd->last_seen, &fwd->state, p->proto, p->tcp_flags);
 			if (was != fwd->state && (was == CT_SYN_SENT || fwd->state == CT_SYN_SENT))

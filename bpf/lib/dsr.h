@@ -101,12 +101,12 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct packet *
 	__u8 tos = p->ip->tos;
 	struct iphdr *outer;
 	void *data, *end;
-	__u32 mtu = 0;
+	__u32 mtu = conn->local_addr;
 
-	/* Measured against the device's MTU for every packet (the FIB is
-	 * asked only once a second). XDP cannot fragment: without DF the
-	 * packet is lost. */
-	if (bpf_check_mtu(ctx, conn->hop_ifindex, &mtu, grow, 0) != BPF_MTU_CHK_RET_SUCCESS) {
+	/* Measured against the device's MTU (tunnel_mtu) for every packet:
+	 * the FIB is asked only once a second. XDP cannot fragment: without
+	 * DF the packet is lost. */
+	if (inner_len + grow > mtu) {
 		if (!df || mtu <= grow)
 			return verdict(R_DROP_TOO_BIG, XDP_DROP);
 		return reply_frag_needed(ctx, p, mtu - grow, l2);
@@ -136,6 +136,23 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct packet *
 		fill_outer(outer, inner_len, tos, df, IPPROTO_IPIP, conn->backend_addr, grow);
 	}
 	return CONTINUE;
+}
+
+/* tunnel_mtu keeps, with a tunnelled connection's next hop, its device's
+ * MTU: in local_addr, which a DSR connection has no other use for. It is
+ * read again when the next hop is (once a second, and for a new
+ * connection), so each packet is measured without a helper call. */
+static __always_inline void tunnel_mtu(struct xdp_md *ctx, struct ct_fwd *conn, struct ct_fwd *fwd,
+				       int refresh)
+{
+	__u32 mtu = 0;
+
+	if (conn->local_addr && !refresh)
+		return;
+	bpf_check_mtu(ctx, conn->hop_ifindex, &mtu, 0, 0); /* sets mtu whatever it returns */
+	conn->local_addr = mtu;
+	if (fwd)
+		fwd->local_addr = mtu;
 }
 
 /* encapsulate_as picks the inlined copy of encapsulate for the mode and
@@ -187,6 +204,7 @@ static __always_inline int dsr_forward(struct xdp_md *ctx, struct packet *p, str
 		__builtin_memcpy(p->eth->h_source, conn->hop_smac, ETH_ALEN);
 		reason = R_FWD_DSR_L2;
 	} else {
+		tunnel_mtu(ctx, conn, fwd, refresh);
 		ret = encapsulate_as(ctx, p, conn, mode);
 		if (ret >= 0)
 			return ret;

@@ -136,8 +136,9 @@ enum ct_fwd_flags {
 };
 
 /* Forward half: how to rewrite client -> VIP into local -> backend. A DSR
- * connection has no local address:port: local_addr is 0, and local_port
- * holds a dsr-gue connection's outer UDP source port (dsr.h). */
+ * connection has no local address:port: for a tunnel, local_addr holds
+ * the next hop's MTU and local_port dsr-gue's outer UDP source port
+ * (dsr.h). */
 struct ct_fwd {
 	__u64 last_seen; /* bpf_ktime_get_coarse_ns() */
 	__be32 local_addr;

@@ -136,6 +136,9 @@ func (d *Datapath) WalkForward(fn func([]Forward) error) error {
 				ServiceID: v.SvcId, BackendID: v.BackendId, State: State(v.State), LastSeen: v.LastSeen,
 				Forwarding: Forwarding(v.Flags & xdplbCtFwdFlagsCT_FWD_MODE),
 			}
+			if out[i].Forwarding.DSR() {
+				out[i].Local = netip.AddrPort{} // the fields hold the tunnel's MTU and GUE port
+			}
 		}
 		return fn(out)
 	})
