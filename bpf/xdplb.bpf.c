@@ -77,13 +77,22 @@ static __always_inline int claim_for(struct xdp_md *ctx, struct packet *p, const
 	return claim_local_port(p, be, backend_id, &rev, rk);
 }
 
+/* picks_up tells whether a DSR service takes up a TCP segment that is no
+ * SYN and has no entry: with a hash scheduler it goes where the
+ * connection's first packets went, through whichever balancer saw them
+ * (another ECMP path, a peer that failed). Not a reset, which ends what
+ * it would open. The entry starts half-open, so a flood of such segments
+ * meets the half-open bounds and the 5 s timeout, as one of SYNs does. */
+static __always_inline int picks_up(const struct packet *p, const struct svc_value *svc, __u32 mode)
+{
+	return mode != FWD_FULLNAT && !(p->tcp_flags & TCP_RST) &&
+	       (svc->sched == SCHED_HASH_TUPLE || svc->sched == SCHED_HASH_SRC);
+}
+
 /* open_connection chooses a backend for a new connection and records it:
  * both halves and a local address:port for Full-NAT, the forward half
  * alone for DSR. On CONTINUE, *fwd holds the forward half to use (ours,
- * or one another CPU inserted first). A DSR service takes a TCP segment
- * that is no SYN as well: with a hash scheduler it goes where the
- * connection's first packets went, through whichever balancer saw them
- * (another ECMP path, a peer that failed). */
+ * or one another CPU inserted first). */
 static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
 					   const struct svc_value *svc, __u32 mode,
 					   const struct ct_key *fk, struct ct_fwd *fwd)
@@ -99,8 +108,12 @@ static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
 		ret = syn_auth(ctx, p, svc->id);
 		if (ret >= 0)
 			return ret;
-		if (!is_pure_syn(p) && mode == FWD_FULLNAT)
-			return verdict(R_DROP_NO_CONN, XDP_DROP);
+		if (!is_pure_syn(p)) {
+			if (!picks_up(p, svc, mode))
+				return verdict(R_DROP_NO_CONN, XDP_DROP);
+			if (over_half_open(svc->id))
+				return verdict(R_DROP_HALF_OPEN, XDP_DROP);
+		}
 	}
 	be = pick_backend(svc, p, &backend_id, &reason);
 	if (!be)
@@ -126,7 +139,7 @@ static __always_inline int open_connection(struct xdp_md *ctx, struct packet *p,
 	fwd->backend_port = be->port;
 	fwd->backend_id = backend_id;
 	fwd->svc_id = svc->id;
-	fwd->state = is_pure_syn(p) || p->proto != IPPROTO_TCP ? initial_state(p->proto) : CT_ESTABLISHED;
+	fwd->state = initial_state(p->proto);
 	if (bpf_map_update_elem(&ct_forward, fk, fwd, BPF_NOEXIST) != 0) {
 		/* Another CPU opened this connection first (a retransmitted SYN
 		 * on another queue), or the map refused: give our port back. */

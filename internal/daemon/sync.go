@@ -176,7 +176,8 @@ func (s *syncer) origins() (map[datapath.FlowKey]uint8, error) {
 // scheduler finds again from any packet of theirs.
 func worthSyncing(f datapath.Forward) bool {
 	st := f.State
-	return !f.Forwarding.DSR() && st == datapath.StateEstablished || st == datapath.StateFinWait || st == datapath.StateClose || st == datapath.StateUDP
+	return !f.Forwarding.DSR() &&
+		(st == datapath.StateEstablished || st == datapath.StateFinWait || st == datapath.StateClose || st == datapath.StateUDP)
 }
 
 // record is forward half f as a record: its own state, the backend half's

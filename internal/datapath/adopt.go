@@ -98,6 +98,9 @@ func (c Adopted) halves() (Forward, Reverse) {
 // that fail if anything is there already; only then are the halves looked
 // up and merged.
 func (d *Datapath) adoptOne(c Adopted) (adoptOutcome, error) {
+	if !c.Local.Addr().IsValid() || c.Local.Addr().IsUnspecified() {
+		return adoptStale, nil // a DSR connection: peers keep theirs (worthSyncing)
+	}
 	fwd, rev := c.halves()
 	fk, fv, err := fwd.wire()
 	if err != nil {
@@ -133,6 +136,10 @@ func (d *Datapath) merge(c Adopted, fk xdplbCtKey, fv xdplbCtFwd, rk xdplbCtKey,
 	outcome := adoptCreated
 	var oldF xdplbCtFwd
 	switch err := d.objs.CtForward.Lookup(bytesOf(&fk), bytesOf(&oldF)); {
+	case err == nil && isDSR(&oldF):
+		// This node forwards the client directly: a Full-NAT mapping
+		// from a peer must not turn it into one.
+		return adoptStale, d.deleteReverseOf(fk, rk)
 	case err == nil && sameMapping(oldF, fv):
 		outcome = adoptUpdated
 		mergeForward(&fv, oldF, c.LastSeen >= oldF.LastSeen)

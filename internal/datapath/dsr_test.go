@@ -93,6 +93,13 @@ func newDSRFixture(t testing.TB, decapFrom ...netip.Addr) *fixture {
 // leaves for dstMAC. The checksums are gopacket's.
 func encapsulated(t *testing.T, dstMAC net.HardwareAddr, dst netip.Addr, gue bool, sport uint16, inner []byte) []byte {
 	t.Helper()
+	return encapsulatedTagged(t, 0, dstMAC, dst, gue, sport, inner)
+}
+
+// encapsulatedTagged is encapsulated in a frame tagged for VLAN vlan (0:
+// untagged).
+func encapsulatedTagged(t *testing.T, vlan uint16, dstMAC net.HardwareAddr, dst netip.Addr, gue bool, sport uint16, inner []byte) []byte {
+	t.Helper()
 	padding := inner[min(int(binary.BigEndian.Uint16(inner[2:])), len(inner)):]
 	inner = inner[:len(inner)-len(padding)]
 	payload := inner
@@ -105,15 +112,27 @@ func encapsulated(t *testing.T, dstMAC net.HardwareAddr, dst netip.Addr, gue boo
 		binary.BigEndian.PutUint16(udp[4:], uint16(8+len(inner)))
 		payload = append(udp, inner...) // checksum 0: none
 	}
-	eth := &layers.Ethernet{SrcMAC: lbMAC, DstMAC: dstMAC, EthernetType: layers.EthernetTypeIPv4}
 	outer := &layers.IPv4{Version: 4, TTL: 64, Flags: layers.IPv4DontFragment, Protocol: proto,
 		SrcIP: encapSource.AsSlice(), DstIP: dst.AsSlice()}
+	return append(serialize(t, vlan, lbMAC, dstMAC, outer, gopacket.Payload(payload)), padding...)
+}
+
+// serialize is an Ethernet frame from src to dst, tagged for vlan if not
+// 0, with the layers after it; gopacket fills in lengths and checksums.
+func serialize(t *testing.T, vlan uint16, src, dst net.HardwareAddr, ls ...gopacket.SerializableLayer) []byte {
+	t.Helper()
+	eth := &layers.Ethernet{SrcMAC: src, DstMAC: dst, EthernetType: layers.EthernetTypeIPv4}
+	stack := []gopacket.SerializableLayer{eth}
+	if vlan != 0 {
+		eth.EthernetType = layers.EthernetTypeDot1Q
+		stack = append(stack, &layers.Dot1Q{VLANIdentifier: vlan, Type: layers.EthernetTypeIPv4})
+	}
 	buf := gopacket.NewSerializeBuffer()
 	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
-	if err := gopacket.SerializeLayers(buf, opts, eth, outer, gopacket.Payload(payload)); err != nil {
+	if err := gopacket.SerializeLayers(buf, opts, append(stack, ls...)...); err != nil {
 		t.Fatal(err)
 	}
-	return append(buf.Bytes(), padding...)
+	return buf.Bytes()
 }
 
 // dsrSYN is a client's SYN to the VIP's port, and the IPv4 packet in it.
@@ -206,9 +225,12 @@ func TestDSRLocalBackend(t *testing.T) {
 	}
 }
 
-// TestDSRMidStream: a DSR service schedules a TCP segment that is no SYN
-// when it has no connection (another balancer saw its start), where
-// Full-NAT drops it; a hash scheduler picks the backend the start got.
+// TestDSRMidStream: a DSR service with a hash scheduler takes up a TCP
+// segment that is no SYN when it has no connection (another balancer saw
+// its start), where Full-NAT drops it, and sends it to the backend the
+// start got. The entry starts half-open and is established by the next
+// segment. A reset opens nothing, and neither does a segment to a DSR
+// service without a hash scheduler.
 func TestDSRMidStream(t *testing.T) {
 	f := newDSRFixture(t)
 	c := clientN(7)
@@ -220,11 +242,20 @@ func TestDSRMidStream(t *testing.T) {
 	if slot == 1 {
 		dstMAC = rs2MAC
 	}
-	f.run(t, in, f.lb0.ifindex, xdpTX, encapsulated(t, dstMAC, backend.Addr(), false, 0, in[14:]), "fwd_encap")
-	fwd := f.dsrForward(t, c, 96)
-	if State(fwd.State) != StateEstablished {
-		t.Errorf("state of a connection opened mid-stream: %s, want ESTABLISHED", State(fwd.State))
+	want := encapsulated(t, dstMAC, backend.Addr(), false, 0, in[14:])
+	f.run(t, in, f.lb0.ifindex, xdpTX, want, "fwd_encap")
+	if fwd := f.dsrForward(t, c, 96); State(fwd.State) != StateSynSent {
+		t.Errorf("state of a connection taken up mid-stream: %s, want SYN_SENT", State(fwd.State))
 	}
+	f.run(t, in, f.lb0.ifindex, xdpTX, want, "fwd_encap")
+	if fwd := f.dsrForward(t, c, 96); State(fwd.State) != StateEstablished {
+		t.Errorf("state after its next segment: %s, want ESTABLISHED", State(fwd.State))
+	}
+
+	rst := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: clientN(8), dst: netip.AddrPortFrom(vip, 96), rst: true, seq: 5000}
+	f.run(t, rst.bytes(t), f.lb0.ifindex, xdpDrop, nil, "drop_no_conn")
+	rr := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: clientN(8), dst: netip.AddrPortFrom(vip, 90), ack: true, seq: 5000}
+	f.run(t, rr.bytes(t), f.lb0.ifindex, xdpDrop, nil, "drop_no_conn")
 }
 
 // TestDSRTooBig: a packet that no longer fits the MTU with the outer
@@ -241,7 +272,7 @@ func TestDSRTooBig(t *testing.T) {
 	big := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: c, dst: netip.AddrPortFrom(vip, 90), ack: true, seq: 101,
 		payload: make([]byte, 1500-40)}
 	bigIn := big.bytes(t)
-	f.run(t, bigIn, f.lb0.ifindex, xdpTX, fragNeeded(t, bigIn[14:14+28], 1500-20, c.Addr()), "fwd_frag_needed")
+	f.run(t, bigIn, f.lb0.ifindex, xdpTX, fragNeeded(t, 0, bigIn[14:14+28], 1500-20, c.Addr()), "fwd_frag_needed")
 
 	big.moreFragments = false
 	noDF := big.bytes(t)
@@ -251,20 +282,38 @@ func TestDSRTooBig(t *testing.T) {
 	f.run(t, noDF, f.lb0.ifindex, xdpDrop, nil, "drop_too_big")
 }
 
+// TestDSRTagged: a VLAN-tagged frame keeps its tag in front of the outer
+// header, and the MTU is that of the packet, not of the tagged frame: the
+// size the answer announces fits, one byte more does not.
+func TestDSRTagged(t *testing.T) {
+	f := newDSRFixture(t)
+	if err := f.dp.addVLAN(f.lb0.ifindex, 100); err != nil {
+		t.Fatal(err)
+	}
+	c := clientN(3)
+	syn := clientSYN(c, clientMAC, netip.AddrPortFrom(vip, 91))
+	syn.vlan = 100
+	in := syn.bytes(t)
+	sport := uint16(49152 + refFlowHash(c, netip.AddrPortFrom(vip, 91), TCP, false)&16383)
+	f.run(t, in, f.lb0.ifindex, xdpTX, encapsulatedTagged(t, 100, rs1MAC, rs1HTTP.Addr(), true, sport, in[18:]), "fwd_encap")
+
+	fits := frame{srcMAC: clientMAC, dstMAC: lbMAC, vlan: 100, src: c, dst: netip.AddrPortFrom(vip, 91), ack: true, seq: 101,
+		payload: make([]byte, 1500-28-40)}
+	fitsIn := fits.bytes(t)
+	f.run(t, fitsIn, f.lb0.ifindex, xdpTX, encapsulatedTagged(t, 100, rs1MAC, rs1HTTP.Addr(), true, sport, fitsIn[18:]), "fwd_encap")
+	fits.payload = append(fits.payload, 0)
+	bigIn := fits.bytes(t)
+	f.run(t, bigIn, f.lb0.ifindex, xdpTX, fragNeeded(t, 100, bigIn[18:18+28], 1500-28, c.Addr()), "fwd_frag_needed")
+}
+
 // fragNeeded is the ICMP "fragmentation needed" the balancer sends from
 // the VIP to the client: quote (the packet's IPv4 header and 8 bytes),
 // the MTU in the second half of the rest-of-header word.
-func fragNeeded(t *testing.T, quote []byte, mtu uint16, client netip.Addr) []byte {
+func fragNeeded(t *testing.T, vlan uint16, quote []byte, mtu uint16, client netip.Addr) []byte {
 	t.Helper()
-	eth := &layers.Ethernet{SrcMAC: lbMAC, DstMAC: clientMAC, EthernetType: layers.EthernetTypeIPv4}
 	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolICMPv4, SrcIP: vip.AsSlice(), DstIP: client.AsSlice()}
 	icmp := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeDestinationUnreachable, layers.ICMPv4CodeFragmentationNeeded), Seq: mtu}
-	buf := gopacket.NewSerializeBuffer()
-	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
-	if err := gopacket.SerializeLayers(buf, opts, eth, ip, icmp, gopacket.Payload(quote)); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return serialize(t, vlan, lbMAC, clientMAC, ip, icmp, gopacket.Payload(quote))
 }
 
 // TestDecapNeverBalances: with decapsulation on, IPIP and GUE from an
@@ -392,4 +441,35 @@ func BenchmarkNewConnectionDSR(b *testing.B) {
 		opened++
 	}
 	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/packet")
+}
+
+// TestAdoptKeepsDSR: a peer's record never turns this node's DSR
+// connection into a Full-NAT one, nor takes a port for it; a record
+// without a local address (a DSR connection, which peers do not send)
+// is dropped.
+func TestAdoptKeepsDSR(t *testing.T) {
+	f := newDSRFixture(t)
+	c := clientN(1)
+	in, inner := dsrSYN(t, c, 90)
+	f.run(t, in, f.lb0.ifindex, xdpTX, encapsulated(t, rs1MAC, rs1HTTP.Addr(), false, 0, inner), "fwd_encap")
+	svc := netip.AddrPortFrom(vip, 90)
+	res, err := f.dp.Adopt([]Adopted{
+		{SyncRecord: SyncRecord{Client: FlowKey{Src: c, Dst: svc, Proto: TCP}, Local: ap("172.19.0.5:10500"),
+			Backend: ap("172.19.0.2:90"), FwdState: StateEstablished, RevState: StateEstablished},
+			ServiceID: dsrSvcBase, BackendID: dsrIDBase, LastSeen: Now() + 1e9},
+		{SyncRecord: SyncRecord{Client: FlowKey{Src: clientN(2), Dst: svc, Proto: TCP},
+			Backend: ap("172.19.0.2:90"), FwdState: StateEstablished, RevState: StateEstablished},
+			ServiceID: dsrSvcBase, BackendID: dsrIDBase, LastSeen: Now()},
+	})
+	if err != nil || res.Stale != 2 || res.Created+res.Updated+res.Replaced != 0 {
+		t.Fatalf("adopt: %+v, %v; want both records dropped as stale", res, err)
+	}
+	if fwd := f.dsrForward(t, c, 90); Forwarding(fwd.Flags&xdplbCtFwdFlagsCT_FWD_MODE) != DSRIPIP {
+		t.Errorf("the DSR connection became %+v", fwd)
+	}
+	var rk xdplbCtKey
+	var rev xdplbCtRev
+	if it := f.dp.objs.CtReverse.Iterate(); it.Next(&rk, &rev) {
+		t.Errorf("adoption left a reverse half %+v", rk)
+	}
 }
