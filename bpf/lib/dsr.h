@@ -61,9 +61,9 @@ static __always_inline __be16 gue_source_port(const struct packet *p)
 /* fill_outer writes the outer IPv4 header. Its checksum is summed from
  * the values written, word by word, rather than read back: no loop. */
 static __always_inline void fill_outer(struct iphdr *outer, __u16 inner_len, __u8 tos, __be16 df,
-				       __u8 proto, __be32 daddr, __u16 grow)
+				       __u8 proto, __be32 src, __be32 daddr, __u16 grow)
 {
-	__u32 saddr = bpf_ntohl(encap_saddr), dst = bpf_ntohl(daddr), sum;
+	__u32 saddr = bpf_ntohl(src), dst = bpf_ntohl(daddr), sum;
 	__u16 tot_len = inner_len + grow;
 
 	outer->version = 4;
@@ -74,7 +74,7 @@ static __always_inline void fill_outer(struct iphdr *outer, __u16 inner_len, __u
 	outer->frag_off = df; /* RFC 2003: copied from the inner header */
 	outer->ttl = ENCAP_TTL;
 	outer->protocol = proto;
-	outer->saddr = encap_saddr;
+	outer->saddr = src;
 	outer->daddr = daddr;
 	sum = (0x45 << 8 | tos) + tot_len + bpf_ntohs(df) + (ENCAP_TTL << 8 | proto) +
 	      (saddr >> 16) + (saddr & 0xffff) + (dst >> 16) + (dst & 0xffff);
@@ -97,6 +97,7 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct packet *
 				       const struct ct_fwd *conn, const __u16 grow, const __u16 l2)
 {
 	__u16 inner_len = bpf_ntohs(p->ip->tot_len);
+	__be32 src = encap_saddr; /* read once: the control plane may change it */
 	__be16 df = p->ip->frag_off & bpf_htons(IP_DF);
 	__u8 tos = p->ip->tos;
 	struct iphdr *outer;
@@ -127,13 +128,13 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct packet *
 	if (grow == GUE_GROW) {
 		struct udphdr *udp = (void *)(outer + 1);
 
-		fill_outer(outer, inner_len, tos, df, IPPROTO_UDP, conn->backend_addr, grow);
+		fill_outer(outer, inner_len, tos, df, IPPROTO_UDP, src, conn->backend_addr, grow);
 		udp->source = conn->local_port;
 		udp->dest = bpf_htons(gue_port);
 		udp->len = bpf_htons(inner_len + sizeof(*udp));
 		udp->check = 0; /* optional over IPv4; the inner packet has its own */
 	} else {
-		fill_outer(outer, inner_len, tos, df, IPPROTO_IPIP, conn->backend_addr, grow);
+		fill_outer(outer, inner_len, tos, df, IPPROTO_IPIP, src, conn->backend_addr, grow);
 	}
 	return CONTINUE;
 }

@@ -12,7 +12,7 @@
  * checkLayout (internal/datapath/load.go) knows how to migrate them. The
  * sizes of this version's structs are asserted at the end of this file. */
 enum layout_version {
-	LAYOUT_VERSION = 5,
+	LAYOUT_VERSION = 6,
 };
 
 /* Sizes of the maps, fixed when the object is compiled (the conntrack maps
@@ -376,7 +376,7 @@ struct backend_load {
 		       "struct " #type " changed size: bump LAYOUT_VERSION, "  \
 		       "then record the new sizes at the end of bpf/lib/types.h")
 
-_Static_assert(LAYOUT_VERSION == 5,
+_Static_assert(LAYOUT_VERSION == 6,
 	       "LAYOUT_VERSION changed: record the new layout's struct sizes below, and its number here");
 LAYOUT_SIZE(svc_key, 8);
 LAYOUT_SIZE(svc_value, 20);

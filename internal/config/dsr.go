@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/xdplb/xdplb/internal/ident"
 )
 
 // DSR is the node's side of direct server return: what services with
@@ -106,7 +108,7 @@ func (ps *problems) forwarding(path string, s Service) {
 
 // dsr checks the dsr section, and that it has what the services using
 // it need.
-func (ps *problems) dsr(d DSR, services []Service) {
+func (ps *problems) dsr(d DSR, services []Service, ports PortRange) {
 	if a := d.EncapSource; a.IsValid() {
 		if why := unicastIPv4Problem(a); why != "" {
 			ps.add("dsr.encap_source", "%s", why)
@@ -133,6 +135,25 @@ func (ps *problems) dsr(d DSR, services []Service) {
 			continue
 		}
 		first[a] = i
+	}
+	if len(d.DecapSources) > 0 && d.GUEPort != 0 {
+		ps.guePortTaken(d.GUEPort, services, ports)
+	}
+}
+
+// guePortTaken reports UDP traffic of the balancer's own on the GUE port:
+// while decapsulation is on, every UDP packet to that port is taken for a
+// tunnel first, and dropped unless it comes from a decap source.
+func (ps *problems) guePortTaken(port uint16, services []Service, ports PortRange) {
+	for i, s := range services {
+		if s.Protocol == ident.UDP && s.Port == port {
+			ps.add(field(index("services", i), "port"), "%d is dsr.gue_port, where this node takes UDP for GUE tunnels "+
+				"(dsr.decap_sources is set): use another port for the service, or another dsr.gue_port", port)
+		}
+	}
+	if ports.Min <= port && port <= ports.Max {
+		ps.add("local.ports", "%s holds dsr.gue_port %d, where this node takes UDP for GUE tunnels "+
+			"(dsr.decap_sources is set): UDP replies to that local port would be taken for tunnels", ports, port)
 	}
 }
 

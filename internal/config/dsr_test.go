@@ -158,6 +158,12 @@ func TestDSRProblems(t *testing.T) {
 		{"decap source multicast", dsrDoc("decap_sources: [239.1.1.1]"), "dsr.decap_sources[0]", "239.1.1.1 is a multicast address"},
 		{"decap source IPv6", dsrDoc("decap_sources: ['::1']"), "dsr.decap_sources[0]", "::1 is an IPv6 address; IPv6 is not supported yet"},
 
+		{"udp service on the gue port while decapsulating", svc("{vip: 172.19.0.10, port: 6080, protocol: udp}") +
+			"dsr: {decap_sources: [172.19.0.6]}\n", "services[0].port",
+			"6080 is dsr.gue_port, where this node takes UDP for GUE tunnels (dsr.decap_sources is set)"},
+		{"local ports holding the gue port while decapsulating", "interfaces: [eth0]\nlocal: {addresses: [172.19.0.5], ports: 6000-7000}\n" +
+			"dsr: {decap_sources: [172.19.0.6]}\n", "local.ports", "6000-7000 holds dsr.gue_port 6080"},
+
 		// Validation of forwarding.
 		{"unknown forwarding", svc(fwdSvc("dr", "")), "services[0].forwarding",
 			`"dr" is not a forwarding mode (accepted: fullnat, dsr-l2, dsr-ipip, dsr-gue)`},

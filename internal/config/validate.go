@@ -78,7 +78,7 @@ func (c *Config) Validate() error {
 		ps.add("conntrack.gc_interval", "%s is out of range (10ms to 1h)", g)
 	}
 	ps.synProtection(c.SYNProtection)
-	ps.dsr(c.DSR, c.Services)
+	ps.dsr(c.DSR, c.Services, c.Local.Ports)
 	if p := c.State.PinPath; p != "" && !filepath.IsAbs(p) {
 		ps.add("state.pin_path", "%q is not an absolute path", p)
 	} else if p != "" && filepath.Clean(p) != p {

@@ -156,6 +156,12 @@ func (d *Daemon) reload(source string) (api.ReloadResult, error) {
 	// What can be refused is tried first, undone if a later step fails;
 	// the rest (timeouts, log level: validated with the file) cannot fail,
 	// so a refused reload leaves the running configuration as it was.
+	localChanged := !reflect.DeepEqual(cur.Local, next.Local)
+	if localChanged {
+		if err := checkPorts(next.Local, d.owned.snapshot().hasAddress); err != nil {
+			return res, err
+		}
+	}
 	synChanged := cur.SYNProtection != next.SYNProtection
 	if synChanged {
 		if err := setSYNProtection(d.dp, next.SYNProtection); err != nil {
@@ -168,11 +174,7 @@ func (d *Daemon) reload(source string) (api.ReloadResult, error) {
 		return res, errors.Join(err, setDSR(d.dp, cur.DSR), d.undoSYN(synChanged, cur))
 	}
 	dsrChanged := !reflect.DeepEqual(cur.DSR, next.DSR)
-	localChanged := !reflect.DeepEqual(cur.Local, next.Local)
 	if localChanged {
-		if err := checkPorts(next.Local, d.owned.snapshot().hasAddress); err != nil {
-			return res, err
-		}
 		if err := d.setLocal(next.Local); err != nil {
 			return res, errors.Join(err, d.setLocal(cur.Local), d.undoSYN(synChanged, cur), setDSR(d.dp, cur.DSR))
 		}

@@ -40,7 +40,11 @@ type DSRSettings struct {
 }
 
 // SetDSR applies the DSR settings. The allowed sources are replaced as a
-// set: the ones kept are never absent in between.
+// set: the ones kept are never absent in between, and decapsulation is
+// turned off before the last one goes. An unset encapsulation source
+// keeps the one written before: connections opened as tunnels go on
+// being sent with it, where an outer source of 0.0.0.0 would be dropped
+// by every backend.
 func (d *Datapath) SetDSR(s DSRSettings) error {
 	var src uint32
 	if s.EncapSource.IsValid() {
@@ -57,6 +61,11 @@ func (d *Datapath) SetDSR(s DSRSettings) error {
 			return fmt.Errorf("dsr decapsulation source: %w", err)
 		}
 		want[k] = true
+	}
+	if len(want) == 0 {
+		if err := setGlobals(global{"decap_on", d.objs.DecapOn, uint32(0)}); err != nil {
+			return err
+		}
 	}
 	for k := range want {
 		if err := d.objs.DecapSources.Update(k, uint32(0), ebpf.UpdateAny); err != nil {
@@ -79,15 +88,14 @@ func (d *Datapath) SetDSR(s DSRSettings) error {
 			return fmt.Errorf("delete decapsulation source %s: %w", addrFromBE32(k), err)
 		}
 	}
-	on := uint32(0)
-	if len(want) > 0 {
-		on = 1
+	gs := []global{{"gue_port", d.objs.GuePort, uint32(s.GUEPort)}}
+	if src != 0 {
+		gs = append(gs, global{"encap_saddr", d.objs.EncapSaddr, src})
 	}
-	return setGlobals(
-		global{"encap_saddr", d.objs.EncapSaddr, src},
-		global{"gue_port", d.objs.GuePort, uint32(s.GUEPort)},
-		global{"decap_on", d.objs.DecapOn, on},
-	)
+	if len(want) > 0 {
+		gs = append(gs, global{"decap_on", d.objs.DecapOn, uint32(1)})
+	}
+	return setGlobals(gs...)
 }
 
 // hostAddrs is a set of this host's addresses, safe for concurrent use.

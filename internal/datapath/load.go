@@ -189,6 +189,15 @@ func (d *Datapath) checkLayout() error {
 	case 0:
 		return d.stampLayout()
 	case LayoutVersion:
+	case 5:
+		// Layout 6 gave struct ct_fwd's padding a meaning (flags: the
+		// forwarding mode) and backends a flag (BACKEND_LOCAL), both 0
+		// in layout 5's entries: Full-NAT, not local. The maps are
+		// adopted as they are; the stamp keeps a layout 5 daemon from
+		// adopting DSR connections it would forward as Full-NAT.
+		if err := d.stampLayout(); err != nil {
+			return err
+		}
 	case 3, 4:
 		// Stamped by FinishMigration, once the new maps have the pins.
 		if err := d.migrate(v); err != nil {
@@ -271,7 +280,7 @@ func adoptableLayout(pinPath string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return v == 0 || v == LayoutVersion || v == 3 || v == 4, nil
+	return v == 0 || v == LayoutVersion || (3 <= v && v <= 5), nil
 }
 
 // pinnedLayout is the layout version of the maps pinned at pinPath; 0 if

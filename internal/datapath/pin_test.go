@@ -90,3 +90,39 @@ func TestIncompatiblePinsRefused(t *testing.T) {
 	}
 	dp.Remove()
 }
+
+// TestLayout5Adopted: layout 5's maps are layout 6's, their new fields
+// zero (Full-NAT, not local): adopted as they are, connections included,
+// and stamped 6 so that a layout 5 daemon refuses them afterwards.
+func TestLayout5Adopted(t *testing.T) {
+	path := pinPath(t)
+	first, err := Load(Options{ConntrackCapacity: 1024, PinPath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := Forward{Key: FlowKey{Src: ap("10.0.0.1:1000"), Dst: ap("172.19.0.10:80"), Proto: TCP},
+		Local: ap("172.19.0.5:10000"), Backend: ap("172.19.0.2:80"), State: StateEstablished}
+	r := Reverse{Key: f.ReverseKey(), Client: f.Key, State: StateEstablished}
+	if err := first.PutConns([]Forward{f}, []Reverse{r}); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.objs.Layout.Update(uint32(0), uint32(5), ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+
+	second, err := Load(Options{ConntrackCapacity: 1024, PinPath: path})
+	if err != nil {
+		t.Fatalf("layout 5 pins: %v", err)
+	}
+	defer second.Remove()
+	var got []Forward
+	second.WalkForward(func(b []Forward) error { got = append(got, b...); return nil })
+	if len(got) != 1 || got[0].Forwarding != FullNAT || got[0].Local != f.Local {
+		t.Errorf("connections after adoption: %+v, want the one Full-NAT connection", got)
+	}
+	var v uint32
+	if err := second.objs.Layout.Lookup(uint32(0), &v); err != nil || v != LayoutVersion || LayoutVersion != 6 {
+		t.Errorf("layout after adoption: %d (%v), want 6", v, err)
+	}
+}

@@ -165,7 +165,7 @@ type xdplbIfVlan struct {
 type xdplbLayoutVersion uint32
 
 const (
-	xdplbLayoutVersionLAYOUT_VERSION xdplbLayoutVersion = 5
+	xdplbLayoutVersionLAYOUT_VERSION xdplbLayoutVersion = 6
 )
 
 type xdplbLbConfig struct {
