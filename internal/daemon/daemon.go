@@ -131,6 +131,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger
 	g.Go(func() error { d.neigh.Run(runCtx, 5*time.Second); return nil })
 	g.Go(func() error { d.collect(runCtx); return nil })
 	g.Go(func() error { d.watchDrops(runCtx, 10*time.Second); return nil })
+	g.Go(func() error { d.watchHostAddrs(runCtx); return nil })
 	g.Go(func() error { return d.dp.ReadEvents(runCtx, d.onEvent) })
 	g.Go(func() error { return api.NewServer(d, log).ServeListener(runCtx, d.apiLn) })
 	g.Go(func() error { return d.health.Run(runCtx) })

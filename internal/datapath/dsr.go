@@ -123,22 +123,20 @@ func (d *Datapath) SetHostAddrs(addrs []netip.Addr) error {
 	d.hostAddrs.set = set
 	d.hostAddrs.mu.Unlock()
 
-	var id uint32
-	var be xdplbBackend
+	all, err := readArray[xdplbBackend](d.objs.Backends, MaxBackends)
+	if err != nil {
+		return err
+	}
 	marked := map[uint32]xdplbBackend{}
-	it := d.objs.Backends.Iterate()
-	for it.Next(&id, &be) {
+	for id, be := range all {
 		if be.Flags&xdplbBackendFlagsBACKEND_ASSIGNED == 0 {
 			continue
 		}
 		local := set[addrFromBE32(be.Addr)]
 		if local != (be.Flags&xdplbBackendFlagsBACKEND_LOCAL != 0) {
 			be.Flags ^= xdplbBackendFlagsBACKEND_LOCAL
-			marked[id] = be
+			marked[uint32(id)] = be
 		}
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("list backends: %w", err)
 	}
 	for id, be := range marked {
 		if err := d.objs.Backends.Update(id, be, ebpf.UpdateAny); err != nil {

@@ -149,7 +149,8 @@ func TestDSRL2(t *testing.T) {
 		}
 	}
 	services := dsrService("web", 80, "dsr-l2", true, "172.19.0.2", "172.19.0.3") +
-		dsrService("peer", 8081, "dsr-l2", true, "172.19.0.2", "172.19.0.3") + `  - name: echo
+		dsrService("peer", 8081, "dsr-l2", true, "172.19.0.2", "172.19.0.3") +
+		dsrService("self", 8083, "dsr-l2", false, "172.19.0.50") + `  - name: echo
     vip: 172.19.0.10
     port: 5354
     protocol: udp
@@ -215,6 +216,20 @@ func TestDSRL2(t *testing.T) {
 	// clients' packets would go nowhere. Its check must fail.
 	undo2()
 	waitBody(t, e, "http://172.19.0.10/", "rs-1", 10)
+
+	// The balancer gets the address of the "self" service's backend after
+	// it started: from then on that backend is this host, whose own stack
+	// takes its clients' packets.
+	if _, err := e.ref.LB.ServeHTTP(":8083", "lb itself"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ref.LB.AddAddr(netip.MustParsePrefix("172.19.0.50/32")); err != nil {
+		t.Fatal(err)
+	}
+	waitBody(t, e, "http://172.19.0.10:8083/", "lb itself", 3)
+	if ctReason(t, ctStats(t, e), "pass_local_backend") == 0 {
+		t.Errorf("pass_local_backend did not move")
+	}
 }
 
 // waitBody waits until n requests in a row are answered by body.
