@@ -211,14 +211,18 @@ static __always_inline struct ct_key reverse_key(const struct ct_key *fk, const 
 static __always_inline int reopen(const struct ct_key *fk, struct ct_fwd *fwd)
 {
 	struct ct_key rk = reverse_key(fk, fwd);
-	struct ct_rev *rev = bpf_map_lookup_elem(&ct_reverse, &rk);
 	struct backend_load *load;
+	struct ct_rev *rev;
 
-	if (!rev || rev->origin != node_id)
-		return -1;
-	rev->state = CT_SYN_SENT;
-	rev->last_seen = bpf_ktime_get_coarse_ns();
-	rev->seq_next = 0; /* a new connection: new sequences */
+	/* A DSR connection has no reverse half, nor port, to reopen. */
+	if (!(fwd->flags & CT_FWD_MODE)) {
+		rev = bpf_map_lookup_elem(&ct_reverse, &rk);
+		if (!rev || rev->origin != node_id)
+			return -1;
+		rev->state = CT_SYN_SENT;
+		rev->last_seen = bpf_ktime_get_coarse_ns();
+		rev->seq_next = 0; /* a new connection: new sequences */
+	}
 	fwd->seq_next = 0;
 	load = bpf_map_lookup_elem(&backend_loads, &fwd->backend_id);
 	if (load)
@@ -226,12 +230,14 @@ static __always_inline int reopen(const struct ct_key *fk, struct ct_fwd *fwd)
 	return 0;
 }
 
-/* forget_connection removes both halves of a finished connection. */
+/* forget_connection removes both halves of a finished connection (a DSR
+ * connection has only the forward one). */
 static __always_inline void forget_connection(const struct ct_key *fk, const struct ct_fwd *fwd)
 {
 	struct ct_key rk = reverse_key(fk, fwd);
 
-	release_local_port(&rk, fwd->backend_id);
+	if (!(fwd->flags & CT_FWD_MODE))
+		release_local_port(&rk, fwd->backend_id);
 	bpf_map_delete_elem(&ct_forward, fk);
 }
 

@@ -93,7 +93,8 @@ static __always_inline int connection_hop(struct xdp_md *ctx, const struct packe
 		return CONTINUE;
 	cached = bpf_map_lookup_elem(&backend_hops, &conn->backend_id);
 	now = bpf_ktime_get_coarse_ns();
-	if (!conn->hop_ifindex && cached && cached->addr == conn->backend_addr &&
+	/* A new dsr-l2 connection asks the FIB: only its answer says "on link". */
+	if (!conn->hop_ifindex && !need.on_link && cached && cached->addr == conn->backend_addr &&
 	    cached->in_ifindex == ctx->ingress_ifindex && now - cached->at < BACKEND_HOP_NS) {
 		conn->hop_ifindex = cached->ifindex;
 		__builtin_memcpy(conn->hop_dmac, cached->dmac, ETH_ALEN);

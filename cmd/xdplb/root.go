@@ -33,8 +33,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().BoolP("numeric", "n", false, "accepted for ipvsadm habits; addresses are always numeric")
 	root.PersistentFlags().MarkHidden("numeric")
 	root.AddCommand(newServeCmd(), newDemoCmd(), newStatsCmd(), newConnCmd(),
-		newListCmd(), newServiceCmd(), newBackendCmd(), newReloadCmd(), newCheckCmd(), newVersionCmd(), newZeroCmd(), newImportCmd(), newManCmd(), newHACmd(), newSyncCmd(), newTOACmd(), newDecapCmd(), newBGPCmd())
-	root.AddCommand(newBackendPrepCmd())
+		newListCmd(), newServiceCmd(), newBackendCmd(), newReloadCmd(), newCheckCmd(), newVersionCmd(), newZeroCmd(), newImportCmd(), newManCmd(), newHACmd(), newSyncCmd(), newTOACmd(), newDecapCmd(), newBackendPrepCmd(), newBGPCmd())
 	completeServices(root)
 	return root
 }

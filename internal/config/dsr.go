@@ -41,9 +41,9 @@ const MaxDecapSources = 1024
 // messages list them; "" counts as fullnat.
 var forwardings = []string{ForwardingFullNAT, ForwardingDSRL2, ForwardingDSRIPIP, ForwardingDSRGUE}
 
-// tunnelled reports whether s sends its packets inside a tunnel, and so
+// Tunnelled reports whether s sends its packets inside a tunnel, and so
 // needs dsr.encap_source.
-func (s Service) tunnelled() bool {
+func (s Service) Tunnelled() bool {
 	return s.Forwarding == ForwardingDSRIPIP || s.Forwarding == ForwardingDSRGUE
 }
 
@@ -163,7 +163,7 @@ func (ps *problems) guePortTaken(port uint16, services []Service, ports PortRang
 func tunnelUsers(services []Service) string {
 	var users []string
 	for i, s := range services {
-		if s.tunnelled() {
+		if s.Tunnelled() {
 			who := index("services", i)
 			if s.Name != "" {
 				who += " (" + s.Name + ")"

@@ -33,7 +33,9 @@ func DropBackend(t Ender, svcID uint32, backend netip.AddrPort) (int, error) {
 			} else {
 				forget = append(forget, f.Key)
 			}
-			rev = append(rev, f.ReverseKey())
+			if !f.Forwarding.DSR() { // a DSR connection has no reverse half
+				rev = append(rev, f.ReverseKey())
+			}
 		}
 		return nil
 	})

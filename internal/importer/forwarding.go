@@ -2,6 +2,7 @@ package importer
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/xdplb/xdplb/internal/config"
@@ -109,12 +110,7 @@ func (c *collector) dsrPort(pos Pos, keyword string, b *config.Backend, serviceP
 // tunnelled says whether a service of c tunnels its packets, and so
 // needs dsr.encap_source.
 func tunnelled(c *config.Config) bool {
-	for _, s := range c.Services {
-		if s.Forwarding == config.ForwardingDSRIPIP || s.Forwarding == config.ForwardingDSRGUE {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(c.Services, config.Service.Tunnelled)
 }
 
 // kaMethod maps lb_kind or lvs_method n: NAT, DR, TUN [type ipip|gue|gre]

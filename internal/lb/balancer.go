@@ -88,7 +88,6 @@ func New(w Writer) *Balancer {
 	}
 }
 
-// index is how the datapath indexes a scheduler's ring.
 // forwarding is the datapath's form of a service's forwarding mode.
 func forwarding(mode string) datapath.Forwarding {
 	switch mode {
@@ -103,6 +102,7 @@ func forwarding(mode string) datapath.Forwarding {
 	}
 }
 
+// index is how the datapath indexes a scheduler's ring.
 func index(scheduler string) datapath.Index {
 	switch scheduler {
 	case "maglev":

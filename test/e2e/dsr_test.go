@@ -95,7 +95,15 @@ func dsrGet(t *testing.T, e *env, url string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	resp, err := e.ref.Client.HTTPClient(false).Do(req)
+	// The transport dials on past a request's end: its dial gets a
+	// deadline of its own, or one to a dead path outlives the test.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			return e.ref.Client.DialContext(ctx, network, addr)
+		}}}
+	resp, err := client.Do(req)
 	if err != nil {
 		return "", err
 	}
