@@ -37,15 +37,25 @@ type sockets struct {
 	listen ListenPacketFunc
 }
 
-// newProber compiles a validated, defaulted target into a prober. A TCP
-// service's backend reached by direct server return first proves that it
-// answers on the VIP (VIPPath).
+// newProber compiles a validated, defaulted target into a prober. A
+// backend reached by direct server return first proves that it answers on
+// the VIP (VIPPath): a TCP service's with a SYN, a UDP service's udp check
+// is sent to the VIP instead of the backend's address.
 func newProber(t Target, s sockets) prober {
 	p := kindProber(t, s)
-	if t.VIPPath != nil && t.Service.Proto == ident.TCP {
-		return &vipProber{backend: t.Addr.Addr().Unmap(), path: *t.VIPPath, then: p, dial: s.dial}
+	if t.VIPPath == nil {
+		return p
 	}
-	return p
+	vp := &vipProber{backend: t.Addr.Addr().Unmap(), path: *t.VIPPath, then: p, dial: s.dial}
+	if t.Service.Proto != ident.TCP {
+		udp, ok := p.(*udpProber)
+		if !ok {
+			return p // only a udp check can prove a UDP service's VIP
+		}
+		udp.addr = t.VIPPath.VIP
+		vp.udp = udp
+	}
+	return vp
 }
 
 // kindProber is the probe of the check's own kind, to the target.

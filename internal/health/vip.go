@@ -1,6 +1,7 @@
 package health
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -36,25 +37,54 @@ type VIPPath struct {
 	Local bool
 }
 
-// vipProber proves the VIP answers on the backend, then runs then.
+// vipProber proves the VIP answers on the backend, then runs then: for a
+// TCP service a SYN to VIP:port, for a UDP one the check's own datagram
+// (udp set), which then is the whole check.
 type vipProber struct {
 	backend netip.Addr
 	path    VIPPath
 	then    prober
 	dial    DialFunc
+	udp     *udpProber
 }
 
 func (p *vipProber) probe(ctx context.Context) error {
 	var err error
-	if p.path.Local {
+	switch {
+	case p.udp != nil && p.path.Local:
+		return p.udp.probe(ctx)
+	case p.udp != nil:
+		err = p.exchange(ctx)
+	case p.path.Local:
 		err = (&tcpProber{addr: p.path.VIP.String(), dial: p.dial}).probe(ctx)
-	} else {
+	default:
 		err = p.synProbe(ctx)
 	}
 	if err != nil {
 		return fmt.Errorf("the VIP %s on the backend: %w", p.path.VIP, err)
 	}
+	if p.udp != nil {
+		return nil
+	}
 	return p.then.probe(ctx)
+}
+
+// self is this host's address the backend answers to, with a random port,
+// and a random number.
+func (p *vipProber) self() (netip.AddrPort, uint32, error) {
+	src := p.path.Source
+	if !src.IsValid() {
+		s, err := sourceTowards(p.backend)
+		if err != nil {
+			return netip.AddrPort{}, 0, err
+		}
+		src = s
+	}
+	var rnd [6]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return netip.AddrPort{}, 0, err
+	}
+	return netip.AddrPortFrom(src, 32768+binary.BigEndian.Uint16(rnd[:2])%28000), binary.BigEndian.Uint32(rnd[2:]), nil
 }
 
 // synProbe sends a SYN to the VIP along the clients' path and waits for
@@ -64,34 +94,60 @@ func (p *vipProber) probe(ctx context.Context) error {
 // socket could see it. A reset along the same path then closes the
 // backend's half-open connection.
 func (p *vipProber) synProbe(ctx context.Context) error {
-	src := p.path.Source
-	if !src.IsValid() {
-		s, err := sourceTowards(p.backend)
-		if err != nil {
-			return err
-		}
-		src = s
-	}
-	var rnd [6]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
+	self, isn, err := p.self()
+	if err != nil {
 		return err
 	}
-	sport := 32768 + binary.BigEndian.Uint16(rnd[:2])%28000
-	isn := binary.BigEndian.Uint32(rnd[2:])
-	self := netip.AddrPortFrom(src, sport)
-	recv, err := answerSocket(p.path.VIP, sport)
+	recv, err := answerSocket(unix.IPPROTO_TCP, p.path.VIP, self.Port())
 	if err != nil {
 		return err
 	}
 	defer unix.Close(recv)
-	if err := p.send(segment(self, p.path.VIP, isn, tcpSYN), src); err != nil {
+	if err := p.send(segment(self, p.path.VIP, isn, tcpSYN), self.Addr()); err != nil {
 		return err
 	}
-	err = awaitSYNACK(ctx, recv, p.path.VIP, self, isn)
+	err = await(ctx, recv, func(pkt []byte) (bool, error) {
+		flags, ok := answerTo(pkt, p.path.VIP, self, isn)
+		switch {
+		case !ok:
+			return false, nil
+		case flags&tcpRST != 0:
+			return true, fmt.Errorf("refused: nothing listens on port %d", p.path.VIP.Port())
+		default:
+			return flags&(tcpSYN|tcpACK) == tcpSYN|tcpACK, nil
+		}
+	})
 	if err == nil {
-		err = p.send(segment(self, p.path.VIP, isn+1, tcpRST), src)
+		err = p.send(segment(self, p.path.VIP, isn+1, tcpRST), self.Addr())
 	}
 	return err
+}
+
+// exchange sends the UDP check's datagram to the VIP along the clients'
+// path and wants the backend's answer from the VIP, holding what the
+// check expects. A UDP server that answers DSR clients is bound to the
+// VIP (an answer from another address is not theirs): checking it at the
+// backend's own address would fail or prove nothing.
+func (p *vipProber) exchange(ctx context.Context) error {
+	self, _, err := p.self()
+	if err != nil {
+		return err
+	}
+	recv, err := answerSocket(unix.IPPROTO_UDP, p.path.VIP, self.Port())
+	if err != nil {
+		return err
+	}
+	defer unix.Close(recv)
+	if err := p.send(datagram(self, p.path.VIP, p.udp.payload), self.Addr()); err != nil {
+		return err
+	}
+	return await(ctx, recv, func(pkt []byte) (bool, error) {
+		payload, ok := datagramFrom(pkt, p.path.VIP, self)
+		if ok && len(p.udp.expect) > 0 && !bytes.Contains(payload, p.udp.expect) {
+			return true, fmt.Errorf("the reply does not contain %q", p.udp.expect)
+		}
+		return ok, nil
+	})
 }
 
 // send sends a segment as the datapath sends a client's packet.
@@ -176,15 +232,14 @@ func sendToMAC(pkt []byte, backend netip.Addr) error {
 	return nil
 }
 
-// awaitSYNACK reads TCP segments until the one from vip to self that
-// answers the SYN of sequence isn: a SYN-ACK passes, a reset means nothing
-// listens on the VIP's port.
-func awaitSYNACK(ctx context.Context, fd int, vip, self netip.AddrPort, isn uint32) error {
+// await reads what fd lets through until judge says it saw the answer
+// (with its verdict), or ctx's deadline passes.
+func await(ctx context.Context, fd int, judge func(pkt []byte) (bool, error)) error {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		deadline = time.Now().Add(time.Second)
 	}
-	buf := make([]byte, 1500)
+	buf := make([]byte, 64<<10)
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
@@ -201,19 +256,8 @@ func awaitSYNACK(ctx context.Context, fd int, vip, self netip.AddrPort, isn uint
 		if err != nil {
 			return fmt.Errorf("read the answer: %w", err)
 		}
-		flags, ok := answerTo(buf[:n], vip, self, isn)
-		switch {
-		case !ok:
-		case flags&tcpRST != 0:
-			return fmt.Errorf("refused: nothing listens on port %d", vip.Port())
-		case flags&(tcpSYN|tcpACK) == tcpSYN|tcpACK:
-			return nil
+		if done, err := judge(buf[:n]); done {
+			return err
 		}
 	}
 }
-
-const (
-	tcpSYN = 0x02
-	tcpRST = 0x04
-	tcpACK = 0x10
-)

@@ -68,3 +68,31 @@ func TestVIPProbePackets(t *testing.T) {
 		}
 	}
 }
+
+// TestVIPProbeDatagram: the UDP probe's datagram is valid to gopacket, and
+// an answer is its payload only from the VIP's port to the probe's.
+func TestVIPProbeDatagram(t *testing.T) {
+	src, vip := netip.MustParseAddrPort("10.0.0.5:40000"), netip.MustParseAddrPort("10.0.0.10:53")
+	d := datagram(src, vip, []byte("ping"))
+	pkt := gopacket.NewPacket(d, layers.LayerTypeIPv4, gopacket.Default)
+	udp, ok := pkt.Layer(layers.LayerTypeUDP).(*layers.UDP)
+	if !ok || string(udp.Payload) != "ping" || udp.SrcPort != 40000 || udp.DstPort != 53 {
+		t.Fatalf("decoded %v, want a UDP datagram 40000 -> 53 with ping", pkt)
+	}
+	if onesSum(0, d[:20]) != 0xffff {
+		t.Error("IPv4 header checksum does not verify")
+	}
+	if onesSum(uint32(pseudoSum(src.Addr(), vip.Addr(), 17, len(d)-20)), d[20:]) != 0xffff {
+		t.Errorf("UDP checksum %#04x does not verify", udp.Checksum)
+	}
+	answer := datagram(vip, src, []byte("pong"))
+	if got, ok := datagramFrom(answer, vip, src); !ok || string(got) != "pong" {
+		t.Errorf("the answer read as %q, %v; want pong", got, ok)
+	}
+	if _, ok := datagramFrom(datagram(netip.MustParseAddrPort("10.0.0.2:53"), src, nil), vip, src); ok {
+		t.Error("a datagram from the backend's own address was taken for the VIP's")
+	}
+	if _, ok := datagramFrom(d, vip, src); ok {
+		t.Error("the probe's own datagram was taken for the answer")
+	}
+}

@@ -13,9 +13,9 @@ import (
 // checksums summed here, apart from the probe's logic.
 
 // answerSocket is a packet socket that sees, on every interface, the IPv4
-// TCP segments from vip to port: a classic BPF filter leaves the rest in
-// the kernel.
-func answerSocket(vip netip.AddrPort, port uint16) (int, error) {
+// packets of protocol proto (TCP or UDP) from vip to port: a classic BPF
+// filter leaves the rest in the kernel.
+func answerSocket(proto uint32, vip netip.AddrPort, port uint16) (int, error) {
 	// Protocol 0 sees nothing until bound, which happens once the
 	// filter is on: no unfiltered packet queues in between.
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
@@ -25,7 +25,7 @@ func answerSocket(vip netip.AddrPort, port uint16) (int, error) {
 	a := vip.Addr().As4()
 	prog, err := bpf.Assemble([]bpf.Instruction{
 		bpf.LoadAbsolute{Off: 9, Size: 1},
-		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.IPPROTO_TCP, SkipTrue: 7},
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: proto, SkipTrue: 7},
 		bpf.LoadAbsolute{Off: 12, Size: 4},
 		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: binary.BigEndian.Uint32(a[:]), SkipTrue: 5},
 		bpf.LoadMemShift{Off: 0},
@@ -55,6 +55,12 @@ func answerSocket(vip netip.AddrPort, port uint16) (int, error) {
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
+const (
+	tcpSYN = 0x02
+	tcpRST = 0x04
+	tcpACK = 0x10
+)
+
 // answerTo tells whether pkt (an IPv4 packet) is the TCP segment from vip
 // to self acknowledging isn, and returns its flags.
 func answerTo(pkt []byte, vip, self netip.AddrPort, isn uint32) (flags byte, ok bool) {
@@ -75,21 +81,77 @@ func answerTo(pkt []byte, vip, self netip.AddrPort, isn uint32) (flags byte, ok 
 	return tcp[13], true
 }
 
+// datagramFrom tells whether pkt (an IPv4 packet) is a UDP datagram from
+// vip to self, and returns its payload.
+func datagramFrom(pkt []byte, vip, self netip.AddrPort) ([]byte, bool) {
+	if len(pkt) < 20 || pkt[0]>>4 != 4 || pkt[9] != unix.IPPROTO_UDP {
+		return nil, false
+	}
+	ihl := int(pkt[0]&0x0f) * 4
+	if ihl < 20 || len(pkt) < ihl+8 {
+		return nil, false
+	}
+	src, dst := netip.AddrFrom4([4]byte(pkt[12:16])), netip.AddrFrom4([4]byte(pkt[16:20]))
+	udp := pkt[ihl:]
+	if src != vip.Addr() || dst != self.Addr() ||
+		binary.BigEndian.Uint16(udp[0:]) != vip.Port() || binary.BigEndian.Uint16(udp[2:]) != self.Port() {
+		return nil, false
+	}
+	end := min(int(binary.BigEndian.Uint16(udp[4:])), len(udp))
+	if end < 8 {
+		return nil, false
+	}
+	return udp[8:end], true
+}
+
+// datagram is an IPv4 UDP datagram from src to dst carrying payload,
+// checksums included.
+func datagram(src, dst netip.AddrPort, payload []byte) []byte {
+	pkt := make([]byte, 28+len(payload))
+	ip, udp := pkt[:20], pkt[20:]
+	ipHeader(ip, src.Addr(), dst.Addr(), unix.IPPROTO_UDP, len(pkt))
+	binary.BigEndian.PutUint16(udp[0:], src.Port())
+	binary.BigEndian.PutUint16(udp[2:], dst.Port())
+	binary.BigEndian.PutUint16(udp[4:], uint16(len(udp)))
+	copy(udp[8:], payload)
+	sum := ^onesSum(uint32(pseudoSum(src.Addr(), dst.Addr(), unix.IPPROTO_UDP, len(udp))), udp)
+	if sum == 0 {
+		sum = 0xffff // 0 would say "no checksum" (RFC 768)
+	}
+	binary.BigEndian.PutUint16(udp[6:], sum)
+	return pkt
+}
+
+// ipHeader writes a 20-byte IPv4 header with DF and TTL 64.
+func ipHeader(ip []byte, src, dst netip.Addr, proto byte, total int) {
+	ip[0] = 0x45
+	binary.BigEndian.PutUint16(ip[2:], uint16(total))
+	binary.BigEndian.PutUint16(ip[6:], 0x4000) // DF
+	ip[8] = 64
+	ip[9] = proto
+	s, d := src.As4(), dst.As4()
+	copy(ip[12:], s[:])
+	copy(ip[16:], d[:])
+	binary.BigEndian.PutUint16(ip[10:], ^onesSum(0, ip[:20]))
+}
+
+// pseudoSum is the folded sum of the TCP/UDP pseudo header.
+func pseudoSum(src, dst netip.Addr, proto byte, length int) uint16 {
+	pseudo := make([]byte, 12)
+	s, d := src.As4(), dst.As4()
+	copy(pseudo[0:], s[:])
+	copy(pseudo[4:], d[:])
+	pseudo[9] = proto
+	binary.BigEndian.PutUint16(pseudo[10:], uint16(length))
+	return onesSum(0, pseudo)
+}
+
 // segment is an IPv4 TCP segment with flags from src to dst with sequence
 // seq and an MSS option, checksums included.
 func segment(src, dst netip.AddrPort, seq uint32, flags byte) []byte {
 	pkt := make([]byte, 20+24)
 	ip, tcp := pkt[:20], pkt[20:]
-	ip[0] = 0x45
-	binary.BigEndian.PutUint16(ip[2:], uint16(len(pkt)))
-	binary.BigEndian.PutUint16(ip[6:], 0x4000) // DF
-	ip[8] = 64
-	ip[9] = unix.IPPROTO_TCP
-	s, d := src.Addr().As4(), dst.Addr().As4()
-	copy(ip[12:], s[:])
-	copy(ip[16:], d[:])
-	binary.BigEndian.PutUint16(ip[10:], ^onesSum(0, ip))
-
+	ipHeader(ip, src.Addr(), dst.Addr(), unix.IPPROTO_TCP, len(pkt))
 	binary.BigEndian.PutUint16(tcp[0:], src.Port())
 	binary.BigEndian.PutUint16(tcp[2:], dst.Port())
 	binary.BigEndian.PutUint32(tcp[4:], seq)
@@ -97,12 +159,7 @@ func segment(src, dst netip.AddrPort, seq uint32, flags byte) []byte {
 	tcp[13] = flags
 	binary.BigEndian.PutUint16(tcp[14:], 64240)
 	copy(tcp[20:], []byte{2, 4, 0x05, 0xb4}) // MSS 1460
-	pseudo := make([]byte, 12)
-	copy(pseudo[0:], s[:])
-	copy(pseudo[4:], d[:])
-	pseudo[9] = unix.IPPROTO_TCP
-	binary.BigEndian.PutUint16(pseudo[10:], uint16(len(tcp)))
-	binary.BigEndian.PutUint16(tcp[16:], ^onesSum(uint32(onesSum(0, pseudo)), tcp))
+	binary.BigEndian.PutUint16(tcp[16:], ^onesSum(uint32(pseudoSum(src.Addr(), dst.Addr(), unix.IPPROTO_TCP, len(tcp))), tcp))
 	return pkt
 }
 
@@ -110,15 +167,7 @@ func segment(src, dst netip.AddrPort, seq uint32, flags byte) []byte {
 // the datapath does (DF copied from the inner header, TTL 64).
 func encapsulate(src, dst netip.Addr, proto byte, inner []byte) []byte {
 	pkt := make([]byte, 20, 20+len(inner))
-	pkt[0] = 0x45
-	binary.BigEndian.PutUint16(pkt[2:], uint16(20+len(inner)))
-	binary.BigEndian.PutUint16(pkt[6:], 0x4000)
-	pkt[8] = 64
-	pkt[9] = proto
-	s, d := src.As4(), dst.As4()
-	copy(pkt[12:], s[:])
-	copy(pkt[16:], d[:])
-	binary.BigEndian.PutUint16(pkt[10:], ^onesSum(0, pkt))
+	ipHeader(pkt, src, dst, proto, 20+len(inner))
 	return append(pkt, inner...)
 }
 

@@ -163,6 +163,7 @@ func TestDSRL2(t *testing.T) {
     port: 5354
     protocol: udp
     forwarding: dsr-l2
+    health_check: {kind: udp, payload: ping, expect: "rs-", interval: 200ms, timeout: 500ms, rise: 1, fall: 1}
     backends:
       - address: 172.19.0.2
       - address: 172.19.0.3
@@ -179,25 +180,7 @@ func TestDSRL2(t *testing.T) {
 			t.Errorf("request %d: the backend saw %q, want the client's own address %s", i, seen, testbed.ReferenceClient)
 		}
 	}
-	answers := map[string]bool{}
-	for i := range 6 {
-		c, err := e.ref.Client.DialContext(t.Context(), "udp", "172.19.0.10:5354")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetDeadline(time.Now().Add(2 * time.Second))
-		buf := make([]byte, 64)
-		if _, err := fmt.Fprintf(c, "ping %d", i); err != nil {
-			t.Fatal(err)
-		}
-		n, err := c.Read(buf)
-		c.Close()
-		if err != nil {
-			t.Fatalf("UDP datagram %d through dsr-l2: %v", i, err)
-		}
-		answers[strings.SplitN(string(buf[:n]), ":", 2)[0]] = true
-	}
-	if !answers["rs-1"] || !answers["rs-2"] {
+	if answers := udpAnswers(t, e, 6); !answers["rs-1"] || !answers["rs-2"] {
 		t.Errorf("UDP answers came from %v, want both backends", answers)
 	}
 
@@ -224,6 +207,10 @@ func TestDSRL2(t *testing.T) {
 	// clients' packets would go nowhere. Its check must fail.
 	undo2()
 	waitBody(t, e, "http://172.19.0.10/", "rs-1", 10)
+	// The UDP service's check sends its datagram to the VIP too.
+	if answers := udpAnswers(t, e, 6); answers["rs-2"] || !answers["rs-1"] {
+		t.Errorf("UDP answers after rs2 lost the VIP came from %v, want rs-1 only", answers)
+	}
 
 	// The balancer gets the address of the "self" service's backend after
 	// it started: from then on that backend is this host, whose own stack
@@ -238,6 +225,31 @@ func TestDSRL2(t *testing.T) {
 	if ctReason(t, ctStats(t, e), "pass_local_backend") == 0 {
 		t.Errorf("pass_local_backend did not move")
 	}
+}
+
+// udpAnswers sends n datagrams to the echo service, each from a new
+// socket, and returns which backends answered.
+func udpAnswers(t *testing.T, e *env, n int) map[string]bool {
+	t.Helper()
+	answers := map[string]bool{}
+	for i := range n {
+		c, err := e.ref.Client.DialContext(t.Context(), "udp", "172.19.0.10:5354")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 64)
+		if _, err := fmt.Fprintf(c, "ping %d", i); err != nil {
+			t.Fatal(err)
+		}
+		m, err := c.Read(buf)
+		c.Close()
+		if err != nil {
+			t.Fatalf("UDP datagram %d through dsr-l2: %v", i, err)
+		}
+		answers[strings.SplitN(string(buf[:m]), ":", 2)[0]] = true
+	}
+	return answers
 }
 
 // waitBody waits until n requests in a row are answered by body.
