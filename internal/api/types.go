@@ -92,6 +92,9 @@ type Connection struct {
 	// Origin is the node id (ha.node_id) of the balancer that opened the
 	// connection; 0 without HA.
 	Origin uint8 `json:"origin,omitempty"`
+	// DSR: direct server return, the backend answers the client itself;
+	// there is no Local.
+	DSR bool `json:"dsr,omitempty"`
 }
 
 // Error is the body of every failed request.

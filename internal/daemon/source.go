@@ -163,7 +163,7 @@ func (d *Daemon) Connections() ([]api.Connection, error) {
 	for i, c := range conns {
 		out[i] = api.Connection{
 			Protocol: c.Protocol, State: c.State, ExpiresIn: c.ExpiresIn,
-			Client: c.Client, VIP: c.VIP, Local: c.Local, Backend: c.Backend, Origin: c.Origin,
+			Client: c.Client, VIP: c.VIP, Local: c.Local, Backend: c.Backend, Origin: c.Origin, DSR: c.DSR,
 		}
 	}
 	return out, nil
