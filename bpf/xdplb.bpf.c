@@ -25,6 +25,7 @@
 #include "lib/toa.h"
 #include "lib/decap.h"
 #include "lib/dsr.h"
+#include "lib/icmp.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -224,6 +225,9 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 	ret = connection_hop(ctx, p, &to, &conn, fwd, refresh, (struct hop_need){});
 	if (ret >= 0)
 		return ret;
+	ret = fits_device(ctx, p, conn.hop_ifindex);
+	if (ret >= 0)
+		return ret;
 	if (p->proto == IPPROTO_TCP && sends_toa(conn.svc_id)) {
 		ret = toa_forward(ctx, p, &to);
 		if (ret >= 0)
@@ -263,6 +267,9 @@ static __always_inline int from_backend(struct xdp_md *ctx, struct packet *p)
 		if (ret >= 0)
 			return ret;
 	}
+	ret = fits_device(ctx, p, rev->ifindex);
+	if (ret >= 0)
+		return ret;
 	ret = ends_or_restarts(p) ? check_backend_segment(ctx, p, &rk, rev) : SEQ_ACT;
 	if (ret == SEQ_REFUSE)
 		return verdict(R_DROP_RST_WINDOW, XDP_DROP);
@@ -311,6 +318,8 @@ int xdplb(struct xdp_md *ctx)
 	}
 
 	ret = parse_packet(ctx, &p);
+	if (ret == PARSED_ICMP)
+		return icmp_error(ctx);
 	if (ret >= 0)
 		return ret;
 

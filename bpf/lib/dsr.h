@@ -17,7 +17,6 @@
 #include "sched.h"
 #include "toobig.h"
 
-#define IP_DF 0x4000
 #define IPIP_GROW 20			/* an outer IPv4 header */
 #define GUE_GROW (20 + 8)		/* outer IPv4 + UDP; variant 1 has no GUE header */
 #define ENCAP_TTL 64

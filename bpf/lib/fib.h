@@ -7,6 +7,7 @@
 #include <linux/if_ether.h>
 #include <bpf/bpf_helpers.h>
 #include "nat.h"
+#include "toobig.h"
 
 #ifndef AF_INET
 #define AF_INET 2
@@ -38,7 +39,7 @@ static __always_inline int next_hop(struct xdp_md *ctx, const struct packet *p,
 		return verdict(R_DROP_NO_NEIGH, XDP_DROP);
 	}
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
-		return verdict(R_DROP_TOO_BIG, XDP_DROP);
+		return answer_too_big(ctx, p, fib->mtu_result);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS)
 		return verdict(R_DROP_NO_ROUTE, XDP_DROP);
 	return CONTINUE;

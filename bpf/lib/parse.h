@@ -14,7 +14,10 @@
 
 /* Helpers return an XDP verdict to stop, or CONTINUE to go on. */
 #define CONTINUE -1
+/* parse_packet's answer for an ICMP packet (not a fragment): icmp.h's. */
+#define PARSED_ICMP -2
 
+#define IP_DF 0x4000
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1fff
 
@@ -136,6 +139,8 @@ static __always_inline int parse_packet(struct xdp_md *ctx, struct packet *p)
 		return verdict(R_PASS_TRUNCATED, XDP_PASS);
 	p->ip = ip;
 	p->proto = ip->protocol;
+	if (p->proto == IPPROTO_ICMP && !is_fragment(ip))
+		return PARSED_ICMP;
 	if (p->proto != IPPROTO_TCP && p->proto != IPPROTO_UDP)
 		return verdict(R_PASS_NOT_L4, XDP_PASS);
 	if (is_fragment(ip))

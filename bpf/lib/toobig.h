@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
-/* Path MTU discovery for what the balancer makes bigger: a packet that no
- * longer fits once encapsulated is answered, as a router would (RFC 1191),
- * with an ICMP "fragmentation needed" that tells its sender the MTU left
- * for it. Without the answer the sender retransmits the same size forever
- * and the connection stalls (a PMTU black hole). */
+/* Path MTU discovery through the balancer: a packet too big for the way
+ * on (the route's or the device's MTU, or a DSR tunnel's once
+ * encapsulated) is answered, as a router would (RFC 1191), with an ICMP
+ * "fragmentation needed" that tells its sender the MTU left for it.
+ * Without the answer the sender retransmits the same size forever and the
+ * connection stalls (a PMTU black hole). */
 #ifndef XDPLB_TOOBIG_H
 #define XDPLB_TOOBIG_H
 
@@ -91,6 +92,40 @@ static __always_inline int reply_frag_needed(struct xdp_md *ctx, const struct pa
 	if (bpf_xdp_adjust_tail(ctx, (int)(l2 + FRAG_NEEDED_LEN) - (int)(end - data)))
 		return verdict(R_DROP_ABORTED, XDP_DROP);
 	return verdict(R_FWD_FRAG_NEEDED, XDP_TX);
+}
+
+/* answer_too_big answers a packet that does not fit mtu: with a
+ * "fragmentation needed" if it has DF (and the MTU is one an IPv4 link can
+ * have), else it is dropped, as XDP cannot fragment. */
+static __always_inline int answer_too_big(struct xdp_md *ctx, const struct packet *p, __u32 mtu)
+{
+	if (!(p->ip->frag_off & bpf_htons(IP_DF)) || mtu < 68 || mtu > 0xffff)
+		return verdict(R_DROP_TOO_BIG, XDP_DROP);
+	if ((void *)p->ip - (void *)p->eth == sizeof(struct ethhdr) + sizeof(struct vlan_tag))
+		return reply_frag_needed(ctx, p, mtu, sizeof(struct ethhdr) + sizeof(struct vlan_tag));
+	return reply_frag_needed(ctx, p, mtu, sizeof(struct ethhdr));
+}
+
+/* Packets up to this size (the datagram every IPv4 host takes, RFC 791)
+ * are not measured: no link carries less, and they are most of what a
+ * connection sends besides its full-size segments. */
+#define ALWAYS_FITS 576
+
+/* fits_device makes sure the packet, as long as it is, fits the MTU of
+ * the device it leaves by (ifindex): the FIB measured it against the
+ * route when the next hop was looked up, but a connection's next hop is
+ * looked up once a second, and the way back to the client never. */
+static __always_inline int fits_device(struct xdp_md *ctx, const struct packet *p, __u32 ifindex)
+{
+	__u32 len = bpf_ntohs(p->ip->tot_len), mtu = len;
+
+	if (len <= ALWAYS_FITS)
+		return CONTINUE;
+	/* Given an L3 length, the helper compares it with the MTU alone
+	 * (a VLAN tag is not counted against it), and returns the MTU. */
+	if (bpf_check_mtu(ctx, ifindex, &mtu, 0, 0) == BPF_MTU_CHK_RET_SUCCESS)
+		return CONTINUE;
+	return answer_too_big(ctx, p, mtu);
 }
 
 #endif

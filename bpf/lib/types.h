@@ -249,7 +249,9 @@ enum reason {
 	R_PASS_DECAP,        /* IPIP/GUE from an allowed balancer: decapsulated and passed, never balanced */
 	R_DROP_DECAP_SOURCE, /* IPIP/GUE from a source not in dsr.decap_sources */
 	R_DROP_DECAP_MALFORMED, /* IPIP/GUE whose inner packet is not a whole IPv4 packet */
-	R_FWD_FRAG_NEEDED,   /* too big for a DSR tunnel, DF set: answered with ICMP "fragmentation needed" */
+	R_FWD_FRAG_NEEDED,   /* too big for the way on, DF set: answered with ICMP "fragmentation needed" */
+	R_FWD_ICMP_ERROR,    /* an ICMP error about a balanced connection, translated for its other side */
+	R_PASS_ICMP_RATE,    /* one over the per-CPU budget for translating them: to the host */
 	R_MAX,
 };
 

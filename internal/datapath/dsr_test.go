@@ -311,9 +311,16 @@ func TestDSRTagged(t *testing.T) {
 // the MTU in the second half of the rest-of-header word.
 func fragNeeded(t *testing.T, vlan uint16, quote []byte, mtu uint16, client netip.Addr) []byte {
 	t.Helper()
-	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolICMPv4, SrcIP: vip.AsSlice(), DstIP: client.AsSlice()}
+	return fragNeededFrom(t, vlan, lbMAC, clientMAC, vip, client, quote, mtu)
+}
+
+// fragNeededFrom is the balancer's own "fragmentation needed" (TTL 64, id
+// 0) from src to dst.
+func fragNeededFrom(t *testing.T, vlan uint16, srcMAC, dstMAC net.HardwareAddr, src, dst netip.Addr, quote []byte, mtu uint16) []byte {
+	t.Helper()
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolICMPv4, SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
 	icmp := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeDestinationUnreachable, layers.ICMPv4CodeFragmentationNeeded), Seq: mtu}
-	return serialize(t, vlan, lbMAC, clientMAC, ip, icmp, gopacket.Payload(quote))
+	return serialize(t, vlan, srcMAC, dstMAC, ip, icmp, gopacket.Payload(quote))
 }
 
 // TestDecapNeverBalances: with decapsulation on, IPIP and GUE from an

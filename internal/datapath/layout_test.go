@@ -66,6 +66,7 @@ func TestMapLayouts(t *testing.T) {
 		"backend_hops":    {u32, size(xdplbBackendHop{}), uint32(xdplbLimitsMAX_BACKENDS)},
 		"svc_fwd_mode":    {u32, u32, uint32(xdplbLimitsMAX_SERVICES)},
 		"decap_sources":   {u32, u32, 1024},
+		"icmp_budget":     {u32, 16, 1},
 	}
 
 	// Every map of the object, found by its bpf2go tag, so a map added

@@ -45,7 +45,7 @@ var reasonInfo = map[xdplbReason]reasonText{
 	xdplbReasonR_DROP_RST_WINDOW:         {"drop_rst_window", "a TCP reset far from the sequence number its receiver expects (a blind reset)"},
 	xdplbReasonR_DROP_HALF_OPEN:          {"drop_half_open", "a new connection's SYN while half-open connections were at their bound (action drop)"},
 	xdplbReasonR_FWD_HALF_OPEN_CHALLENGE: {"fwd_half_open_challenge", "a new connection's SYN answered with a challenge: half-open connections were at their bound"},
-	xdplbReasonR_DROP_TOO_BIG:            {"drop_too_big", "larger than the MTU towards the backend, and not answered: Full-NAT's (no ICMP yet), or a DSR tunnel's without DF or with IPv4 options"},
+	xdplbReasonR_DROP_TOO_BIG:            {"drop_too_big", "too big for the way on and not answered: without DF (XDP cannot fragment), or with IPv4 options"},
 	xdplbReasonR_FWD_ENCAP:               {"fwd_encap", "DSR: encapsulated (IPIP or GUE) and sent to the backend"},
 	xdplbReasonR_FWD_DSR_L2:              {"fwd_dsr_l2", "DSR: sent to the backend's MAC, the packet otherwise unchanged"},
 	xdplbReasonR_PASS_LOCAL_BACKEND:      {"pass_local_backend", "DSR: the backend is this host: passed to its stack unchanged"},
@@ -54,7 +54,9 @@ var reasonInfo = map[xdplbReason]reasonText{
 	xdplbReasonR_PASS_DECAP:              {"pass_decap", "IPIP or GUE from a balancer in dsr.decap_sources: decapsulated and passed to the host, never balanced again"},
 	xdplbReasonR_DROP_DECAP_SOURCE:       {"drop_decap_source", "IPIP or GUE from a source not in dsr.decap_sources"},
 	xdplbReasonR_DROP_DECAP_MALFORMED:    {"drop_decap_malformed", "IPIP or GUE whose inner packet is not a whole IPv4 packet"},
-	xdplbReasonR_FWD_FRAG_NEEDED:         {"fwd_frag_needed", "too big for a DSR tunnel, with DF: answered with ICMP \"fragmentation needed\" and the MTU left (RFC 1191)"},
+	xdplbReasonR_FWD_FRAG_NEEDED:         {"fwd_frag_needed", "too big for the way on (route, device, or DSR tunnel), with DF: answered with ICMP \"fragmentation needed\" and the MTU left (RFC 1191)"},
+	xdplbReasonR_FWD_ICMP_ERROR:          {"fwd_icmp_error", "an ICMP error about a balanced connection, translated and sent to its other side (client or backend)"},
+	xdplbReasonR_PASS_ICMP_RATE:          {"pass_icmp_rate", "an ICMP error about a balanced connection over the per-CPU budget for translating them: to the host"},
 }
 
 func init() {

@@ -148,6 +148,12 @@ const (
 	xdplbHalfOpenActionHALF_OPEN_DROP      xdplbHalfOpenAction = 1
 )
 
+type xdplbIcmpBudget struct {
+	_      structs.HostLayout
+	Last   uint64
+	Tokens uint64
+}
+
 type xdplbIfMac struct {
 	_       structs.HostLayout
 	Ifindex uint32
@@ -247,7 +253,9 @@ const (
 	xdplbReasonR_DROP_DECAP_SOURCE       xdplbReason = 37
 	xdplbReasonR_DROP_DECAP_MALFORMED    xdplbReason = 38
 	xdplbReasonR_FWD_FRAG_NEEDED         xdplbReason = 39
-	xdplbReasonR_MAX                     xdplbReason = 40
+	xdplbReasonR_FWD_ICMP_ERROR          xdplbReason = 40
+	xdplbReasonR_PASS_ICMP_RATE          xdplbReason = 41
+	xdplbReasonR_MAX                     xdplbReason = 42
 )
 
 type xdplbSchedKind uint32
@@ -345,6 +353,7 @@ const (
 	xdplbMapDecapSources         = "decap_sources"
 	xdplbMapEvents               = "events"
 	xdplbMapHalfOpen             = "half_open"
+	xdplbMapIcmpBudget           = "icmp_budget"
 	xdplbMapLayout               = "layout"
 	xdplbMapLocalAddrs           = "local_addrs"
 	xdplbMapLocalIndex           = "local_index"
@@ -457,6 +466,7 @@ type xdplbMapSpecs struct {
 	DecapSources  *ebpf.MapSpec `ebpf:"decap_sources"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
 	HalfOpen      *ebpf.MapSpec `ebpf:"half_open"`
+	IcmpBudget    *ebpf.MapSpec `ebpf:"icmp_budget"`
 	Layout        *ebpf.MapSpec `ebpf:"layout"`
 	LocalAddrs    *ebpf.MapSpec `ebpf:"local_addrs"`
 	LocalIndex    *ebpf.MapSpec `ebpf:"local_index"`
@@ -545,6 +555,7 @@ type xdplbMaps struct {
 	DecapSources  *ebpf.Map `ebpf:"decap_sources"`
 	Events        *ebpf.Map `ebpf:"events"`
 	HalfOpen      *ebpf.Map `ebpf:"half_open"`
+	IcmpBudget    *ebpf.Map `ebpf:"icmp_budget"`
 	Layout        *ebpf.Map `ebpf:"layout"`
 	LocalAddrs    *ebpf.Map `ebpf:"local_addrs"`
 	LocalIndex    *ebpf.Map `ebpf:"local_index"`
@@ -581,6 +592,7 @@ func (m *xdplbMaps) Close() error {
 		m.DecapSources,
 		m.Events,
 		m.HalfOpen,
+		m.IcmpBudget,
 		m.Layout,
 		m.LocalAddrs,
 		m.LocalIndex,
