@@ -200,6 +200,10 @@ static __always_inline int dsr_forward(struct xdp_md *ctx, struct packet *p, str
 	if (ret >= 0)
 		return ret;
 	if (mode == FWD_DSR_L2) {
+		/* Routed, as it were: a ring that differs between two nodes
+		 * must not bounce a packet between them for ever. A tunnel
+		 * leaves the inner TTL to the far end, as IPIP does. */
+		decrement_ttl(p->ip);
 		__builtin_memcpy(p->eth->h_dest, conn->hop_dmac, ETH_ALEN);
 		__builtin_memcpy(p->eth->h_source, conn->hop_smac, ETH_ALEN);
 		reason = R_FWD_DSR_L2;

@@ -26,6 +26,7 @@
 #include <bpf/bpf_helpers.h>
 #include "parse.h"
 #include "csum.h"
+#include "nat.h"
 #include "sanity.h"
 #include "toobig.h"
 
@@ -213,7 +214,10 @@ __attribute__((noinline)) int icmp_error(struct xdp_md *ctx)
 	ports[1] = w.in_dport;
 	icmp->checksum = bpf_htons(csum_apply(bpf_ntohs(icmp->checksum), icmp_delta));
 
-	addr_delta = csum_delta32(0, bpf_ntohl(ip->saddr), bpf_ntohl(w.outer_src));
+	old_check = ttl_word(ip);
+	ip->ttl--; /* forwarded, as any packet the balancer passes on */
+	addr_delta = csum_delta16(0, old_check, ttl_word(ip));
+	addr_delta = csum_delta32(addr_delta, bpf_ntohl(ip->saddr), bpf_ntohl(w.outer_src));
 	addr_delta = csum_delta32(addr_delta, bpf_ntohl(ip->daddr), bpf_ntohl(w.outer_dst));
 	ip->check = bpf_htons(csum_apply(bpf_ntohs(ip->check), addr_delta));
 	ip->saddr = w.outer_src;

@@ -185,17 +185,20 @@ func TestDSRTunnels(t *testing.T) {
 	f.run(t, in, f.lb0.ifindex, xdpTX, encapsulated(t, rs1MAC, rs1HTTP.Addr(), true, otherPort, inner), "fwd_encap")
 }
 
-// TestDSRL2: dsr-l2 changes the MACs and nothing else; a backend behind a
-// router is refused, as the router would send the packet back to the VIP.
+// TestDSRL2: dsr-l2 changes the MACs and takes one from the TTL (a packet
+// with none left is dropped), nothing else; a backend behind a router is
+// refused, as the router would send the packet back to the VIP.
 func TestDSRL2(t *testing.T) {
 	f := newDSRFixture(t)
-	in, _ := dsrSYN(t, clientN(1), 92)
-	want := append([]byte(nil), in...)
-	copy(want[0:6], rs1MAC)
-	copy(want[6:12], lbMAC)
-	f.run(t, in, f.lb0.ifindex, xdpTX, want, "fwd_dsr_l2")
+	syn := clientSYN(clientN(1), clientMAC, netip.AddrPortFrom(vip, 92))
+	want := syn
+	want.srcMAC, want.dstMAC = lbMAC, rs1MAC // and one hop less
+	f.run(t, syn.bytes(t), f.lb0.ifindex, xdpTX, want.bytes(t), "fwd_dsr_l2")
+	last := syn
+	last.src, last.ttl = clientN(3), 1
+	f.run(t, last.bytes(t), f.lb0.ifindex, xdpDrop, nil, "drop_ttl")
 
-	in, _ = dsrSYN(t, clientN(2), 95)
+	in, _ := dsrSYN(t, clientN(2), 95)
 	f.run(t, in, f.lb0.ifindex, xdpDrop, nil, "drop_dsr_not_onlink")
 }
 

@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"bytes"
 	"cmp"
 	"net"
 	"net/netip"
@@ -26,7 +27,7 @@ type frame struct {
 	moreFragments  bool
 	fragOffset     uint16
 	zeroUDPCsum    bool
-	ttl            uint8 // 0: 64
+	ttl            uint8 // 0: 64, or 63 in a frame from the balancer (forwarded: one hop less)
 	psh            bool
 	ackNum         uint32 // with ack: 0 means 1000
 	tcpOptions     []layers.TCPOption
@@ -35,8 +36,12 @@ type frame struct {
 func (f frame) bytes(t testing.TB) []byte {
 	t.Helper()
 	eth := &layers.Ethernet{SrcMAC: f.srcMAC, DstMAC: f.dstMAC, EthernetType: layers.EthernetTypeIPv4}
+	ttl := uint8(64)
+	if bytes.Equal(f.srcMAC, lbMAC) || bytes.Equal(f.srcMAC, lb1MAC) {
+		ttl = 63
+	}
 	ip := &layers.IPv4{
-		Version: 4, TTL: cmp.Or(f.ttl, 64), Id: 0x1234,
+		Version: 4, TTL: cmp.Or(f.ttl, ttl), Id: 0x1234,
 		SrcIP: f.src.Addr().AsSlice(), DstIP: f.dst.Addr().AsSlice(),
 		Options: f.ipOptions, FragOffset: f.fragOffset,
 	}

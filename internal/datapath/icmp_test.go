@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"testing"
@@ -13,11 +14,16 @@ var routerMAC = mac("02:00:00:00:00:0a")
 
 // icmpError is an ICMP error (type, code; rest the 32 bits after the
 // checksum, a "fragmentation needed"'s MTU in the low 16) from src to dst
-// quoting quote, as gopacket builds it: TTL 61, id 0x4321, so that an
-// expected frame differs only where the balancer changes it.
+// quoting quote, as gopacket builds it: TTL 61 (60 from the balancer's
+// MAC: it forwarded the error), id 0x4321, so that an expected frame
+// differs only where the balancer changes it.
 func icmpError(t *testing.T, srcMAC, dstMAC net.HardwareAddr, src, dst netip.Addr, typ, code uint8, mtu uint16, quote []byte) []byte {
 	t.Helper()
-	ip := &layers.IPv4{Version: 4, TTL: 61, Id: 0x4321, Protocol: layers.IPProtocolICMPv4, SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
+	ttl := uint8(61)
+	if bytes.Equal(srcMAC, lbMAC) || bytes.Equal(srcMAC, lb1MAC) {
+		ttl = 60
+	}
+	ip := &layers.IPv4{Version: 4, TTL: ttl, Id: 0x4321, Protocol: layers.IPProtocolICMPv4, SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
 	icmp := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(typ, code), Seq: mtu}
 	return serialize(t, 0, srcMAC, dstMAC, ip, icmp, gopacket.Payload(quote))
 }
@@ -53,20 +59,24 @@ func TestICMPFromBackendSide(t *testing.T) {
 	sent := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, ack: true, seq: 2, payload: make([]byte, 1460)}
 	asSent := sent
 	asSent.srcMAC, asSent.dstMAC, asSent.src, asSent.dst = lbMAC, rs1MAC, local, rs1HTTP
+	// The quote is translated back but for the TTL, which stays one less
+	// than the client sent: nothing matches an error by it.
+	quoted := sent
+	quoted.ttl = 63
 	in := icmpError(t, routerMAC, lbMAC, netip.MustParseAddr("172.19.0.1"), localAddr, 3, 4, 1400, quoteOf(asSent.bytes(t)))
-	want := icmpError(t, lbMAC, clientMAC, vip, client.Addr(), 3, 4, 1400, quoteOf(sent.bytes(t)))
+	want := icmpError(t, lbMAC, clientMAC, vip, client.Addr(), 3, 4, 1400, quoteOf(quoted.bytes(t)))
 	f.run(t, in, f.lb0.ifindex, xdpTX, want, "fwd_icmp_error")
 
 	// Time exceeded, and a quote of exactly 8 bytes of TCP (no checksum
 	// in it to change).
 	in = icmpError(t, routerMAC, lbMAC, netip.MustParseAddr("172.19.0.1"), localAddr, 11, 0, 0, quoteOf(asSent.bytes(t)))
-	want = icmpError(t, lbMAC, clientMAC, vip, client.Addr(), 11, 0, 0, quoteOf(sent.bytes(t)))
+	want = icmpError(t, lbMAC, clientMAC, vip, client.Addr(), 11, 0, 0, quoteOf(quoted.bytes(t)))
 	f.run(t, in, f.lb0.ifindex, xdpTX, want, "fwd_icmp_error")
 
 	// A longer quote (the whole TCP header): its checksum goes back too.
 	long := func(fr frame) []byte { return append([]byte(nil), fr.bytes(t)[14:14+40]...) }
 	in = icmpError(t, routerMAC, lbMAC, netip.MustParseAddr("172.19.0.1"), localAddr, 3, 4, 1400, long(asSent))
-	want = icmpError(t, lbMAC, clientMAC, vip, client.Addr(), 3, 4, 1400, long(sent))
+	want = icmpError(t, lbMAC, clientMAC, vip, client.Addr(), 3, 4, 1400, long(quoted))
 	f.run(t, in, f.lb0.ifindex, xdpTX, want, "fwd_icmp_error")
 }
 
@@ -87,7 +97,9 @@ func TestICMPPortUnreachableUDP(t *testing.T) {
 	asSent := q
 	asSent.srcMAC, asSent.dstMAC, asSent.src, asSent.dst = lbMAC, rs1MAC, local, ap("172.19.0.2:5353")
 	in := icmpError(t, rs1MAC, lbMAC, rs1HTTP.Addr(), localAddr, 3, 3, 0, quoteOf(asSent.bytes(t)))
-	want := icmpError(t, lbMAC, clientMAC, vip, client.Addr(), 3, 3, 0, quoteOf(q.bytes(t)))
+	quoted := q
+	quoted.ttl = 63
+	want := icmpError(t, lbMAC, clientMAC, vip, client.Addr(), 3, 3, 0, quoteOf(quoted.bytes(t)))
 	f.run(t, in, f.lb0.ifindex, xdpTX, want, "fwd_icmp_error")
 }
 
@@ -102,7 +114,9 @@ func TestICMPFromClientSide(t *testing.T) {
 	asSent := reply
 	asSent.srcMAC, asSent.dstMAC, asSent.src, asSent.dst = lbMAC, clientMAC, vip80, client
 	in := icmpError(t, routerMAC, lbMAC, netip.MustParseAddr("172.19.0.1"), vip, 3, 4, 1280, quoteOf(asSent.bytes(t)))
-	want := icmpError(t, lbMAC, rs1MAC, localAddr, rs1HTTP.Addr(), 3, 4, 1280, quoteOf(reply.bytes(t)))
+	quoted := reply
+	quoted.ttl = 63
+	want := icmpError(t, lbMAC, rs1MAC, localAddr, rs1HTTP.Addr(), 3, 4, 1280, quoteOf(quoted.bytes(t)))
 	f.run(t, in, f.lb0.ifindex, xdpTX, want, "fwd_icmp_error")
 }
 
