@@ -132,3 +132,46 @@ func (d *Datapath) PinsPersist() (bool, string) {
 	}
 	return true, ""
 }
+
+// LockPinDir makes the BPF file system's directory dir if need be and
+// holds an exclusive lock until unlock, so that commands changing the pins
+// below it (xdplb toa, xdplb decap) do so one at a time: two at once would
+// both find nothing pinned and race to pin, and the loser's cleanup would
+// take the winner's pins. The lock is on dir's parent, because the last
+// removal takes dir away. what names dir in errors; detached says what a
+// BPF file system private to this mount namespace would lose when the
+// command exits.
+func LockPinDir(what, dir, detached string) (unlock func(), err error) {
+	transient, err := EnsureBPFFS(what, dir)
+	if err != nil {
+		return nil, err
+	}
+	if transient != "" {
+		return nil, fmt.Errorf("the BPF file system at %s is private to this mount namespace: %s "+
+			"when the command exits; run it in the host's mount namespace", dir, detached)
+	}
+	above := filepath.Dir(dir)
+	root, err := os.Open(above)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(root.Fd()), unix.LOCK_EX); err != nil {
+		root.Close()
+		return nil, fmt.Errorf("lock %s: %w", above, err)
+	}
+	// A removal may have taken dir away while this one waited.
+	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		root.Close()
+		return nil, fmt.Errorf("make %s: %w", dir, err)
+	}
+	return func() { root.Close() }, nil
+}
+
+// RemoveDirIfEmpty removes dir once nothing is pinned below it, so that a
+// command leaves nothing behind. A directory with anything in it, or a
+// link, stays.
+func RemoveDirIfEmpty(dir string) {
+	if fi, err := os.Lstat(dir); err == nil && fi.IsDir() {
+		os.Remove(dir)
+	}
+}

@@ -75,44 +75,15 @@ func pinDir(ifname string, netns uint64) string {
 	return filepath.Join(PinRoot, dirName(ifname, netns))
 }
 
-// lockPins makes the BPF file system's directory PinRoot if need be and
-// holds a lock until unlock, so that xdplb decap commands change pins one
-// at a time: two attaches at once would both find no link and race to pin
-// one. The lock is on the directory above PinRoot, because the last
-// Detach takes PinRoot away.
+// lockPins holds the lock on PinRoot while xdplb decap changes pins
+// (datapath.LockPinDir).
 func lockPins() (unlock func(), err error) {
-	transient, err := datapath.EnsureBPFFS("decap pin directory", PinRoot)
-	if err != nil {
-		return nil, err
-	}
-	if transient != "" {
-		return nil, fmt.Errorf("the BPF file system at %s is private to this mount namespace: the decapsulator would be "+
-			"detached when xdplb decap exits; run it in the host's mount namespace (nsenter --net, not ip netns exec)", PinRoot)
-	}
-	above := filepath.Dir(PinRoot)
-	root, err := os.Open(above)
-	if err != nil {
-		return nil, err
-	}
-	if err := unix.Flock(int(root.Fd()), unix.LOCK_EX); err != nil {
-		root.Close()
-		return nil, fmt.Errorf("lock %s: %w", above, err)
-	}
-	// A Detach may have taken PinRoot away while this one waited.
-	if err := os.Mkdir(PinRoot, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-		root.Close()
-		return nil, fmt.Errorf("make %s: %w", PinRoot, err)
-	}
-	return func() { root.Close() }, nil
+	return datapath.LockPinDir("decap pin directory", PinRoot, "the decapsulator would be detached")
 }
 
-// removeRootIfEmpty takes PinRoot away once no interface has the
-// decapsulator. A directory with anything in it stays.
-func removeRootIfEmpty() {
-	if fi, err := os.Lstat(PinRoot); err == nil && fi.IsDir() {
-		os.Remove(PinRoot)
-	}
-}
+// removeRootIfEmpty takes PinRoot away once nothing of xdplb decap is
+// pinned below it.
+func removeRootIfEmpty() { datapath.RemoveDirIfEmpty(PinRoot) }
 
 // makePinDir makes an interface's pin directory.
 func makePinDir(dir string) error {

@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 
 	"github.com/xdplb/xdplb/internal/datapath"
 )
@@ -42,46 +41,15 @@ func pinDir(id uint64) string {
 	return filepath.Join(PinRoot, strconv.FormatUint(id, 10))
 }
 
-// lockPins makes the BPF file system's directory PinRoot if need be and
-// holds a lock until unlock, so that xdplb toa commands change pins one at
-// a time: two installs at once would both find no link and race to pin
-// one, and the loser's cleanup would take the winner's pins. The lock is
-// on the directory above PinRoot, because the last Remove takes PinRoot
-// away.
+// lockPins holds the lock on PinRoot while xdplb toa changes pins
+// (datapath.LockPinDir).
 func lockPins() (unlock func(), err error) {
-	transient, err := datapath.EnsureBPFFS("TOA pin directory", PinRoot)
-	if err != nil {
-		return nil, err
-	}
-	if transient != "" {
-		return nil, fmt.Errorf("the BPF file system at %s is private to this mount namespace: the reader would be "+
-			"detached when xdplb toa exits; run it in the host's mount namespace", PinRoot)
-	}
-	above := filepath.Dir(PinRoot)
-	root, err := os.Open(above)
-	if err != nil {
-		return nil, err
-	}
-	if err := unix.Flock(int(root.Fd()), unix.LOCK_EX); err != nil {
-		root.Close()
-		return nil, fmt.Errorf("lock %s: %w", above, err)
-	}
-	// A Remove may have taken PinRoot away while this one waited.
-	if err := os.Mkdir(PinRoot, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-		root.Close()
-		return nil, fmt.Errorf("make %s: %w", PinRoot, err)
-	}
-	return func() { root.Close() }, nil
+	return datapath.LockPinDir("TOA pin directory", PinRoot, "the reader would be detached")
 }
 
-// removeRootIfEmpty takes PinRoot away once no cgroup has the reader, so
-// that nothing of xdplb toa is left behind. A directory with anything in
-// it stays.
-func removeRootIfEmpty() {
-	if fi, err := os.Lstat(PinRoot); err == nil && fi.IsDir() {
-		os.Remove(PinRoot)
-	}
-}
+// removeRootIfEmpty takes PinRoot away once nothing of xdplb toa is
+// pinned below it.
+func removeRootIfEmpty() { datapath.RemoveDirIfEmpty(PinRoot) }
 
 // makePinDir makes the cgroup's pin directory.
 func makePinDir(id uint64) (string, error) {

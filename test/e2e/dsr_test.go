@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/xdplb/xdplb/internal/demo"
 	"github.com/xdplb/xdplb/internal/testbed"
 )
@@ -276,41 +274,9 @@ func waitBody(t *testing.T, e *env, url, body string, n int) {
 // client directly; dsr-l2 to the same backends is refused (not on a link).
 func TestDSRIPIP(t *testing.T) {
 	e := newEnv(t, "native")
-	router, err := e.ref.Segment.AddHost("rtr", routerIP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := router.Do(func() error {
-		for key, value := range map[string]string{
-			"net/ipv4/ip_forward": "1", "net/ipv4/conf/all/send_redirects": "0", "net/ipv4/conf/eth0/send_redirects": "0",
-		} {
-			if err := os.WriteFile(filepath.Join("/proc/sys", key), []byte(value), 0o644); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := router.AddAddr(netip.MustParsePrefix("10.30.0.1/24")); err != nil {
-		t.Fatal(err)
-	}
+	addRouter(t, e)
 	behind := []string{"10.30.0.2", "10.30.0.3"}
-	for i, rs := range []*testbed.Host{e.ref.RS1, e.ref.RS2} {
-		if err := rs.AddAddr(netip.MustParsePrefix(behind[i] + "/24")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := e.ref.LB.Do(func() error {
-		link, err := netlink.LinkByName("eth0")
-		if err != nil {
-			return err
-		}
-		return netlink.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index,
-			Dst: ipNet(netip.MustParsePrefix("10.30.0.0/24")), Gw: routerIP.AsSlice()})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	routeVia(t, e.ref.LB, "10.30.0.0/24", routerIP)
 	for _, rs := range []*testbed.Host{e.ref.RS1, e.ref.RS2} {
 		prepBackend(t, rs, "--vip", testbed.ReferenceVIP.String(), "--mode", "dsr-ipip")
 		decapOn(t, rs, testbed.ReferenceLB.String())
@@ -340,6 +306,38 @@ func TestDSRIPIP(t *testing.T) {
 		t.Fatalf("decap status: %v\n%s", err, out)
 	}
 	t.Logf("xdplb decap status on rs1:\n%s", out)
+}
+
+// addRouter adds rtr (172.19.0.1, and 10.30.0.1/24) to e's segment, a
+// router without redirects, and puts rs1 and rs2 behind it: 10.30.0.2 and
+// 10.30.0.3.
+func addRouter(t *testing.T, e *env) *testbed.Host {
+	t.Helper()
+	router, err := e.ref.Segment.AddHost("rtr", routerIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := router.Do(func() error {
+		for key, value := range map[string]string{
+			"net/ipv4/ip_forward": "1", "net/ipv4/conf/all/send_redirects": "0", "net/ipv4/conf/eth0/send_redirects": "0",
+		} {
+			if err := os.WriteFile(filepath.Join("/proc/sys", key), []byte(value), 0o644); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := router.AddAddr(netip.MustParsePrefix("10.30.0.1/24")); err != nil {
+		t.Fatal(err)
+	}
+	for i, rs := range []*testbed.Host{e.ref.RS1, e.ref.RS2} {
+		if err := rs.AddAddr(netip.MustParsePrefix(fmt.Sprintf("10.30.0.%d/24", i+2))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return router
 }
 
 // decapOn attaches `xdplb decap` to host's eth0 for packets from allow,

@@ -5,8 +5,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -46,25 +44,7 @@ const pmtuSize = 64 << 20
 // address). A 64 MiB upload and a 64 MiB download with DF complete.
 func TestPathMTUThroughRouter(t *testing.T) {
 	e := newEnv(t, "native")
-	router, err := e.ref.Segment.AddHost("rtr", routerIP)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := router.Do(func() error {
-		for key, value := range map[string]string{
-			"net/ipv4/ip_forward": "1", "net/ipv4/conf/all/send_redirects": "0", "net/ipv4/conf/eth0/send_redirects": "0",
-		} {
-			if err := os.WriteFile(filepath.Join("/proc/sys", key), []byte(value), 0o644); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := router.AddAddr(netip.MustParsePrefix("10.30.0.1/24")); err != nil {
-		t.Fatal(err)
-	}
+	router := addRouter(t, e)
 	// Locked MTUs: the kernel applies a route's MTU to what it forwards
 	// only then.
 	if err := router.Do(func() error {
@@ -82,10 +62,7 @@ func TestPathMTUThroughRouter(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	for i, rs := range []*testbed.Host{e.ref.RS1, e.ref.RS2} {
-		if err := rs.AddAddr(netip.MustParsePrefix(fmt.Sprintf("10.30.0.%d/24", i+2))); err != nil {
-			t.Fatal(err)
-		}
+	for _, rs := range []*testbed.Host{e.ref.RS1, e.ref.RS2} {
 		routeVia(t, rs, "10.40.0.0/24", netip.MustParseAddr("10.30.0.1"))
 		serveTCP(t, rs, ":8082", countBytes)
 		serveTCP(t, rs, ":8084", func(c net.Conn) error {
