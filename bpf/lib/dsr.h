@@ -202,7 +202,8 @@ static __always_inline int dsr_forward(struct xdp_md *ctx, struct packet *p, str
 	if (mode == FWD_DSR_L2) {
 		/* Routed, as it were: a ring that differs between two nodes
 		 * must not bounce a packet between them for ever. A tunnel
-		 * leaves the inner TTL to the far end, as IPIP does. */
+		 * leaves the inner TTL as it is, as IPVS's tunnelling does;
+		 * the loop rule keeps tunnels from bouncing. */
 		decrement_ttl(p->ip);
 		__builtin_memcpy(p->eth->h_dest, conn->hop_dmac, ETH_ALEN);
 		__builtin_memcpy(p->eth->h_source, conn->hop_smac, ETH_ALEN);

@@ -78,7 +78,8 @@ static __always_inline int icmp_budget_left(void)
 }
 
 /* A translation: the outer header's new addresses, the quoted packet's
- * new addresses and ports, and the next hop that way. */
+ * new addresses and ports, the next hop that way, and whether that is
+ * the backend. */
 struct icmp_way {
 	__be32 outer_src, outer_dst;
 	__be32 in_src, in_dst;
@@ -86,6 +87,7 @@ struct icmp_way {
 	__u32 ifindex;
 	__u8 dmac[ETH_ALEN];
 	__u8 smac[ETH_ALEN];
+	__u8 to_backend;
 };
 
 /* icmp_way_of finds the connection whose packet the error quotes (key:
@@ -98,7 +100,7 @@ static __always_inline int icmp_way_of(const struct ct_key *k, struct icmp_way *
 
 	if (rev) {
 		if (!rev->ifindex)
-			return 0; /* adopted, and no packet of its client seen yet */
+			return 0; /* adopted from a peer, its client's next hop not looked up yet */
 		w->outer_src = rev->client.daddr;
 		w->outer_dst = rev->client.saddr;
 		w->in_src = rev->client.saddr;
@@ -123,8 +125,19 @@ static __always_inline int icmp_way_of(const struct ct_key *k, struct icmp_way *
 	w->ifindex = fwd->hop_ifindex;
 	__builtin_memcpy(w->dmac, fwd->hop_dmac, ETH_ALEN);
 	__builtin_memcpy(w->smac, fwd->hop_smac, ETH_ALEN);
+	w->to_backend = 1;
 	return 1;
 }
+
+#define ICMP_PROT_UNREACH 2
+#define ICMP_PORT_UNREACH 3
+
+/* A "fragmentation needed" from the client's side lowers the backend's
+ * MTU towards the local address, which all the backend's connections
+ * through that address share: one client could shrink them all for the
+ * ten minutes the kernel keeps it (net.ipv4.route.mtu_expires). Below
+ * this, IPv6's minimum, it is not passed on. */
+#define ICMP_CLIENT_MTU_FLOOR 1280
 
 /* icmp_error handles an ICMP packet (parse_packet found one, not a
  * fragment): an error about a balanced connection is translated and sent
@@ -139,38 +152,57 @@ __attribute__((noinline)) int icmp_error(struct xdp_md *ctx)
 	struct iphdr *ip, *in;
 	struct icmp_way w = {};
 	struct ct_key k = {};
-	__u32 l2 = sizeof(*eth), ip_len, in_len, addr_delta, icmp_delta;
-	__u16 old_check, l4_old = 0, l4_new = 0;
+	__u32 l2 = sizeof(*eth), in_len, quote, addr_delta, icmp_delta;
+	__u16 old_check, l4_old = 0, l4_new = 0, vid = 0, tot_len;
 	__be16 *ports, *l4_csum = NULL;
 
 	if ((void *)(eth + 1) > end)
 		return verdict(R_PASS_TRUNCATED, XDP_PASS);
-	if (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD))
-		l2 += sizeof(struct vlan_tag);
+	if (eth->h_proto == bpf_htons(ETH_P_8021Q) || eth->h_proto == bpf_htons(ETH_P_8021AD)) {
+		struct vlan_tag *tag = (void *)(eth + 1);
+
+		if ((void *)(tag + 1) > end)
+			return verdict(R_PASS_TRUNCATED, XDP_PASS);
+		vid = bpf_ntohs(tag->tci) & 0x0fff;
+		l2 += sizeof(*tag);
+	}
 	ip = data + l2;
 	if ((void *)(ip + 1) > end)
 		return verdict(R_PASS_TRUNCATED, XDP_PASS);
-	ip_len = (ip->ihl * 4) & 0x3c;
-	if (ip_len < sizeof(*ip))
-		return verdict(R_PASS_BAD_HEADER, XDP_PASS);
-	icmp = (void *)ip + ip_len;
+	/* Options in the outer header (a source route) are the host's. */
+	if (ip->ihl != 5)
+		return verdict(R_PASS_ICMP, XDP_PASS);
+	icmp = (void *)(ip + 1);
 	if ((void *)(icmp + 1) > end)
 		return verdict(R_PASS_TRUNCATED, XDP_PASS);
 	if (icmp->type != ICMP_DEST_UNREACH && icmp->type != ICMP_TIME_EXCEEDED &&
 	    icmp->type != ICMP_PARAMETERPROB)
-		return verdict(R_PASS_NOT_L4, XDP_PASS);
+		return verdict(R_PASS_ICMP, XDP_PASS);
 	in = (void *)(icmp + 1);
 	if ((void *)(in + 1) > end)
 		return verdict(R_PASS_TRUNCATED, XDP_PASS);
 	in_len = (in->ihl * 4) & 0x3c;
-	if (in->version != 4 || in_len < sizeof(*in) ||
+	/* Only a first fragment (or a whole packet) starts with the ports. */
+	if (in->version != 4 || in_len < sizeof(*in) || (in->frag_off & bpf_htons(IP_OFFSET)) ||
 	    (in->protocol != IPPROTO_TCP && in->protocol != IPPROTO_UDP))
-		return verdict(R_PASS_NOT_L4, XDP_PASS);
+		return verdict(R_PASS_ICMP, XDP_PASS);
 	/* RFC 792: the quote holds at least 8 bytes of the transport header:
-	 * the ports, and for UDP the checksum too. */
+	 * the ports, and for UDP the checksum too. What lies past the
+	 * datagram's own length is no part of it. */
+	tot_len = bpf_ntohs(ip->tot_len);
+	if ((void *)ip + tot_len > end || tot_len < sizeof(*ip) + sizeof(*icmp) + in_len + 8)
+		return verdict(R_PASS_BAD_HEADER, XDP_PASS);
+	quote = tot_len - sizeof(*ip) - sizeof(*icmp) - in_len;
 	ports = (void *)in + in_len;
 	if ((void *)ports + 8 > end)
 		return verdict(R_PASS_TRUNCATED, XDP_PASS);
+	/* An error is about a packet its receiver sent; and a protocol or
+	 * port unreachable comes from the host the packet was for. Else it
+	 * is forged, or not about a connection here. */
+	if (ip->daddr != in->saddr ||
+	    (icmp->type == ICMP_DEST_UNREACH && (icmp->code == ICMP_PROT_UNREACH || icmp->code == ICMP_PORT_UNREACH) &&
+	     ip->saddr != in->daddr))
+		return verdict(R_PASS_ICMP, XDP_PASS);
 
 	k.saddr = in->daddr;
 	k.daddr = in->saddr;
@@ -178,11 +210,16 @@ __attribute__((noinline)) int icmp_error(struct xdp_md *ctx)
 	k.dport = ports[0];
 	k.proto = in->protocol;
 	if (!icmp_way_of(&k, &w))
-		return verdict(R_PASS_NOT_L4, XDP_PASS);
-	if (!addressed_to_us(ctx, eth))
+		return verdict(R_PASS_ICMP, XDP_PASS);
+	if (!addressed_to_us(ctx, eth) || !vlan_is_ours(ctx, vid))
 		return verdict(R_PASS_NOT_OURS, XDP_PASS);
+	if (!ipv4_csum_ok(ip, end))
+		return verdict(R_PASS_BAD_CHECKSUM, XDP_PASS);
 	if (ip->ttl <= 1)
 		return verdict(R_DROP_TTL, XDP_DROP);
+	if (w.to_backend && icmp->type == ICMP_DEST_UNREACH && icmp->code == ICMP_FRAG_NEEDED &&
+	    (bpf_ntohl(icmp->rest) & 0xffff) < ICMP_CLIENT_MTU_FLOOR)
+		return verdict(R_DROP_ICMP_LOW_MTU, XDP_DROP);
 	if (!icmp_budget_left())
 		return verdict(R_PASS_ICMP_RATE, XDP_PASS);
 
@@ -190,7 +227,7 @@ __attribute__((noinline)) int icmp_error(struct xdp_md *ctx)
 	 * always, TCP's with 18 bytes or more; a UDP 0 means none). */
 	if (in->protocol == IPPROTO_UDP && ports[3] != 0)
 		l4_csum = &ports[3];
-	else if (in->protocol == IPPROTO_TCP && (void *)ports + 18 <= end)
+	else if (in->protocol == IPPROTO_TCP && quote >= 18 && (void *)ports + 18 <= end)
 		l4_csum = &ports[8];
 
 	addr_delta = csum_delta32(0, bpf_ntohl(in->saddr), bpf_ntohl(w.in_src));

@@ -106,9 +106,10 @@ static __always_inline int answer_too_big(struct xdp_md *ctx, const struct packe
 	return reply_frag_needed(ctx, p, mtu, sizeof(struct ethhdr));
 }
 
-/* Packets up to this size (the datagram every IPv4 host takes, RFC 791)
- * are not measured: no link carries less, and they are most of what a
- * connection sends besides its full-size segments. */
+/* Packets up to this size (the datagram every IPv4 host must take, RFC
+ * 791) are not measured: links with a smaller MTU, legal down to 68, are
+ * all but extinct, and small packets are most of what a connection sends
+ * besides its full-size segments. */
 #define ALWAYS_FITS 576
 
 /* fits_device makes sure the packet, as long as it is, fits the MTU of
@@ -123,7 +124,9 @@ static __always_inline int fits_device(struct xdp_md *ctx, const struct packet *
 		return CONTINUE;
 	/* Given an L3 length, the helper compares it with the MTU alone
 	 * (a VLAN tag is not counted against it), and returns the MTU. */
-	if (bpf_check_mtu(ctx, ifindex, &mtu, 0, 0) == BPF_MTU_CHK_RET_SUCCESS)
+	/* An error (a device gone) is not "too big": the packet goes on,
+	 * and meets whatever the device's absence means. */
+	if (bpf_check_mtu(ctx, ifindex, &mtu, 0, 0) != BPF_MTU_CHK_RET_FRAG_NEEDED)
 		return CONTINUE;
 	return answer_too_big(ctx, p, mtu);
 }

@@ -252,6 +252,8 @@ enum reason {
 	R_FWD_FRAG_NEEDED,   /* too big for the way on, DF set: answered with ICMP "fragmentation needed" */
 	R_FWD_ICMP_ERROR,    /* an ICMP error about a balanced connection, translated for its other side */
 	R_PASS_ICMP_RATE,    /* one over the per-CPU budget for translating them: to the host */
+	R_PASS_ICMP,         /* ICMP that is no error about a balanced connection: the host's */
+	R_DROP_ICMP_LOW_MTU, /* a client side's "fragmentation needed" below 1280: not passed to the backend */
 	R_MAX,
 };
 

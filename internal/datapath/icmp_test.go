@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 )
@@ -121,36 +122,75 @@ func TestICMPFromClientSide(t *testing.T) {
 }
 
 // TestICMPNotOurs: errors about no balanced connection, echo requests to
-// the VIP and errors quoting something else than TCP or UDP pass to the
-// host unchanged; an error to another MAC is not forwarded.
+// the VIP, and errors whose addresses do not fit what they quote (forged,
+// or not about a connection here) pass to the host unchanged; an error in
+// a frame not for this host, or with a bad header checksum, is not
+// forwarded; a client side's "fragmentation needed" below 1280 is dropped.
 func TestICMPNotOurs(t *testing.T) {
 	f := newFixture(t, 10000, 10999)
 	local := f.openTCP(t)
+	router := netip.MustParseAddr("172.19.0.1")
 	stranger := frame{srcMAC: lbMAC, dstMAC: rs1MAC, src: ap("172.19.0.5:10999"), dst: rs1HTTP, ack: true}
-	f.run(t, icmpError(t, routerMAC, lbMAC, netip.MustParseAddr("172.19.0.1"), localAddr, 3, 4, 1400, quoteOf(stranger.bytes(t))),
-		f.lb0.ifindex, xdpPass, nil, "pass_not_l4")
-	f.run(t, icmpError(t, clientMAC, lbMAC, client.Addr(), vip, 8, 0, 0, []byte("ping")), f.lb0.ifindex, xdpPass, nil, "pass_not_l4")
+	f.run(t, icmpError(t, routerMAC, lbMAC, router, localAddr, 3, 4, 1400, quoteOf(stranger.bytes(t))),
+		f.lb0.ifindex, xdpPass, nil, "pass_icmp")
+	f.run(t, icmpError(t, clientMAC, lbMAC, client.Addr(), vip, 8, 0, 0, []byte("ping")), f.lb0.ifindex, xdpPass, nil, "pass_icmp")
+
 	asSent := frame{srcMAC: lbMAC, dstMAC: rs1MAC, src: local, dst: rs1HTTP, ack: true}
-	foreign := icmpError(t, routerMAC, mac("02:00:00:00:00:77"), netip.MustParseAddr("172.19.0.1"), localAddr, 3, 4, 1400, quoteOf(asSent.bytes(t)))
+	quote := quoteOf(asSent.bytes(t))
+	// To the VIP, though about a packet the local address sent.
+	f.run(t, icmpError(t, routerMAC, lbMAC, router, vip, 3, 4, 1400, quote), f.lb0.ifindex, xdpPass, nil, "pass_icmp")
+	// A port unreachable from another host than the packet's.
+	f.run(t, icmpError(t, routerMAC, lbMAC, router, localAddr, 3, 3, 0, quote), f.lb0.ifindex, xdpPass, nil, "pass_icmp")
+	// About a later fragment: no ports where they would be.
+	later := append([]byte(nil), quote...)
+	later[6], later[7] = 0x00, 0xb9
+	later[10], later[11] = 0, 0
+	sum := ipChecksum(later[:20])
+	later[10], later[11] = byte(sum>>8), byte(sum)
+	f.run(t, icmpError(t, routerMAC, lbMAC, router, localAddr, 3, 4, 1400, later), f.lb0.ifindex, xdpPass, nil, "pass_icmp")
+
+	foreign := icmpError(t, routerMAC, mac("02:00:00:00:00:77"), router, localAddr, 3, 4, 1400, quote)
 	f.run(t, foreign, f.lb0.ifindex, xdpPass, nil, "pass_not_ours")
-	cut := icmpError(t, routerMAC, lbMAC, netip.MustParseAddr("172.19.0.1"), localAddr, 3, 4, 1400, quoteOf(asSent.bytes(t))[:24])
-	f.run(t, cut, f.lb0.ifindex, xdpPass, nil, "pass_truncated")
+	bad := icmpError(t, routerMAC, lbMAC, router, localAddr, 3, 4, 1400, quote)
+	bad[14+10] ^= 0xff
+	f.run(t, bad, f.lb0.ifindex, xdpPass, nil, "pass_bad_checksum")
+	cut := icmpError(t, routerMAC, lbMAC, router, localAddr, 3, 4, 1400, quote[:24])
+	f.run(t, cut, f.lb0.ifindex, xdpPass, nil, "pass_bad_header")
+
+	reply := frame{srcMAC: lbMAC, dstMAC: clientMAC, src: vip80, dst: client, ack: true, seq: 5000}
+	low := icmpError(t, routerMAC, lbMAC, router, vip, 3, 4, 1000, quoteOf(reply.bytes(t)))
+	f.run(t, low, f.lb0.ifindex, xdpDrop, nil, "drop_icmp_low_mtu")
 }
 
-// TestICMPBudget: past a burst of translations, errors go to the host
-// (counted) until the budget refills.
-func TestICMPBudget(t *testing.T) {
-	f := newFixture(t, 10000, 10999)
-	local := f.openTCP(t)
-	asSent := frame{srcMAC: lbMAC, dstMAC: rs1MAC, src: local, dst: rs1HTTP, ack: true, seq: 2}
-	in := icmpError(t, routerMAC, lbMAC, netip.MustParseAddr("172.19.0.1"), localAddr, 3, 4, 1400, quoteOf(asSent.bytes(t)))
+// icmpBudget is struct icmp_budget (bpf/lib/icmp.h).
+type icmpBudget struct{ Last, Tokens uint64 }
+
+// setICMPBudget gives every CPU tokens, last added at last.
+func (f *fixture) setICMPBudget(t *testing.T, last, tokens uint64) {
+	t.Helper()
+	n, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := make([]icmpBudget, n)
+	for i := range vals {
+		vals[i] = icmpBudget{Last: last, Tokens: tokens}
+	}
+	if err := f.dp.objs.IcmpBudget.Update(uint32(0), vals, ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sendErrors runs in n times and returns how many were translated and how
+// many passed over the budget.
+func (f *fixture) sendErrors(t *testing.T, in []byte, n int) (translated, passed uint64) {
+	t.Helper()
 	before, err := f.dp.Reasons()
 	if err != nil {
 		t.Fatal(err)
 	}
-	const sent = 300
 	f.nt.do(func() {
-		for range sent {
+		for range n {
 			if _, _, _, err = f.dp.Run(in, f.lb0.ifindex, 1); err != nil {
 				return
 			}
@@ -165,8 +205,25 @@ func TestICMPBudget(t *testing.T) {
 	}
 	fwd, _ := ReasonByName("fwd_icmp_error")
 	rate, _ := ReasonByName("pass_icmp_rate")
-	translated, passed := after[fwd]-before[fwd], after[rate]-before[rate]
-	if translated+passed != sent || translated < 100 || passed == 0 {
-		t.Errorf("%d errors: %d translated, %d passed over the budget; want at least the burst (100) translated and some passed", sent, translated, passed)
+	return after[fwd] - before[fwd], after[rate] - before[rate]
+}
+
+// TestICMPBudget: with the budget spent, errors go to the host (counted);
+// it refills by one a millisecond.
+func TestICMPBudget(t *testing.T) {
+	f := newFixture(t, 10000, 10999)
+	local := f.openTCP(t)
+	asSent := frame{srcMAC: lbMAC, dstMAC: rs1MAC, src: local, dst: rs1HTTP, ack: true, seq: 2}
+	in := icmpError(t, routerMAC, lbMAC, netip.MustParseAddr("172.19.0.1"), localAddr, 3, 4, 1400, quoteOf(asSent.bytes(t)))
+
+	f.setICMPBudget(t, Now(), 0)
+	translated, passed := f.sendErrors(t, in, 100)
+	if passed == 0 || translated+passed != 100 {
+		t.Errorf("budget spent: %d translated, %d passed; want most passed", translated, passed)
+	}
+	f.setICMPBudget(t, Now()-50e6, 0) // 50 ms ago: 50 tokens to come
+	translated, passed = f.sendErrors(t, in, 100)
+	if translated < 50 || passed == 0 || translated+passed != 100 {
+		t.Errorf("50 ms of refill: %d translated, %d passed; want at least 50 translated, the rest passed", translated, passed)
 	}
 }

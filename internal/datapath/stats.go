@@ -57,6 +57,8 @@ var reasonInfo = map[xdplbReason]reasonText{
 	xdplbReasonR_FWD_FRAG_NEEDED:         {"fwd_frag_needed", "too big for the way on (route, device, or DSR tunnel), with DF: answered with ICMP \"fragmentation needed\" and the MTU left (RFC 1191)"},
 	xdplbReasonR_FWD_ICMP_ERROR:          {"fwd_icmp_error", "an ICMP error about a balanced connection, translated and sent to its other side (client or backend)"},
 	xdplbReasonR_PASS_ICMP_RATE:          {"pass_icmp_rate", "an ICMP error about a balanced connection over the per-CPU budget for translating them: to the host"},
+	xdplbReasonR_PASS_ICMP:               {"pass_icmp", "ICMP that is no error about a balanced connection (echo, an error about the host's own traffic, a forged one): to the host"},
+	xdplbReasonR_DROP_ICMP_LOW_MTU:       {"drop_icmp_low_mtu", "a \"fragmentation needed\" from the client's side announcing less than 1280: not passed to the backend, whose MTU towards the local address all its connections through it share"},
 }
 
 func init() {

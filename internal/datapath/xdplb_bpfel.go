@@ -255,7 +255,9 @@ const (
 	xdplbReasonR_FWD_FRAG_NEEDED         xdplbReason = 39
 	xdplbReasonR_FWD_ICMP_ERROR          xdplbReason = 40
 	xdplbReasonR_PASS_ICMP_RATE          xdplbReason = 41
-	xdplbReasonR_MAX                     xdplbReason = 42
+	xdplbReasonR_PASS_ICMP               xdplbReason = 42
+	xdplbReasonR_DROP_ICMP_LOW_MTU       xdplbReason = 43
+	xdplbReasonR_MAX                     xdplbReason = 44
 )
 
 type xdplbSchedKind uint32

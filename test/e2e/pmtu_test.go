@@ -36,16 +36,19 @@ const pmtuServices = `  - name: sink
 const pmtuSize = 64 << 20
 
 // TestPathMTUThroughRouter: the backends sit behind a router (rtr) whose
-// links towards them, and back towards the balancer's local address, take
-// 1400 bytes; everything else takes 1500. The router tells the balancer's
+// link towards them takes 1400 bytes; everything else takes 1500 (the
+// backends answer the balancer's local address, 10.40.0.5, through the
+// router too). The router tells the balancer's
 // local address that the client's full-size segments are too big; the
 // balancer must pass that on to the client, translated, or the upload
 // stalls (a PMTU black hole: the kernel has no socket for the local
-// address). A 64 MiB upload and a 64 MiB download with DF complete.
+// address). Then the client's side gets a 1400-byte hop too, and the
+// router's errors about the download, sent to the VIP, must reach the
+// backend. A 64 MiB upload and a 64 MiB download with DF complete.
 func TestPathMTUThroughRouter(t *testing.T) {
 	e := newEnv(t, "native")
 	router := addRouter(t, e)
-	// Locked MTUs: the kernel applies a route's MTU to what it forwards
+	// A locked MTU: the kernel applies a route's MTU to what it forwards
 	// only then.
 	if err := router.Do(func() error {
 		link, err := netlink.LinkByName("eth0")
@@ -58,7 +61,7 @@ func TestPathMTUThroughRouter(t *testing.T) {
 			return err
 		}
 		return netlink.RouteAdd(&netlink.Route{LinkIndex: idx, Dst: ipNet(netip.MustParsePrefix("10.40.0.0/24")),
-			Gw: testbed.ReferenceLB.AsSlice(), MTU: 1400, MTULock: true})
+			Gw: testbed.ReferenceLB.AsSlice()})
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +83,27 @@ func TestPathMTUThroughRouter(t *testing.T) {
 	if n := ctReason(t, ctStats(t, e), "fwd_icmp_error") - before; n == 0 {
 		t.Errorf("fwd_icmp_error did not move: the router's fragmentation-needed never reached the client?")
 	}
+
+	// Now the client reaches the VIP through the router too, whose link
+	// back to the client takes 1400: the router tells the VIP that the
+	// backend's full-size segments are too big, and the balancer must
+	// pass that on to the backend, or the download stalls.
+	routeVia(t, e.ref.Client, "172.19.0.10/32", routerIP)
+	if err := router.Do(func() error {
+		link, err := netlink.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		return netlink.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index, Dst: ipNet(netip.PrefixFrom(testbed.ReferenceClient, 32)),
+			Scope: netlink.SCOPE_LINK, MTU: 1400, MTULock: true})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before = ctReason(t, ctStats(t, e), "fwd_icmp_error")
 	download(t, e, "172.19.0.10:8084", pmtuSize)
+	if n := ctReason(t, ctStats(t, e), "fwd_icmp_error") - before; n == 0 {
+		t.Errorf("fwd_icmp_error did not move: the router's fragmentation-needed never reached the backend?")
+	}
 }
 
 // routeVia adds a route to prefix through gw on host.
