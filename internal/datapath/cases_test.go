@@ -90,9 +90,13 @@ func TestNotForAService(t *testing.T) {
 	arp = append(arp, make([]byte, 28)...)
 	f.run(t, arp, f.lb0.ifindex, xdpPass, nil, "pass_not_ipv4")
 
+	gre := ssh.bytes(t)
+	gre[14+9] = 47 // protocol GRE; nothing below reads the rest
+	f.run(t, gre, f.lb0.ifindex, xdpPass, nil, "pass_not_l4")
+
 	icmp := ssh.bytes(t)
-	icmp[14+9] = 1 // protocol ICMP; nothing below reads the rest
-	f.run(t, icmp, f.lb0.ifindex, xdpPass, nil, "pass_not_l4")
+	icmp[14+9] = 1 // protocol ICMP, type 0x9c: no error
+	f.run(t, icmp, f.lb0.ifindex, xdpPass, nil, "pass_icmp")
 }
 
 // TestDrops covers every reason a packet to a service is dropped.
