@@ -165,7 +165,7 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 	struct ct_fwd conn = {}, *fwd;
 	struct ct_key fk = {};
 	struct tuple to;
-	int ret, refresh = 1;
+	int ret, refresh = 1, measured = 0;
 
 	ret = check_forwardable(ctx, p);
 	if (ret >= 0)
@@ -191,6 +191,14 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 		enum ct_state was = fwd->state;
 		int dsr = conn_fwd_mode(fwd) != FWD_FULLNAT;
 
+		/* A packet too big for the way on is answered before it moves
+		 * the connection on. */
+		if (!dsr && fwd->hop_ifindex) {
+			ret = fits_device(ctx, p, fwd->hop_ifindex);
+			if (ret >= 0)
+				return ret;
+			measured = 1;
+		}
 		/* DSR sees only the client's side: nothing to judge it by. */
 		ret = ends_or_restarts(p) && !dsr ? check_client_segment(ctx, p, &fk, fwd) : SEQ_ACT;
 		if (ret == SEQ_REFUSE)
@@ -225,9 +233,11 @@ static __always_inline int from_client(struct xdp_md *ctx, struct packet *p,
 	ret = connection_hop(ctx, p, &to, &conn, fwd, refresh, (struct hop_need){});
 	if (ret >= 0)
 		return ret;
-	ret = fits_device(ctx, p, conn.hop_ifindex);
-	if (ret >= 0)
-		return ret;
+	if (!measured) {
+		ret = fits_device(ctx, p, conn.hop_ifindex);
+		if (ret >= 0)
+			return ret;
+	}
 	if (p->proto == IPPROTO_TCP && sends_toa(conn.svc_id)) {
 		ret = toa_forward(ctx, p, &to);
 		if (ret >= 0)

@@ -232,7 +232,7 @@ func (d *Daemon) start(ctx context.Context) (err error) {
 	if err := errors.Join(setSYNProtection(dp, cfg.SYNProtection), newSYNKey(dp)); err != nil {
 		return err
 	}
-	if err := setDSR(dp, cfg.DSR); err != nil {
+	if err := setDSR(dp, cfg.DSR, d.log); err != nil {
 		return err
 	}
 	if d.cluster != nil {

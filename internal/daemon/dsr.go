@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
@@ -17,10 +18,14 @@ import (
 // setDSR writes the node's direct server return settings to the datapath,
 // and this host's addresses, which tell the backends a DSR service passes
 // to the host's own stack (co-located mode) from the ones it sends on.
-func setDSR(dp *datapath.Datapath, c config.DSR) error {
+func setDSR(dp *datapath.Datapath, c config.DSR, log *slog.Logger) error {
 	addrs, err := hostnet.HostAddrs()
 	if err != nil {
 		return fmt.Errorf("find this host's addresses for DSR: %w", err)
+	}
+	if c.EncapSource.IsValid() && !slices.Contains(addrs, c.EncapSource) {
+		log.Warn("dsr.encap_source is not an address of this host: backends answer health checks to it, "+
+			"and their decapsulators allow it, so tunnels and checks fail unless it is added", "encap_source", c.EncapSource)
 	}
 	if err := dp.SetHostAddrs(addrs); err != nil {
 		return err

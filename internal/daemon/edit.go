@@ -170,13 +170,13 @@ func (d *Daemon) reload(source string) (api.ReloadResult, error) {
 	}
 	// The host's addresses are read again with every reload, changed
 	// settings or not: a co-located node's own backend may have come.
-	if err := setDSR(d.dp, next.DSR); err != nil {
-		return res, errors.Join(err, setDSR(d.dp, cur.DSR), d.undoSYN(synChanged, cur))
+	if err := setDSR(d.dp, next.DSR, d.log); err != nil {
+		return res, errors.Join(err, setDSR(d.dp, cur.DSR, d.log), d.undoSYN(synChanged, cur))
 	}
 	dsrChanged := !reflect.DeepEqual(cur.DSR, next.DSR)
 	if localChanged {
 		if err := d.setLocal(next.Local); err != nil {
-			return res, errors.Join(err, d.setLocal(cur.Local), d.undoSYN(synChanged, cur), setDSR(d.dp, cur.DSR))
+			return res, errors.Join(err, d.setLocal(cur.Local), d.undoSYN(synChanged, cur), setDSR(d.dp, cur.DSR, d.log))
 		}
 		res.Applied = append(res.Applied, "local")
 	}
@@ -185,7 +185,7 @@ func (d *Daemon) reload(source string) (api.ReloadResult, error) {
 		if localChanged {
 			err = errors.Join(err, d.setLocal(cur.Local))
 		}
-		return api.ReloadResult{}, errors.Join(err, d.undoSYN(synChanged, cur), setDSR(d.dp, cur.DSR))
+		return api.ReloadResult{}, errors.Join(err, d.undoSYN(synChanged, cur), setDSR(d.dp, cur.DSR, d.log))
 	}
 	d.fileDigest = digest
 	d.audit(source, config.Diff(cur, d.cfg))

@@ -78,6 +78,14 @@ func TestTooBigForTheDevice(t *testing.T) {
 	big := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: svc, ack: true, seq: 2, payload: make([]byte, 1460)}
 	in := big.bytes(t)
 	f.run(t, in, f.lb0.ifindex, xdpTX, fragNeeded(t, 0, quoteOf(in), 1400, client.Addr()), "fwd_frag_needed")
+	// Answered, not forwarded: a FIN in it does not end the connection.
+	bigFIN := big
+	bigFIN.fin = true
+	finIn := bigFIN.bytes(t)
+	f.run(t, finIn, f.lb0.ifindex, xdpTX, fragNeeded(t, 0, quoteOf(finIn), 1400, client.Addr()), "fwd_frag_needed")
+	if fwd := f.forwardTo(t, client, 84); State(fwd.State) != StateEstablished {
+		t.Errorf("state after a FIN answered as too big: %s, want ESTABLISHED", State(fwd.State))
+	}
 	noDF := append([]byte(nil), in...)
 	noDF[14+6] &^= 0x40
 	noDF[14+10], noDF[14+11] = 0, 0

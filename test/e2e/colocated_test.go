@@ -158,6 +158,12 @@ func TestColocated(t *testing.T) {
 	if othersFlowing < others*99/100 {
 		t.Errorf("%d of the other nodes' %d streams flow, want at least 99 %%", othersFlowing, others)
 	}
+
+	// Every stream ends whole, and all the way through not one packet
+	// was balanced twice.
+	streams.finish(t)
+	time.Sleep(500 * time.Millisecond)
+	checkBalancedOnce(t, nodes)
 }
 
 // startNodeOn starts a balancer on host with the config config(dir).
