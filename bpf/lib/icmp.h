@@ -27,6 +27,7 @@
 #include "parse.h"
 #include "csum.h"
 #include "nat.h"
+#include "fib.h"
 #include "sanity.h"
 #include "toobig.h"
 
@@ -90,23 +91,43 @@ struct icmp_way {
 	__u8 to_backend;
 };
 
+/* icmp_fib_hop asks the FIB for the next hop from src to dst, for a
+ * connection adopted from a peer whose half here has none yet (it has
+ * seen no packet of that side): a peer's connection is as much the
+ * balancer's as its own. */
+static __always_inline int icmp_fib_hop(struct xdp_md *ctx, __be32 src, __be32 dst, struct icmp_way *w)
+{
+	struct bpf_fib_lookup fib = {};
+
+	fib.family = AF_INET;
+	fib.ipv4_src = src;
+	fib.ipv4_dst = dst;
+	fib.ifindex = ctx->ingress_ifindex;
+	if (bpf_fib_lookup(ctx, &fib, sizeof(fib), 0) != BPF_FIB_LKUP_RET_SUCCESS)
+		return 0;
+	w->ifindex = fib.ifindex;
+	__builtin_memcpy(w->dmac, fib.dmac, ETH_ALEN);
+	__builtin_memcpy(w->smac, fib.smac, ETH_ALEN);
+	return 1;
+}
+
 /* icmp_way_of finds the connection whose packet the error quotes (key:
  * the quoted tuple turned around, which is how either conntrack half is
- * keyed) and the way to its other side; 0 if none, or none known yet. */
-static __always_inline int icmp_way_of(const struct ct_key *k, struct icmp_way *w)
+ * keyed) and the way to its other side; 0 if none, or no way there. */
+static __always_inline int icmp_way_of(struct xdp_md *ctx, const struct ct_key *k, struct icmp_way *w)
 {
 	const struct ct_rev *rev = bpf_map_lookup_elem(&ct_reverse, k);
 	const struct ct_fwd *fwd;
 
 	if (rev) {
-		if (!rev->ifindex)
-			return 0; /* adopted from a peer, its client's next hop not looked up yet */
 		w->outer_src = rev->client.daddr;
 		w->outer_dst = rev->client.saddr;
 		w->in_src = rev->client.saddr;
 		w->in_dst = rev->client.daddr;
 		w->in_sport = rev->client.sport;
 		w->in_dport = rev->client.dport;
+		if (!rev->ifindex)
+			return icmp_fib_hop(ctx, w->outer_src, w->outer_dst, w);
 		w->ifindex = rev->ifindex;
 		__builtin_memcpy(w->dmac, rev->client_mac, ETH_ALEN);
 		__builtin_memcpy(w->smac, rev->lb_mac, ETH_ALEN);
@@ -114,7 +135,7 @@ static __always_inline int icmp_way_of(const struct ct_key *k, struct icmp_way *
 	}
 	fwd = bpf_map_lookup_elem(&ct_forward, k);
 	/* A DSR connection's answers never came through here. */
-	if (!fwd || (fwd->flags & CT_FWD_MODE) || !fwd->hop_ifindex)
+	if (!fwd || (fwd->flags & CT_FWD_MODE))
 		return 0;
 	w->outer_src = fwd->local_addr;
 	w->outer_dst = fwd->backend_addr;
@@ -122,10 +143,12 @@ static __always_inline int icmp_way_of(const struct ct_key *k, struct icmp_way *
 	w->in_dst = fwd->local_addr;
 	w->in_sport = fwd->backend_port;
 	w->in_dport = fwd->local_port;
+	w->to_backend = 1;
+	if (!fwd->hop_ifindex)
+		return icmp_fib_hop(ctx, w->outer_src, w->outer_dst, w);
 	w->ifindex = fwd->hop_ifindex;
 	__builtin_memcpy(w->dmac, fwd->hop_dmac, ETH_ALEN);
 	__builtin_memcpy(w->smac, fwd->hop_smac, ETH_ALEN);
-	w->to_backend = 1;
 	return 1;
 }
 
@@ -204,17 +227,17 @@ __attribute__((noinline)) int icmp_error(struct xdp_md *ctx)
 	     ip->saddr != in->daddr))
 		return verdict(R_PASS_ICMP, XDP_PASS);
 
+	if (!addressed_to_us(ctx, eth) || !vlan_is_ours(ctx, vid))
+		return verdict(R_PASS_NOT_OURS, XDP_PASS);
+	if (!ipv4_csum_ok(ip, end))
+		return verdict(R_PASS_BAD_CHECKSUM, XDP_PASS);
 	k.saddr = in->daddr;
 	k.daddr = in->saddr;
 	k.sport = ports[1];
 	k.dport = ports[0];
 	k.proto = in->protocol;
-	if (!icmp_way_of(&k, &w))
+	if (!icmp_way_of(ctx, &k, &w))
 		return verdict(R_PASS_ICMP, XDP_PASS);
-	if (!addressed_to_us(ctx, eth) || !vlan_is_ours(ctx, vid))
-		return verdict(R_PASS_NOT_OURS, XDP_PASS);
-	if (!ipv4_csum_ok(ip, end))
-		return verdict(R_PASS_BAD_CHECKSUM, XDP_PASS);
 	if (ip->ttl <= 1)
 		return verdict(R_DROP_TTL, XDP_DROP);
 	if (w.to_backend && icmp->type == ICMP_DEST_UNREACH && icmp->code == ICMP_FRAG_NEEDED &&

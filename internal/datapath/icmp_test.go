@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+	"github.com/vishvananda/netlink"
 )
 
 var routerMAC = mac("02:00:00:00:00:0a")
@@ -226,4 +227,39 @@ func TestICMPBudget(t *testing.T) {
 	if translated < 50 || passed == 0 || translated+passed != 100 {
 		t.Errorf("50 ms of refill: %d translated, %d passed; want at least 50 translated, the rest passed", translated, passed)
 	}
+}
+
+// TestICMPAdopted: a connection adopted from a peer has no next hop here
+// for a side it has not seen a packet of yet; an error about it still
+// reaches that side, by the FIB.
+func TestICMPAdopted(t *testing.T) {
+	f := newFixture(t, 10000, 10999)
+	var err error
+	f.nt.do(func() {
+		err = netlink.NeighAdd(&netlink.Neigh{LinkIndex: f.lb0.ifindex, Family: netlink.FAMILY_V4,
+			State: netlink.NUD_PERMANENT, IP: client.Addr().AsSlice(), HardwareAddr: clientMAC})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := ap("172.19.0.5:10500")
+	res, err := f.dp.Adopt([]Adopted{{
+		SyncRecord: SyncRecord{Client: FlowKey{Src: client, Dst: vip80, Proto: TCP}, Local: local, Backend: rs1HTTP,
+			FwdState: StateEstablished, RevState: StateEstablished},
+		ServiceID: 0, BackendID: 0, Origin: 3, LastSeen: Now(),
+	}})
+	if err != nil || res.Created != 1 {
+		t.Fatalf("adopt: %+v, %v", res, err)
+	}
+	router := netip.MustParseAddr("172.19.0.1")
+
+	toClient := frame{srcMAC: lbMAC, dstMAC: clientMAC, src: vip80, dst: client, ack: true, seq: 5000}
+	fromBackend := frame{srcMAC: rs1MAC, dstMAC: lbMAC, src: rs1HTTP, dst: local, ack: true, seq: 5000, ttl: 63}
+	f.run(t, icmpError(t, routerMAC, lbMAC, router, vip, 3, 4, 1300, quoteOf(toClient.bytes(t))), f.lb0.ifindex, xdpTX,
+		icmpError(t, lbMAC, rs1MAC, localAddr, rs1HTTP.Addr(), 3, 4, 1300, quoteOf(fromBackend.bytes(t))), "fwd_icmp_error")
+
+	toBackend := frame{srcMAC: lbMAC, dstMAC: rs1MAC, src: local, dst: rs1HTTP, ack: true, seq: 2}
+	fromClient := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: client, dst: vip80, ack: true, seq: 2, ttl: 63}
+	f.run(t, icmpError(t, routerMAC, lbMAC, router, localAddr, 3, 4, 1400, quoteOf(toBackend.bytes(t))), f.lb0.ifindex, xdpTX,
+		icmpError(t, lbMAC, clientMAC, vip, client.Addr(), 3, 4, 1400, quoteOf(fromClient.bytes(t))), "fwd_icmp_error")
 }
