@@ -105,8 +105,9 @@ static __always_inline int encapsulate(struct xdp_md *ctx, const struct packet *
 
 	/* Measured against the device's MTU (tunnel_mtu) for every packet:
 	 * the FIB is asked only once a second. XDP cannot fragment: without
-	 * DF the packet is lost. */
-	if (inner_len + grow > mtu) {
+	 * DF the packet is lost. An MTU of 0 was not told (a device gone
+	 * since the lookup): the packet goes, and the next lookup knows. */
+	if (mtu && inner_len + grow > mtu) {
 		if (!df || mtu <= grow)
 			return verdict(R_DROP_TOO_BIG, XDP_DROP);
 		return reply_frag_needed(ctx, p, mtu - grow, l2);

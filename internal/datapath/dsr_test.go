@@ -283,6 +283,17 @@ func TestDSRTooBig(t *testing.T) {
 	binary.BigEndian.PutUint16(noDF[14+10:], 0)
 	binary.BigEndian.PutUint16(noDF[14+10:], ipChecksum(noDF[14:34]))
 	f.run(t, noDF, f.lb0.ifindex, xdpDrop, nil, "drop_too_big")
+
+	// A tunnel whose device is gone since its next hop was looked up has
+	// no MTU to tell (0): its packets are not measured until the next
+	// lookup, rather than all dropped.
+	fk := xdplbCtKey{Saddr: mustBE32(c.Addr()), Daddr: mustBE32(vip), Sport: be16(c.Port()), Dport: be16(90), Proto: TCP}
+	fwd := f.dsrForward(t, c, 90)
+	fwd.LocalAddr, fwd.HopIfindex = 0, 9999
+	if err := f.dp.objs.CtForward.Put(fk, fwd); err != nil {
+		t.Fatal(err)
+	}
+	f.run(t, bigIn, f.lb0.ifindex, xdpRedirect, encapsulated(t, rs1MAC, rs1HTTP.Addr(), false, 0, bigIn[14:]), "fwd_encap")
 }
 
 // TestDSRTagged: a VLAN-tagged frame keeps its tag in front of the outer
