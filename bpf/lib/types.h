@@ -212,7 +212,7 @@ struct traffic {
 enum reason {
 	R_FWD_TX = 0,        /* forwarded out of the interface it came in on */
 	R_FWD_REDIRECT,      /* forwarded out of another interface */
-	R_PASS_NOT_IPV4,     /* not IPv4: the host handles it */
+	R_PASS_NOT_IPV4,     /* neither IPv4 nor IPv6 (ARP, LLDP, ...): the host handles it */
 	R_PASS_NOT_L4,       /* IPv4 but neither TCP nor UDP */
 	R_PASS_NO_SERVICE,   /* no service and not a NAT port */
 	R_PASS_NO_CONN,      /* to a NAT port but no connection: the host's own */
@@ -254,6 +254,7 @@ enum reason {
 	R_PASS_ICMP_RATE,    /* one over the per-CPU budget for translating them: to the host */
 	R_PASS_ICMP,         /* ICMP that is no error about a balanced connection: the host's */
 	R_DROP_ICMP_LOW_MTU, /* a client side's "fragmentation needed" below 1280: not passed to the backend */
+	R_PASS_IPV6_EXT,     /* IPv6 with an extension header the program does not walk (routing, ESP, ...): the host's */
 	R_MAX,
 };
 
@@ -371,6 +372,93 @@ struct backend_load {
 	__u32 pad;
 };
 
+/* IPv6 (NAT66) keeps maps of its own, so IPv4's keys stay as small as
+ * they are (ipv6.h). Service and backend ids are one space for both
+ * families: rings, counters, loads, half-open counts and port pools are
+ * per id, whatever the address. An address is 16 bytes in network order,
+ * read as words where compared or hashed. */
+struct addr6 {
+	__be32 w[4];
+};
+
+struct svc6_key {
+	struct addr6 vip;
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+/* A backend id's IPv6 address; the id's entry in backends stays zero, so
+ * the IPv4 path never takes it. */
+struct backend6 {
+	struct addr6 addr;
+	__be16 port;
+	__u16 svc_id;
+	enum backend_flags flags;
+};
+
+struct ct6_key {
+	struct addr6 saddr;
+	struct addr6 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+/* As struct ct_fwd, with IPv6 addresses (Full-NAT only). */
+struct ct6_fwd {
+	__u64 last_seen;
+	struct addr6 local_addr;
+	struct addr6 backend_addr;
+	__be16 local_port;
+	__be16 backend_port;
+	__u32 backend_id;
+	__u32 svc_id;
+	enum ct_state state;
+	__u32 hop_ifindex;
+	__u8 hop_dmac[6];
+	__u8 hop_smac[6];
+	__u32 seq_next;
+	__u32 pad;
+};
+
+/* As struct ct_rev, with the client's IPv6 tuple. */
+struct ct6_rev {
+	__u64 last_seen;
+	struct ct6_key client;
+	__u8 client_mac[6];
+	__u8 lb_mac[6];
+	__u32 ifindex;
+	__u32 svc_id;
+	__u32 backend_id;
+	enum ct_state state;
+	__u8 origin;
+	__u8 flags;
+	__u16 pad;
+	__u32 seq_next;
+	__u32 pad2;
+};
+
+struct persist6_key {
+	__u32 svc_id;
+	struct addr6 client;
+};
+
+struct persist6_value {
+	__u64 last_seen;
+	__u32 backend_id;
+	__be16 port;
+	__u16 pad;
+	struct addr6 addr;
+};
+
+/* Runtime settings of the IPv6 path: how many entries of local6_addrs are
+ * in use (the port range is lb_config's). */
+struct lb_config6 {
+	__u32 local_count;
+};
+
 /* Pinned maps hold these structs as LAYOUT_VERSION lays them out, and a
  * daemon adopts maps stamped with its own version as they are. So a struct
  * whose size changes must come with a new version: bump LAYOUT_VERSION and
@@ -398,6 +486,14 @@ LAYOUT_SIZE(sync_event, 32);
 LAYOUT_SIZE(if_mac, 12);
 LAYOUT_SIZE(if_vlan, 8);
 LAYOUT_SIZE(syn_window, 24);
+LAYOUT_SIZE(svc6_key, 20);
+LAYOUT_SIZE(backend6, 24);
+LAYOUT_SIZE(ct6_key, 40);
+LAYOUT_SIZE(ct6_fwd, 80);
+LAYOUT_SIZE(ct6_rev, 88);
+LAYOUT_SIZE(persist6_key, 20);
+LAYOUT_SIZE(persist6_value, 32);
+LAYOUT_SIZE(lb_config6, 4);
 LAYOUT_SIZE(backend_hop, 32);
 
 #endif

@@ -2,8 +2,10 @@ package main
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,27 +14,52 @@ import (
 	"github.com/xdplb/xdplb/internal/config"
 )
 
-// TestIPv6Arguments checks that an IPv6 VIP or backend is refused with
-// the words a configuration file gets, not as no IP address.
+// TestIPv6Arguments checks that IPv6 VIPs and backends, in brackets with
+// a port, reach the daemon, which refuses what it cannot serve with the
+// words a configuration file gets, and takes the rest.
 func TestIPv6Arguments(t *testing.T) {
 	_, err := config.Parse([]byte("interfaces: [eth0]\nlocal: {addresses: [172.19.0.5]}\nservices: [{vip: \"2001:db8::1\", port: 80}]\n"))
-	const unsupported = "2001:db8::1 is an IPv6 address; IPv6 is not supported yet"
-	if err == nil || !strings.Contains(err.Error(), "services[0].vip: "+unsupported) {
-		t.Fatalf("the configuration file says %v; the test expects %q", err, unsupported)
+	const noLocal = "2001:db8::1 is IPv6, and local.addresses has no IPv6 address to reach its backends from"
+	if err == nil || !strings.Contains(err.Error(), "services[0].vip: "+noLocal) {
+		t.Fatalf("the configuration file says %v; the test expects %q", err, noLocal)
 	}
-	_, socket := startDaemon(t)
+	const nat46 = "2001:db8::1 is IPv6, and the vip 172.19.0.10 is IPv4: translating IPv4 clients to IPv6 backends (NAT46) is not supported yet"
+	f, socket := startDaemon(t)
 	for _, tc := range []struct {
 		want string
 		args []string
 	}{
-		{"vip: " + unsupported, []string{"service", "add", "[2001:db8::1]:80"}},
-		{"vip: " + unsupported, []string{"service", "add", "[2001:db8::1]:53/udp"}},
-		{"address: " + unsupported, []string{"backend", "add", "web", "[2001:db8::1]:8080"}},
-		{"address: " + unsupported, []string{"backend", "add", "web", "2001:db8::1"}},
+		{"vip: " + noLocal, []string{"service", "add", "[2001:db8::1]:80"}},
+		{"vip: " + noLocal, []string{"service", "add", "[2001:db8::1]:53/udp"}},
+		{"address: " + nat46, []string{"backend", "add", "web", "[2001:db8::1]:8080"}},
+		{"address: " + nat46, []string{"backend", "add", "web", "2001:db8::1"}},
 		{"service [2001:db8::1]:80 not found", []string{"backend", "add", "[2001:db8::1]:80", "172.19.0.9"}},
 		{`service "[2001:db8::1]" is missing the port`, []string{"service", "remove", "[2001:db8::1]"}},
 	} {
 		wantErr(t, socket, tc.want, tc.args...)
+	}
+
+	f.mu.Lock()
+	f.cfg.Local.Addresses = append(f.cfg.Local.Addresses, netip.MustParseAddr("2001:db8::5"))
+	f.mu.Unlock()
+	mustRun(t, socket, "service", "add", "[2001:db8::1]:80")
+	mustRun(t, socket, "backend", "add", "[2001:db8::1]:80/tcp", "[2001:db8::2]:8080")
+	mustRun(t, socket, "backend", "add", "[2001:db8::1]:80", "2001:db8::3")
+	if out := mustRun(t, socket, "list"); !strings.Contains(out, "[2001:db8::1]:80 rr") || !strings.Contains(out, "-> [2001:db8::2]:8080") {
+		t.Errorf("list writes the IPv6 service without brackets, or not at all:\n%s", out)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	i := slices.IndexFunc(f.cfg.Services, func(s config.Service) bool { return s.Name == "[2001:db8::1]:80/tcp" })
+	if i < 0 {
+		t.Fatalf("no service [2001:db8::1]:80/tcp after adding it: %+v", f.cfg.Services)
+	}
+	var got []string
+	for _, b := range f.cfg.Services[i].Backends {
+		got = append(got, b.AddrPort().String())
+	}
+	if want := []string{"[2001:db8::2]:8080", "[2001:db8::3]:80"}; !slices.Equal(got, want) {
+		t.Errorf("backends of [2001:db8::1]:80/tcp: %q, want %q", got, want)
 	}
 }
 

@@ -47,7 +47,7 @@ func newBackendAddCmd() *cobra.Command {
 				return err
 			}
 			b := findBackend(v, addr, port)
-			fmt.Fprintf(cmd.OutOrStdout(), "added backend %s:%d weight %d to service %s\n", b.Address, b.Port, b.Weight, v.Name)
+			fmt.Fprintf(cmd.OutOrStdout(), "added backend %s weight %d to service %s\n", hostPort(b.Address, b.Port), b.Weight, v.Name)
 			return nil
 		},
 	}
@@ -77,7 +77,7 @@ func newBackendEditCmd() *cobra.Command {
 				return err
 			}
 			b := findBackend(v, addr, port)
-			fmt.Fprintf(cmd.OutOrStdout(), "changed backend %s:%d of service %s to weight %d\n", b.Address, b.Port, v.Name, b.Weight)
+			fmt.Fprintf(cmd.OutOrStdout(), "changed backend %s of service %s to weight %d\n", hostPort(b.Address, b.Port), v.Name, b.Weight)
 			return nil
 		},
 	}

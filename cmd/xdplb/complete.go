@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,7 +22,7 @@ func completeService(cmd *cobra.Command, args []string, _ string) ([]string, cob
 	}
 	var out []string
 	for _, v := range views {
-		key := fmt.Sprintf("%s:%d/%s", v.VIP, v.Port, v.Protocol)
+		key := hostPort(v.VIP, v.Port) + "/" + v.Protocol
 		out = append(out, key)
 		if v.Name != key {
 			out = append(out, v.Name)

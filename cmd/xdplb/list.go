@@ -173,7 +173,7 @@ func gatherList(ctx context.Context, c *api.Client, withStats, withRates bool) (
 
 	out := make([]listService, 0, len(views))
 	for _, v := range views {
-		sk := statsKey{service: fmt.Sprintf("%s:%d", v.VIP, v.Port), protocol: strings.ToLower(v.Protocol)}
+		sk := statsKey{service: hostPort(v.VIP, v.Port), protocol: strings.ToLower(v.Protocol)}
 		ls := listService{ServiceView: v, Backends: make([]listBackend, 0, len(v.Backends))}
 		if withStats || withRates {
 			t := after[sk].Traffic
@@ -184,7 +184,7 @@ func gatherList(ctx context.Context, c *api.Client, withStats, withRates bool) (
 		}
 		for _, b := range v.Backends {
 			bk := sk
-			bk.backend = fmt.Sprintf("%s:%d", b.Address, b.Port)
+			bk.backend = hostPort(b.Address, b.Port)
 			bs := after[bk]
 			lb := listBackend{BackendView: b, ActiveConns: bs.ActiveConns, InactiveConns: bs.InactiveConns}
 			if withStats || withRates {
@@ -250,12 +250,12 @@ func printList(w io.Writer, l []listService) {
 			if !b.Up {
 				state = "down"
 			}
-			fmt.Fprintf(w, "  -> %-28s %-7s %-6d %-5s %-10d %d%s\n", fmt.Sprintf("%s:%d", b.Address, b.Port),
+			fmt.Fprintf(w, "  -> %-28s %-7s %-6d %-5s %-10d %d%s\n", hostPort(b.Address, b.Port),
 				fwd, b.Weight, state, b.ActiveConns, b.InactiveConns, healthNote(b.BackendView))
 		}
 		if f := s.Fallback; f != nil {
 			fmt.Fprintf(w, "  -> %-28s %-7s (fallback: takes new connections while no backend can)\n",
-				fmt.Sprintf("%s:%d", f.Address, f.Port), fwd)
+				hostPort(f.Address, f.Port), fwd)
 		}
 	}
 }
@@ -301,9 +301,9 @@ func printStats(w io.Writer, l []listService, exact bool) {
 			largeNum(t.PacketsOut, exact), largeNum(t.BytesIn, exact), largeNum(t.BytesOut, exact))
 	}
 	for _, s := range l {
-		row(fmt.Sprintf("%-4s %s:%d", strings.ToUpper(s.Protocol), s.VIP, s.Port), s.Stats)
+		row(fmt.Sprintf("%-4s %s", strings.ToUpper(s.Protocol), hostPort(s.VIP, s.Port)), s.Stats)
 		for _, b := range s.Backends {
-			row(fmt.Sprintf("  -> %s:%d", b.Address, b.Port), b.Stats)
+			row("  -> "+hostPort(b.Address, b.Port), b.Stats)
 		}
 	}
 }
@@ -316,9 +316,9 @@ func printRates(w io.Writer, l []listService, exact bool) {
 			largeNum(r.PacketsOut, exact), largeNum(r.BytesIn, exact), largeNum(r.BytesOut, exact))
 	}
 	for _, s := range l {
-		row(fmt.Sprintf("%-4s %s:%d", strings.ToUpper(s.Protocol), s.VIP, s.Port), s.Rate)
+		row(fmt.Sprintf("%-4s %s", strings.ToUpper(s.Protocol), hostPort(s.VIP, s.Port)), s.Rate)
 		for _, b := range s.Backends {
-			row(fmt.Sprintf("  -> %s:%d", b.Address, b.Port), b.Rate)
+			row("  -> "+hostPort(b.Address, b.Port), b.Rate)
 		}
 	}
 }

@@ -39,7 +39,8 @@ func newServiceAddCmd() *cobra.Command {
 		Example: "  xdplb service add 172.19.0.10:80 --scheduler wrr --persistence 300\n" +
 			"  xdplb service add 172.19.0.10:443 --client-address toa\n" +
 			"  xdplb service add 172.19.0.10:8080 --forwarding dsr-l2\n" +
-			"  xdplb service add 172.19.0.10:53/udp --name dns",
+			"  xdplb service add 172.19.0.10:53/udp --name dns\n" +
+			"  xdplb service add [2001:db8::10]:443",
 		Args: oneArg("VIP:PORT", "172.19.0.10:80"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref, err := vipPortArg(args[0])
@@ -58,8 +59,8 @@ func newServiceAddCmd() *cobra.Command {
 				}
 				proto = protocol
 			}
-			// An IPv6 address goes to the daemon too, which says what a
-			// configuration file gets told: it is not supported.
+			// The daemon judges the address as it judges a
+			// configuration file's, and says the same about it.
 			spec := api.ServiceSpec{
 				Name: name, VIP: ref.Addr.Addr().String(), Port: ref.Addr.Port(), Protocol: proto, Scheduler: scheduler,
 				PersistenceNetmask: netmask, Forwarding: forwarding, ClientAddress: clientAddress,
@@ -82,7 +83,7 @@ func newServiceAddCmd() *cobra.Command {
 	cmd.Flags().StringVarP(&protocol, "protocol", "p", "", "tcp or udp (default tcp)")
 	cmd.Flags().StringVarP(&scheduler, "scheduler", "s", "", "rr, wrr, maglev, sh, lc or wlc (default rr)")
 	cmd.Flags().StringVar(&persistence, "persistence", "", "keep a client on its backend this long (seconds, or a duration like 5m)")
-	cmd.Flags().Uint8VarP(&netmask, "persistence-netmask", "M", 0, "with --persistence, keep a whole subnet of this prefix length (1-32) on one backend (like ipvsadm -M)")
+	cmd.Flags().Uint8VarP(&netmask, "persistence-netmask", "M", 0, "with --persistence, keep a whole subnet of this prefix length (1-32, or 1-128 for an IPv6 VIP) on one backend (like ipvsadm -M)")
 	cmd.Flags().StringVar(&forwarding, "forwarding", "", forwardingHelp+" (default fullnat)")
 	cmd.RegisterFlagCompletionFunc("forwarding", completeForwarding)
 	cmd.Flags().StringVar(&clientAddress, "client-address", "", clientAddressHelp+" (default none)")
@@ -253,7 +254,7 @@ func describeService(v api.ServiceView) string {
 // serviceLine is VIP:PORT, scheduler, flags and the name unless it is
 // the default.
 func serviceLine(v api.ServiceView) string {
-	s := fmt.Sprintf("%s:%d %s", v.VIP, v.Port, v.Scheduler)
+	s := hostPort(v.VIP, v.Port) + " " + v.Scheduler
 	if v.Persistence > 0 {
 		s += " persistent " + formatPersistence(v.Persistence)
 		if v.PersistenceNetmask != 0 {
@@ -273,7 +274,7 @@ func serviceLine(v api.ServiceView) string {
 }
 
 func serviceKey(v api.ServiceView) string {
-	return fmt.Sprintf("%s:%d/%s", v.VIP, v.Port, v.Protocol)
+	return hostPort(v.VIP, v.Port) + "/" + v.Protocol
 }
 
 // formatPersistence prints seconds, as ipvsadm does, unless the duration

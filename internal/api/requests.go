@@ -146,7 +146,7 @@ func (req ServiceSpec) service() (config.Service, []Problem) {
 		svc.Protocol = proto
 	}
 	if req.VIP == "" {
-		ps = append(ps, Problem{Path: "vip", Message: "missing (an IPv4 address is required)"})
+		ps = append(ps, Problem{Path: "vip", Message: "missing (an IPv4 or IPv6 address is required)"})
 	} else if ap, err := ident.ParseAddrPort("vip", req.VIP); err != nil || ap.Port() != 0 {
 		ps = append(ps, Problem{Path: "vip", Message: fmt.Sprintf("%q is not an IP address", req.VIP)})
 	} else {
@@ -175,7 +175,7 @@ func backendSpecs(path string, specs []BackendSpec) ([]config.Backend, []Problem
 			b.Weight = *spec.Weight
 		}
 		if spec.Address == "" {
-			ps = append(ps, Problem{Path: p, Message: "missing (an IPv4 address is required)"})
+			ps = append(ps, Problem{Path: p, Message: "missing (an IPv4 or IPv6 address is required)"})
 		} else if ap, err := ident.ParseAddrPort("address", spec.Address); err != nil || ap.Port() != 0 {
 			ps = append(ps, Problem{Path: p, Message: fmt.Sprintf("%q is not an IP address", spec.Address)})
 		} else {

@@ -69,7 +69,9 @@ type API struct {
 // Local describes the balancer's own side of Full-NAT: the source
 // addresses and ports it uses towards the backends.
 type Local struct {
-	// Addresses are the SNAT source addresses; at least one IPv4 address.
+	// Addresses are the SNAT source addresses, IPv4 or IPv6: at least
+	// one, and one of each family a Full-NAT service's VIP has; at most
+	// MaxLocalAddresses of each family.
 	Addresses []netip.Addr `yaml:"addresses"`
 	// Ports is the SNAT source port range, shared by all addresses.
 	Ports PortRange `yaml:"ports"`
@@ -123,7 +125,8 @@ type Service struct {
 	Persistence time.Duration `yaml:"persistence"`
 	// PersistenceNetmask, if not 0, is the prefix length clients' addresses
 	// are cut to for persistence: a whole subnet then sticks to one backend
-	// (IPVS's persistence netmask). 0 and 32: each address alone.
+	// (IPVS's persistence netmask): 1-32 for an IPv4 VIP, 1-128 for an
+	// IPv6 one. 0, or the address's whole length: each address alone.
 	PersistenceNetmask uint8 `yaml:"persistence_netmask,omitempty"`
 	// Backends may be empty: the datapath then drops (and counts) new
 	// connections, which lets an operator drain a service entirely.
@@ -186,6 +189,10 @@ func (s Service) DSR() bool {
 	}
 	return false
 }
+
+// IPv6 reports whether s serves IPv6 clients: its VIP is an IPv6 address
+// (an IPv4-mapped one is refused, and counts as IPv4 here).
+func (s Service) IPv6() bool { return s.VIP.Is6() && !s.VIP.Is4In6() }
 
 // Key identifies a service by what the datapath matches on.
 func (s Service) Key() ident.Service {

@@ -229,7 +229,8 @@ func (d *decoder) service(n *yaml.Node, path string, s *Service) {
 		},
 		"persistence": func(v *yaml.Node, p string) { d.durationWithin(v, p, &s.Persistence, PersistenceBounds) },
 		"persistence_netmask": func(v *yaml.Node, p string) {
-			if n, ok := d.integer(v, p, "a prefix length (1-32)", 1, 32); ok {
+			// The VIP's family bounds it further; Validate says so.
+			if n, ok := d.integer(v, p, "a prefix length (1-32 for an IPv4 vip, 1-128 for an IPv6 one)", 1, 128); ok {
 				s.PersistenceNetmask = uint8(n)
 			}
 		},

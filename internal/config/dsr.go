@@ -87,6 +87,11 @@ func (ps *problems) forwarding(path string, s Service) {
 		ps.add(field(path, "forwarding"), "%q is not a forwarding mode (accepted: %s)", s.Forwarding, join(forwardings))
 		return
 	}
+	if s.DSR() && s.IPv6() {
+		ps.add(field(path, "forwarding"), "%s: direct server return over IPv6 is not supported yet (the vip %s is IPv6); use %s",
+			s.Forwarding, s.VIP, ForwardingFullNAT)
+		return
+	}
 	if !s.DSR() || s.Port == 0 {
 		return
 	}

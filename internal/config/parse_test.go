@@ -9,9 +9,17 @@ import (
 // minimal is the smallest valid document; cases append to it.
 const minimal = "interfaces: [eth0]\nlocal: {addresses: [172.19.0.5]}\n"
 
+// minimal6 is minimal with an IPv6 local address too, for IPv6 services.
+const minimal6 = "interfaces: [eth0]\nlocal: {addresses: [172.19.0.5, \"2001:db8::5\"]}\n"
+
 // svc wraps flow-style service mappings into a services list.
 func svc(services ...string) string {
 	return minimal + "services: [" + strings.Join(services, ", ") + "]\n"
+}
+
+// svc6 is svc on minimal6.
+func svc6(services ...string) string {
+	return minimal6 + "services: [" + strings.Join(services, ", ") + "]\n"
 }
 
 // TestParseProblems checks that each broken document yields exactly one
@@ -66,7 +74,13 @@ func TestParseProblems(t *testing.T) {
 
 		// Local.
 		{"no local addresses", "interfaces: [eth0]\n", "local.addresses", "at least one local address is required"},
-		{"local IPv6", "interfaces: [eth0]\nlocal: {addresses: [\"2001:db8::1\"]}\n", "local.addresses[0]", "IPv6 is not supported yet"},
+		{"local IPv4-mapped IPv6", "interfaces: [eth0]\nlocal: {addresses: [\"::ffff:172.19.0.5\"]}\n", "local.addresses[0]", "::ffff:172.19.0.5 is an IPv4-mapped IPv6 address; write it as the IPv4 address 172.19.0.5"},
+		{"local IPv6 link-local", "interfaces: [eth0]\nlocal: {addresses: [\"fe80::5\"]}\n", "local.addresses[0]", "fe80::5 is an IPv6 link-local address (fe80::/10)"},
+		{"local IPv6 with a zone", "interfaces: [eth0]\nlocal: {addresses: [\"2001:db8::5%eth0\"]}\n", "local.addresses[0]", "2001:db8::5%eth0 has a zone (%eth0)"},
+		{"local IPv6 unspecified", "interfaces: [eth0]\nlocal: {addresses: [\"::\"]}\n", "local.addresses[0]", ":: is the unspecified address"},
+		{"local IPv6 loopback", "interfaces: [eth0]\nlocal: {addresses: [\"::1\"]}\n", "local.addresses[0]", "::1 is a loopback address"},
+		{"local IPv6 multicast", "interfaces: [eth0]\nlocal: {addresses: [\"ff02::1\"]}\n", "local.addresses[0]", "ff02::1 is a multicast address"},
+		{"duplicate local IPv6", "interfaces: [eth0]\nlocal: {addresses: [\"2001:db8::5\", \"2001:db8:0::5\"]}\n", "local.addresses[1]", "2001:db8::5 is already listed at local.addresses[0]"},
 		{"local not an address", "interfaces: [eth0]\nlocal: {addresses: [abc]}\n", "local.addresses[0]", `"abc" is not an IP address`},
 		{"local unspecified", "interfaces: [eth0]\nlocal: {addresses: [0.0.0.0]}\n", "local.addresses[0]", "unspecified"},
 		{"local loopback", "interfaces: [eth0]\nlocal: {addresses: [127.0.0.1]}\n", "local.addresses[0]", "loopback"},
@@ -85,8 +99,29 @@ func TestParseProblems(t *testing.T) {
 		{"service port negative", svc("{vip: 172.19.0.10, port: -1}"), "services[0].port", "-1 is not a port (1-65535)"},
 		{"service port quoted", svc(`{vip: 172.19.0.10, port: "80"}`), "services[0].port", `expected a port (1-65535), got string "80"`},
 		{"service port missing", svc("{vip: 172.19.0.10}"), "services[0].port", "missing"},
-		{"vip missing", svc("{port: 80}"), "services[0].vip", "missing (an IPv4 address is required)"},
-		{"vip IPv6", svc(`{vip: "2001:db8::10", port: 80}`), "services[0].vip", "2001:db8::10 is an IPv6 address; IPv6 is not supported yet"},
+		{"vip missing", svc("{port: 80}"), "services[0].vip", "missing (an IPv4 or IPv6 address is required)"},
+		{"vip IPv6 without an IPv6 local address", svc(`{vip: "2001:db8::10", port: 80}`), "services[0].vip",
+			"2001:db8::10 is IPv6, and local.addresses has no IPv6 address to reach its backends from"},
+		{"vip IPv4 without an IPv4 local address", "interfaces: [eth0]\nlocal: {addresses: [\"2001:db8::5\"]}\nservices: [{vip: 172.19.0.10, port: 80}]\n", "services[0].vip",
+			"172.19.0.10 is IPv4, and local.addresses has no IPv4 address to reach its backends from"},
+		{"vip IPv6 link-local", svc6(`{vip: "fe80::10", port: 80}`), "services[0].vip", "fe80::10 is an IPv6 link-local address"},
+		{"vip IPv6 multicast", svc6(`{vip: "ff05::10", port: 80}`), "services[0].vip", "ff05::10 is a multicast address"},
+		{"vip IPv4-mapped IPv6", svc6(`{vip: "::ffff:172.19.0.10", port: 80}`), "services[0].vip", "write it as the IPv4 address 172.19.0.10"},
+		{"vip IPv6 is local", svc6(`{vip: "2001:db8::5", port: 80}`), "services[0].vip", "2001:db8::5 is also a local address (local.addresses[1])"},
+		{"vip IPv6, backend IPv4", svc6(`{vip: "2001:db8::10", port: 80, backends: [{address: 172.19.0.2}]}`), "services[0].backends[0].address",
+			"172.19.0.2 is IPv4, and the vip 2001:db8::10 is IPv6: translating IPv6 clients to IPv4 backends (NAT64) is not supported yet; use IPv6 backends for this vip"},
+		{"vip IPv4, backend IPv6", svc6(`{vip: 172.19.0.10, port: 80, backends: [{address: "2001:db8::2"}]}`), "services[0].backends[0].address",
+			"2001:db8::2 is IPv6, and the vip 172.19.0.10 is IPv4: translating IPv4 clients to IPv6 backends (NAT46) is not supported yet; use IPv4 backends for this vip"},
+		{"vip IPv6, fallback IPv4", svc6(`{vip: "2001:db8::10", port: 80, fallback: {address: 172.19.0.9}}`), "services[0].fallback.address",
+			"172.19.0.9 is IPv4, and the vip 2001:db8::10 is IPv6: translating IPv6 clients to IPv4 backends (NAT64) is not supported yet"},
+		{"vip IPv6, dsr", svc6(`{vip: "2001:db8::10", port: 80, forwarding: dsr-l2}`), "services[0].forwarding",
+			"dsr-l2: direct server return over IPv6 is not supported yet (the vip 2001:db8::10 is IPv6); use fullnat"},
+		{"vip IPv6, toa", svc6(`{vip: "2001:db8::10", port: 80, client_address: toa}`), "services[0].client_address",
+			"toa carries an IPv4 address, and the vip 2001:db8::10 is IPv6: toa for IPv6 services is not supported yet"},
+		{"persistence netmask of an IPv4 vip", svc6("{vip: 172.19.0.10, port: 80, persistence: 5m, persistence_netmask: 64}"), "services[0].persistence_netmask",
+			"/64 is not a prefix length of an IPv4 vip (1-32)"},
+		{"persistence netmask past IPv6", svc6(`{vip: "2001:db8::10", port: 80, persistence: 5m, persistence_netmask: 129}`), "services[0].persistence_netmask",
+			"129 is not a prefix length (1-32 for an IPv4 vip, 1-128 for an IPv6 one)"},
 		{"vip is local", svc("{vip: 172.19.0.5, port: 80}"), "services[0].vip", "172.19.0.5 is also a local address (local.addresses[0])"},
 		{"bad protocol", svc("{vip: 172.19.0.10, port: 80, protocol: sctp}"), "services[0].protocol", `"sctp" is not a protocol (accepted: tcp, udp)`},
 		{"bad scheduler", svc("{vip: 172.19.0.10, port: 80, scheduler: sed}"), "services[0].scheduler", `"sed" is not a scheduler (accepted: rr, wrr, maglev, sh, lc, wlc)`},
@@ -107,7 +142,9 @@ func TestParseProblems(t *testing.T) {
 		{"backend port too large", svc("{vip: 172.19.0.10, port: 80}", "{vip: 172.19.0.10, port: 81, backends: [{address: 172.19.0.2, port: 70000}]}"), "services[1].backends[0].port", "70000 is not a port (1-65535)"},
 		{"backend port zero", svc("{vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2, port: 0}]}"), "services[0].backends[0].port", "0 is not a port (1-65535)"},
 		{"backend address missing", svc("{vip: 172.19.0.10, port: 80, backends: [{port: 8080}]}"), "services[0].backends[0].address", "missing"},
-		{"backend IPv6", svc(`{vip: 172.19.0.10, port: 80, backends: [{address: "::1"}]}`), "services[0].backends[0].address", "IPv6 is not supported yet"},
+		{"backend IPv6 loopback", svc6(`{vip: "2001:db8::10", port: 80, backends: [{address: "::1"}]}`), "services[0].backends[0].address", "::1 is a loopback address"},
+		{"backend IPv6 link-local", svc6(`{vip: "2001:db8::10", port: 80, backends: [{address: "fe80::2"}]}`), "services[0].backends[0].address", "fe80::2 is an IPv6 link-local address"},
+		{"duplicate IPv6 backend", svc6(`{vip: "2001:db8::10", port: 80, backends: [{address: "2001:db8::2"}, {address: "2001:db8::2", port: 80}]}`), "services[0].backends[1]", "[2001:db8::2]:80 duplicates backends[0]"},
 		{"backend weight too large", svc("{vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2, weight: 65536}]}"), "services[0].backends[0].weight", "65536 is not a weight (0-65535)"},
 		{"backend weight negative", svc("{vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2, weight: -1}]}"), "services[0].backends[0].weight", "-1 is not a weight (0-65535)"},
 		{"duplicate backend", svc("{vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2}, {address: 172.19.0.3}, {address: 172.19.0.2, port: 80}]}"), "services[0].backends[2]", "172.19.0.2:80 duplicates backends[0]"},
@@ -136,6 +173,14 @@ func TestParseAccepts(t *testing.T) {
 		{"capacity bounds", minimal + "conntrack: {capacity: 1024}\n"},
 		{"client_address none on udp", svc("{vip: 172.19.0.10, port: 53, protocol: udp, client_address: none}")},
 		{"weight bounds", svc("{vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2, weight: 65535}]}")},
+		{"IPv6 local address only", "interfaces: [eth0]\nlocal: {addresses: [\"2001:db8::5\"]}\n"},
+		{"IPv6 service", svc6(`{vip: "2001:db8::10", port: 80, backends: [{address: "2001:db8:1::2", port: 8080}, {address: "fd00::3"}], fallback: {address: "2001:db8:1::9"}}`)},
+		{"IPv6 addresses unquoted in block style", "interfaces: [eth0]\nlocal:\n  addresses:\n    - 172.19.0.5\n    - 2001:db8::5\nservices:\n  - vip: 2001:db8::10\n    port: 80\n    backends:\n      - address: 2001:db8:1::2\n"},
+		{"IPv4 and IPv6 services side by side", svc6("{vip: 172.19.0.10, port: 80, backends: [{address: 172.19.0.2}]}", `{vip: "2001:db8::10", port: 80, backends: [{address: "2001:db8::2"}]}`)},
+		{"IPv4 dsr service with only IPv6 local addresses", "interfaces: [eth0]\nlocal: {addresses: [\"2001:db8::5\"]}\nservices: [{vip: 172.19.0.10, port: 80, forwarding: dsr-l2, backends: [{address: 172.19.0.2}]}]\n"},
+		{"persistence netmask of an IPv6 vip", svc6(`{vip: "2001:db8::10", port: 80, persistence: 5m, persistence_netmask: 64}`)},
+		{"persistence netmask of a whole IPv6 address", svc6(`{vip: "2001:db8::10", port: 80, persistence: 5m, persistence_netmask: 128}`)},
+		{"IPv6 udp service", svc6(`{vip: "2001:db8::10", port: 53, protocol: udp, backends: [{address: "2001:db8::2"}]}`)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,7 +195,7 @@ func TestParseReportsAllProblems(t *testing.T) {
 	_, err := Parse([]byte(`
 interfaces: []
 local:
-  addresses: ["2001:db8::1"]
+  addresses: ["::1"]
 services:
   - vip: 172.19.0.10
     port: 80

@@ -208,3 +208,47 @@ func writeAndLoad(t *testing.T, yaml string) (string, *Config) {
 	}
 	return path, cfg
 }
+
+// TestSaveIPv6Services: IPv6 VIPs, backends and local addresses are
+// written back, by SaveServices and by Render, so that they load again as
+// they ran; an address ending in "::" must not lose its colons to YAML.
+func TestSaveIPv6Services(t *testing.T) {
+	path, cfg := writeAndLoad(t, "interfaces: [eth0]\nlocal: {addresses: [172.19.0.5, \"2001:db8:5::\"]}\nservices: []\n")
+	s := NewService()
+	s.VIP, s.Port = netip.MustParseAddr("2001:db8::10"), 443
+	s.Persistence, s.PersistenceNetmask = 5*time.Minute, 64
+	s.Backends = []Backend{
+		{Address: netip.MustParseAddr("2001:db8:1::"), Port: 8443, Weight: 1},
+		{Address: netip.MustParseAddr("fd00::2"), Port: 443, Weight: 1},
+	}
+	s.Fallback = &Backend{Address: netip.MustParseAddr("2001:db8:1::9"), Port: 443, Weight: 1}
+	s.FillDerived()
+	next := cfg.Clone()
+	next.Services = []Service{s}
+	if _, err := SaveServices(path, next.Services, digestOf(t, path)); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(saved, next) {
+		data, _ := os.ReadFile(path)
+		t.Errorf("saved config reads back as\n%+v\nwant\n%+v\nfile:\n%s", saved, next, data)
+	}
+	if saved.Services[0].Name != "[2001:db8::10]:443/tcp" {
+		t.Errorf("the saved service is named %q, want its key", saved.Services[0].Name)
+	}
+
+	out, err := Render(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rendered, err := Parse(out)
+	if err != nil {
+		t.Fatalf("Parse(Render(c)): %v\n%s", err, out)
+	}
+	if !reflect.DeepEqual(rendered, next) {
+		t.Errorf("rendered config reads back as\n%+v\nwant\n%+v\nyaml:\n%s", rendered, next, out)
+	}
+}

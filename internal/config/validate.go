@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -54,8 +53,8 @@ func (c *Config) Validate() error {
 	if _, err := ident.ParseXDPMode(string(c.XDPMode)); err != nil {
 		ps.add("xdp_mode", "%v", err)
 	}
-	locals := ps.local(c.Local)
-	ps.services(c.Services, locals)
+	locals, localFamilies := ps.local(c.Local)
+	ps.services(c.Services, locals, localFamilies)
 	if n := c.Conntrack.Capacity; n < minConntrackCapacity || n > maxConntrackCapacity {
 		ps.add("conntrack.capacity", "%d is out of range (%d-%d)", n, minConntrackCapacity, maxConntrackCapacity)
 	}
@@ -147,18 +146,16 @@ func ifnameProblem(name string) string {
 }
 
 // local validates the SNAT side and returns the index of each local
-// address, for the VIP overlap check.
-func (ps *problems) local(l Local) map[netip.Addr]int {
+// address, for the VIP overlap check, and which families they have.
+func (ps *problems) local(l Local) (map[netip.Addr]int, map[string]bool) {
 	if len(l.Addresses) == 0 {
 		ps.add("local.addresses", "at least one local address is required")
 	}
-	if len(l.Addresses) > MaxLocalAddresses {
-		ps.add("local.addresses", "%d addresses, more than the maximum of %d", len(l.Addresses), MaxLocalAddresses)
-	}
+	families := ps.localFamilies(l.Addresses)
 	locals := map[netip.Addr]int{}
 	for i, a := range l.Addresses {
 		p := index("local.addresses", i)
-		if why := unicastIPv4Problem(a); why != "" {
+		if why := unicastProblem(a); why != "" {
 			ps.add(p, "%s", why)
 			continue
 		}
@@ -171,10 +168,10 @@ func (ps *problems) local(l Local) map[netip.Addr]int {
 	if why := l.Ports.problem(); why != "" {
 		ps.add("local.ports", "%s", why)
 	}
-	return locals
+	return locals, families
 }
 
-func (ps *problems) services(services []Service, locals map[netip.Addr]int) {
+func (ps *problems) services(services []Service, locals map[netip.Addr]int, localFamilies map[string]bool) {
 	if len(services) > MaxServices {
 		ps.add("services", "%d services, more than the maximum of %d", len(services), MaxServices)
 	}
@@ -184,7 +181,7 @@ func (ps *problems) services(services []Service, locals map[netip.Addr]int) {
 	for i, s := range services {
 		p := index("services", i)
 		total += len(s.Backends)
-		ps.service(p, s, locals)
+		ps.service(p, s, locals, localFamilies)
 
 		// Only complete keys can be compared; incomplete ones have
 		// already been reported above.
@@ -251,7 +248,7 @@ func ringUpperBound(s Service) int {
 	return n
 }
 
-func (ps *problems) service(path string, s Service, locals map[netip.Addr]int) {
+func (ps *problems) service(path string, s Service, locals map[netip.Addr]int, localFamilies map[string]bool) {
 	ps.healthProblems(field(path, "health_check"), s.HealthCheck)
 	for i, b := range s.Backends {
 		ps.healthProblems(field(index(field(path, "backends"), i), "health_check"), b.HealthCheck)
@@ -262,7 +259,7 @@ func (ps *problems) service(path string, s Service, locals map[netip.Addr]int) {
 		ps.add(field(path, "on_backend_down"), "%q is neither %q nor %q", s.OnBackendDown, KeepConnections, ExpireConnections)
 	}
 	if f := s.Fallback; f != nil {
-		if why := unicastIPv4Problem(f.Address); why != "" {
+		if why := unicastProblem(f.Address); why != "" {
 			ps.add(field(field(path, "fallback"), "address"), "%s", why)
 		}
 		for _, b := range s.Backends {
@@ -271,13 +268,15 @@ func (ps *problems) service(path string, s Service, locals map[netip.Addr]int) {
 			}
 		}
 	}
-	if why := unicastIPv4Problem(s.VIP); why != "" {
+	if why := unicastProblem(s.VIP); why != "" {
 		ps.add(field(path, "vip"), "%s", why)
 	} else if j, isLocal := locals[s.VIP]; isLocal {
 		// Replies from backends come back to the local addresses; a VIP
 		// among them would make the datapath mistake them for new
 		// client connections.
 		ps.add(field(path, "vip"), "%s is also a local address (local.addresses[%d])", s.VIP, j)
+	} else {
+		ps.serviceFamily(path, s, localFamilies)
 	}
 	if s.Port == 0 {
 		ps.add(field(path, "port"), "missing (a port %s is required)", portBounds)
@@ -288,8 +287,8 @@ func (ps *problems) service(path string, s Service, locals map[netip.Addr]int) {
 	if s.Persistence != 0 && (s.Persistence < time.Second || s.Persistence > 24*time.Hour) {
 		ps.add(field(path, "persistence"), "%s is out of range %s", s.Persistence, PersistenceBounds)
 	}
-	if s.PersistenceNetmask > 32 {
-		ps.add(field(path, "persistence_netmask"), "/%d is not a prefix length (1-32)", s.PersistenceNetmask)
+	if bits := prefixBits(s.VIP); s.PersistenceNetmask > bits {
+		ps.add(field(path, "persistence_netmask"), "/%d is not a prefix length of an %s vip (1-%d)", s.PersistenceNetmask, family(s.VIP), bits)
 	} else if s.PersistenceNetmask != 0 && s.Persistence == 0 {
 		ps.add(field(path, "persistence_netmask"), "has no effect without persistence; set persistence too, or remove it")
 	}
@@ -306,7 +305,7 @@ func (ps *problems) service(path string, s Service, locals map[netip.Addr]int) {
 	first := map[netip.AddrPort]int{}
 	for i, b := range s.Backends {
 		p := index(bp, i)
-		if why := unicastIPv4Problem(b.Address); why != "" {
+		if why := unicastProblem(b.Address); why != "" {
 			ps.add(field(p, "address"), "%s", why)
 		}
 		// With the service port missing, the backend port defaulted to
@@ -334,6 +333,9 @@ func (ps *problems) clientAddress(path string, s Service) {
 	case "", ClientAddressNone:
 	case ClientAddressTOA:
 		switch {
+		case s.IPv6():
+			ps.add(path, "toa carries an IPv4 address, and the vip %s is IPv6: toa for IPv6 services is not supported yet; "+
+				"set none or remove it", s.VIP)
 		case s.DSR():
 			ps.add(path, "toa is for forwarding fullnat: with %s the backend already sees the client's address "+
 				"(the packet reaches it as the client sent it); set none or remove it", s.Forwarding)
@@ -345,26 +347,6 @@ func (ps *problems) clientAddress(path string, s Service) {
 	default:
 		ps.add(path, "%q is not a client address mode (accepted: %s)", s.ClientAddress, join(clientAddresses))
 	}
-}
-
-// unicastIPv4Problem explains why a cannot be a local address, VIP or
-// backend, or returns "" if it can.
-func unicastIPv4Problem(a netip.Addr) string {
-	switch {
-	case !a.IsValid():
-		return "missing (an IPv4 address is required)"
-	case !a.Is4():
-		return fmt.Sprintf("%s is an IPv6 address; IPv6 is not supported yet", a)
-	case a.IsUnspecified():
-		return fmt.Sprintf("%s is the unspecified address", a)
-	case a.IsLoopback():
-		return fmt.Sprintf("%s is a loopback address", a)
-	case a.IsMulticast():
-		return fmt.Sprintf("%s is a multicast address", a)
-	case a == broadcast:
-		return fmt.Sprintf("%s is the broadcast address", a)
-	}
-	return ""
 }
 
 func join[T ~string](values []T) string {

@@ -58,7 +58,16 @@ func TestValidate(t *testing.T) {
 		{"zero service port", func(c *Config) { c.Services[0].Port = 0 }, "services[0].port", "missing (a port (1-65535) is required)"},
 		{"zero backend port", func(c *Config) { c.Services[0].Backends[1].Port = 0 }, "services[0].backends[1].port", "missing"},
 		{"weight too large", func(c *Config) { c.Services[0].Backends[0].Weight = 1 << 20 }, "services[0].backends[0].weight", "1048576 is not a weight (0-65535)"},
-		{"IPv4-mapped IPv6 vip", func(c *Config) { c.Services[0].VIP = netip.MustParseAddr("::ffff:172.19.0.10") }, "services[0].vip", "IPv6 is not supported yet"},
+		{"IPv4-mapped IPv6 vip", func(c *Config) { c.Services[0].VIP = netip.MustParseAddr("::ffff:172.19.0.10") }, "services[0].vip", "write it as the IPv4 address 172.19.0.10"},
+		{"IPv6 vip with a zone", func(c *Config) {
+			c.Local.Addresses = append(c.Local.Addresses, netip.MustParseAddr("2001:db8::5"))
+			c.Services[0].VIP = netip.MustParseAddr("2001:db8::10%eth0")
+		}, "services[0].vip", "2001:db8::10%eth0 has a zone (%eth0)"},
+		{"IPv6 vip, IPv4 backends", func(c *Config) {
+			c.Local.Addresses = append(c.Local.Addresses, netip.MustParseAddr("2001:db8::5"))
+			c.Services[0].VIP = netip.MustParseAddr("2001:db8::10")
+			c.Services[0].Backends = c.Services[0].Backends[:1]
+		}, "services[0].backends[0].address", "NAT64"},
 		{"too many backends in a service", func(c *Config) { c.Services[0].Backends = backends(MaxBackendsPerService+1, 0) }, "services[0].backends", "4097 backends, more than the maximum of 4096 per service"},
 		{"rings do not fit", func(c *Config) {
 			c.Services = services(64, 1)
@@ -71,7 +80,12 @@ func TestValidate(t *testing.T) {
 			for i := 0; i < 65; i++ {
 				c.Local.Addresses = append(c.Local.Addresses, netip.AddrFrom4([4]byte{172, 20, 0, byte(i + 1)}))
 			}
-		}, "local.addresses", "65 addresses, more than the maximum of 64"},
+		}, "local.addresses", "65 IPv4 addresses, more than the maximum of 64 per family"},
+		{"too many IPv6 local addresses", func(c *Config) {
+			for i := 0; i < 65; i++ {
+				c.Local.Addresses = append(c.Local.Addresses, netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i + 1)}))
+			}
+		}, "local.addresses", "65 IPv6 addresses, more than the maximum of 64 per family"},
 		{"too many services", func(c *Config) { c.Services = services(MaxServices+1, 0) }, "services", "4097 services, more than the maximum of 4096"},
 		{"too many backends in total", func(c *Config) { c.Services = services(MaxBackends/MaxBackendsPerService+1, MaxBackendsPerService) }, "services", "135168 backends in total, more than the maximum of 131072"},
 	}
@@ -108,6 +122,39 @@ func TestValidateLimitsAreInclusive(t *testing.T) {
 	}
 	if err := c.Validate(); err != nil {
 		t.Errorf("Validate with exactly %d backends: %v", MaxBackends, err)
+	}
+}
+
+// TestLocalAddressesPerFamily: the limit of local addresses is the
+// datapath's, which keeps a table of them for each family.
+func TestLocalAddressesPerFamily(t *testing.T) {
+	c := referenceConfig()
+	c.Local.Addresses = nil
+	for i := range MaxLocalAddresses {
+		c.Local.Addresses = append(c.Local.Addresses,
+			netip.AddrFrom4([4]byte{172, 20, 0, byte(i + 1)}),
+			netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i + 1)}))
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate with %d local addresses of each family: %v", MaxLocalAddresses, err)
+	}
+}
+
+// TestUnicastIPv4Problem: what must stay IPv4 refuses IPv6 as not yet
+// supported, and otherwise refuses what unicastProblem does.
+func TestUnicastIPv4Problem(t *testing.T) {
+	for addr, want := range map[string]string{
+		"172.19.0.5":        "",
+		"2001:db8::1":       "2001:db8::1 is an IPv6 address; IPv6 is not supported yet",
+		"::ffff:172.19.0.5": "::ffff:172.19.0.5 is an IPv6 address; IPv6 is not supported yet",
+		"127.0.0.1":         "127.0.0.1 is a loopback address",
+	} {
+		if got := unicastIPv4Problem(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("unicastIPv4Problem(%s) = %q, want %q", addr, got, want)
+		}
+	}
+	if got, want := unicastIPv4Problem(netip.Addr{}), "missing (an IPv4 address is required)"; got != want {
+		t.Errorf("unicastIPv4Problem(missing) = %q, want %q", got, want)
 	}
 }
 

@@ -239,7 +239,9 @@ func (d *Daemon) applyServices(next *config.Config) error {
 	d.cfg = next
 	d.neigh.SetTargets(backendAddrs(next.Services))
 	d.setHealthTargets()
-	err := d.addAddresses()
+	// Forwarding before the addresses: the first IPv6 VIP's packets
+	// need it for their FIB lookups.
+	err := errors.Join(d.prepareIPv6(), d.addAddresses())
 	d.publish()
 	return err
 }

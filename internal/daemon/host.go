@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 
@@ -26,7 +27,33 @@ func (d *Daemon) prepareHost() error {
 		}
 		forwarding[name] = was
 	}
-	return d.owned.update(func(o *owned) { o.Forwarding = forwarding })
+	if err := d.owned.update(func(o *owned) { o.Forwarding = forwarding }); err != nil {
+		return err
+	}
+	return d.prepareIPv6()
+}
+
+// prepareIPv6 turns IPv6 forwarding on for the balancing interfaces once
+// an IPv6 service is configured, as prepareHost does IPv4's, remembering
+// what it changed (accept_ra too) or taking over what a predecessor
+// remembered. It stays on until the daemon exits, whatever services go.
+func (d *Daemon) prepareIPv6() error {
+	if !slices.ContainsFunc(d.cfg.Services, config.Service.IPv6) {
+		return nil
+	}
+	prev := d.owned.snapshot().IPv6Forwarding
+	changed := map[string]hostnet.IPv6Forwarding{}
+	for _, name := range d.cfg.Interfaces {
+		was, err := hostnet.EnableIPv6Forwarding(name)
+		if err != nil {
+			return fmt.Errorf("IPv6 services need IPv6 forwarding on the balancing interfaces: %w", err)
+		}
+		if before, ok := prev[name]; ok {
+			was = before
+		}
+		changed[name] = was
+	}
+	return d.owned.update(func(o *owned) { o.IPv6Forwarding = changed })
 }
 
 // addAddresses makes the kernel answer ARP for the VIPs and local
@@ -106,7 +133,7 @@ func (d *Daemon) addrInterface() string {
 	return d.cfg.Interfaces[0]
 }
 
-// restoreHost undoes prepareHost and addAddresses.
+// restoreHost undoes prepareHost, prepareIPv6 and addAddresses.
 func (d *Daemon) restoreHost() error {
 	var errs []error
 	rec := d.owned.snapshot()
@@ -117,6 +144,11 @@ func (d *Daemon) restoreHost() error {
 	}
 	for name, was := range rec.Forwarding {
 		if err := hostnet.RestoreForwarding(name, was); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for name, was := range rec.IPv6Forwarding {
+		if err := hostnet.RestoreIPv6Forwarding(name, was); err != nil {
 			errs = append(errs, err)
 		}
 	}

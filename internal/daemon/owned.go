@@ -23,6 +23,10 @@ import (
 type owned struct {
 	Addresses  []ownedAddr       `json:"addresses"`
 	Forwarding map[string]string `json:"forwarding"` // interface -> value before xdplb
+	// IPv6Forwarding is, per interface, what turning IPv6 forwarding on
+	// changed there (forwarding, and accept_ra); set once an IPv6
+	// service is configured.
+	IPv6Forwarding map[string]hostnet.IPv6Forwarding `json:"ipv6_forwarding,omitempty"`
 	// Neighbours are the neighbour entries xdplb asked the kernel for.
 	Neighbours []hostnet.Hop `json:"neighbours,omitempty"`
 	// HandedOverMaster says the daemon that wrote it handed over (SIGUSR2)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -52,6 +53,7 @@ func (s *ownedStore) clone() owned {
 	for k, v := range s.rec.Forwarding {
 		out.Forwarding[k] = v
 	}
+	out.IPv6Forwarding = maps.Clone(s.rec.IPv6Forwarding)
 	return out
 }
 

@@ -176,7 +176,8 @@ func (s *syncer) origins() (map[datapath.FlowKey]uint8, error) {
 // scheduler finds again from any packet of theirs.
 func worthSyncing(f datapath.Forward) bool {
 	st := f.State
-	return !f.Forwarding.DSR() &&
+	// Records carry IPv4 addresses; IPv6 connections are not synced.
+	return !f.Forwarding.DSR() && f.Key.Src.Addr().Is4() &&
 		(st == datapath.StateEstablished || st == datapath.StateFinWait || st == datapath.StateClose || st == datapath.StateUDP)
 }
 

@@ -34,19 +34,27 @@ func (d *Datapath) SetBackend(id uint32, serviceID uint32, addr netip.AddrPort, 
 	if serviceID >= MaxServices {
 		return fmt.Errorf("backend %d (%s): service id %d out of range", id, addr, serviceID)
 	}
-	a, err := be32(addr.Addr())
-	if err != nil {
-		return fmt.Errorf("backend: %w", err)
-	}
-	v := xdplbBackend{Addr: a, Port: be16(addr.Port()), SvcId: uint16(serviceID), Flags: xdplbBackendFlagsBACKEND_ASSIGNED}
+	v := xdplbBackend{Port: be16(addr.Port()), SvcId: uint16(serviceID), Flags: xdplbBackendFlagsBACKEND_ASSIGNED}
 	if drained {
 		v.Flags |= xdplbBackendFlagsBACKEND_DRAINED
 	}
 	if d.hostAddrs.has(addr.Addr()) {
 		v.Flags |= xdplbBackendFlagsBACKEND_LOCAL
 	}
+	if addr.Addr().Is6() {
+		return d.setBackend6(id, addr, v)
+	}
+	a, err := be32(addr.Addr())
+	if err != nil {
+		return fmt.Errorf("backend: %w", err)
+	}
+	v.Addr = a
 	if err := d.assignPool(id, addr); err != nil {
 		return err
+	}
+	// An id that was an IPv6 backend's keeps no trace of it.
+	if err := d.objs.Backends6.Update(id, xdplbBackend6{}, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write backend %d (%s): %w", id, addr, err)
 	}
 	if err := d.objs.Backends.Update(id, v, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write backend %d (%s): %w", id, addr, err)
@@ -59,6 +67,9 @@ func (d *Datapath) SetBackend(id uint32, serviceID uint32, addr netip.AddrPort, 
 // sending them anywhere.
 func (d *Datapath) ClearBackend(id uint32) error {
 	if err := d.objs.Backends.Update(id, xdplbBackend{}, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("clear backend %d: %w", id, err)
+	}
+	if err := d.objs.Backends6.Update(id, xdplbBackend6{}, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("clear backend %d: %w", id, err)
 	}
 	if err := d.releasePool(id); err != nil {
@@ -75,6 +86,10 @@ func (d *Datapath) BackendEntries() (map[uint32]BackendEntry, error) {
 	if err != nil {
 		return nil, err
 	}
+	vals6, err := readArray[xdplbBackend6](d.objs.Backends6, MaxBackends)
+	if err != nil {
+		return nil, err
+	}
 	out := map[uint32]BackendEntry{}
 	for id, v := range vals {
 		assigned := v.Flags&xdplbBackendFlagsBACKEND_ASSIGNED != 0
@@ -82,7 +97,9 @@ func (d *Datapath) BackendEntries() (map[uint32]BackendEntry, error) {
 			continue
 		}
 		e := BackendEntry{Drained: v.Flags&xdplbBackendFlagsBACKEND_DRAINED != 0, Assigned: assigned}
-		if v.Addr != 0 {
+		if a6 := vals6[id].Addr; a6 != (xdplbAddr6{}) {
+			e.Addr = netip.AddrPortFrom(addrFromAddr6(a6), portFromBE16(vals6[id].Port))
+		} else if v.Addr != 0 {
 			e.Addr = netip.AddrPortFrom(addrFromBE32(v.Addr), portFromBE16(v.Port))
 		}
 		if assigned {
@@ -118,4 +135,25 @@ func readArray[V any](m *ebpf.Map, n uint32) ([]V, error) {
 		}
 	}
 	return out, nil
+}
+
+// setBackend6 is SetBackend for an IPv6 address: backends6 holds it for
+// the IPv6 path, and the id's entry in backends, with no address, the
+// bookkeeping both families share (so the IPv4 path never takes the id).
+func (d *Datapath) setBackend6(id uint32, addr netip.AddrPort, v xdplbBackend) error {
+	a, err := addr6(addr.Addr())
+	if err != nil {
+		return fmt.Errorf("backend: %w", err)
+	}
+	if err := d.assignPool(id, addr); err != nil {
+		return err
+	}
+	v6 := xdplbBackend6{Addr: a, Port: v.Port, SvcId: v.SvcId, Flags: v.Flags}
+	if err := d.objs.Backends6.Update(id, v6, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write backend %d (%s): %w", id, addr, err)
+	}
+	if err := d.objs.Backends.Update(id, v, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write backend %d (%s): %w", id, addr, err)
+	}
+	return nil
 }

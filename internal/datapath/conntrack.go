@@ -125,7 +125,7 @@ const walkBatch = 4096
 // WalkForward passes every forward entry to fn, a batch at a time. Entries
 // added or removed during the walk may or may not be seen.
 func (d *Datapath) WalkForward(fn func([]Forward) error) error {
-	return walk(d.objs.CtForward, func(keys []xdplbCtKey, vals []xdplbCtFwd) error {
+	err := walk(d.objs.CtForward, func(keys []xdplbCtKey, vals []xdplbCtFwd) error {
 		out := make([]Forward, len(keys))
 		for i := range keys {
 			v := vals[i]
@@ -142,11 +142,15 @@ func (d *Datapath) WalkForward(fn func([]Forward) error) error {
 		}
 		return fn(out)
 	})
+	if err != nil {
+		return err
+	}
+	return d.walkForward6(fn)
 }
 
 // WalkReverse passes every reverse entry to fn, a batch at a time.
 func (d *Datapath) WalkReverse(fn func([]Reverse) error) error {
-	return walk(d.objs.CtReverse, func(keys []xdplbCtKey, vals []xdplbCtRev) error {
+	err := walk(d.objs.CtReverse, func(keys []xdplbCtKey, vals []xdplbCtRev) error {
 		out := make([]Reverse, len(keys))
 		for i := range keys {
 			v := vals[i]
@@ -159,10 +163,14 @@ func (d *Datapath) WalkReverse(fn func([]Reverse) error) error {
 		}
 		return fn(out)
 	})
+	if err != nil {
+		return err
+	}
+	return d.walkReverse6(fn)
 }
 
-func walk[V any](m *ebpf.Map, fn func([]xdplbCtKey, []V) error) error {
-	keys := make([]xdplbCtKey, walkBatch)
+func walk[K, V any](m *ebpf.Map, fn func([]K, []V) error) error {
+	keys := make([]K, walkBatch)
 	vals := make([]V, walkBatch)
 	var cursor ebpf.MapBatchCursor
 	for {
@@ -183,8 +191,13 @@ func walk[V any](m *ebpf.Map, fn func([]xdplbCtKey, []V) error) error {
 }
 
 // ResetForward marks forward entries StateReset, so the datapath answers
-// their clients' next packets with a TCP reset; missing ones are skipped.
+// their clients' next packets with a TCP reset (IPv4; an IPv6 connection
+// is forgotten at its next packet); missing ones are skipped.
 func (d *Datapath) ResetForward(keys []FlowKey) error {
+	keys, keys6 := splitFamilies(keys)
+	if err := d.resetForward6(keys6); err != nil {
+		return err
+	}
 	var v xdplbCtFwd
 	for _, k := range keys {
 		w, err := k.wire()
@@ -206,21 +219,31 @@ func (d *Datapath) ResetForward(keys []FlowKey) error {
 
 // DeleteForward removes forward entries; missing ones are not an error.
 func (d *Datapath) DeleteForward(keys []FlowKey) error {
+	keys, keys6 := splitFamilies(keys)
 	wire, err := wireKeys(keys)
 	if err != nil {
 		return err
 	}
-	return deleteWire(d.objs.CtForward, wire, nil)
+	wire6, err := wireKeys6(keys6)
+	if err != nil {
+		return err
+	}
+	return errors.Join(deleteWire(d.objs.CtForward, wire, nil), deleteWire(d.objs.Ct6Forward, wire6, nil))
 }
 
 // DeleteReverse removes reverse entries, their local ports going back to
 // their pools; missing ones are not an error.
 func (d *Datapath) DeleteReverse(keys []FlowKey) error {
+	keys, keys6 := splitFamilies(keys)
 	wire, err := wireKeys(keys)
 	if err != nil {
 		return err
 	}
-	return d.deleteReverse(wire)
+	wire6, err := wireKeys6(keys6)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.deleteReverse(wire), d.deleteReverse6(wire6))
 }
 
 func wireKeys(keys []FlowKey) ([]xdplbCtKey, error) {
@@ -235,7 +258,7 @@ func wireKeys(keys []FlowKey) ([]xdplbCtKey, error) {
 	return wire, nil
 }
 
-// PutConns inserts connections, both halves each, all reverse halves
+// PutConns inserts IPv4 connections, both halves each, all reverse halves
 // first as the datapath does. It is how connections learnt elsewhere (a
 // peer balancer, a test) enter this datapath. fs[i] and rs[i] are one
 // connection.

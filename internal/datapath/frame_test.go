@@ -33,12 +33,19 @@ type frame struct {
 	tcpOptions     []layers.TCPOption
 }
 
-func (f frame) bytes(t testing.TB) []byte {
-	t.Helper()
-	eth := &layers.Ethernet{SrcMAC: f.srcMAC, DstMAC: f.dstMAC, EthernetType: layers.EthernetTypeIPv4}
+// network is the IP layer of f, IPv4 or IPv6 as its addresses are, with
+// the EtherType that announces it and a setter of its upper protocol.
+func (f frame) network() (gopacket.NetworkLayer, layers.EthernetType, func(layers.IPProtocol)) {
 	ttl := uint8(64)
 	if bytes.Equal(f.srcMAC, lbMAC) || bytes.Equal(f.srcMAC, lb1MAC) {
 		ttl = 63
+	}
+	if f.src.Addr().Is6() {
+		ip := &layers.IPv6{
+			Version: 6, HopLimit: cmp.Or(f.ttl, ttl), FlowLabel: 0x12345,
+			SrcIP: f.src.Addr().AsSlice(), DstIP: f.dst.Addr().AsSlice(),
+		}
+		return ip, layers.EthernetTypeIPv6, func(p layers.IPProtocol) { ip.NextHeader = p }
 	}
 	ip := &layers.IPv4{
 		Version: 4, TTL: cmp.Or(f.ttl, ttl), Id: 0x1234,
@@ -50,23 +57,30 @@ func (f frame) bytes(t testing.TB) []byte {
 	} else {
 		ip.Flags = layers.IPv4DontFragment
 	}
+	return ip, layers.EthernetTypeIPv4, func(p layers.IPProtocol) { ip.Protocol = p }
+}
+
+func (f frame) bytes(t testing.TB) []byte {
+	t.Helper()
+	ip, ethType, setProto := f.network()
+	eth := &layers.Ethernet{SrcMAC: f.srcMAC, DstMAC: f.dstMAC, EthernetType: ethType}
 	var stack []gopacket.SerializableLayer
 	if f.vlan != 0 {
 		eth.EthernetType = layers.EthernetTypeDot1Q
-		stack = append(stack, eth, &layers.Dot1Q{VLANIdentifier: f.vlan, Type: layers.EthernetTypeIPv4})
+		stack = append(stack, eth, &layers.Dot1Q{VLANIdentifier: f.vlan, Type: ethType})
 	} else {
 		stack = append(stack, eth)
 	}
-	stack = append(stack, ip)
+	stack = append(stack, ip.(gopacket.SerializableLayer))
 	if f.udp {
-		ip.Protocol = layers.IPProtocolUDP
+		setProto(layers.IPProtocolUDP)
 		u := &layers.UDP{SrcPort: layers.UDPPort(f.src.Port()), DstPort: layers.UDPPort(f.dst.Port())}
 		if err := u.SetNetworkLayerForChecksum(ip); err != nil {
 			t.Fatal(err)
 		}
 		stack = append(stack, u)
 	} else {
-		ip.Protocol = layers.IPProtocolTCP
+		setProto(layers.IPProtocolTCP)
 		tcp := &layers.TCP{
 			SrcPort: layers.TCPPort(f.src.Port()), DstPort: layers.TCPPort(f.dst.Port()),
 			Seq: f.seq, SYN: f.syn, ACK: f.ack, FIN: f.fin, RST: f.rst, PSH: f.psh, Window: 64240,

@@ -67,6 +67,17 @@ func TestMapLayouts(t *testing.T) {
 		"svc_fwd_mode":    {u32, u32, uint32(xdplbLimitsMAX_SERVICES)},
 		"decap_sources":   {u32, u32, 1024},
 		"icmp_budget":     {u32, 16, 1},
+		"services6":       {size(xdplbSvc6Key{}), size(xdplbSvcValue{}), uint32(xdplbLimitsMAX_SERVICES)},
+		"vips6":           {size(xdplbAddr6{}), u32, uint32(xdplbLimitsMAX_SERVICES)},
+		"backends6":       {u32, size(xdplbBackend6{}), uint32(xdplbLimitsMAX_BACKENDS)},
+		"local6_addrs":    {u32, size(xdplbAddr6{}), uint32(xdplbLimitsMAX_LOCAL_ADDRS)},
+		"local6_index":    {size(xdplbAddr6{}), u32, uint32(xdplbLimitsMAX_LOCAL_ADDRS)},
+		"config6":         {u32, size(xdplbLbConfig6{}), 1},
+		"persist6_masks":  {u32, size(xdplbAddr6{}), uint32(xdplbLimitsMAX_SERVICES)},
+		"persist6":        {size(xdplbPersist6Key{}), size(xdplbPersist6Value{}), uint32(xdplbLimitsPERSIST_ENTRIES)},
+		"ct6_forward":     {size(xdplbCt6Key{}), size(xdplbCt6Fwd{}), capacity},
+		"ct6_reverse":     {size(xdplbCt6Key{}), size(xdplbCt6Rev{}), capacity},
+		"scratch6":        {u32, 80 + 88 + 64, 1}, // not pinned: per-CPU room
 	}
 
 	// Every map of the object, found by its bpf2go tag, so a map added

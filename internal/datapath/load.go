@@ -107,8 +107,9 @@ func Load(opts Options) (*Datapath, error) {
 		return nil, fmt.Errorf("read BPF object: %w", err)
 	}
 	if opts.ConntrackCapacity > 0 {
-		spec.Maps["ct_forward"].MaxEntries = opts.ConntrackCapacity
-		spec.Maps["ct_reverse"].MaxEntries = opts.ConntrackCapacity
+		for _, name := range []string{"ct_forward", "ct_reverse", "ct6_forward", "ct6_reverse"} {
+			spec.Maps[name].MaxEntries = opts.ConntrackCapacity
+		}
 	}
 	var collOpts *ebpf.CollectionOptions
 	var transient string
@@ -117,7 +118,7 @@ func Load(opts Options) (*Datapath, error) {
 			return nil, err
 		}
 		for name, m := range spec.Maps {
-			if !isDataSection(name) {
+			if !isDataSection(name) && name != scratchMap {
 				m.Pinning = ebpf.PinByName
 			}
 		}
@@ -172,6 +173,11 @@ func kernelHasBTF() bool {
 	_, err := os.Stat(vmlinuxBTF)
 	return err == nil
 }
+
+// scratchMap is per-CPU room for the IPv6 path's largest values (maps6.h):
+// it holds nothing between packets, so it is not pinned, and a version
+// that lays it out otherwise adopts the pins all the same.
+const scratchMap = "scratch6"
 
 // isDataSection tells the maps bpf2go makes for global variables (.rodata,
 // .bss), which hold load-time constants and must not be pinned.

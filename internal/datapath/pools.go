@@ -167,14 +167,17 @@ func (d *Datapath) setPoolsLocal(addrs []netip.Addr, alloc Ports) error {
 	p := d.pools
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// In the order the datapath's tables have them, as restorePools
+	// reads them back.
+	v4, v6 := localFamilies(addrs)
+	addrs = append(v4, v6...)
 	if slices.Equal(p.local, addrs) && p.alloc == alloc {
 		return nil
 	}
 	for _, a := range p.local {
 		if !slices.Contains(addrs, a) {
-			v, _ := be32(a)
-			if err := d.objs.LocalIndex.Delete(v); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-				return fmt.Errorf("forget local address %s: %w", a, err)
+			if err := d.forgetLocal(a); err != nil {
+				return err
 			}
 		}
 	}
@@ -190,36 +193,74 @@ func (d *Datapath) setPoolsLocal(addrs []netip.Addr, alloc Ports) error {
 	return nil
 }
 
-// indexLocal writes each local address's index, for the datapath to find
-// the slot of a connection it removes.
+// indexLocal writes each local address's index among those of its family,
+// for the datapath to find the slot of a connection it removes.
 func (d *Datapath) indexLocal(addrs []netip.Addr) error {
-	for i, a := range addrs {
-		v, err := be32(a)
+	v4, v6 := localFamilies(addrs)
+	for i, a := range v4 {
+		v, _ := be32(a)
+		if err := d.objs.LocalIndex.Update(v, uint32(i), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("index local address %s: %w", a, err)
+		}
+	}
+	for i, a := range v6 {
+		v, err := addr6(a)
 		if err != nil {
 			return fmt.Errorf("local address: %w", err)
 		}
-		if err := d.objs.LocalIndex.Update(v, uint32(i), ebpf.UpdateAny); err != nil {
+		if err := d.objs.Local6Index.Update(v, uint32(i), ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("index local address %s: %w", a, err)
 		}
 	}
 	return nil
 }
 
+// forgetLocal removes a local address's index.
+func (d *Datapath) forgetLocal(a netip.Addr) error {
+	var err error
+	if a.Is4() {
+		v, _ := be32(a)
+		err = d.objs.LocalIndex.Delete(v)
+	} else {
+		v, _ := addr6(a)
+		err = d.objs.Local6Index.Delete(v)
+	}
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("forget local address %s: %w", a, err)
+	}
+	return nil
+}
+
+// familyIndex is local address a's index among those of its family in
+// local, -1 if it is not there.
+func familyIndex(local []netip.Addr, a netip.Addr) int {
+	i := 0
+	for _, l := range local {
+		if l == a {
+			return i
+		}
+		if l.Is4() == a.Is4() {
+			i++
+		}
+	}
+	return -1
+}
+
 // releaseSlots returns the slots of removed reverse halves to their pools,
 // as the datapath does for the halves it removes itself. Slots of no pool
 // (a backend gone, a peer's address or port slice) go nowhere.
-func (d *Datapath) releaseSlots(removed []xdplbCtKey) error {
+func (d *Datapath) releaseSlots(removed []FlowKey) error {
 	p := d.pools
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	byPool := map[uint32][]uint32{}
 	for _, k := range removed {
-		port := portFromBE16(k.Dport)
+		port := k.Dst.Port()
 		if port < p.alloc.Min || port > p.alloc.Max {
 			continue
 		}
-		idx, ok := p.byDest[netip.AddrPortFrom(addrFromBE32(k.Saddr), portFromBE16(k.Sport))]
-		local := slices.Index(p.local, addrFromBE32(k.Daddr))
+		idx, ok := p.byDest[k.Src]
+		local := familyIndex(p.local, k.Dst.Addr())
 		if !ok || local < 0 {
 			continue
 		}
@@ -264,6 +305,10 @@ func (d *Datapath) restorePools() error {
 	if err := d.objs.Config.Lookup(uint32(0), &cfg); err != nil {
 		return fmt.Errorf("read datapath config: %w", err)
 	}
+	var cfg6 xdplbLbConfig6
+	if err := d.objs.Config6.Lookup(uint32(0), &cfg6); err != nil {
+		return fmt.Errorf("read datapath config: %w", err)
+	}
 	p := d.pools
 	for i := range min(cfg.LocalCount, MaxLocalAddrs) {
 		var v uint32
@@ -271,6 +316,13 @@ func (d *Datapath) restorePools() error {
 			return fmt.Errorf("read local address %d: %w", i, err)
 		}
 		p.local = append(p.local, addrFromBE32(v))
+	}
+	for i := range min(cfg6.LocalCount, MaxLocalAddrs) {
+		var v xdplbAddr6
+		if err := d.objs.Local6Addrs.Lookup(i, &v); err != nil {
+			return fmt.Errorf("read local address %d: %w", i, err)
+		}
+		p.local = append(p.local, addrFromAddr6(v))
 	}
 	p.alloc = Ports{Min: cfg.PortMin, Max: cfg.PortMax}
 	if err := d.indexLocal(p.local); err != nil {

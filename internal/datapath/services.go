@@ -56,7 +56,8 @@ type Service struct {
 	Persist time.Duration
 	// PersistBits, if not 0, is the prefix length of the netmask applied
 	// to client addresses for persistence: clients of one subnet then
-	// share their backend. 0 and 32 both mean the whole address.
+	// share their backend. 0 and 32 (128 for IPv6) mean the whole
+	// address.
 	PersistBits uint8
 	// TOA puts the client's address and port in a TCP option (kind 254) of
 	// the client's packets that acknowledge the backend's SYN-ACK, and
@@ -81,8 +82,11 @@ func (d *Datapath) SetService(key ident.Service, svc Service) error {
 	if svc.Persist < 0 || svc.Persist > math.MaxUint32*time.Second {
 		return fmt.Errorf("service %s: persistence %s out of range", key, svc.Persist)
 	}
-	if svc.PersistBits > 32 {
+	if svc.PersistBits > uint8(key.VIP.BitLen()) {
 		return fmt.Errorf("service %s: persistence netmask /%d out of range", key, svc.PersistBits)
+	}
+	if key.VIP.Is6() {
+		return d.setService6(key, svc)
 	}
 	k, err := serviceWire(key)
 	if err != nil {
@@ -96,31 +100,45 @@ func (d *Datapath) SetService(key ident.Service, svc Service) error {
 	if err := d.addToVIPFilter(k.Vip); err != nil {
 		return err
 	}
-	// The mask and the client address mode before the service that uses
-	// them.
+	// The mask and the modes before the service that uses them.
 	if err := d.objs.PersistMasks.Update(id, persistMask(svc.PersistBits), ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write the persistence netmask of service %s: %w", key, err)
 	}
-	if err := d.objs.SvcClientAddr.Update(id, clientAddrMode(svc.TOA), ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("write the client address mode of service %s: %w", key, err)
+	if err := d.writeServiceModes(key, svc); err != nil {
+		return err
 	}
-	if err := d.objs.SvcFwdMode.Update(id, uint32(svc.Forwarding), ebpf.UpdateAny); err != nil {
-		return fmt.Errorf("write the forwarding mode of service %s: %w", key, err)
-	}
-	v := xdplbSvcValue{
-		Id: id, RingOff: ring.Offset, RingLen: ring.Len,
-		Sched: xdplbSchedKind(svc.Index), PersistSecs: uint32(svc.Persist.Round(time.Second) / time.Second),
-	}
-	if err := d.objs.Services.Update(k, v, ebpf.UpdateAny); err != nil {
+	if err := d.objs.Services.Update(k, serviceValue(svc), ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write service %s: %w", key, err)
 	}
 	return nil
+}
+
+// writeServiceModes writes the per-id settings of service svc, of either
+// family: its client address mode and forwarding mode.
+func (d *Datapath) writeServiceModes(key ident.Service, svc Service) error {
+	if err := d.objs.SvcClientAddr.Update(svc.ID, clientAddrMode(svc.TOA), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write the client address mode of service %s: %w", key, err)
+	}
+	if err := d.objs.SvcFwdMode.Update(svc.ID, uint32(svc.Forwarding), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write the forwarding mode of service %s: %w", key, err)
+	}
+	return nil
+}
+
+func serviceValue(svc Service) xdplbSvcValue {
+	return xdplbSvcValue{
+		Id: svc.ID, RingOff: svc.Ring.Offset, RingLen: svc.Ring.Len,
+		Sched: xdplbSchedKind(svc.Index), PersistSecs: uint32(svc.Persist.Round(time.Second) / time.Second),
+	}
 }
 
 // DeleteService removes key. Established connections keep flowing: they
 // are found in conntrack before the service is looked at again.
 // vipInUse tells whether another service still uses the same VIP.
 func (d *Datapath) DeleteService(key ident.Service, vipInUse bool) error {
+	if key.VIP.Is6() {
+		return d.deleteService6(key, vipInUse)
+	}
 	k, err := serviceWire(key)
 	if err != nil {
 		return err
@@ -165,32 +183,58 @@ func (p Ports) valid() bool { return p.Min != 0 && p.Min <= p.Max }
 // their local address:port from (alloc): the nodes of an HA pair each hand
 // out their own slice, while each recognises replies on the whole range,
 // since it may carry a peer's connections. Alone, alloc is ports.
-// Addresses are written before the count that makes them visible.
+// Addresses are written before the count that makes them visible. IPv4
+// and IPv6 addresses may be mixed: each family has its own table.
 func (d *Datapath) SetLocal(addrs []netip.Addr, ports, alloc Ports) error {
-	if len(addrs) == 0 || len(addrs) > MaxLocalAddrs {
-		return fmt.Errorf("local addresses: %d given, want 1 to %d", len(addrs), MaxLocalAddrs)
+	v4, v6 := localFamilies(addrs)
+	if len(addrs) == 0 || len(v4) > MaxLocalAddrs || len(v6) > MaxLocalAddrs {
+		return fmt.Errorf("local addresses: %d IPv4 and %d IPv6 given, want 1 or more and at most %d of each",
+			len(v4), len(v6), MaxLocalAddrs)
 	}
 	if !ports.valid() || !alloc.valid() || alloc.Min < ports.Min || alloc.Max > ports.Max {
 		return fmt.Errorf("local ports %d-%d, handed out %d-%d: not a range and a slice of it",
 			ports.Min, ports.Max, alloc.Min, alloc.Max)
 	}
-	for i, a := range addrs {
-		v, err := be32(a)
-		if err != nil {
-			return fmt.Errorf("local address: %w", err)
-		}
+	for i, a := range v4 {
+		v, _ := be32(a)
 		if err := d.objs.LocalAddrs.Update(uint32(i), v, ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("write local address %s: %w", a, err)
 		}
 	}
-	cfg := xdplbLbConfig{LocalCount: uint32(len(addrs)), PortMin: alloc.Min, PortMax: alloc.Max}
+	for i, a := range v6 {
+		v, err := addr6(a)
+		if err != nil {
+			return fmt.Errorf("local address: %w", err)
+		}
+		if err := d.objs.Local6Addrs.Update(uint32(i), v, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("write local address %s: %w", a, err)
+		}
+	}
+	cfg := xdplbLbConfig{LocalCount: uint32(len(v4)), PortMin: alloc.Min, PortMax: alloc.Max}
 	if err := d.objs.Config.Update(uint32(0), cfg, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write datapath config: %w", err)
+	}
+	if err := d.objs.Config6.Update(uint32(0), xdplbLbConfig6{LocalCount: uint32(len(v6))}, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write datapath config: %w", err)
 	}
 	if err := d.setPoolsLocal(addrs, alloc); err != nil {
 		return err
 	}
 	return d.setPortGlobals(ports.Min, ports.Max)
+}
+
+// localFamilies parts local addresses by family, each in its order: a
+// family's addresses are indexed among themselves (local_addrs,
+// local6_addrs).
+func localFamilies(addrs []netip.Addr) (v4, v6 []netip.Addr) {
+	for _, a := range addrs {
+		if a.Is4() {
+			v4 = append(v4, a)
+		} else {
+			v6 = append(v6, a)
+		}
+	}
+	return v4, v6
 }
 
 // ServiceKeys lists the services the datapath serves.
@@ -235,7 +279,7 @@ func (d *Datapath) Services() (map[ident.Service]Service, error) {
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
 	}
-	return out, nil
+	return out, d.services6(out)
 }
 
 // persistMask is the netmask of a prefix length as the datapath applies

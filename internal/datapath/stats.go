@@ -17,7 +17,7 @@ type reasonText struct{ name, meaning string }
 var reasonInfo = map[xdplbReason]reasonText{
 	xdplbReasonR_FWD_TX:                  {"fwd_tx", "forwarded out of the interface it came in on"},
 	xdplbReasonR_FWD_REDIRECT:            {"fwd_redirect", "forwarded out of another interface"},
-	xdplbReasonR_PASS_NOT_IPV4:           {"pass_not_ipv4", "not IPv4 (ARP, IPv6): to the host"},
+	xdplbReasonR_PASS_NOT_IPV4:           {"pass_not_ipv4", "neither IPv4 nor IPv6 (ARP, LLDP): to the host"},
 	xdplbReasonR_PASS_NOT_L4:             {"pass_not_l4", "IPv4 but neither TCP nor UDP: to the host"},
 	xdplbReasonR_PASS_NO_SERVICE:         {"pass_no_service", "not for a service: to the host"},
 	xdplbReasonR_PASS_NO_CONN:            {"pass_no_conn", "to a NAT port but no connection: the host's own traffic"},
@@ -59,6 +59,7 @@ var reasonInfo = map[xdplbReason]reasonText{
 	xdplbReasonR_PASS_ICMP_RATE:          {"pass_icmp_rate", "an ICMP error about a balanced connection over the per-CPU budget for translating them: to the host"},
 	xdplbReasonR_PASS_ICMP:               {"pass_icmp", "ICMP that is no error about a balanced connection (echo, an error about the host's own traffic, a forged one): to the host"},
 	xdplbReasonR_DROP_ICMP_LOW_MTU:       {"drop_icmp_low_mtu", "a \"fragmentation needed\" from the client's side announcing less than 1280: not passed to the backend, whose MTU towards the local address all its connections through it share"},
+	xdplbReasonR_PASS_IPV6EXT:            {"pass_ipv6_ext", "IPv6 with an extension header the datapath does not walk (routing, ESP, AH, more than four): to the host"},
 }
 
 func init() {

@@ -46,32 +46,46 @@ type ConnCount struct {
 
 // count adds forward half v to the occupancy counts.
 func (r *SweepResult) count(v *xdplbCtFwd) {
+	var local netip.Addr
+	if !isDSR(v) {
+		local = addrFromBE32(v.LocalAddr)
+	}
+	r.tally(v.SvcId, v.BackendId, State(v.State), local)
+}
+
+// tally counts a forward half of service svc to backend, in state st,
+// holding a port of local (none for DSR), of either family.
+func (r *SweepResult) tally(svc, backend uint32, st State, local netip.Addr) {
 	if r.PortsInUse == nil {
 		r.PortsInUse = map[netip.Addr]int{}
 		r.PerBackend = map[uint32]ConnCount{}
 		r.PerService = map[uint32]int{}
 		r.HalfOpenPerService = map[uint32]int{}
 	}
-	r.PerService[v.SvcId]++
-	r.countHalfOpen(v, 1)
-	if !isDSR(v) {
-		r.PortsInUse[addrFromBE32(v.LocalAddr)]++
+	r.PerService[svc]++
+	r.halfOpen(svc, st, 1)
+	if local.IsValid() {
+		r.PortsInUse[local]++
 	}
-	c := r.PerBackend[v.BackendId]
-	if State(v.State) == StateEstablished {
+	c := r.PerBackend[backend]
+	if st == StateEstablished {
 		c.Active++
 	} else {
 		c.Inactive++
 	}
-	r.PerBackend[v.BackendId] = c
+	r.PerBackend[backend] = c
 }
 
 // countHalfOpen counts forward half v as half-open (delta 1), or takes it
 // back (-1) as the sweep removes it, if it is one.
 func (r *SweepResult) countHalfOpen(v *xdplbCtFwd, delta int) {
-	if State(v.State) == StateSynSent { // a TCP state only
+	r.halfOpen(v.SvcId, State(v.State), delta)
+}
+
+func (r *SweepResult) halfOpen(svc uint32, st State, delta int) {
+	if st == StateSynSent { // a TCP state only
 		r.HalfOpen += delta
-		r.HalfOpenPerService[v.SvcId] += delta
+		r.HalfOpenPerService[svc] += delta
 	}
 }
 
@@ -114,6 +128,9 @@ func (d *Datapath) Sweep(now, grace uint64, expired ExpiryFunc, full bool) (Swee
 		return sw.res, err
 	}
 	if err := d.deleteHalves(sw.delFwd, sw.delRev); err != nil {
+		return sw.res, err
+	}
+	if err := d.sweep6(sw); err != nil {
 		return sw.res, err
 	}
 	return sw.res, d.writeHalfOpen(sw.res.HalfOpenPerService, sw.res.HalfOpen, halfOpenBefore)
@@ -294,8 +311,12 @@ func (d *Datapath) deleteHalves(fwd, rev []xdplbCtKey) error {
 // deleteReverse removes reverse halves and returns the local ports of
 // those it removed to their pools.
 func (d *Datapath) deleteReverse(keys []xdplbCtKey) error {
-	var removed []xdplbCtKey
-	err := deleteWire(d.objs.CtReverse, keys, func(k []xdplbCtKey) { removed = append(removed, k...) })
+	var removed []FlowKey
+	err := deleteWire(d.objs.CtReverse, keys, func(ks []xdplbCtKey) {
+		for _, k := range ks {
+			removed = append(removed, flowKeyFromWire(k))
+		}
+	})
 	return errors.Join(err, d.releaseSlots(removed))
 }
 
@@ -310,7 +331,7 @@ func idle(now, then uint64) uint64 {
 // removed to removed (if not nil). A batch delete stops at the first key
 // that is gone (the datapath or a concurrent walk may have removed it);
 // that key is skipped and the rest go on.
-func deleteWire(m *ebpf.Map, keys []xdplbCtKey, removed func([]xdplbCtKey)) error {
+func deleteWire[K any](m *ebpf.Map, keys []K, removed func([]K)) error {
 	for len(keys) > 0 {
 		n, err := m.BatchDelete(keys, nil)
 		if removed != nil && n > 0 {

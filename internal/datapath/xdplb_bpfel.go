@@ -13,9 +13,22 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type xdplbAddr6 struct {
+	_ structs.HostLayout
+	W [4]uint32
+}
+
 type xdplbBackend struct {
 	_     structs.HostLayout
 	Addr  uint32
+	Port  uint16
+	SvcId uint16
+	Flags xdplbBackendFlags
+}
+
+type xdplbBackend6 struct {
+	_     structs.HostLayout
+	Addr  xdplbAddr6
 	Port  uint16
 	SvcId uint16
 	Flags xdplbBackendFlags
@@ -52,6 +65,50 @@ const (
 	xdplbClientAddrModeCLIENT_ADDR_NONE xdplbClientAddrMode = 0
 	xdplbClientAddrModeCLIENT_ADDR_TOA  xdplbClientAddrMode = 1
 )
+
+type xdplbCt6Fwd struct {
+	_           structs.HostLayout
+	LastSeen    uint64
+	LocalAddr   xdplbAddr6
+	BackendAddr xdplbAddr6
+	LocalPort   uint16
+	BackendPort uint16
+	BackendId   uint32
+	SvcId       uint32
+	State       xdplbCtState
+	HopIfindex  uint32
+	HopDmac     [6]uint8
+	HopSmac     [6]uint8
+	SeqNext     uint32
+	Pad         uint32
+}
+
+type xdplbCt6Key struct {
+	_     structs.HostLayout
+	Saddr xdplbAddr6
+	Daddr xdplbAddr6
+	Sport uint16
+	Dport uint16
+	Proto uint8
+	Pad   [3]uint8
+}
+
+type xdplbCt6Rev struct {
+	_         structs.HostLayout
+	LastSeen  uint64
+	Client    xdplbCt6Key
+	ClientMac [6]uint8
+	LbMac     [6]uint8
+	Ifindex   uint32
+	SvcId     uint32
+	BackendId uint32
+	State     xdplbCtState
+	Origin    uint8
+	Flags     uint8
+	Pad       uint16
+	SeqNext   uint32
+	Pad2      uint32
+}
 
 type xdplbCtFwd struct {
 	_           structs.HostLayout
@@ -181,6 +238,11 @@ type xdplbLbConfig struct {
 	PortMax    uint16
 }
 
+type xdplbLbConfig6 struct {
+	_          structs.HostLayout
+	LocalCount uint32
+}
+
 type xdplbLimits uint32
 
 const (
@@ -194,6 +256,21 @@ const (
 	xdplbLimitsMAX_IF_VLANS       xdplbLimits = 64
 	xdplbLimitsPOOL_QUEUE_SLOTS   xdplbLimits = 65536
 )
+
+type xdplbPersist6Key struct {
+	_      structs.HostLayout
+	SvcId  uint32
+	Client xdplbAddr6
+}
+
+type xdplbPersist6Value struct {
+	_         structs.HostLayout
+	LastSeen  uint64
+	BackendId uint32
+	Port      uint16
+	Pad       uint16
+	Addr      xdplbAddr6
+}
 
 type xdplbPersistKey struct {
 	_      structs.HostLayout
@@ -257,7 +334,8 @@ const (
 	xdplbReasonR_PASS_ICMP_RATE          xdplbReason = 41
 	xdplbReasonR_PASS_ICMP               xdplbReason = 42
 	xdplbReasonR_DROP_ICMP_LOW_MTU       xdplbReason = 43
-	xdplbReasonR_MAX                     xdplbReason = 44
+	xdplbReasonR_PASS_IPV6EXT            xdplbReason = 44
+	xdplbReasonR_MAX                     xdplbReason = 45
 )
 
 type xdplbSchedKind uint32
@@ -268,6 +346,21 @@ const (
 	xdplbSchedKindSCHED_HASH_SRC   xdplbSchedKind = 2
 	xdplbSchedKindSCHED_LEAST      xdplbSchedKind = 3
 )
+
+type xdplbScratch6 struct {
+	_    structs.HostLayout
+	Conn xdplbCt6Fwd
+	Rev  xdplbCt6Rev
+	Fib  [8]uint64
+}
+
+type xdplbSvc6Key struct {
+	_     structs.HostLayout
+	Vip   xdplbAddr6
+	Port  uint16
+	Proto uint8
+	Pad   uint8
+}
 
 type xdplbSvcKey struct {
 	_     structs.HostLayout
@@ -349,7 +442,11 @@ const (
 	xdplbMapBackendPool          = "backend_pool"
 	xdplbMapBackendStats         = "backend_stats"
 	xdplbMapBackends             = "backends"
+	xdplbMapBackends6            = "backends6"
 	xdplbMapConfig               = "config"
+	xdplbMapConfig6              = "config6"
+	xdplbMapCt6Forward           = "ct6_forward"
+	xdplbMapCt6Reverse           = "ct6_reverse"
 	xdplbMapCtForward            = "ct_forward"
 	xdplbMapCtReverse            = "ct_reverse"
 	xdplbMapDecapSources         = "decap_sources"
@@ -357,16 +454,22 @@ const (
 	xdplbMapHalfOpen             = "half_open"
 	xdplbMapIcmpBudget           = "icmp_budget"
 	xdplbMapLayout               = "layout"
+	xdplbMapLocal6Addrs          = "local6_addrs"
+	xdplbMapLocal6Index          = "local6_index"
 	xdplbMapLocalAddrs           = "local_addrs"
 	xdplbMapLocalIndex           = "local_index"
 	xdplbMapPersist              = "persist"
+	xdplbMapPersist6             = "persist6"
+	xdplbMapPersist6Masks        = "persist6_masks"
 	xdplbMapPersistMasks         = "persist_masks"
 	xdplbMapPoolCursor           = "pool_cursor"
 	xdplbMapPortPools            = "port_pools"
 	xdplbMapReasons              = "reasons"
 	xdplbMapRings                = "rings"
 	xdplbMapRrPos                = "rr_pos"
+	xdplbMapScratch6             = "scratch6"
 	xdplbMapServices             = "services"
+	xdplbMapServices6            = "services6"
 	xdplbMapSvcClientAddr        = "svc_client_addr"
 	xdplbMapSvcFwdMode           = "svc_fwd_mode"
 	xdplbMapSvcStats             = "svc_stats"
@@ -377,6 +480,7 @@ const (
 	xdplbMapToaPending           = "toa_pending"
 	xdplbMapToaStats             = "toa_stats"
 	xdplbMapVips                 = "vips"
+	xdplbMapVips6                = "vips6"
 	xdplbProgXdplb               = "xdplb"
 	xdplbVarDecapOn              = "decap_on"
 	xdplbVarEncapSaddr           = "encap_saddr"
@@ -462,7 +566,11 @@ type xdplbMapSpecs struct {
 	BackendPool   *ebpf.MapSpec `ebpf:"backend_pool"`
 	BackendStats  *ebpf.MapSpec `ebpf:"backend_stats"`
 	Backends      *ebpf.MapSpec `ebpf:"backends"`
+	Backends6     *ebpf.MapSpec `ebpf:"backends6"`
 	Config        *ebpf.MapSpec `ebpf:"config"`
+	Config6       *ebpf.MapSpec `ebpf:"config6"`
+	Ct6Forward    *ebpf.MapSpec `ebpf:"ct6_forward"`
+	Ct6Reverse    *ebpf.MapSpec `ebpf:"ct6_reverse"`
 	CtForward     *ebpf.MapSpec `ebpf:"ct_forward"`
 	CtReverse     *ebpf.MapSpec `ebpf:"ct_reverse"`
 	DecapSources  *ebpf.MapSpec `ebpf:"decap_sources"`
@@ -470,16 +578,22 @@ type xdplbMapSpecs struct {
 	HalfOpen      *ebpf.MapSpec `ebpf:"half_open"`
 	IcmpBudget    *ebpf.MapSpec `ebpf:"icmp_budget"`
 	Layout        *ebpf.MapSpec `ebpf:"layout"`
+	Local6Addrs   *ebpf.MapSpec `ebpf:"local6_addrs"`
+	Local6Index   *ebpf.MapSpec `ebpf:"local6_index"`
 	LocalAddrs    *ebpf.MapSpec `ebpf:"local_addrs"`
 	LocalIndex    *ebpf.MapSpec `ebpf:"local_index"`
 	Persist       *ebpf.MapSpec `ebpf:"persist"`
+	Persist6      *ebpf.MapSpec `ebpf:"persist6"`
+	Persist6Masks *ebpf.MapSpec `ebpf:"persist6_masks"`
 	PersistMasks  *ebpf.MapSpec `ebpf:"persist_masks"`
 	PoolCursor    *ebpf.MapSpec `ebpf:"pool_cursor"`
 	PortPools     *ebpf.MapSpec `ebpf:"port_pools"`
 	Reasons       *ebpf.MapSpec `ebpf:"reasons"`
 	Rings         *ebpf.MapSpec `ebpf:"rings"`
 	RrPos         *ebpf.MapSpec `ebpf:"rr_pos"`
+	Scratch6      *ebpf.MapSpec `ebpf:"scratch6"`
 	Services      *ebpf.MapSpec `ebpf:"services"`
+	Services6     *ebpf.MapSpec `ebpf:"services6"`
 	SvcClientAddr *ebpf.MapSpec `ebpf:"svc_client_addr"`
 	SvcFwdMode    *ebpf.MapSpec `ebpf:"svc_fwd_mode"`
 	SvcStats      *ebpf.MapSpec `ebpf:"svc_stats"`
@@ -490,6 +604,7 @@ type xdplbMapSpecs struct {
 	ToaPending    *ebpf.MapSpec `ebpf:"toa_pending"`
 	ToaStats      *ebpf.MapSpec `ebpf:"toa_stats"`
 	Vips          *ebpf.MapSpec `ebpf:"vips"`
+	Vips6         *ebpf.MapSpec `ebpf:"vips6"`
 }
 
 // xdplbVariableSpecs contains global variables before they are loaded into the kernel.
@@ -551,7 +666,11 @@ type xdplbMaps struct {
 	BackendPool   *ebpf.Map `ebpf:"backend_pool"`
 	BackendStats  *ebpf.Map `ebpf:"backend_stats"`
 	Backends      *ebpf.Map `ebpf:"backends"`
+	Backends6     *ebpf.Map `ebpf:"backends6"`
 	Config        *ebpf.Map `ebpf:"config"`
+	Config6       *ebpf.Map `ebpf:"config6"`
+	Ct6Forward    *ebpf.Map `ebpf:"ct6_forward"`
+	Ct6Reverse    *ebpf.Map `ebpf:"ct6_reverse"`
 	CtForward     *ebpf.Map `ebpf:"ct_forward"`
 	CtReverse     *ebpf.Map `ebpf:"ct_reverse"`
 	DecapSources  *ebpf.Map `ebpf:"decap_sources"`
@@ -559,16 +678,22 @@ type xdplbMaps struct {
 	HalfOpen      *ebpf.Map `ebpf:"half_open"`
 	IcmpBudget    *ebpf.Map `ebpf:"icmp_budget"`
 	Layout        *ebpf.Map `ebpf:"layout"`
+	Local6Addrs   *ebpf.Map `ebpf:"local6_addrs"`
+	Local6Index   *ebpf.Map `ebpf:"local6_index"`
 	LocalAddrs    *ebpf.Map `ebpf:"local_addrs"`
 	LocalIndex    *ebpf.Map `ebpf:"local_index"`
 	Persist       *ebpf.Map `ebpf:"persist"`
+	Persist6      *ebpf.Map `ebpf:"persist6"`
+	Persist6Masks *ebpf.Map `ebpf:"persist6_masks"`
 	PersistMasks  *ebpf.Map `ebpf:"persist_masks"`
 	PoolCursor    *ebpf.Map `ebpf:"pool_cursor"`
 	PortPools     *ebpf.Map `ebpf:"port_pools"`
 	Reasons       *ebpf.Map `ebpf:"reasons"`
 	Rings         *ebpf.Map `ebpf:"rings"`
 	RrPos         *ebpf.Map `ebpf:"rr_pos"`
+	Scratch6      *ebpf.Map `ebpf:"scratch6"`
 	Services      *ebpf.Map `ebpf:"services"`
+	Services6     *ebpf.Map `ebpf:"services6"`
 	SvcClientAddr *ebpf.Map `ebpf:"svc_client_addr"`
 	SvcFwdMode    *ebpf.Map `ebpf:"svc_fwd_mode"`
 	SvcStats      *ebpf.Map `ebpf:"svc_stats"`
@@ -579,6 +704,7 @@ type xdplbMaps struct {
 	ToaPending    *ebpf.Map `ebpf:"toa_pending"`
 	ToaStats      *ebpf.Map `ebpf:"toa_stats"`
 	Vips          *ebpf.Map `ebpf:"vips"`
+	Vips6         *ebpf.Map `ebpf:"vips6"`
 }
 
 func (m *xdplbMaps) Close() error {
@@ -588,7 +714,11 @@ func (m *xdplbMaps) Close() error {
 		m.BackendPool,
 		m.BackendStats,
 		m.Backends,
+		m.Backends6,
 		m.Config,
+		m.Config6,
+		m.Ct6Forward,
+		m.Ct6Reverse,
 		m.CtForward,
 		m.CtReverse,
 		m.DecapSources,
@@ -596,16 +726,22 @@ func (m *xdplbMaps) Close() error {
 		m.HalfOpen,
 		m.IcmpBudget,
 		m.Layout,
+		m.Local6Addrs,
+		m.Local6Index,
 		m.LocalAddrs,
 		m.LocalIndex,
 		m.Persist,
+		m.Persist6,
+		m.Persist6Masks,
 		m.PersistMasks,
 		m.PoolCursor,
 		m.PortPools,
 		m.Reasons,
 		m.Rings,
 		m.RrPos,
+		m.Scratch6,
 		m.Services,
+		m.Services6,
 		m.SvcClientAddr,
 		m.SvcFwdMode,
 		m.SvcStats,
@@ -616,6 +752,7 @@ func (m *xdplbMaps) Close() error {
 		m.ToaPending,
 		m.ToaStats,
 		m.Vips,
+		m.Vips6,
 	)
 }
 

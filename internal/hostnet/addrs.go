@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // HostHas reports whether addr is configured on any interface already.
@@ -38,9 +39,9 @@ func HostAddrs() ([]netip.Addr, error) {
 	return out, nil
 }
 
-// AddAddr puts addr on the interface as a host route (/32), so the kernel
-// answers ARP for it. It does nothing and reports false if the host has the
-// address already.
+// AddAddr puts addr on the interface as a host route (/32 or /128), so
+// the kernel answers ARP or neighbour solicitations for it. It does
+// nothing and reports false if the host has the address already.
 func AddAddr(ifname string, addr netip.Addr) (added bool, err error) {
 	has, err := HostHas(addr)
 	if err != nil || has {
@@ -69,8 +70,17 @@ func RemoveAddr(ifname string, addr netip.Addr) error {
 	return nil
 }
 
+// hostAddr is a as a host route: /32, or /128 for IPv6. An IPv6 one skips
+// duplicate address detection: the kernel would otherwise hold it
+// tentative for a second or more, neither answering neighbour
+// solicitations for it nor letting it be a source, and a VIP or local
+// address is xdplb's to own, not one to negotiate.
 func hostAddr(a netip.Addr) *netlink.Addr {
-	return &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(a.BitLen(), a.BitLen())}}
+	addr := &netlink.Addr{IPNet: &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(a.BitLen(), a.BitLen())}}
+	if a.Is6() {
+		addr.Flags = unix.IFA_F_NODAD
+	}
+	return addr
 }
 
 // Holder is an interface that has an address, with the prefix it has it
@@ -102,9 +112,9 @@ func Holders(addr netip.Addr) ([]Holder, error) {
 	return out, nil
 }
 
-// AddAddrTo puts addr on the interface as a host route (/32), whatever
-// other interfaces have: a DSR backend wants its VIPs on lo even where
-// another interface has them too.
+// AddAddrTo puts addr on the interface as a host route (/32 or /128),
+// whatever other interfaces have: a DSR backend wants its VIPs on lo even
+// where another interface has them too.
 func AddAddrTo(ifname string, addr netip.Addr) error {
 	l, err := netlink.LinkByName(ifname)
 	if err != nil {

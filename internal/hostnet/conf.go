@@ -13,9 +13,10 @@ import (
 // value for an interface is that interface's own; for most settings the
 // kernel applies the larger of it and all's.
 func ConfDirs() ([]string, error) {
-	entries, err := os.ReadDir(filepath.Join(procSys, "conf"))
+	dir := filepath.Join(procSys, "ipv4", "conf")
+	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", filepath.Join(procSys, "conf"), err)
+		return nil, fmt.Errorf("list %s: %w", dir, err)
 	}
 	dirs := make([]string, 0, len(entries))
 	for _, e := range entries {
@@ -30,27 +31,29 @@ func ConfDirs() ([]string, error) {
 // net.ipv4.conf.eth0.rp_filter; a dot in an interface name (a VLAN,
 // eth0.100) becomes a slash there.
 func ConfName(dir, setting string) string {
-	return "net.ipv4.conf." + strings.ReplaceAll(dir, ".", "/") + "." + setting
+	return confName("ipv4", dir, setting)
+}
+
+// confName is ConfName for either family, "ipv4" or "ipv6".
+func confName(family, dir, setting string) string {
+	return "net." + family + ".conf." + strings.ReplaceAll(dir, ".", "/") + "." + setting
 }
 
 // Conf reads the integer setting net.ipv4.conf.<dir>.<setting>. A missing
 // interface gives an error that wraps os.ErrNotExist.
 func Conf(dir, setting string) (int, error) {
-	b, err := os.ReadFile(filepath.Join(procSys, "conf", dir, setting))
+	s, err := readSetting("ipv4", dir, setting)
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", ConfName(dir, setting), err)
+		return 0, err
 	}
-	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	v, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %q is not a number", ConfName(dir, setting), b)
+		return 0, fmt.Errorf("read %s: %q is not a number", ConfName(dir, setting), s)
 	}
 	return v, nil
 }
 
 // SetConf writes the integer setting net.ipv4.conf.<dir>.<setting>.
 func SetConf(dir, setting string, v int) error {
-	if err := os.WriteFile(filepath.Join(procSys, "conf", dir, setting), []byte(strconv.Itoa(v)), 0o644); err != nil {
-		return fmt.Errorf("set %s to %d: %w", ConfName(dir, setting), v, err)
-	}
-	return nil
+	return writeSetting("ipv4", dir, setting, strconv.Itoa(v))
 }

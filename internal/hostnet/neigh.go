@@ -217,7 +217,7 @@ func (n *Neighbours) Forget() error {
 	defer n.mu.Unlock()
 	var errs []error
 	for h := range n.created {
-		err := netlink.NeighDel(&netlink.Neigh{LinkIndex: h.Ifindex, Family: netlink.FAMILY_V4, IP: h.IP.AsSlice()})
+		err := netlink.NeighDel(&netlink.Neigh{LinkIndex: h.Ifindex, Family: familyOf(h.IP), IP: h.IP.AsSlice()})
 		if err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ENODEV) {
 			errs = append(errs, fmt.Errorf("remove neighbour %s: %w", h.IP, err))
 		}
@@ -226,10 +226,21 @@ func (n *Neighbours) Forget() error {
 	return errors.Join(errs...)
 }
 
-// Hop is a next hop: an address on the link with that index.
+// Hop is a next hop: an address on the link with that index. An IPv6
+// gateway is often a link-local address, kept without its zone: the link
+// says where it is.
 type Hop struct {
 	IP      netip.Addr `json:"ip"`
 	Ifindex int        `json:"ifindex"`
+}
+
+// familyOf is the neighbour table an address is resolved in: ARP's for
+// IPv4, neighbour discovery's for IPv6.
+func familyOf(a netip.Addr) int {
+	if a.Is4() {
+		return netlink.FAMILY_V4
+	}
+	return netlink.FAMILY_V6
 }
 
 // nextHop is the gateway towards addr, or addr itself when on-link.
@@ -252,22 +263,26 @@ func nextHop(addr netip.Addr) (Hop, error) {
 const nudValid = netlink.NUD_REACHABLE | netlink.NUD_STALE | netlink.NUD_DELAY |
 	netlink.NUD_PROBE | netlink.NUD_PERMANENT | netlink.NUD_NOARP
 
-// validNeighbours caches, per link, the addresses with a valid neighbour
-// entry, read once per pass: a pass over thousands of backends must not
-// list the neighbour table once per backend.
-type validNeighbours map[int]map[netip.Addr]bool
+// validNeighbours caches, per link and family, the addresses with a valid
+// neighbour entry, read once per pass: a pass over thousands of backends
+// must not list the neighbour table once per backend.
+type validNeighbours map[linkTable]map[netip.Addr]bool
+
+// linkTable is one link's entries in one family's neighbour table.
+type linkTable struct{ ifindex, family int }
 
 func (v validNeighbours) has(h Hop) bool {
-	valid, ok := v[h.Ifindex]
+	t := linkTable{h.Ifindex, familyOf(h.IP)}
+	valid, ok := v[t]
 	if !ok {
 		valid = map[netip.Addr]bool{}
-		neighs, _ := netlink.NeighList(h.Ifindex, netlink.FAMILY_V4)
+		neighs, _ := netlink.NeighList(t.ifindex, t.family)
 		for _, ne := range neighs {
 			if ip, ok := netip.AddrFromSlice(ne.IP); ok && ne.State&nudValid != 0 && len(ne.HardwareAddr) > 0 {
 				valid[ip.Unmap()] = true
 			}
 		}
-		v[h.Ifindex] = valid
+		v[t] = valid
 	}
 	return valid[h.IP]
 }
@@ -277,14 +292,14 @@ func (v validNeighbours) has(h Hop) bool {
 // kernels without managed neighbours get a one-off NTF_USE nudge.
 func resolve(h Hop) (managed bool, err error) {
 	entry := &netlink.Neigh{
-		LinkIndex: h.Ifindex, Family: netlink.FAMILY_V4, IP: h.IP.AsSlice(),
+		LinkIndex: h.Ifindex, Family: familyOf(h.IP), IP: h.IP.AsSlice(),
 		State: netlink.NUD_NONE, FlagsExt: netlink.NTF_EXT_MANAGED,
 	}
 	if err := netlink.NeighSet(entry); err == nil {
 		return true, nil
 	}
 	use := &netlink.Neigh{
-		LinkIndex: h.Ifindex, Family: netlink.FAMILY_V4, IP: h.IP.AsSlice(),
+		LinkIndex: h.Ifindex, Family: familyOf(h.IP), IP: h.IP.AsSlice(),
 		State: netlink.NUD_NONE, Flags: unix.NTF_USE,
 	}
 	return false, netlink.NeighSet(use)
@@ -300,7 +315,7 @@ func Probe(addr netip.Addr) error {
 		return err
 	}
 	return netlink.NeighSet(&netlink.Neigh{
-		LinkIndex: hop.Ifindex, Family: netlink.FAMILY_V4, IP: hop.IP.AsSlice(),
+		LinkIndex: hop.Ifindex, Family: familyOf(hop.IP), IP: hop.IP.AsSlice(),
 		State: netlink.NUD_NONE, Flags: unix.NTF_USE,
 	})
 }

@@ -33,7 +33,8 @@ func ParseRef(s string) (Ref, error) {
 	host, port, hasPort := splitHostPort(addr)
 	ip, ipErr := parseIP(host)
 	if ipErr != nil {
-		if hasProto || hasPort && looksLikeIP(host) {
+		// No name has a bracket: "[" starts an IPv6 address.
+		if hasProto || hasPort && looksLikeIP(host) || strings.HasPrefix(s, "[") {
 			return Ref{}, fmt.Errorf("service %q: %v; %s", s, ipErr, RefForms)
 		}
 		if err := ValidName(s); err != nil {

@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR BSD-2-Clause */
+/* The IPv6 path (NAT66 Full-NAT): the IPv4 path's story with IPv6
+ * addresses, in maps of its own (maps6.h). A client's packet to an IPv6
+ * service becomes local6 -> backend6; the backend's reply to a local
+ * address:port becomes VIP -> client. What it does not do yet: SYN
+ * authentication (a new connection over the half-open bounds is dropped),
+ * client addresses by TOA, direct server return, connection sync, and
+ * ICMPv6 errors, which pass to the host. */
+#ifndef XDPLB_IPV6_H
+#define XDPLB_IPV6_H
+
+#include "parse6.h"
+#include "nat6.h"
+#include "sched6.h"
+#include "snat6.h"
+#include "fib6.h"
+#include "conntrack.h"
+#include "sanity.h"
+#include "synauth.h"
+
+static __always_inline int backend6_takes_new(const struct ct6_fwd *fwd)
+{
+	const struct backend6 *be = bpf_map_lookup_elem(&backends6, &fwd->backend_id);
+
+	return be && !(be->flags & BACKEND_DRAINED) && addr6_eq(&be->addr, &fwd->backend_addr) &&
+	       be->port == fwd->backend_port && be->svc_id == fwd->svc_id;
+}
+
+/* syn_on_entry6: syn_on_entry (conntrack.h) for an IPv6 entry. */
+static __always_inline enum syn_on_entry syn_on_entry6(const struct ct6_fwd *fwd, const struct packet *p)
+{
+	if (!is_pure_syn(p))
+		return SYN_FOLLOWS;
+	if (fwd->state == CT_FIN_WAIT || fwd->state == CT_CLOSE)
+		return backend6_takes_new(fwd) ? SYN_REOPENS : SYN_RESCHEDULES;
+	if (fwd->state == CT_SYN_SENT && !backend6_takes_new(fwd))
+		return SYN_RESCHEDULES;
+	return SYN_FOLLOWS;
+}
+
+/* reopen6: reopen (conntrack.h) for an IPv6 entry. */
+static __always_inline int reopen6(const struct ct6_key *fk, struct ct6_fwd *fwd)
+{
+	struct ct6_key rk = reverse_key6(fk, fwd);
+	struct backend_load *load;
+	struct ct6_rev *rev;
+
+	rev = bpf_map_lookup_elem(&ct6_reverse, &rk);
+	if (!rev || rev->origin != node_id)
+		return -1;
+	rev->state = CT_SYN_SENT;
+	rev->last_seen = bpf_ktime_get_coarse_ns();
+	rev->seq_next = 0;
+	fwd->seq_next = 0;
+	load = bpf_map_lookup_elem(&backend_loads, &fwd->backend_id);
+	if (load)
+		__sync_fetch_and_add(&load->conns, 256);
+	return 0;
+}
+
+static __always_inline void forget_connection6(const struct ct6_key *fk, const struct ct6_fwd *fwd)
+{
+	struct ct6_key rk = reverse_key6(fk, fwd);
+
+	release_local_port6(&rk, fwd->backend_id);
+	bpf_map_delete_elem(&ct6_forward, fk);
+}
+
+/* open_connection6 chooses a backend for a new connection and records both
+ * halves with a local address:port. On CONTINUE, *fwd holds the forward
+ * half to use (ours, or one another CPU inserted first); rev is room for
+ * the reverse half. */
+static __always_inline int open_connection6(struct xdp_md *ctx, struct packet *p,
+					    const struct svc_value *svc, const struct ct6_key *fk,
+					    struct ct6_fwd *fwd, struct ct6_rev *rev)
+{
+	const struct backend6 *be;
+	struct ct6_key rk = {};
+	struct ct6_fwd *won;
+	__u32 backend_id = 0, reason = 0;
+	__u64 now;
+	int ret;
+
+	if (p->proto == IPPROTO_TCP) {
+		if (!is_pure_syn(p))
+			return verdict(R_DROP_NO_CONN, XDP_DROP);
+		if (over_half_open(svc->id))
+			return verdict(R_DROP_HALF_OPEN, XDP_DROP);
+	}
+	be = pick_backend6(svc, p, &backend_id, &reason);
+	if (!be)
+		return verdict(reason, XDP_DROP);
+
+	now = bpf_ktime_get_coarse_ns();
+	__builtin_memset(rev, 0, sizeof(*rev));
+	rev->last_seen = now;
+	rev->client = *fk;
+	__builtin_memcpy(rev->client_mac, p->eth->h_source, ETH_ALEN);
+	__builtin_memcpy(rev->lb_mac, p->eth->h_dest, ETH_ALEN);
+	rev->ifindex = ctx->ingress_ifindex;
+	rev->svc_id = svc->id;
+	rev->backend_id = backend_id;
+	rev->state = initial_state(p->proto);
+	rev->origin = node_id;
+	ret = claim_local_port6(p, be, backend_id, rev, &rk);
+	if (ret >= 0)
+		return ret;
+
+	fwd->last_seen = now;
+	fwd->local_addr = rk.daddr;
+	fwd->local_port = rk.dport;
+	fwd->backend_addr = be->addr;
+	fwd->backend_port = be->port;
+	fwd->backend_id = backend_id;
+	fwd->svc_id = svc->id;
+	fwd->state = initial_state(p->proto);
+	if (bpf_map_update_elem(&ct6_forward, fk, fwd, BPF_NOEXIST) != 0) {
+		release_local_port6(&rk, backend_id);
+		won = bpf_map_lookup_elem(&ct6_forward, fk);
+		if (!won)
+			return verdict(R_DROP_CT_FULL, XDP_DROP);
+		*fwd = *won;
+		return CONTINUE;
+	}
+	count_new_conn(&svc_stats, svc->id);
+	count_new_conn(&backend_stats, backend_id);
+	if (fwd->state == CT_SYN_SENT)
+		count_half_open(svc->id, 1);
+	return CONTINUE;
+}
+
+/* check_client_segment6: check_client_segment for IPv6. */
+static __always_inline int check_client_segment6(struct xdp_md *ctx, const struct packet *p,
+						 const struct ct6_key *fk, const struct ct6_fwd *fwd)
+{
+	struct ct6_key rk = reverse_key6(fk, fwd);
+	const struct ct6_rev *rev = bpf_map_lookup_elem(&ct6_reverse, &rk);
+
+	return check_segment(ctx, p, rev && same_key6(&rev->client, fk) ? rev->seq_next : 0, fwd->state);
+}
+
+static __always_inline int check_backend_segment6(struct xdp_md *ctx, const struct packet *p,
+						  const struct ct6_key *rk, const struct ct6_rev *rev)
+{
+	const struct ct6_fwd *fwd = bpf_map_lookup_elem(&ct6_forward, &rev->client);
+	__u32 acked = 0;
+
+	if (fwd) {
+		struct ct6_key back = reverse_key6(&rev->client, fwd);
+
+		if (same_key6(&back, rk))
+			acked = fwd->seq_next;
+	}
+	return check_segment(ctx, p, acked, rev->state);
+}
+
+static __always_inline int from_client6(struct xdp_md *ctx, struct packet *p,
+					 const struct svc_value *svc)
+{
+	struct ct6_fwd *conn, *fwd;
+	struct ct6_key fk = {};
+	struct scratch6 *room;
+	struct tuple6 to;
+	__u32 zero = 0;
+	int ret, refresh = 1;
+
+	room = bpf_map_lookup_elem(&scratch6, &zero);
+	if (!room)
+		return verdict(R_DROP_ABORTED, XDP_DROP);
+	conn = &room->conn;
+	ret = check_forwardable6(ctx, p);
+	if (ret >= 0)
+		return ret;
+	key6_from_packet(&fk, p);
+	fwd = bpf_map_lookup_elem(&ct6_forward, &fk);
+	/* Ended by the control plane: no reset is answered over IPv6 yet, so
+	 * the connection is forgotten, and only a SYN opens another. */
+	if (fwd && fwd->state == CT_RESET) {
+		forget_connection6(&fk, fwd);
+		fwd = NULL;
+	}
+	if (fwd) {
+		enum syn_on_entry what = syn_on_entry6(fwd, p);
+
+		if (what == SYN_REOPENS && reopen6(&fk, fwd) == 0) {
+			count_new_conn(&svc_stats, fwd->svc_id);
+			count_new_conn(&backend_stats, fwd->backend_id);
+		} else if (what != SYN_FOLLOWS) {
+			if (fwd->state == CT_SYN_SENT)
+				count_half_open(fwd->svc_id, -1);
+			forget_connection6(&fk, fwd);
+			fwd = NULL;
+		}
+	}
+	if (fwd) {
+		enum ct_state was = fwd->state;
+
+		ret = ends_or_restarts(p) ? check_client_segment6(ctx, p, &fk, fwd) : SEQ_ACT;
+		if (ret == SEQ_REFUSE)
+			return verdict(R_DROP_RST_WINDOW, XDP_DROP);
+		note_ack(&fwd->seq_next, ctx, p);
+		if (ret == SEQ_ACT) {
+			refresh = touch(&fwd->last_seen, &fwd->state, p->proto, p->tcp_flags);
+			if (was != fwd->state && (was == CT_SYN_SENT || fwd->state == CT_SYN_SENT))
+				count_half_open(fwd->svc_id, fwd->state == CT_SYN_SENT ? 1 : -1);
+		} else {
+			refresh = 0;
+		}
+		*conn = *fwd;
+	} else {
+		__builtin_memset(conn, 0, sizeof(*conn));
+		ret = open_connection6(ctx, p, svc, &fk, conn, &room->rev);
+		if (ret >= 0)
+			return ret;
+	}
+
+	to.saddr = conn->local_addr;
+	to.daddr = conn->backend_addr;
+	to.sport = conn->local_port;
+	to.dport = conn->backend_port;
+	ret = connection_hop6(ctx, p, &to, conn, fwd, refresh, (struct bpf_fib_lookup *)room->fib);
+	if (ret >= 0)
+		return ret;
+	ret = fits_device6(ctx, p, conn->hop_ifindex);
+	if (ret >= 0)
+		return ret;
+	rewrite6(p, &to);
+	count_traffic(&svc_stats, conn->svc_id, p->len, 1);
+	count_traffic(&backend_stats, conn->backend_id, p->len, 1);
+	return send_via(ctx, p, conn->hop_ifindex, conn->hop_dmac, conn->hop_smac);
+}
+
+/* from_backend6 handles what is not addressed to an IPv6 service: a reply
+ * to one of our local address:port pairs, or the host's own traffic. */
+static __always_inline int from_backend6(struct xdp_md *ctx, struct packet *p)
+{
+	struct ct6_key rk = {};
+	struct ct6_rev *rev;
+	struct tuple6 to;
+	__u16 port;
+	int ret;
+
+	port = bpf_ntohs(*p->dport);
+	if (port < nat_port_min || port > nat_port_max)
+		return verdict(R_PASS_NO_SERVICE, XDP_PASS);
+	key6_from_packet(&rk, p);
+	rev = bpf_map_lookup_elem(&ct6_reverse, &rk);
+	if (!rev)
+		return verdict(R_PASS_NO_CONN, XDP_PASS);
+	ret = check_forwardable6(ctx, p);
+	if (ret >= 0)
+		return ret;
+	ret = fits_device6(ctx, p, rev->ifindex);
+	if (ret >= 0)
+		return ret;
+	ret = ends_or_restarts(p) ? check_backend_segment6(ctx, p, &rk, rev) : SEQ_ACT;
+	if (ret == SEQ_REFUSE)
+		return verdict(R_DROP_RST_WINDOW, XDP_DROP);
+	note_ack(&rev->seq_next, ctx, p);
+	if (ret == SEQ_ACT)
+		touch(&rev->last_seen, &rev->state, p->proto, p->tcp_flags);
+
+	to.saddr = rev->client.daddr;
+	to.daddr = rev->client.saddr;
+	to.sport = rev->client.dport;
+	to.dport = rev->client.sport;
+	rewrite6(p, &to);
+	count_traffic(&svc_stats, rev->svc_id, p->len, 0);
+	count_traffic(&backend_stats, rev->backend_id, p->len, 0);
+	return send_via(ctx, p, rev->ifindex, rev->client_mac, rev->lb_mac);
+}
+
+/* ipv6_l4 handles an IPv6 TCP or UDP packet whose header walk_ipv6 found
+ * (see parse6.h for why this is a function of its own). */
+__attribute__((noinline)) int ipv6_l4(struct xdp_md *ctx, __u32 l4_off, __u8 next)
+{
+	struct packet p = {};
+	struct svc6_key key = {};
+	struct svc_value *svc;
+	int ret;
+
+	ret = parse_ipv6(ctx, &p, l4_off, next);
+	if (ret >= 0)
+		return ret;
+	__builtin_memcpy(&key.vip, &p.ip6->daddr, sizeof(key.vip));
+	key.port = *p.dport;
+	key.proto = p.proto;
+	svc = bpf_map_lookup_elem(&services6, &key);
+	if (svc)
+		return from_client6(ctx, &p, svc);
+	return from_backend6(ctx, &p);
+}
+
+/* ipv6_packet handles an IPv6 packet (parse_packet found one). A global
+ * function, verified on its own: it finds its headers again from the
+ * context, and the IPv4 path's instructions are not counted with it. */
+__attribute__((noinline)) int ipv6_packet(struct xdp_md *ctx)
+{
+	__u32 l4_off = 0;
+	__u8 next = 0;
+	int ret;
+
+	ret = walk_ipv6(ctx, &l4_off, &next);
+	if (ret >= 0)
+		return ret;
+	return ipv6_l4(ctx, l4_off, next);
+}
+
+#endif
