@@ -42,12 +42,26 @@ const (
 var (
 	echoVIP = netip.MustParseAddrPort("172.19.0.10:5353")
 
+	// ipv4Targets are where TestTraffic sends its traffic.
+	ipv4Targets = targets{web: webVIP, download: downloadVIP, upload: uploadVIP, echo: echoVIP,
+		client: testbed.ReferenceClient}
+
 	downloadSeed = seed("xdplb e2e download")
 	uploadSeed   = seed("xdplb e2e upload")
 
 	downloadSum = sync.OnceValue(func() [sha256.Size]byte { return streamSum(downloadSeed) })
 	uploadSum   = sync.OnceValue(func() [sha256.Size]byte { return streamSum(uploadSeed) })
 )
+
+// targets are the services the traffic subtests use, and the client
+// address the UDP sockets are bound to: IPv4 or IPv6 alike.
+type targets struct {
+	web, download, upload string // host:port
+	echo                     netip.AddrPort
+	client                   netip.Addr
+}
+
+func (tg targets) webURL() string { return "http://" + tg.web + "/" }
 
 // trafficConfig is demo.ReferenceConfig (web 172.19.0.10:80/tcp rr over
 // rs1 and rs2, echo 172.19.0.10:5353/udp over both) plus two bulk services
@@ -85,22 +99,28 @@ func TestTraffic(t *testing.T) {
 			serveTCP(t, e.ref.RS1, ":9001", func(c net.Conn) error { return hashUpload(c, c) })
 			e.start(t, func(dir string) string { return trafficConfig(mode, dir) })
 
-			passed := t.Run("sequential_rr", func(t *testing.T) { testSequential(t, e) })
-			passed = t.Run("concurrent", func(t *testing.T) { testConcurrent(t, e) }) && passed
-			passed = t.Run("download", func(t *testing.T) { testDownload(t, e) }) && passed
-			passed = t.Run("upload", func(t *testing.T) { testUpload(t, e) }) && passed
-			passed = t.Run("udp", func(t *testing.T) { testUDP(t, e) }) && passed
+			passed := runTraffic(t, e, ipv4Targets)
 			t.Run("stats", func(t *testing.T) { testStats(t, e, passed) })
 		})
 	}
 }
 
+// runTraffic runs the traffic subtests in order against tg, and tells
+// whether all passed.
+func runTraffic(t *testing.T, e *env, tg targets) bool {
+	passed := t.Run("sequential_rr", func(t *testing.T) { testSequential(t, e, tg) })
+	passed = t.Run("concurrent", func(t *testing.T) { testConcurrent(t, e, tg) }) && passed
+	passed = t.Run("download", func(t *testing.T) { testDownload(t, e, tg) }) && passed
+	passed = t.Run("upload", func(t *testing.T) { testUpload(t, e, tg) }) && passed
+	return t.Run("udp", func(t *testing.T) { testUDP(t, e, tg) }) && passed
+}
+
 // testSequential: new connection per request, answers alternate rs-1,
 // rs-2, ... starting with rs-1 (the service is fresh).
-func testSequential(t *testing.T, e *env) {
+func testSequential(t *testing.T, e *env, tg targets) {
 	client := e.ref.Client.HTTPClient(false)
 	for i := range sequentialRequests {
-		body, err := httpGet(t.Context(), client, webURL)
+		body, err := httpGet(t.Context(), client, tg.webURL())
 		if err != nil {
 			t.Fatalf("request %d: %v", i+1, err)
 		}
@@ -133,7 +153,7 @@ func httpGet(ctx context.Context, client *http.Client, url string) (string, erro
 // testConcurrent opens concurrentConns connections to the web VIP, and
 // only once all are established sends a request on each. Every connection
 // must be answered, and round robin must split them exactly in half.
-func testConcurrent(t *testing.T, e *env) {
+func testConcurrent(t *testing.T, e *env, tg targets) {
 	ctx := t.Context()
 	answers := make([]string, concurrentConns)
 	errs := make([]error, concurrentConns)
@@ -142,7 +162,7 @@ func testConcurrent(t *testing.T, e *env) {
 	dialled.Add(concurrentConns)
 	for i := range concurrentConns {
 		done.Go(func() {
-			c, err := e.ref.Client.DialContext(ctx, "tcp", webVIP)
+			c, err := e.ref.Client.DialContext(ctx, "tcp", tg.web)
 			dialled.Done()
 			if err != nil {
 				errs[i] = fmt.Errorf("dial: %w", err)
@@ -202,8 +222,8 @@ func rawGet(c net.Conn) (string, error) {
 }
 
 // testDownload reads bulkSize bytes from rs1 through the VIP.
-func testDownload(t *testing.T, e *env) {
-	c, err := e.ref.Client.DialContext(t.Context(), "tcp", downloadVIP)
+func testDownload(t *testing.T, e *env, tg targets) {
+	c, err := e.ref.Client.DialContext(t.Context(), "tcp", tg.download)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,8 +244,8 @@ func testDownload(t *testing.T, e *env) {
 
 // testUpload sends bulkSize bytes to rs1 through the VIP, half-closes, and
 // compares rs1's account of what it received.
-func testUpload(t *testing.T, e *env) {
-	c, err := e.ref.Client.DialContext(t.Context(), "tcp", uploadVIP)
+func testUpload(t *testing.T, e *env, tg targets) {
+	c, err := e.ref.Client.DialContext(t.Context(), "tcp", tg.upload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,11 +280,11 @@ func uploadAndCheck(c net.Conn, r *bufio.Reader) error {
 // the VIP, carry the payload intact behind the backend's prefix, and all of
 // a socket's datagrams must reach the same backend; the sockets' flows
 // alternate between rs1 and rs2 (the service is fresh).
-func testUDP(t *testing.T, e *env) {
+func testUDP(t *testing.T, e *env, tg targets) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	buf := make([]byte, 64<<10)
 	for s := range udpSockets {
-		pc, err := e.ref.Client.ListenPacket("udp4", testbed.ReferenceClient.String()+":0")
+		pc, err := e.ref.Client.ListenPacket("udp", netip.AddrPortFrom(tg.client, 0).String())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,7 +295,7 @@ func testUDP(t *testing.T, e *env) {
 			// Sizes from a few bytes to just under the MTU.
 			payload := fmt.Appendf(nil, "socket %d datagram %d ", s, d)
 			payload = append(payload, bytes.Repeat([]byte{byte('a' + d)}, rng.IntN(1400))...)
-			if _, err := c.WriteToUDPAddrPort(payload, echoVIP); err != nil {
+			if _, err := c.WriteToUDPAddrPort(payload, tg.echo); err != nil {
 				t.Fatalf("socket %d datagram %d: send: %v", s, d, err)
 			}
 			c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -283,8 +303,8 @@ func testUDP(t *testing.T, e *env) {
 			if err != nil {
 				t.Fatalf("socket %d datagram %d: no reply: %v", s, d, err)
 			}
-			if from != echoVIP {
-				t.Errorf("socket %d datagram %d: reply came from %s, want %s", s, d, from, echoVIP)
+			if from != tg.echo {
+				t.Errorf("socket %d datagram %d: reply came from %s, want %s", s, d, from, tg.echo)
 			}
 			reply := buf[:n]
 			if want := append([]byte(prefix), payload...); !bytes.Equal(reply, want) {

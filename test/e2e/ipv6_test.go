@@ -1,0 +1,165 @@
+package e2e
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/xdplb/xdplb/internal/demo"
+	"github.com/xdplb/xdplb/internal/testbed"
+)
+
+// The reference topology's IPv6 addresses (fd00:19::/64 beside
+// 172.19.0.0/16), added by addIPv6Reference.
+var (
+	ipv6Client = netip.MustParseAddr("fd00:19::9")
+	ipv6LB     = netip.MustParseAddr("fd00:19::5")
+	ipv6RS1    = netip.MustParseAddr("fd00:19::2")
+	ipv6RS2    = netip.MustParseAddr("fd00:19::3")
+	ipv6VIP    = netip.MustParseAddr("fd00:19::10")
+
+	ipv6Targets = targets{
+		web:      "[fd00:19::10]:80",
+		download: "[fd00:19::10]:9000",
+		upload:   "[fd00:19::10]:9001",
+		echo:     netip.AddrPortFrom(ipv6VIP, 5353),
+		client:   ipv6Client,
+	}
+)
+
+// ipv6Services are the reference services and the bulk ones, on the IPv6
+// VIP with the backends' IPv6 addresses, and a probed service whose
+// backends serve only when a test starts them.
+const ipv6Services = `  - name: web
+    vip: fd00:19::10
+    port: 80
+    protocol: tcp
+    scheduler: rr
+    backends:
+      - address: fd00:19::2
+      - address: fd00:19::3
+  - name: echo
+    vip: fd00:19::10
+    port: 5353
+    protocol: udp
+    backends:
+      - address: fd00:19::2
+      - address: fd00:19::3
+  - name: download
+    vip: fd00:19::10
+    port: 9000
+    protocol: tcp
+    backends:
+      - address: fd00:19::2
+  - name: upload
+    vip: fd00:19::10
+    port: 9001
+    protocol: tcp
+    backends:
+      - address: fd00:19::2
+  - name: probed
+    vip: fd00:19::10
+    port: 7000
+    protocol: tcp
+    health_check:
+      kind: tcp
+      interval: 200ms
+      timeout: 200ms
+      fall: 2
+      rise: 2
+    backends:
+      - address: fd00:19::2
+      - address: fd00:19::3
+`
+
+// addIPv6Reference turns IPv6 on for every host of the reference topology
+// (the testbed makes them without) and gives each its IPv6 address,
+// without duplicate address detection so it is usable at once. The
+// balancer's VIP is its own to add.
+func addIPv6Reference(t *testing.T, ref *testbed.Reference) {
+	t.Helper()
+	for _, h := range []struct {
+		host *testbed.Host
+		addr netip.Addr
+	}{{ref.Client, ipv6Client}, {ref.LB, ipv6LB}, {ref.RS1, ipv6RS1}, {ref.RS2, ipv6RS2}} {
+		prefix := netip.PrefixFrom(h.addr, 64).String()
+		if out, err := h.host.Output(t.Context(), "sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=0"); err != nil {
+			t.Fatalf("%s: turn IPv6 on: %v: %s", h.host.Name, err, out)
+		}
+		if out, err := h.host.Output(t.Context(), "ip", "-6", "addr", "add", prefix, "dev", "eth0", "nodad"); err != nil {
+			t.Fatalf("%s: add %s: %v: %s", h.host.Name, prefix, err, out)
+		}
+	}
+}
+
+// TestIPv6 runs the reference scenario over IPv6 (NAT66), with the IPv4
+// one's checks: 100 sequential requests alternate, 200 concurrent ones
+// split evenly, 64 MiB each way arrive intact, UDP flows keep their
+// backend, and the counters agree; then conntrack lists the connections with their IPv6
+// addresses, and a TCP health check over IPv6 takes a backend out and
+// back.
+func TestIPv6(t *testing.T) {
+	e := newEnv(t, "native")
+	addIPv6Reference(t, e.ref)
+	serveTCP(t, e.ref.RS1, ":9000", sendStream)
+	serveTCP(t, e.ref.RS1, ":9001", func(c net.Conn) error { return hashUpload(c, c) })
+	serveEcho(t, e.ref.RS1, netip.AddrPortFrom(ipv6RS1, 7000).String(), "rs-1")
+	e.start(t, func(dir string) string {
+		return demo.Setup{Mode: e.mode, Dir: dir, Services: ipv6Services, Local: `"172.19.0.5", "fd00:19::5"`,
+			Extra: metricsExtra}.YAML()
+	})
+
+	passed := runTraffic(t, e, ipv6Targets)
+	t.Run("stats", func(t *testing.T) { testStats(t, e, passed) })
+	t.Run("conn_list", func(t *testing.T) { testIPv6Connections(t, e) })
+	t.Run("health", func(t *testing.T) { testIPv6Health(t, e) })
+}
+
+// testIPv6Connections: a connection held open is listed with the client's,
+// the VIP's, the local and the backend's IPv6 addresses.
+func testIPv6Connections(t *testing.T, e *env) {
+	c, err := e.ref.Client.DialContext(t.Context(), "tcp", ipv6Targets.web)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	client := netip.MustParseAddrPort(c.LocalAddr().String())
+	conns, err := e.bal.API.Connections(t.Context(), "web", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, conn := range conns {
+		if conn.Client != client {
+			continue
+		}
+		if conn.VIP != netip.MustParseAddrPort(ipv6Targets.web) || conn.Local.Addr() != ipv6LB ||
+			(conn.Backend.Addr() != ipv6RS1 && conn.Backend.Addr() != ipv6RS2) || conn.Backend.Port() != 80 {
+			t.Errorf("connection listed as %+v: want VIP %s, local %s, a backend at port 80", conn, ipv6Targets.web, ipv6LB)
+		}
+		return
+	}
+	t.Errorf("connection from %s not listed among %d: %+v", client, len(conns), conns)
+}
+
+// testIPv6Health: rs2 serves nothing on port 7000, so its TCP check over
+// IPv6 holds it down; once it serves, it comes up and gets connections.
+func testIPv6Health(t *testing.T, e *env) {
+	rs2 := netip.AddrPortFrom(ipv6RS2, 7000).String()
+	waitBackend(t, e, "probed", netip.AddrPortFrom(ipv6RS1, 7000).String(), true, 10*time.Second)
+	waitBackend(t, e, "probed", rs2, false, 10*time.Second)
+	for i := range 4 {
+		if c := dialBackend(t, e, "[fd00:19::10]:7000", 1); c.first != "rs-1" {
+			t.Errorf("connection %d to the probed service reached %s while rs-2 is down", i, c.first)
+		}
+	}
+	serveEcho(t, e.ref.RS2, rs2, "rs-2")
+	waitBackend(t, e, "probed", rs2, true, 10*time.Second)
+	seen := map[string]bool{}
+	for range 4 {
+		seen[dialBackend(t, e, "[fd00:19::10]:7000", 1).first] = true
+	}
+	if !seen["rs-1"] || !seen["rs-2"] {
+		t.Errorf("connections to the probed service reached %v, want both rs-1 and rs-2", seen)
+	}
+}
