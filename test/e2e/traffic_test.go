@@ -57,8 +57,8 @@ var (
 // address the UDP sockets are bound to: IPv4 or IPv6 alike.
 type targets struct {
 	web, download, upload string // host:port
-	echo                     netip.AddrPort
-	client                   netip.Addr
+	echo                  netip.AddrPort
+	client                netip.Addr
 }
 
 func (tg targets) webURL() string { return "http://" + tg.web + "/" }
