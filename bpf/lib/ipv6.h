@@ -4,8 +4,7 @@
  * service becomes local6 -> backend6; the backend's reply to a local
  * address:port becomes VIP -> client. What it does not do yet: SYN
  * authentication (a new connection over the half-open bounds is dropped),
- * client addresses by TOA, direct server return, connection sync, and
- * ICMPv6 errors, which pass to the host. */
+ * client addresses by TOA, direct server return and connection sync. */
 #ifndef XDPLB_IPV6_H
 #define XDPLB_IPV6_H
 
@@ -17,6 +16,7 @@
 #include "conntrack.h"
 #include "sanity.h"
 #include "synauth.h"
+#include "icmp6.h"
 
 static __always_inline int backend6_takes_new(const struct ct6_fwd *fwd)
 {
@@ -162,7 +162,7 @@ static __always_inline int from_client6(struct xdp_md *ctx, struct packet *p,
 	struct scratch6 *room;
 	struct tuple6 to;
 	__u32 zero = 0;
-	int ret, refresh = 1;
+	int ret, refresh = 1, measured = 0;
 
 	room = bpf_map_lookup_elem(&scratch6, &zero);
 	if (!room)
@@ -195,6 +195,14 @@ static __always_inline int from_client6(struct xdp_md *ctx, struct packet *p,
 	if (fwd) {
 		enum ct_state was = fwd->state;
 
+		/* A packet too big for the way on is answered before it moves
+		 * the connection on. */
+		if (fwd->hop_ifindex) {
+			ret = fits_device6(ctx, p, fwd->hop_ifindex);
+			if (ret >= 0)
+				return ret;
+			measured = 1;
+		}
 		ret = ends_or_restarts(p) ? check_client_segment6(ctx, p, &fk, fwd) : SEQ_ACT;
 		if (ret == SEQ_REFUSE)
 			return verdict(R_DROP_RST_WINDOW, XDP_DROP);
@@ -221,9 +229,11 @@ static __always_inline int from_client6(struct xdp_md *ctx, struct packet *p,
 	ret = connection_hop6(ctx, p, &to, conn, fwd, refresh, (struct bpf_fib_lookup *)room->fib);
 	if (ret >= 0)
 		return ret;
-	ret = fits_device6(ctx, p, conn->hop_ifindex);
-	if (ret >= 0)
-		return ret;
+	if (!measured) {
+		ret = fits_device6(ctx, p, conn->hop_ifindex);
+		if (ret >= 0)
+			return ret;
+	}
 	rewrite6(p, &to);
 	count_traffic(&svc_stats, conn->svc_id, p->len, 1);
 	count_traffic(&backend_stats, conn->backend_id, p->len, 1);
@@ -301,6 +311,8 @@ __attribute__((noinline)) int ipv6_packet(struct xdp_md *ctx)
 	int ret;
 
 	ret = walk_ipv6(ctx, &l4_off, &next);
+	if (ret == PARSED_ICMP)
+		return icmp6_error(ctx);
 	if (ret >= 0)
 		return ret;
 	return ipv6_l4(ctx, l4_off, next);

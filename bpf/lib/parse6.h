@@ -98,8 +98,11 @@ static __always_inline int walk_ipv6(struct xdp_md *ctx, __u32 *l4_off, __u8 *ne
 		*l4_off = l4 - data;
 		return CONTINUE;
 	}
+	/* An ICMPv6 message right behind the IPv6 header may be an error
+	 * about a balanced connection (icmp6.h); behind extension headers
+	 * it is the host's. */
 	if (*next == IPPROTO_ICMPV6)
-		return verdict(R_PASS_ICMP, XDP_PASS);
+		return ext == 0 ? PARSED_ICMP : verdict(R_PASS_ICMP, XDP_PASS);
 	if (i == IPV6_EXT_MAX || *next == IPPROTO_HOPOPTS || *next == IPPROTO_DSTOPTS ||
 	    *next == IPPROTO_ROUTING || *next == IPPROTO_FRAGMENT || *next == IPPROTO_AH ||
 	    *next == IPPROTO_ESP || *next == IPPROTO_MH)

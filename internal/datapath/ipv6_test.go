@@ -42,13 +42,20 @@ var fixtureServices6 = []testService{
 // newFixture6 is the IPv4 fixture with IPv6 on lb0 too: an IPv6 local
 // address beside the IPv4 one, the backends' neighbours, and the IPv6
 // services above. Its local ports are 10000-10001.
-func newFixture6(t *testing.T) *fixture {
+func newFixture6(t testing.TB) *fixture {
 	t.Helper()
-	f := newFixture(t, 10000, 10001)
+	return newFixture6With(t, 10000, 10001, 4096)
+}
+
+// newFixture6With is newFixture6 with the local ports and the conntrack
+// capacity (of each half, both families) given.
+func newFixture6With(t testing.TB, portMin, portMax uint16, capacity uint32) *fixture {
+	t.Helper()
+	f := newFixtureWith(t, portMin, portMax, capacity)
 	addIPv6(t, f.nt, "lb0", netip.PrefixFrom(localAddr6, 64), map[netip.Addr][6]byte{
 		rs1Addr6: [6]byte(rs1MAC), rs2Addr6: [6]byte(rs2MAC),
 	})
-	ports := Ports{Min: 10000, Max: 10001}
+	ports := Ports{Min: portMin, Max: portMax}
 	if err := f.dp.SetLocal([]netip.Addr{localAddr, localAddr6}, ports, ports); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +85,7 @@ func newFixture6(t *testing.T) *fixture {
 // addIPv6 gives link name an IPv6 address (no duplicate address
 // detection) and permanent neighbours, with IPv6 forwarding on, which the
 // FIB lookup of IPv6 needs.
-func addIPv6(t *testing.T, nt *nsThread, name string, addr netip.Prefix, neigh map[netip.Addr][6]byte) {
+func addIPv6(t testing.TB, nt *nsThread, name string, addr netip.Prefix, neigh map[netip.Addr][6]byte) {
 	t.Helper()
 	var err error
 	nt.do(func() {
