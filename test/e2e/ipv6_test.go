@@ -3,8 +3,11 @@ package e2e
 import (
 	"net"
 	"net/netip"
+	"os"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
 
 	"github.com/xdplb/xdplb/internal/demo"
 	"github.com/xdplb/xdplb/internal/testbed"
@@ -74,21 +77,30 @@ const ipv6Services = `  - name: web
 `
 
 // addIPv6Reference turns IPv6 on for every host of the reference topology
-// (the testbed makes them without) and gives each its IPv6 address,
-// without duplicate address detection so it is usable at once. The
-// balancer's VIP is its own to add.
+// and gives each its IPv6 address. The balancer's VIP is its own to add.
 func addIPv6Reference(t *testing.T, ref *testbed.Reference) {
 	t.Helper()
 	for _, h := range []struct {
 		host *testbed.Host
 		addr netip.Addr
 	}{{ref.Client, ipv6Client}, {ref.LB, ipv6LB}, {ref.RS1, ipv6RS1}, {ref.RS2, ipv6RS2}} {
-		prefix := netip.PrefixFrom(h.addr, 64).String()
-		if out, err := h.host.Output(t.Context(), "sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=0"); err != nil {
-			t.Fatalf("%s: turn IPv6 on: %v: %s", h.host.Name, err, out)
-		}
-		if out, err := h.host.Output(t.Context(), "ip", "-6", "addr", "add", prefix, "dev", "eth0", "nodad"); err != nil {
-			t.Fatalf("%s: add %s: %v: %s", h.host.Name, prefix, err, out)
+		addIPv6Addr(t, h.host, netip.PrefixFrom(h.addr, 64))
+	}
+}
+
+// addIPv6Addr turns IPv6 on for host's eth0 (the testbed makes it
+// without), with ICMPv6 redirects ignored so every route a test sets is
+// the one taken, and adds prefix without duplicate address detection, so
+// it is usable at once.
+func addIPv6Addr(t *testing.T, host *testbed.Host, prefix netip.Prefix) {
+	t.Helper()
+	for _, cmd := range [][]string{
+		{"sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=0", "net.ipv6.conf.all.accept_redirects=0",
+			"net.ipv6.conf.eth0.accept_redirects=0"},
+		{"ip", "-6", "addr", "add", prefix.String(), "dev", "eth0", "nodad"},
+	} {
+		if out, err := host.Output(t.Context(), cmd[0], cmd[1:]...); err != nil {
+			t.Fatalf("%s: %v: %v: %s", host.Name, cmd, err, out)
 		}
 	}
 }
@@ -161,5 +173,96 @@ func testIPv6Health(t *testing.T, e *env) {
 	}
 	if !seen["rs-1"] || !seen["rs-2"] {
 		t.Errorf("connections to the probed service reached %v, want both rs-1 and rs-2", seen)
+	}
+}
+
+// ipv6PMTUServices: the sink and the source of TestPathMTUThroughRouter,
+// on the IPv6 VIP, with backends behind the router.
+const ipv6PMTUServices = `  - name: sink
+    vip: fd00:19::10
+    port: 8082
+    protocol: tcp
+    backends:
+      - address: fd00:30::2
+      - address: fd00:30::3
+  - name: source
+    vip: fd00:19::10
+    port: 8084
+    protocol: tcp
+    backends:
+      - address: fd00:30::2
+      - address: fd00:30::3
+`
+
+// TestIPv6PathMTUThroughRouter is TestPathMTUThroughRouter over IPv6: the
+// backends (fd00:30::/64) sit behind a router whose link towards them
+// takes 1400 bytes, and answer the local address (fd00:40::5) through it.
+// The router's "packet too big" to the local address must reach the
+// client, translated, or the upload stalls; then, with a 1400-byte hop on
+// the client's side too, its "packet too big" to the VIP must reach the
+// backend, or the download does. 64 MiB each way.
+func TestIPv6PathMTUThroughRouter(t *testing.T) {
+	e := newEnv(t, "native")
+	router := addRouter(t, e)
+	addIPv6Addr(t, e.ref.Client, netip.PrefixFrom(ipv6Client, 64))
+	addIPv6Addr(t, e.ref.LB, netip.PrefixFrom(ipv6LB, 64))
+	addIPv6Addr(t, router, netip.MustParsePrefix("fd00:19::1/64"))
+	addIPv6Addr(t, router, netip.MustParsePrefix("fd00:30::1/64"))
+	routerIP6 := netip.MustParseAddr("fd00:19::1")
+	if err := router.Do(func() error {
+		if err := os.WriteFile("/proc/sys/net/ipv6/conf/all/forwarding", []byte("1"), 0o644); err != nil {
+			return err
+		}
+		link, err := netlink.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		idx := link.Attrs().Index
+		// Locked, as for IPv4: forwarding applies a route's MTU only
+		// then. In place of the address's own route (metric 256).
+		if err := netlink.RouteReplace(&netlink.Route{LinkIndex: idx, Dst: ipNet(netip.MustParsePrefix("fd00:30::/64")),
+			Priority: 256, MTU: 1400, MTULock: true}); err != nil {
+			return err
+		}
+		return netlink.RouteAdd(&netlink.Route{LinkIndex: idx, Dst: ipNet(netip.MustParsePrefix("fd00:40::/64")),
+			Gw: ipv6LB.AsSlice()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i, rs := range []*testbed.Host{e.ref.RS1, e.ref.RS2} {
+		addIPv6Addr(t, rs, netip.PrefixFrom(netip.AddrFrom16([16]byte{0xfd, 0, 0, 0x30, 15: byte(i + 2)}), 64))
+		routeVia(t, rs, "fd00:40::/64", netip.MustParseAddr("fd00:30::1"))
+		serveTCP(t, rs, ":8082", countBytes)
+		serveTCP(t, rs, ":8084", func(c net.Conn) error {
+			_, err := c.Write(make([]byte, pmtuSize))
+			return err
+		})
+	}
+	routeVia(t, e.ref.LB, "fd00:30::/64", routerIP6)
+	e.start(t, func(d string) string {
+		return demo.Setup{Mode: e.mode, Dir: d, Services: ipv6PMTUServices, Local: `"fd00:40::5"`}.YAML()
+	})
+
+	before := ctReason(t, ctStats(t, e), "fwd_icmp_error")
+	upload(t, e, "[fd00:19::10]:8082", pmtuSize)
+	if n := ctReason(t, ctStats(t, e), "fwd_icmp_error") - before; n == 0 {
+		t.Errorf("fwd_icmp_error did not move: the router's packet-too-big never reached the client?")
+	}
+
+	routeVia(t, e.ref.Client, "fd00:19::10/128", routerIP6)
+	if err := router.Do(func() error {
+		link, err := netlink.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		return netlink.RouteAdd(&netlink.Route{LinkIndex: link.Attrs().Index,
+			Dst: ipNet(netip.PrefixFrom(ipv6Client, 128)), MTU: 1400, MTULock: true})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before = ctReason(t, ctStats(t, e), "fwd_icmp_error")
+	download(t, e, "[fd00:19::10]:8084", pmtuSize)
+	if n := ctReason(t, ctStats(t, e), "fwd_icmp_error") - before; n == 0 {
+		t.Errorf("fwd_icmp_error did not move: the router's packet-too-big never reached the backend?")
 	}
 }
