@@ -270,6 +270,8 @@ static __always_inline int from_backend(struct xdp_md *ctx, struct packet *p)
 	rev = bpf_map_lookup_elem(&ct_reverse, &rk);
 	if (!rev)
 		return verdict(R_PASS_NO_CONN, XDP_PASS);
+	if (rev->flags & CT_F_NAT64)
+		return NAT64_REPLY;
 	ret = check_forwardable(ctx, p);
 	if (ret >= 0)
 		return ret;
@@ -332,9 +334,7 @@ __attribute__((noinline)) int ipv4_packet(struct xdp_md *ctx)
 	}
 
 	ret = parse_packet(ctx, &p);
-	if (ret == PARSED_ICMP)
-		return icmp_error(ctx);
-	if (ret >= 0)
+	if (ret >= 0 || ret == PARSED_ICMP)
 		return ret;
 
 	if (!maybe_vip(p.ip->daddr))
@@ -351,7 +351,14 @@ __attribute__((noinline)) int ipv4_packet(struct xdp_md *ctx)
 SEC("xdp")
 int xdplb(struct xdp_md *ctx)
 {
+	int ret;
+
 	if (is_ipv6(ctx))
 		return ipv6_packet(ctx);
-	return ipv4_packet(ctx);
+	ret = ipv4_packet(ctx);
+	if (ret == PARSED_ICMP)
+		return icmp_error(ctx);
+	if (ret == NAT64_REPLY)
+		return nat64_reply(ctx);
+	return ret;
 }

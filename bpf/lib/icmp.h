@@ -120,6 +120,10 @@ static __always_inline int icmp_way_of(struct xdp_md *ctx, const struct ct_key *
 	const struct ct_fwd *fwd;
 
 	if (rev) {
+		/* A NAT64 connection's client is IPv6: its errors are not
+		 * translated across families. */
+		if (rev->flags & CT_F_NAT64)
+			return 0;
 		w->outer_src = rev->client.daddr;
 		w->outer_dst = rev->client.saddr;
 		w->in_src = rev->client.saddr;

@@ -48,7 +48,9 @@ static __always_inline int icmp6_way_of(const struct ct6_key *k, struct icmp6_wa
 		return 1;
 	}
 	fwd = bpf_map_lookup_elem(&ct6_forward, k);
-	if (!fwd || !fwd->hop_ifindex)
+	/* A NAT64 connection's backend is IPv4: its errors are not
+	 * translated across families. */
+	if (!fwd || !fwd->hop_ifindex || (fwd->flags & CT6_FWD_NAT64))
 		return 0;
 	w->outer_src = fwd->local_addr;
 	w->outer_dst = fwd->backend_addr;

@@ -17,40 +17,62 @@
 #include "sanity.h"
 #include "synauth.h"
 #include "icmp6.h"
+#include "nat64.h"
 
-static __always_inline int backend6_takes_new(const struct ct6_fwd *fwd)
+/* The helpers of the IPv6 path take nat64 as a constant: the path is
+ * inlined twice, once for IPv6 backends (ipv6_l4) and once for IPv4 ones
+ * (client64), so that neither copy has the other's branches for the
+ * verifier to walk. */
+
+static __always_inline int backend6_takes_new(const struct ct6_fwd *fwd, const int nat64)
 {
-	const struct backend6 *be = bpf_map_lookup_elem(&backends6, &fwd->backend_id);
+	const struct backend6 *be;
+
+	if (nat64)
+		return backend64_takes_new(fwd);
+	be = bpf_map_lookup_elem(&backends6, &fwd->backend_id);
 
 	return be && !(be->flags & BACKEND_DRAINED) && addr6_eq(&be->addr, &fwd->backend_addr) &&
 	       be->port == fwd->backend_port && be->svc_id == fwd->svc_id;
 }
 
 /* syn_on_entry6: syn_on_entry (conntrack.h) for an IPv6 entry. */
-static __always_inline enum syn_on_entry syn_on_entry6(const struct ct6_fwd *fwd, const struct packet *p)
+static __always_inline enum syn_on_entry syn_on_entry6(const struct ct6_fwd *fwd, const struct packet *p,
+							 const int nat64)
 {
 	if (!is_pure_syn(p))
 		return SYN_FOLLOWS;
 	if (fwd->state == CT_FIN_WAIT || fwd->state == CT_CLOSE)
-		return backend6_takes_new(fwd) ? SYN_REOPENS : SYN_RESCHEDULES;
-	if (fwd->state == CT_SYN_SENT && !backend6_takes_new(fwd))
+		return backend6_takes_new(fwd, nat64) ? SYN_REOPENS : SYN_RESCHEDULES;
+	if (fwd->state == CT_SYN_SENT && !backend6_takes_new(fwd, nat64))
 		return SYN_RESCHEDULES;
 	return SYN_FOLLOWS;
 }
 
 /* reopen6: reopen (conntrack.h) for an IPv6 entry. */
-static __always_inline int reopen6(const struct ct6_key *fk, struct ct6_fwd *fwd)
+static __always_inline int reopen6(const struct ct6_key *fk, struct ct6_fwd *fwd, const int nat64)
 {
 	struct ct6_key rk = reverse_key6(fk, fwd);
+	struct ct_key rk4 = reverse_key64(fk, fwd);
 	struct backend_load *load;
 	struct ct6_rev *rev;
+	struct ct_rev *rev4;
 
-	rev = bpf_map_lookup_elem(&ct6_reverse, &rk);
-	if (!rev || rev->origin != node_id)
-		return -1;
-	rev->state = CT_SYN_SENT;
-	rev->last_seen = bpf_ktime_get_coarse_ns();
-	rev->seq_next = 0;
+	if (nat64) {
+		rev4 = bpf_map_lookup_elem(&ct_reverse, &rk4);
+		if (!rev4 || !(rev4->flags & CT_F_NAT64) || rev4->origin != node_id)
+			return -1;
+		rev4->state = CT_SYN_SENT;
+		rev4->last_seen = bpf_ktime_get_coarse_ns();
+		rev4->seq_next = 0;
+	} else {
+		rev = bpf_map_lookup_elem(&ct6_reverse, &rk);
+		if (!rev || rev->origin != node_id)
+			return -1;
+		rev->state = CT_SYN_SENT;
+		rev->last_seen = bpf_ktime_get_coarse_ns();
+		rev->seq_next = 0;
+	}
 	fwd->seq_next = 0;
 	load = bpf_map_lookup_elem(&backend_loads, &fwd->backend_id);
 	if (load)
@@ -58,12 +80,62 @@ static __always_inline int reopen6(const struct ct6_key *fk, struct ct6_fwd *fwd
 	return 0;
 }
 
-static __always_inline void forget_connection6(const struct ct6_key *fk, const struct ct6_fwd *fwd)
+/* release_reverse6 removes connection fk, fwd's reverse half (IPv6, or
+ * IPv4 for NAT64), its local port going back to its pool; only if the
+ * half is still this connection's: one the control plane removed may
+ * have been claimed by another since. */
+static __always_inline void release_reverse6(const struct ct6_key *fk, const struct ct6_fwd *fwd,
+					     const int nat64)
 {
 	struct ct6_key rk = reverse_key6(fk, fwd);
+	struct ct_key rk4 = reverse_key64(fk, fwd);
+	const struct ct6_key *client;
+	const struct ct6_rev *rev;
 
-	release_local_port6(&rk, fwd->backend_id);
+	if (nat64) {
+		client = bpf_map_lookup_elem(&ct_rev_client6, &rk4);
+		if (client && same_key6(client, fk))
+			release64(&rk4, fwd->backend_id);
+		return;
+	}
+	rev = bpf_map_lookup_elem(&ct6_reverse, &rk);
+	if (rev && same_key6(&rev->client, fk))
+		release_local_port6(&rk, fwd->backend_id);
+}
+
+static __always_inline void forget_connection6(const struct ct6_key *fk, const struct ct6_fwd *fwd,
+					       const int nat64)
+{
+	release_reverse6(fk, fwd, nat64);
 	bpf_map_delete_elem(&ct6_forward, fk);
+}
+
+/* insert_forward6 completes a new connection's forward half fwd (its
+ * reverse half recorded) and inserts it. On CONTINUE, *fwd holds the
+ * forward half to use: ours, or one another CPU inserted first, whose
+ * reverse half stays while ours goes. */
+static __always_inline int insert_forward6(const struct packet *p, const struct svc_value *svc,
+					   const struct ct6_key *fk, struct ct6_fwd *fwd, __u32 backend_id,
+					   const int nat64)
+{
+	struct ct6_fwd *won;
+
+	fwd->backend_id = backend_id;
+	fwd->svc_id = svc->id;
+	fwd->state = initial_state(p->proto);
+	if (bpf_map_update_elem(&ct6_forward, fk, fwd, BPF_NOEXIST) != 0) {
+		release_reverse6(fk, fwd, nat64);
+		won = bpf_map_lookup_elem(&ct6_forward, fk);
+		if (!won)
+			return verdict(R_DROP_CT_FULL, XDP_DROP);
+		*fwd = *won;
+		return CONTINUE;
+	}
+	count_new_conn(&svc_stats, svc->id);
+	count_new_conn(&backend_stats, backend_id);
+	if (fwd->state == CT_SYN_SENT)
+		count_half_open(svc->id, 1);
+	return CONTINUE;
 }
 
 /* open_connection6 chooses a backend for a new connection and records both
@@ -72,11 +144,12 @@ static __always_inline void forget_connection6(const struct ct6_key *fk, const s
  * the reverse half. */
 static __always_inline int open_connection6(struct xdp_md *ctx, struct packet *p,
 					    const struct svc_value *svc, const struct ct6_key *fk,
-					    struct ct6_fwd *fwd, struct ct6_rev *rev)
+					    struct ct6_fwd *fwd, struct scratch6 *room, const int nat64)
 {
+	struct ct6_rev *rev = &room->rev;
 	const struct backend6 *be;
+	const struct backend *be4;
 	struct ct6_key rk = {};
-	struct ct6_fwd *won;
 	__u32 backend_id = 0, reason = 0;
 	__u64 now;
 	int ret;
@@ -86,6 +159,15 @@ static __always_inline int open_connection6(struct xdp_md *ctx, struct packet *p
 			return verdict(R_DROP_NO_CONN, XDP_DROP);
 		if (over_half_open(svc->id))
 			return verdict(R_DROP_HALF_OPEN, XDP_DROP);
+	}
+	if (nat64) {
+		be4 = pick_backend64(svc, p, &backend_id, &reason);
+		if (!be4)
+			return verdict(reason, XDP_DROP);
+		ret = open64(ctx, p, svc, fk, be4, backend_id, fwd, &room->rev4);
+		if (ret >= 0)
+			return ret;
+		return insert_forward6(p, svc, fk, fwd, backend_id, nat64);
 	}
 	be = pick_backend6(svc, p, &backend_id, &reason);
 	if (!be)
@@ -111,31 +193,24 @@ static __always_inline int open_connection6(struct xdp_md *ctx, struct packet *p
 	fwd->local_port = rk.dport;
 	fwd->backend_addr = be->addr;
 	fwd->backend_port = be->port;
-	fwd->backend_id = backend_id;
-	fwd->svc_id = svc->id;
-	fwd->state = initial_state(p->proto);
-	if (bpf_map_update_elem(&ct6_forward, fk, fwd, BPF_NOEXIST) != 0) {
-		release_local_port6(&rk, backend_id);
-		won = bpf_map_lookup_elem(&ct6_forward, fk);
-		if (!won)
-			return verdict(R_DROP_CT_FULL, XDP_DROP);
-		*fwd = *won;
-		return CONTINUE;
-	}
-	count_new_conn(&svc_stats, svc->id);
-	count_new_conn(&backend_stats, backend_id);
-	if (fwd->state == CT_SYN_SENT)
-		count_half_open(svc->id, 1);
-	return CONTINUE;
+	return insert_forward6(p, svc, fk, fwd, backend_id, nat64);
 }
 
 /* check_client_segment6: check_client_segment for IPv6. */
 static __always_inline int check_client_segment6(struct xdp_md *ctx, const struct packet *p,
-						 const struct ct6_key *fk, const struct ct6_fwd *fwd)
+						 const struct ct6_key *fk, const struct ct6_fwd *fwd,
+						 const int nat64)
 {
 	struct ct6_key rk = reverse_key6(fk, fwd);
-	const struct ct6_rev *rev = bpf_map_lookup_elem(&ct6_reverse, &rk);
+	struct ct_key rk4 = reverse_key64(fk, fwd);
+	const struct ct6_rev *rev;
+	const struct ct_rev *rev4;
 
+	if (nat64) {
+		rev4 = bpf_map_lookup_elem(&ct_reverse, &rk4);
+		return check_segment(ctx, p, rev4 && (rev4->flags & CT_F_NAT64) ? rev4->seq_next : 0, fwd->state);
+	}
+	rev = bpf_map_lookup_elem(&ct6_reverse, &rk);
 	return check_segment(ctx, p, rev && same_key6(&rev->client, fk) ? rev->seq_next : 0, fwd->state);
 }
 
@@ -154,8 +229,32 @@ static __always_inline int check_backend_segment6(struct xdp_md *ctx, const stru
 	return check_segment(ctx, p, acked, rev->state);
 }
 
+/* forgets6 tells whether the client's packet ends entry fwd for a new
+ * connection: ended by the control plane (no reset is answered over IPv6
+ * yet, so the connection is forgotten, and only a SYN opens another), or
+ * a SYN syn_on_entry6 reschedules. A SYN that reopens it does so. */
+static __always_inline int forgets6(const struct ct6_key *fk, struct ct6_fwd *fwd, const struct packet *p,
+				    const int nat64)
+{
+	enum syn_on_entry what;
+
+	if (fwd->state == CT_RESET)
+		return 1;
+	what = syn_on_entry6(fwd, p, nat64);
+	if (what == SYN_REOPENS && reopen6(fk, fwd, nat64) == 0) {
+		count_new_conn(&svc_stats, fwd->svc_id);
+		count_new_conn(&backend_stats, fwd->backend_id);
+		return 0;
+	}
+	if (what == SYN_FOLLOWS)
+		return 0;
+	if (fwd->state == CT_SYN_SENT)
+		count_half_open(fwd->svc_id, -1);
+	return 1;
+}
+
 static __always_inline int from_client6(struct xdp_md *ctx, struct packet *p,
-					 const struct svc_value *svc)
+					 const struct svc_value *svc, const int nat64)
 {
 	struct ct6_fwd *conn, *fwd;
 	struct ct6_key fk = {};
@@ -173,37 +272,28 @@ static __always_inline int from_client6(struct xdp_md *ctx, struct packet *p,
 		return ret;
 	key6_from_packet(&fk, p);
 	fwd = bpf_map_lookup_elem(&ct6_forward, &fk);
-	/* Ended by the control plane: no reset is answered over IPv6 yet, so
-	 * the connection is forgotten, and only a SYN opens another. */
-	if (fwd && fwd->state == CT_RESET) {
-		forget_connection6(&fk, fwd);
+	/* Opened before the service's backends changed family: its reverse
+	 * half, of the other table, is left to expire. */
+	if (fwd && !(fwd->flags & CT6_FWD_NAT64) != !nat64) {
+		bpf_map_delete_elem(&ct6_forward, &fk);
 		fwd = NULL;
 	}
-	if (fwd) {
-		enum syn_on_entry what = syn_on_entry6(fwd, p);
-
-		if (what == SYN_REOPENS && reopen6(&fk, fwd) == 0) {
-			count_new_conn(&svc_stats, fwd->svc_id);
-			count_new_conn(&backend_stats, fwd->backend_id);
-		} else if (what != SYN_FOLLOWS) {
-			if (fwd->state == CT_SYN_SENT)
-				count_half_open(fwd->svc_id, -1);
-			forget_connection6(&fk, fwd);
-			fwd = NULL;
-		}
+	if (fwd && forgets6(&fk, fwd, p, nat64)) {
+		forget_connection6(&fk, fwd, nat64);
+		fwd = NULL;
 	}
 	if (fwd) {
 		enum ct_state was = fwd->state;
 
 		/* A packet too big for the way on is answered before it moves
 		 * the connection on. */
-		if (fwd->hop_ifindex) {
+		if (fwd->hop_ifindex && !nat64) {
 			ret = fits_device6(ctx, p, fwd->hop_ifindex);
 			if (ret >= 0)
 				return ret;
 			measured = 1;
 		}
-		ret = ends_or_restarts(p) ? check_client_segment6(ctx, p, &fk, fwd) : SEQ_ACT;
+		ret = ends_or_restarts(p) ? check_client_segment6(ctx, p, &fk, fwd, nat64) : SEQ_ACT;
 		if (ret == SEQ_REFUSE)
 			return verdict(R_DROP_RST_WINDOW, XDP_DROP);
 		note_ack(&fwd->seq_next, ctx, p);
@@ -217,10 +307,12 @@ static __always_inline int from_client6(struct xdp_md *ctx, struct packet *p,
 		*conn = *fwd;
 	} else {
 		__builtin_memset(conn, 0, sizeof(*conn));
-		ret = open_connection6(ctx, p, svc, &fk, conn, &room->rev);
+		ret = open_connection6(ctx, p, svc, &fk, conn, room, nat64);
 		if (ret >= 0)
 			return ret;
 	}
+	if (nat64)
+		return nat64_send(ctx, p, conn, fwd, refresh, (struct bpf_fib_lookup *)room->fib);
 
 	to.saddr = conn->local_addr;
 	to.daddr = conn->backend_addr;
@@ -297,8 +389,28 @@ __attribute__((noinline)) int ipv6_l4(struct xdp_md *ctx, __u32 l4_off, __u8 nex
 	key.proto = p.proto;
 	svc = bpf_map_lookup_elem(&services6, &key);
 	if (svc)
-		return from_client6(ctx, &p, svc);
+		return nat64_service(svc->id) ? NAT64_CLIENT : from_client6(ctx, &p, svc, 0);
 	return from_backend6(ctx, &p);
+}
+
+/* client64 handles a client's packet to an IPv6 service whose backends
+ * are IPv4 (ipv6_l4 found one): from_client6 for NAT64, a function of its
+ * own as ipv6_l4 is for IPv6 backends. */
+__attribute__((noinline)) int client64(struct xdp_md *ctx, __u32 l4_off, __u8 next)
+{
+	struct packet p = {};
+	struct svc6_key key = {};
+	struct svc_value *svc;
+
+	if (parse_ipv6(ctx, &p, l4_off, next) != CONTINUE)
+		return verdict(R_DROP_ABORTED, XDP_DROP);
+	__builtin_memcpy(&key.vip, &p.ip6->daddr, sizeof(key.vip));
+	key.port = *p.dport;
+	key.proto = p.proto;
+	svc = bpf_map_lookup_elem(&services6, &key);
+	if (!svc)
+		return verdict(R_DROP_ABORTED, XDP_DROP);
+	return from_client6(ctx, &p, svc, 1);
 }
 
 /* ipv6_packet handles an IPv6 packet (parse_packet found one). A global
@@ -315,7 +427,8 @@ __attribute__((noinline)) int ipv6_packet(struct xdp_md *ctx)
 		return icmp6_error(ctx);
 	if (ret >= 0)
 		return ret;
-	return ipv6_l4(ctx, l4_off, next);
+	ret = ipv6_l4(ctx, l4_off, next);
+	return ret == NAT64_CLIENT ? client64(ctx, l4_off, next) : ret;
 }
 
 #endif

@@ -307,5 +307,6 @@ const enum toa_counter *unused_toa_counter __attribute__((unused));
 const enum client_addr_mode *unused_client_addr_mode __attribute__((unused));
 const enum fwd_mode *unused_fwd_mode __attribute__((unused));
 const enum limits *unused_limits __attribute__((unused));
+const enum ct_flags *unused_ct_flags __attribute__((unused));
 
 #endif

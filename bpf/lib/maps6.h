@@ -87,11 +87,31 @@ struct {
 	__type(value, struct ct6_rev);
 } ct6_reverse SEC(".maps");
 
+/* Per service id of an IPv6 service, 1 if its backends are IPv4 (NAT64). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, __u32);
+} svc_nat64 SEC(".maps");
+
+/* The IPv6 client of a NAT64 connection (its forward key), by its reverse
+ * half's key in ct_reverse: the IPv4 table holds the local port, so IPv4
+ * and NAT64 connections never claim the same one. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, CT_DEFAULT_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct ct_key);
+	__type(value, struct ct6_key);
+} ct_rev_client6 SEC(".maps");
+
 /* The IPv6 path's largest values, per CPU instead of on the stack: the
  * verifier allows 512 bytes of stack for a whole chain of calls. */
 struct scratch6 {
 	struct ct6_fwd conn;
 	struct ct6_rev rev;
+	struct ct_rev rev4; /* a NAT64 connection's reverse half */
 	/* struct bpf_fib_lookup, as bytes: bpf2go makes Go types of map
 	 * values, and cannot of its anonymous unions. */
 	__u64 fib[sizeof(struct bpf_fib_lookup) / 8];

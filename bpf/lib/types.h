@@ -12,7 +12,7 @@
  * checkLayout (internal/datapath/load.go) knows how to migrate them. The
  * sizes of this version's structs are asserted at the end of this file. */
 enum layout_version {
-	LAYOUT_VERSION = 6,
+	LAYOUT_VERSION = 7,
 };
 
 /* Sizes of the maps, fixed when the object is compiled (the conntrack maps
@@ -165,6 +165,10 @@ struct ct_fwd {
 enum ct_flags {
 	/* A UDP flow's backend answered: the flow is worth a sync record. */
 	CT_F_ANSWERED = 1,
+	/* The reverse half of an IPv6 client's connection to IPv4 backends
+	 * (NAT64): its client is in ct_rev_client6, the forward half in
+	 * ct6_forward. */
+	CT_F_NAT64 = 2,
 };
 
 /* Reverse half: how to rewrite backend -> local back into VIP -> client,
@@ -406,6 +410,13 @@ struct ct6_key {
 	__u8 pad[3];
 };
 
+/* A forward half's flags (struct ct6_fwd). */
+enum ct6_fwd_flags {
+	/* To an IPv4 backend (NAT64): local_addr and backend_addr are
+	 * IPv4-mapped (::ffff:a.b.c.d), the reverse half is in ct_reverse. */
+	CT6_FWD_NAT64 = 1,
+};
+
 /* As struct ct_fwd, with IPv6 addresses (Full-NAT only). */
 struct ct6_fwd {
 	__u64 last_seen;
@@ -420,7 +431,7 @@ struct ct6_fwd {
 	__u8 hop_dmac[6];
 	__u8 hop_smac[6];
 	__u32 seq_next;
-	__u32 pad;
+	enum ct6_fwd_flags flags;
 };
 
 /* As struct ct_rev, with the client's IPv6 tuple. */
@@ -468,7 +479,7 @@ struct lb_config6 {
 		       "struct " #type " changed size: bump LAYOUT_VERSION, "  \
 		       "then record the new sizes at the end of bpf/lib/types.h")
 
-_Static_assert(LAYOUT_VERSION == 6,
+_Static_assert(LAYOUT_VERSION == 7,
 	       "LAYOUT_VERSION changed: record the new layout's struct sizes below, and its number here");
 LAYOUT_SIZE(svc_key, 8);
 LAYOUT_SIZE(svc_value, 20);

@@ -19,11 +19,11 @@ import (
 // words a configuration file gets, and takes the rest.
 func TestIPv6Arguments(t *testing.T) {
 	_, err := config.Parse([]byte("interfaces: [eth0]\nlocal: {addresses: [172.19.0.5]}\nservices: [{vip: \"2001:db8::1\", port: 80}]\n"))
-	const noLocal = "2001:db8::1 is IPv6, and local.addresses has no IPv6 address to reach its backends from"
+	const noLocal = "2001:db8::1 is IPv6 with IPv6 backends, and local.addresses has no IPv6 address to reach them from"
 	if err == nil || !strings.Contains(err.Error(), "services[0].vip: "+noLocal) {
 		t.Fatalf("the configuration file says %v; the test expects %q", err, noLocal)
 	}
-	const nat46 = "2001:db8::1 is IPv6, and the vip 172.19.0.10 is IPv4: translating IPv4 clients to IPv6 backends (NAT46) is not supported yet"
+	const nat46 = "2001:db8::1 is IPv6, and the vip 172.19.0.10 is IPv4 with IPv4 backends: translating IPv4 clients to IPv6 backends (NAT46) is not supported"
 	f, socket := startDaemon(t)
 	for _, tc := range []struct {
 		want string

@@ -194,6 +194,22 @@ func (s Service) DSR() bool {
 // (an IPv4-mapped one is refused, and counts as IPv4 here).
 func (s Service) IPv6() bool { return s.VIP.Is6() && !s.VIP.Is4In6() }
 
+// NAT64 tells an IPv6 service whose backends are IPv4, as its first
+// backend (or its fallback, without backends) is: the datapath
+// translates the clients' packets (RFC 7915). Validation makes sure the
+// others are of the same family.
+func (s Service) NAT64() bool {
+	if !s.IPv6() {
+		return false
+	}
+	for _, b := range s.Backends {
+		if b.Address.IsValid() {
+			return b.Address.Is4()
+		}
+	}
+	return s.Fallback != nil && s.Fallback.Address.Is4()
+}
+
 // Key identifies a service by what the datapath matches on.
 func (s Service) Key() ident.Service {
 	return ident.Service{VIP: s.VIP, Port: s.Port, Proto: s.Protocol}

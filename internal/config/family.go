@@ -81,23 +81,28 @@ func (ps *problems) localFamilies(addrs []netip.Addr) (has map[string]bool) {
 	return map[string]bool{"IPv4": count["IPv4"] > 0, "IPv6": count["IPv6"] > 0}
 }
 
-// serviceFamily checks that a service at path has what its VIP's family
-// needs: backends and a fallback of that family, and a local address of
-// that family to reach them from. s.VIP is a valid unicast address.
+// serviceFamily checks that a service at path has what its backends'
+// family needs: backends and a fallback of one family (the VIP's, or
+// IPv4 behind an IPv6 VIP: NAT64), and a local address of that family to
+// reach them from. s.VIP is a valid unicast address.
 func (ps *problems) serviceFamily(path string, s Service, localFamilies map[string]bool) {
 	vipFamily := family(s.VIP)
+	backendFamily := vipFamily
+	if s.NAT64() {
+		backendFamily = "IPv4"
+	}
 	// DSR sends the client's packet as it is, from no local address.
-	if localFamilies != nil && !localFamilies[vipFamily] && !s.DSR() {
-		ps.add(field(path, "vip"), "%s is %s, and local.addresses has no %s address to reach its backends from "+
+	if localFamilies != nil && !localFamilies[backendFamily] && !s.DSR() {
+		ps.add(field(path, "vip"), "%s is %s with %s backends, and local.addresses has no %s address to reach them from "+
 			"(Full-NAT sends the packets to a backend from a local address of its family); add one",
-			s.VIP, vipFamily, vipFamily)
+			s.VIP, vipFamily, backendFamily, backendFamily)
 	}
 	sameFamily := func(p string, a netip.Addr) {
-		if unicastProblem(a) != "" || family(a) == vipFamily {
+		if unicastProblem(a) != "" || family(a) == backendFamily {
 			return
 		}
-		ps.add(p, "%s is %s, and the vip %s is %s: %s; use %s backends for this vip",
-			a, family(a), s.VIP, vipFamily, crossFamily(vipFamily), vipFamily)
+		ps.add(p, "%s is %s, and the vip %s is %s with %s backends: %s",
+			a, family(a), s.VIP, vipFamily, backendFamily, mixedFamilies(vipFamily))
 	}
 	for i, b := range s.Backends {
 		sameFamily(field(index(field(path, "backends"), i), "address"), b.Address)
@@ -107,13 +112,12 @@ func (ps *problems) serviceFamily(path string, s Service, localFamilies map[stri
 	}
 }
 
-// crossFamily says which translation a service whose VIP is of family
-// vip would need for backends of the other family.
-func crossFamily(vip string) string {
+// mixedFamilies says which backends a VIP of family vip can have.
+func mixedFamilies(vip string) string {
 	if vip == "IPv6" {
-		return "translating IPv6 clients to IPv4 backends (NAT64) is not supported yet"
+		return "a service's backends and fallback are all IPv6, or all IPv4 (NAT64)"
 	}
-	return "translating IPv4 clients to IPv6 backends (NAT46) is not supported yet"
+	return "translating IPv4 clients to IPv6 backends (NAT46) is not supported; use IPv4 backends for this vip"
 }
 
 // prefixBits is the longest persistence_netmask a VIP's family allows.

@@ -63,11 +63,11 @@ func TestValidate(t *testing.T) {
 			c.Local.Addresses = append(c.Local.Addresses, netip.MustParseAddr("2001:db8::5"))
 			c.Services[0].VIP = netip.MustParseAddr("2001:db8::10%eth0")
 		}, "services[0].vip", "2001:db8::10%eth0 has a zone (%eth0)"},
-		{"IPv6 vip, IPv4 backends", func(c *Config) {
+		{"IPv6 vip, IPv4 and IPv6 backends", func(c *Config) {
 			c.Local.Addresses = append(c.Local.Addresses, netip.MustParseAddr("2001:db8::5"))
 			c.Services[0].VIP = netip.MustParseAddr("2001:db8::10")
-			c.Services[0].Backends = c.Services[0].Backends[:1]
-		}, "services[0].backends[0].address", "NAT64"},
+			c.Services[0].Backends[1].Address = netip.MustParseAddr("2001:db8::3")
+		}, "services[0].backends[1].address", "all IPv4 (NAT64)"},
 		{"too many backends in a service", func(c *Config) { c.Services[0].Backends = backends(MaxBackendsPerService+1, 0) }, "services[0].backends", "4097 backends, more than the maximum of 4096 per service"},
 		{"rings do not fit", func(c *Config) {
 			c.Services = services(64, 1)

@@ -160,6 +160,11 @@ func (d *Datapath) WalkReverse(fn func([]Reverse) error) error {
 				ServiceID: v.SvcId, BackendID: v.BackendId, State: State(v.State), LastSeen: v.LastSeen,
 				Origin: v.Origin,
 			}
+			if v.Flags&uint8(xdplbCtFlagsCT_F_NAT64) != 0 {
+				if err := d.nat64Client(keys[i], &out[i]); err != nil {
+					return err
+				}
+			}
 		}
 		return fn(out)
 	})

@@ -21,13 +21,31 @@ func (d *Datapath) walkForward6(fn func([]Forward) error) error {
 	})
 }
 
+// forward6 is an IPv6 forward half; a NAT64 one's local and backend
+// addresses are IPv4 (held IPv4-mapped).
 func forward6(k xdplbCt6Key, v *xdplbCt6Fwd) Forward {
 	return Forward{
 		Key:       flowKeyFromWire6(k),
-		Local:     netip.AddrPortFrom(addrFromAddr6(v.LocalAddr), portFromBE16(v.LocalPort)),
-		Backend:   netip.AddrPortFrom(addrFromAddr6(v.BackendAddr), portFromBE16(v.BackendPort)),
+		Local:     netip.AddrPortFrom(addrFromAddr6(v.LocalAddr).Unmap(), portFromBE16(v.LocalPort)),
+		Backend:   netip.AddrPortFrom(addrFromAddr6(v.BackendAddr).Unmap(), portFromBE16(v.BackendPort)),
 		ServiceID: v.SvcId, BackendID: v.BackendId, State: State(v.State), LastSeen: v.LastSeen,
 	}
+}
+
+// nat64Client fills in the IPv6 client of a NAT64 connection's reverse
+// half r (its own Client field has none); r is left as it is if the
+// client is not (or no longer) recorded.
+func (d *Datapath) nat64Client(k xdplbCtKey, r *Reverse) error {
+	var c xdplbCt6Key
+	err := d.objs.CtRevClient6.Lookup(k, &c)
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("look up the IPv6 client of %v: %w", r.Key, err)
+	}
+	r.Client = flowKeyFromWire6(c)
+	return nil
 }
 
 func (d *Datapath) walkReverse6(fn func([]Reverse) error) error {

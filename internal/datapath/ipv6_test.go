@@ -37,6 +37,9 @@ var fixtureServices6 = []testService{
 		backends: []netip.AddrPort{netip.AddrPortFrom(rs1Addr6, 85), netip.AddrPortFrom(rs2Addr6, 85)}, index: IndexTupleHash},
 	{key: ident.Service{VIP: vip6, Port: 87, Proto: ident.TCP},
 		backends: []netip.AddrPort{netip.AddrPortFrom(rs1Addr6, 87), netip.AddrPortFrom(rs2Addr6, 87)}, persist: time.Minute},
+	// NAT64: IPv4 backends.
+	{key: ident.Service{VIP: vip6, Port: 90, Proto: ident.TCP}, backends: []netip.AddrPort{ap("172.19.0.2:80"), ap("172.19.0.3:8080")}},
+	{key: ident.Service{VIP: vip6, Port: 91, Proto: ident.UDP}, backends: []netip.AddrPort{ap("172.19.0.2:5353")}},
 }
 
 // newFixture6 is the IPv4 fixture with IPv6 on lb0 too: an IPv6 local
@@ -74,7 +77,8 @@ func newFixture6With(t testing.TB, portMin, portMax uint16, capacity uint32) *fi
 			t.Fatal(err)
 		}
 		slot += uint32(len(ids))
-		svc := Service{ID: uint32(svc6IDBase + i), Ring: ring, Index: s.index, Persist: s.persist}
+		svc := Service{ID: uint32(svc6IDBase + i), Ring: ring, Index: s.index, Persist: s.persist,
+			NAT64: s.backends[0].Addr().Is4()}
 		if err := f.dp.SetService(s.key, svc); err != nil {
 			t.Fatal(err)
 		}

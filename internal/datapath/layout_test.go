@@ -77,7 +77,9 @@ func TestMapLayouts(t *testing.T) {
 		"persist6":        {size(xdplbPersist6Key{}), size(xdplbPersist6Value{}), uint32(xdplbLimitsPERSIST_ENTRIES)},
 		"ct6_forward":     {size(xdplbCt6Key{}), size(xdplbCt6Fwd{}), capacity},
 		"ct6_reverse":     {size(xdplbCt6Key{}), size(xdplbCt6Rev{}), capacity},
-		"scratch6":        {u32, 80 + 88 + 64, 1}, // not pinned: per-CPU room
+		"scratch6":        {u32, 80 + 88 + 64 + 64, 1}, // not pinned: per-CPU room
+		"svc_nat64":       {u32, u32, uint32(xdplbLimitsMAX_SERVICES)},
+		"ct_rev_client6":  {size(xdplbCtKey{}), size(xdplbCt6Key{}), capacity},
 	}
 
 	// Every map of the object, found by its bpf2go tag, so a map added

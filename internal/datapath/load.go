@@ -107,7 +107,7 @@ func Load(opts Options) (*Datapath, error) {
 		return nil, fmt.Errorf("read BPF object: %w", err)
 	}
 	if opts.ConntrackCapacity > 0 {
-		for _, name := range []string{"ct_forward", "ct_reverse", "ct6_forward", "ct6_reverse"} {
+		for _, name := range []string{"ct_forward", "ct_reverse", "ct6_forward", "ct6_reverse", "ct_rev_client6"} {
 			spec.Maps[name].MaxEntries = opts.ConntrackCapacity
 		}
 	}
@@ -195,12 +195,14 @@ func (d *Datapath) checkLayout() error {
 	case 0:
 		return d.stampLayout()
 	case LayoutVersion:
-	case 5:
+	case 5, 6:
 		// Layout 6 gave struct ct_fwd's padding a meaning (flags: the
 		// forwarding mode) and backends a flag (BACKEND_LOCAL), both 0
-		// in layout 5's entries: Full-NAT, not local. The maps are
-		// adopted as they are; the stamp keeps a layout 5 daemon from
-		// adopting DSR connections it would forward as Full-NAT.
+		// in layout 5's entries: Full-NAT, not local. Layout 7 gave
+		// struct ct_rev a flag (CT_F_NAT64: a reverse half whose client
+		// is IPv6), never set in layout 6's entries. The maps are
+		// adopted as they are; the stamp keeps an older daemon from
+		// adopting connections it would forward wrongly.
 		if err := d.stampLayout(); err != nil {
 			return err
 		}
@@ -286,7 +288,7 @@ func adoptableLayout(pinPath string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return v == 0 || v == LayoutVersion || (3 <= v && v <= 5), nil
+	return v == 0 || v == LayoutVersion || (3 <= v && v <= 6), nil
 }
 
 // pinnedLayout is the layout version of the maps pinned at pinPath; 0 if

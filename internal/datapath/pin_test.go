@@ -15,7 +15,8 @@ import (
 func pinPath(t *testing.T) string {
 	t.Helper()
 	testbed.RequirePrivileges(t)
-	p := fmt.Sprintf("/sys/fs/bpf/xdplb-test-%s-%d", t.Name(), os.Getpid())
+	// A subtest's name has a slash: one directory, not two.
+	p := fmt.Sprintf("/sys/fs/bpf/xdplb-test-%s-%d", strings.ReplaceAll(t.Name(), "/", "-"), os.Getpid())
 	t.Cleanup(func() { os.RemoveAll(p) })
 	return p
 }
@@ -91,38 +92,43 @@ func TestIncompatiblePinsRefused(t *testing.T) {
 	dp.Remove()
 }
 
-// TestLayout5Adopted: layout 5's maps are layout 6's, their new fields
-// zero (Full-NAT, not local): adopted as they are, connections included,
-// and stamped 6 so that a layout 5 daemon refuses them afterwards.
-func TestLayout5Adopted(t *testing.T) {
-	path := pinPath(t)
-	first, err := Load(Options{ConntrackCapacity: 1024, PinPath: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := Forward{Key: FlowKey{Src: ap("10.0.0.1:1000"), Dst: ap("172.19.0.10:80"), Proto: TCP},
-		Local: ap("172.19.0.5:10000"), Backend: ap("172.19.0.2:80"), State: StateEstablished}
-	r := Reverse{Key: f.ReverseKey(), Client: f.Key, State: StateEstablished}
-	if err := first.PutConns([]Forward{f}, []Reverse{r}); err != nil {
-		t.Fatal(err)
-	}
-	if err := first.objs.Layout.Update(uint32(0), uint32(5), ebpf.UpdateAny); err != nil {
-		t.Fatal(err)
-	}
-	first.Close()
+// TestOlderLayoutsAdopted: layout 5's and 6's maps are layout 7's, their
+// new fields and flags zero (Full-NAT, not local, not NAT64): adopted as
+// they are, connections included, and stamped 7 so that an older daemon
+// refuses them afterwards.
+func TestOlderLayoutsAdopted(t *testing.T) {
+	for _, old := range []uint32{5, 6} {
+		t.Run(fmt.Sprint(old), func(t *testing.T) {
+			path := pinPath(t)
+			first, err := Load(Options{ConntrackCapacity: 1024, PinPath: path})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := Forward{Key: FlowKey{Src: ap("10.0.0.1:1000"), Dst: ap("172.19.0.10:80"), Proto: TCP},
+				Local: ap("172.19.0.5:10000"), Backend: ap("172.19.0.2:80"), State: StateEstablished}
+			r := Reverse{Key: f.ReverseKey(), Client: f.Key, State: StateEstablished}
+			if err := first.PutConns([]Forward{f}, []Reverse{r}); err != nil {
+				t.Fatal(err)
+			}
+			if err := first.objs.Layout.Update(uint32(0), old, ebpf.UpdateAny); err != nil {
+				t.Fatal(err)
+			}
+			first.Close()
 
-	second, err := Load(Options{ConntrackCapacity: 1024, PinPath: path})
-	if err != nil {
-		t.Fatalf("layout 5 pins: %v", err)
-	}
-	defer second.Remove()
-	var got []Forward
-	second.WalkForward(func(b []Forward) error { got = append(got, b...); return nil })
-	if len(got) != 1 || got[0].Forwarding != FullNAT || got[0].Local != f.Local {
-		t.Errorf("connections after adoption: %+v, want the one Full-NAT connection", got)
-	}
-	var v uint32
-	if err := second.objs.Layout.Lookup(uint32(0), &v); err != nil || v != LayoutVersion || LayoutVersion != 6 {
-		t.Errorf("layout after adoption: %d (%v), want 6", v, err)
+			second, err := Load(Options{ConntrackCapacity: 1024, PinPath: path})
+			if err != nil {
+				t.Fatalf("layout %d pins: %v", old, err)
+			}
+			defer second.Remove()
+			var got []Forward
+			second.WalkForward(func(b []Forward) error { got = append(got, b...); return nil })
+			if len(got) != 1 || got[0].Forwarding != FullNAT || got[0].Local != f.Local {
+				t.Errorf("connections after adoption: %+v, want the one Full-NAT connection", got)
+			}
+			var v uint32
+			if err := second.objs.Layout.Lookup(uint32(0), &v); err != nil || v != LayoutVersion || LayoutVersion != 7 {
+				t.Errorf("layout after adoption: %d (%v), want 7", v, err)
+			}
+		})
 	}
 }

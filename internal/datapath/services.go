@@ -66,6 +66,9 @@ type Service struct {
 	// Forwarding is how packets reach the backends: Full-NAT (the zero
 	// value) or one of the DSR modes. A change applies to new connections.
 	Forwarding Forwarding
+	// NAT64: an IPv6 service whose backends are IPv4 (Full-NAT with the
+	// header translated). A change ends the established connections.
+	NAT64 bool
 }
 
 // SetService makes key reachable: packets to it pick backends from the

@@ -39,6 +39,13 @@ func (d *Datapath) setService6(key ident.Service, svc Service) error {
 	if err := d.writeServiceModes(key, svc); err != nil {
 		return err
 	}
+	nat64 := uint32(0)
+	if svc.NAT64 {
+		nat64 = 1
+	}
+	if err := d.objs.SvcNat64.Update(svc.ID, nat64, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("write the backends' family of service %s: %w", key, err)
+	}
 	if err := d.objs.Services6.Update(k, serviceValue(svc), ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write service %s: %w", key, err)
 	}
@@ -73,9 +80,14 @@ func (d *Datapath) services6(out map[ident.Service]Service) error {
 		if err := d.objs.Persist6Masks.Lookup(v.Id, &mask); err != nil {
 			return fmt.Errorf("read the persistence netmask of service %s: %w", key, err)
 		}
+		var nat64 uint32
+		if err := d.objs.SvcNat64.Lookup(v.Id, &nat64); err != nil {
+			return fmt.Errorf("read the backends' family of service %s: %w", key, err)
+		}
 		out[key] = Service{
 			ID: v.Id, Ring: Ring{Offset: v.RingOff, Len: v.RingLen},
 			Index: Index(v.Sched), Persist: time.Duration(v.PersistSecs) * time.Second, PersistBits: maskBits6(mask),
+			NAT64: nat64 != 0,
 		}
 	}
 	if err := it.Err(); err != nil {

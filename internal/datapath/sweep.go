@@ -257,6 +257,10 @@ func (d *Datapath) fullSweep(sw *sweep) error {
 	revs := make(map[xdplbCtKey]revSummary, d.lastSweepSize)
 	err := walk(d.objs.CtReverse, func(keys []xdplbCtKey, vals []xdplbCtRev) error {
 		for i, k := range keys {
+			// A NAT64 connection's forward half is IPv6: sweep6's.
+			if vals[i].Flags&uint8(xdplbCtFlagsCT_F_NAT64) != 0 {
+				continue
+			}
 			revs[k] = revSummary{client: vals[i].Client, lastSeen: vals[i].LastSeen, state: State(vals[i].State)}
 		}
 		return nil
@@ -317,6 +321,8 @@ func (d *Datapath) deleteReverse(keys []xdplbCtKey) error {
 			removed = append(removed, flowKeyFromWire(k))
 		}
 	})
+	// The IPv6 clients of those that were NAT64 connections'.
+	err = errors.Join(err, deleteWire(d.objs.CtRevClient6, keys, nil))
 	return errors.Join(err, d.releaseSlots(removed))
 }
 

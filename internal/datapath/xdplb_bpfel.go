@@ -80,8 +80,14 @@ type xdplbCt6Fwd struct {
 	HopDmac     [6]uint8
 	HopSmac     [6]uint8
 	SeqNext     uint32
-	Pad         uint32
+	Flags       xdplbCt6FwdFlags
 }
+
+type xdplbCt6FwdFlags uint32
+
+const (
+	xdplbCt6FwdFlagsCT6FWD_NAT64 xdplbCt6FwdFlags = 1
+)
 
 type xdplbCt6Key struct {
 	_     structs.HostLayout
@@ -109,6 +115,13 @@ type xdplbCt6Rev struct {
 	SeqNext   uint32
 	Pad2      uint32
 }
+
+type xdplbCtFlags uint32
+
+const (
+	xdplbCtFlagsCT_F_ANSWERED xdplbCtFlags = 1
+	xdplbCtFlagsCT_F_NAT64    xdplbCtFlags = 2
+)
 
 type xdplbCtFwd struct {
 	_           structs.HostLayout
@@ -228,7 +241,7 @@ type xdplbIfVlan struct {
 type xdplbLayoutVersion uint32
 
 const (
-	xdplbLayoutVersionLAYOUT_VERSION xdplbLayoutVersion = 6
+	xdplbLayoutVersionLAYOUT_VERSION xdplbLayoutVersion = 7
 )
 
 type xdplbLbConfig struct {
@@ -351,6 +364,7 @@ type xdplbScratch6 struct {
 	_    structs.HostLayout
 	Conn xdplbCt6Fwd
 	Rev  xdplbCt6Rev
+	Rev4 xdplbCtRev
 	Fib  [8]uint64
 }
 
@@ -448,6 +462,7 @@ const (
 	xdplbMapCt6Forward           = "ct6_forward"
 	xdplbMapCt6Reverse           = "ct6_reverse"
 	xdplbMapCtForward            = "ct_forward"
+	xdplbMapCtRevClient6         = "ct_rev_client6"
 	xdplbMapCtReverse            = "ct_reverse"
 	xdplbMapDecapSources         = "decap_sources"
 	xdplbMapEvents               = "events"
@@ -472,6 +487,7 @@ const (
 	xdplbMapServices6            = "services6"
 	xdplbMapSvcClientAddr        = "svc_client_addr"
 	xdplbMapSvcFwdMode           = "svc_fwd_mode"
+	xdplbMapSvcNat64             = "svc_nat64"
 	xdplbMapSvcStats             = "svc_stats"
 	xdplbMapSynRate              = "syn_rate"
 	xdplbMapSynVerified          = "syn_verified"
@@ -501,6 +517,7 @@ const (
 	xdplbVarSynVerifiedNs        = "syn_verified_ns"
 	xdplbVarSyncOn               = "sync_on"
 	xdplbVarUnusedClientAddrMode = "unused_client_addr_mode"
+	xdplbVarUnusedCtFlags        = "unused_ct_flags"
 	xdplbVarUnusedEvent          = "unused_event"
 	xdplbVarUnusedFwdMode        = "unused_fwd_mode"
 	xdplbVarUnusedHalfOpenAction = "unused_half_open_action"
@@ -572,6 +589,7 @@ type xdplbMapSpecs struct {
 	Ct6Forward    *ebpf.MapSpec `ebpf:"ct6_forward"`
 	Ct6Reverse    *ebpf.MapSpec `ebpf:"ct6_reverse"`
 	CtForward     *ebpf.MapSpec `ebpf:"ct_forward"`
+	CtRevClient6  *ebpf.MapSpec `ebpf:"ct_rev_client6"`
 	CtReverse     *ebpf.MapSpec `ebpf:"ct_reverse"`
 	DecapSources  *ebpf.MapSpec `ebpf:"decap_sources"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
@@ -596,6 +614,7 @@ type xdplbMapSpecs struct {
 	Services6     *ebpf.MapSpec `ebpf:"services6"`
 	SvcClientAddr *ebpf.MapSpec `ebpf:"svc_client_addr"`
 	SvcFwdMode    *ebpf.MapSpec `ebpf:"svc_fwd_mode"`
+	SvcNat64      *ebpf.MapSpec `ebpf:"svc_nat64"`
 	SvcStats      *ebpf.MapSpec `ebpf:"svc_stats"`
 	SynRate       *ebpf.MapSpec `ebpf:"syn_rate"`
 	SynVerified   *ebpf.MapSpec `ebpf:"syn_verified"`
@@ -630,6 +649,7 @@ type xdplbVariableSpecs struct {
 	SynVerifiedNs        *ebpf.VariableSpec `ebpf:"syn_verified_ns"`
 	SyncOn               *ebpf.VariableSpec `ebpf:"sync_on"`
 	UnusedClientAddrMode *ebpf.VariableSpec `ebpf:"unused_client_addr_mode"`
+	UnusedCtFlags        *ebpf.VariableSpec `ebpf:"unused_ct_flags"`
 	UnusedEvent          *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedFwdMode        *ebpf.VariableSpec `ebpf:"unused_fwd_mode"`
 	UnusedHalfOpenAction *ebpf.VariableSpec `ebpf:"unused_half_open_action"`
@@ -672,6 +692,7 @@ type xdplbMaps struct {
 	Ct6Forward    *ebpf.Map `ebpf:"ct6_forward"`
 	Ct6Reverse    *ebpf.Map `ebpf:"ct6_reverse"`
 	CtForward     *ebpf.Map `ebpf:"ct_forward"`
+	CtRevClient6  *ebpf.Map `ebpf:"ct_rev_client6"`
 	CtReverse     *ebpf.Map `ebpf:"ct_reverse"`
 	DecapSources  *ebpf.Map `ebpf:"decap_sources"`
 	Events        *ebpf.Map `ebpf:"events"`
@@ -696,6 +717,7 @@ type xdplbMaps struct {
 	Services6     *ebpf.Map `ebpf:"services6"`
 	SvcClientAddr *ebpf.Map `ebpf:"svc_client_addr"`
 	SvcFwdMode    *ebpf.Map `ebpf:"svc_fwd_mode"`
+	SvcNat64      *ebpf.Map `ebpf:"svc_nat64"`
 	SvcStats      *ebpf.Map `ebpf:"svc_stats"`
 	SynRate       *ebpf.Map `ebpf:"syn_rate"`
 	SynVerified   *ebpf.Map `ebpf:"syn_verified"`
@@ -720,6 +742,7 @@ func (m *xdplbMaps) Close() error {
 		m.Ct6Forward,
 		m.Ct6Reverse,
 		m.CtForward,
+		m.CtRevClient6,
 		m.CtReverse,
 		m.DecapSources,
 		m.Events,
@@ -744,6 +767,7 @@ func (m *xdplbMaps) Close() error {
 		m.Services6,
 		m.SvcClientAddr,
 		m.SvcFwdMode,
+		m.SvcNat64,
 		m.SvcStats,
 		m.SynRate,
 		m.SynVerified,
@@ -779,6 +803,7 @@ type xdplbVariables struct {
 	SynVerifiedNs        *ebpf.Variable `ebpf:"syn_verified_ns"`
 	SyncOn               *ebpf.Variable `ebpf:"sync_on"`
 	UnusedClientAddrMode *ebpf.Variable `ebpf:"unused_client_addr_mode"`
+	UnusedCtFlags        *ebpf.Variable `ebpf:"unused_ct_flags"`
 	UnusedEvent          *ebpf.Variable `ebpf:"unused_event"`
 	UnusedFwdMode        *ebpf.Variable `ebpf:"unused_fwd_mode"`
 	UnusedHalfOpenAction *ebpf.Variable `ebpf:"unused_half_open_action"`

@@ -402,6 +402,7 @@ func (b *Balancer) publishRing(s *service, eff config.Service, backends []backen
 		ID: s.id, Ring: s.ring, Index: index(eff.Scheduler),
 		Persist: eff.Persistence, PersistBits: eff.PersistenceNetmask,
 		TOA: eff.ClientAddress == config.ClientAddressTOA, Forwarding: forwarding(eff.Forwarding),
+		NAT64: eff.NAT64(),
 	}
 	if s.ringIDs != nil && slices.Equal(ids, s.ringIDs) {
 		if want == s.written {

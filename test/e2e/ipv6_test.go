@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -32,8 +33,9 @@ var (
 )
 
 // ipv6Services are the reference services and the bulk ones, on the IPv6
-// VIP with the backends' IPv6 addresses, and a probed service whose
-// backends serve only when a test starts them.
+// VIP with the backends' IPv6 addresses; two with their IPv4 addresses
+// (NAT64); and a probed service whose backends serve only when a test
+// starts them.
 const ipv6Services = `  - name: web
     vip: fd00:19::10
     port: 80
@@ -61,6 +63,23 @@ const ipv6Services = `  - name: web
     protocol: tcp
     backends:
       - address: fd00:19::2
+  - name: web64
+    vip: fd00:19::10
+    port: 8064
+    protocol: tcp
+    scheduler: rr
+    backends:
+      - address: 172.19.0.2
+        port: 80
+      - address: 172.19.0.3
+        port: 80
+  - name: download64
+    vip: fd00:19::10
+    port: 9064
+    protocol: tcp
+    backends:
+      - address: 172.19.0.2
+        port: 9000
   - name: probed
     vip: fd00:19::10
     port: 7000
@@ -125,6 +144,7 @@ func TestIPv6(t *testing.T) {
 	passed := runTraffic(t, e, ipv6Targets)
 	t.Run("stats", func(t *testing.T) { testStats(t, e, passed) })
 	t.Run("conn_list", func(t *testing.T) { testIPv6Connections(t, e) })
+	t.Run("nat64", func(t *testing.T) { testNAT64(t, e) })
 	t.Run("health", func(t *testing.T) { testIPv6Health(t, e) })
 }
 
@@ -152,6 +172,44 @@ func testIPv6Connections(t *testing.T, e *env) {
 		return
 	}
 	t.Errorf("connection from %s not listed among %d: %+v", client, len(conns), conns)
+}
+
+// testNAT64: an IPv6 client reaches IPv4 backends through the IPv6 VIP:
+// requests alternate between them, 64 MiB arrive intact, and conntrack
+// lists a connection with its IPv6 client and its IPv4 local address and
+// backend.
+func testNAT64(t *testing.T, e *env) {
+	client := e.ref.Client.HTTPClient(false)
+	for i := range 20 {
+		body, err := httpGet(t.Context(), client, "http://[fd00:19::10]:8064/")
+		if err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
+		}
+		if want := fmt.Sprintf("rs-%d", i%2+1); body != want {
+			t.Fatalf("request %d answered %q, want %q: round robin did not alternate", i+1, body, want)
+		}
+	}
+	testDownload(t, e, targets{download: "[fd00:19::10]:9064"})
+
+	c, err := e.ref.Client.DialContext(t.Context(), "tcp", "[fd00:19::10]:8064")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	from := netip.MustParseAddrPort(c.LocalAddr().String())
+	conns, err := e.bal.API.Connections(t.Context(), "web64", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, conn := range conns {
+		if conn.Client == from {
+			if conn.Local.Addr() != testbed.ReferenceLB || !conn.Backend.Addr().Is4() {
+				t.Errorf("NAT64 connection listed as %+v: want an IPv4 local address (%s) and backend", conn, testbed.ReferenceLB)
+			}
+			return
+		}
+	}
+	t.Errorf("NAT64 connection from %s not listed among %+v", from, conns)
 }
 
 // testIPv6Health: rs2 serves nothing on port 7000, so its TCP check over
