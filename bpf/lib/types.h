@@ -217,7 +217,7 @@ enum reason {
 	R_FWD_TX = 0,        /* forwarded out of the interface it came in on */
 	R_FWD_REDIRECT,      /* forwarded out of another interface */
 	R_PASS_NOT_IPV4,     /* neither IPv4 nor IPv6 (ARP, LLDP, ...): the host handles it */
-	R_PASS_NOT_L4,       /* IPv4 but neither TCP nor UDP */
+	R_PASS_NOT_L4,       /* IPv4 or IPv6, neither TCP nor UDP (nor an ICMP error to translate) */
 	R_PASS_NO_SERVICE,   /* no service and not a NAT port */
 	R_PASS_NO_CONN,      /* to a NAT port but no connection: the host's own */
 	R_PASS_TRUNCATED,    /* headers cut short */

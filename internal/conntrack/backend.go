@@ -15,9 +15,11 @@ type Ender interface {
 }
 
 // DropBackend ends every connection of service svcID to backend, so its
-// clients fail fast and reconnect elsewhere. A TCP client's next packet is
-// answered with a reset (the forward half stays, marked, until the
-// collector removes it as an orphan); a UDP flow is simply forgotten, so
+// clients fail fast and reconnect elsewhere. An IPv4 TCP client's next
+// packet is answered with a reset (the forward half stays, marked, until
+// the collector removes it as an orphan); an IPv6 one's is dropped and its
+// entry forgotten, no reset being sent over IPv6 yet, so only its next SYN
+// opens a connection; a UDP flow is simply forgotten, so
 // its next datagram opens a flow to another backend. The reverse halves go
 // at once: the backend gets no word back to its clients. It returns how
 // many connections it ended.

@@ -339,10 +339,19 @@ func (d *Daemon) shutdown(started bool) error {
 	return errors.Join(d.restoreHost(), d.neigh.Forget(), d.dp.Remove(), d.owned.remove())
 }
 
+// eventBackend is the backend an event names: the IPv6 path's events
+// carry no address (its 4 bytes hold an IPv4 one).
+func eventBackend(e datapath.Event) string {
+	if e.Addr.IsUnspecified() {
+		return "an IPv6 backend"
+	}
+	return e.Addr.String()
+}
+
 func (d *Daemon) onEvent(e datapath.Event) {
 	switch e.Type {
 	case datapath.EventNoNeighbour:
-		d.log.Debug("datapath: backend next hop unresolved", "backend", e.Addr)
+		d.log.Debug("datapath: backend next hop unresolved", "backend", eventBackend(e))
 		d.neigh.Kick()
 	case datapath.EventNoClientNeighbour:
 		if d.probes.due(e.Addr, time.Now()) {
@@ -351,7 +360,7 @@ func (d *Daemon) onEvent(e datapath.Event) {
 			}
 		}
 	case datapath.EventPortsPressure:
-		d.log.Debug("datapath: local ports scarce; collecting early", "backend", e.Addr)
+		d.log.Debug("datapath: local ports scarce; collecting early", "backend", eventBackend(e))
 		d.collector.Kick()
 	case datapath.EventHalfOpen:
 		d.log.Debug("datapath: half-open connections at their bound; counting them again now")

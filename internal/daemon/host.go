@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -42,16 +43,23 @@ func (d *Daemon) prepareIPv6() error {
 		return nil
 	}
 	prev := d.owned.snapshot().IPv6Forwarding
-	changed := map[string]hostnet.IPv6Forwarding{}
+	// What a predecessor changed stays recorded, to be put back, also
+	// for interfaces not balanced any more.
+	changed := maps.Clone(prev)
+	if changed == nil {
+		changed = map[string]hostnet.IPv6Forwarding{}
+	}
 	for _, name := range d.cfg.Interfaces {
 		was, err := hostnet.EnableIPv6Forwarding(name)
 		if err != nil {
-			return fmt.Errorf("IPv6 services need IPv6 forwarding on the balancing interfaces: %w", err)
+			// What was changed before the failure is recorded all
+			// the same, so that it is put back.
+			return errors.Join(fmt.Errorf("IPv6 services need IPv6 forwarding on the balancing interfaces: %w", err),
+				d.owned.update(func(o *owned) { o.IPv6Forwarding = changed }))
 		}
-		if before, ok := prev[name]; ok {
-			was = before
+		if _, ok := prev[name]; !ok {
+			changed[name] = was
 		}
-		changed[name] = was
 	}
 	return d.owned.update(func(o *owned) { o.IPv6Forwarding = changed })
 }

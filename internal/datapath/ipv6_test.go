@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -316,14 +318,10 @@ func TestNAT66Sweep(t *testing.T) {
 	if res.Expired != 1 {
 		t.Errorf("sweep expired %d, want 1", res.Expired)
 	}
-	for _, m := range []string{"ct6_forward", "ct6_reverse"} {
-		mp := f.dp.objs.Ct6Forward
-		if m == "ct6_reverse" {
-			mp = f.dp.objs.Ct6Reverse
-		}
+	for name, m := range map[string]*ebpf.Map{"ct6_forward": f.dp.objs.Ct6Forward, "ct6_reverse": f.dp.objs.Ct6Reverse} {
 		var k xdplbCt6Key
-		if mp.Iterate().Next(&k, new([128]byte)) {
-			t.Errorf("%s still has %+v after the sweep", m, k)
+		if err := m.NextKey(nil, &k); !errors.Is(err, ebpf.ErrKeyNotExist) {
+			t.Errorf("%s after the sweep: first key %+v (%v), want none", name, k, err)
 		}
 	}
 	// Both of rs1's ports were handed out fresh (the cursor went past

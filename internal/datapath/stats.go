@@ -18,7 +18,7 @@ var reasonInfo = map[xdplbReason]reasonText{
 	xdplbReasonR_FWD_TX:                  {"fwd_tx", "forwarded out of the interface it came in on"},
 	xdplbReasonR_FWD_REDIRECT:            {"fwd_redirect", "forwarded out of another interface"},
 	xdplbReasonR_PASS_NOT_IPV4:           {"pass_not_ipv4", "neither IPv4 nor IPv6 (ARP, LLDP): to the host"},
-	xdplbReasonR_PASS_NOT_L4:             {"pass_not_l4", "IPv4 but neither TCP nor UDP: to the host"},
+	xdplbReasonR_PASS_NOT_L4:             {"pass_not_l4", "IPv4 or IPv6 but neither TCP nor UDP (SCTP, GRE, an IPv6 next header of 59, ...): to the host"},
 	xdplbReasonR_PASS_NO_SERVICE:         {"pass_no_service", "not for a service: to the host"},
 	xdplbReasonR_PASS_NO_CONN:            {"pass_no_conn", "to a NAT port but no connection: the host's own traffic"},
 	xdplbReasonR_PASS_TRUNCATED:          {"pass_truncated", "headers cut short: to the host, which drops it"},

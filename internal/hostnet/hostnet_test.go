@@ -79,19 +79,23 @@ func TestSysctls(t *testing.T) {
 // both go back; an accept_ra of 0 or 2 is left as it is.
 func TestIPv6Forwarding(t *testing.T) {
 	for _, tc := range []struct {
-		acceptRA string
-		want     IPv6Forwarding
-		during   string
+		forwarding, acceptRA string
+		want                 IPv6Forwarding
+		during               string
 	}{
-		{"1", IPv6Forwarding{Forwarding: "0", AcceptRA: "1"}, "2"},
-		{"0", IPv6Forwarding{Forwarding: "0"}, "0"},
-		{"2", IPv6Forwarding{Forwarding: "0"}, "2"},
+		{"0", "1", IPv6Forwarding{Forwarding: "0", AcceptRA: "1"}, "2"},
+		{"0", "0", IPv6Forwarding{Forwarding: "0"}, "0"},
+		{"0", "2", IPv6Forwarding{Forwarding: "0"}, "2"},
+		// Forwarding already: accept_ra 1 ignores advertisements on
+		// purpose, and stays.
+		{"1", "1", IPv6Forwarding{Forwarding: "1"}, "1"},
 	} {
 		fakeProcSys(t)
+		os.WriteFile(filepath.Join(procSys, "ipv6", "conf", "eth0", "forwarding"), []byte(tc.forwarding+"\n"), 0o644)
 		os.WriteFile(filepath.Join(procSys, "ipv6", "conf", "eth0", "accept_ra"), []byte(tc.acceptRA+"\n"), 0o644)
 		was, err := EnableIPv6Forwarding("eth0")
 		if err != nil || was != tc.want {
-			t.Fatalf("accept_ra %s: EnableIPv6Forwarding() = %+v, %v; want %+v", tc.acceptRA, was, err, tc.want)
+			t.Fatalf("forwarding %s, accept_ra %s: EnableIPv6Forwarding() = %+v, %v; want %+v", tc.forwarding, tc.acceptRA, was, err, tc.want)
 		}
 		if f, ra := setting(t, "ipv6", "forwarding"), setting(t, "ipv6", "accept_ra"); f != "1" || ra != tc.during {
 			t.Errorf("accept_ra %s: after enabling, forwarding %s and accept_ra %s; want 1 and %s", tc.acceptRA, f, ra, tc.during)
@@ -102,8 +106,8 @@ func TestIPv6Forwarding(t *testing.T) {
 		if err := RestoreIPv6Forwarding("eth0", was); err != nil {
 			t.Fatal(err)
 		}
-		if f, ra := setting(t, "ipv6", "forwarding"), setting(t, "ipv6", "accept_ra"); f != "0" || ra != tc.acceptRA {
-			t.Errorf("accept_ra %s: after restoring, forwarding %s and accept_ra %s; want 0 and %s", tc.acceptRA, f, ra, tc.acceptRA)
+		if f, ra := setting(t, "ipv6", "forwarding"), setting(t, "ipv6", "accept_ra"); f != tc.forwarding || ra != tc.acceptRA {
+			t.Errorf("accept_ra %s: after restoring, forwarding %s and accept_ra %s; want %s and %s", tc.acceptRA, f, ra, tc.forwarding, tc.acceptRA)
 		}
 	}
 	if _, err := EnableIPv6Forwarding("nosuch0"); err == nil || !strings.Contains(err.Error(), "net.ipv6.conf.nosuch0.forwarding") {

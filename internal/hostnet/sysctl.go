@@ -46,9 +46,11 @@ type IPv6Forwarding struct {
 
 // EnableIPv6Forwarding turns IPv6 forwarding on for the interface, as
 // EnableForwarding does IPv4's, and returns what it changed. A forwarding
-// interface ignores router advertisements unless accept_ra is 2, so an
-// accept_ra of 1 (the default) is raised to 2 first: the host keeps the
-// default route and addresses it learns from them (SLAAC).
+// interface ignores router advertisements unless accept_ra is 2, so where
+// forwarding was off, an accept_ra of 1 (the default) is raised to 2
+// first: the host keeps the default route and addresses it learns from
+// them (SLAAC). Where forwarding was on already, accept_ra is left as it
+// is: 1 there means advertisements are ignored on purpose.
 func EnableIPv6Forwarding(ifname string) (previous IPv6Forwarding, err error) {
 	forwarding, err := readSetting("ipv6", ifname, "forwarding")
 	if err != nil {
@@ -59,7 +61,7 @@ func EnableIPv6Forwarding(ifname string) (previous IPv6Forwarding, err error) {
 		return IPv6Forwarding{}, err
 	}
 	previous.Forwarding = forwarding
-	if acceptRA == "1" {
+	if acceptRA == "1" && forwarding == "0" {
 		if err := writeSetting("ipv6", ifname, "accept_ra", "2"); err != nil {
 			return IPv6Forwarding{}, err
 		}
