@@ -385,6 +385,10 @@ __attribute__((noinline)) int ipv6_l4(struct xdp_md *ctx, __u32 l4_off, __u8 nex
 	if (ret >= 0)
 		return ret;
 	__builtin_memcpy(&key.vip, &p.ip6->daddr, sizeof(key.vip));
+	/* Most packets that reach no VIP are replies: the filter spares
+	 * them the service lookup, as it does IPv4's. */
+	if (!maybe_vip(fold6(&key.vip)))
+		return from_backend6(ctx, &p);
 	key.port = *p.dport;
 	key.proto = p.proto;
 	svc = bpf_map_lookup_elem(&services6, &key);

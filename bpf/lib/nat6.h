@@ -25,6 +25,13 @@ static __always_inline int addr6_zero(const struct addr6 *a)
 	return !(a->w[0] | a->w[1] | a->w[2] | a->w[3]);
 }
 
+/* fold6 is an IPv6 address in one word, for the VIP filter (maybe_vip),
+ * which IPv4 and IPv6 VIPs share. */
+static __always_inline __be32 fold6(const struct addr6 *a)
+{
+	return a->w[0] ^ a->w[1] ^ a->w[2] ^ a->w[3];
+}
+
 /* addr6_delta accumulates the checksum change of one address. */
 static __always_inline __u32 addr6_delta(__u32 acc, const struct addr6 *from, const struct addr6 *to)
 {

@@ -33,6 +33,9 @@ func (d *Datapath) setService6(key ident.Service, svc Service) error {
 	if err := d.objs.Vips6.Update(k.Vip, uint32(0), ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write VIP %s: %w", key.VIP, err)
 	}
+	if err := d.addToVIPFilter(fold6(k.Vip)); err != nil {
+		return err
+	}
 	if err := d.objs.Persist6Masks.Update(svc.ID, persistMask6(svc.PersistBits), ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("write the persistence netmask of service %s: %w", key, err)
 	}
@@ -66,7 +69,7 @@ func (d *Datapath) deleteService6(key ident.Service, vipInUse bool) error {
 	if err := d.objs.Vips6.Delete(k.Vip); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 		return fmt.Errorf("delete VIP %s: %w", key.VIP, err)
 	}
-	return nil
+	return d.rebuildVIPFilter()
 }
 
 // services6 adds the IPv6 services to out.

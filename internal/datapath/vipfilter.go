@@ -22,6 +22,10 @@ func vipBit(vipBE uint32) uint32 {
 	return h & (vipFilterBits - 1)
 }
 
+// fold6 is an IPv6 VIP in one word, as the program folds it for the
+// filter (bpf/lib/nat6.h fold6).
+func fold6(a xdplbAddr6) uint32 { return a.W[0] ^ a.W[1] ^ a.W[2] ^ a.W[3] }
+
 // addToVIPFilter sets a VIP's bit. It runs before the service is written,
 // so the service is never hidden from packets.
 func (d *Datapath) addToVIPFilter(vipBE uint32) error {
@@ -50,6 +54,15 @@ func (d *Datapath) rebuildVIPFilter() error {
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("list VIPs: %w", err)
+	}
+	var vip6 xdplbAddr6
+	it = d.objs.Vips6.Iterate()
+	for it.Next(&vip6, &unused) {
+		bit := vipBit(fold6(vip6))
+		words[bit/64] |= 1 << (bit % 64)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("list IPv6 VIPs: %w", err)
 	}
 	if err := d.objs.VipFilter.Set(words); err != nil {
 		return fmt.Errorf("write VIP filter: %w", err)
