@@ -372,3 +372,81 @@ func TestNAT66ControlPlane(t *testing.T) {
 		t.Errorf("service %s still there after DeleteService", key)
 	}
 }
+
+// refFlowHash6 is an independent rendering of the datapath's IPv6 flow
+// hash (bpf/lib/sched6.h flow_hash6): the addresses word by word, as the
+// program reads them from the packet.
+func refFlowHash6(src, dst netip.AddrPort, proto uint8, sourceOnly bool) uint32 {
+	mix := func(h uint32) uint32 {
+		h ^= h >> 16
+		h *= 0x85ebca6b
+		h ^= h >> 13
+		h *= 0xc2b2ae35
+		h ^= h >> 16
+		return h
+	}
+	port := func(p uint16) uint32 { return uint32(p>>8 | p<<8) }
+	h := uint32(0x9e3779b9)
+	s, d := src.Addr().As16(), dst.Addr().As16()
+	for i := 0; i < 16; i += 4 {
+		h = mix(h ^ binary.LittleEndian.Uint32(s[i:]))
+	}
+	if sourceOnly {
+		return h
+	}
+	for i := 0; i < 16; i += 4 {
+		h = mix(h ^ binary.LittleEndian.Uint32(d[i:]))
+	}
+	h = mix(h ^ (port(src.Port())<<16 | port(dst.Port())))
+	return mix(h ^ uint32(proto))
+}
+
+// backendOf6 opens a connection from c to the IPv6 VIP's port and returns
+// the backend its SYN was sent to.
+func (f *fixture) backendOf6(t *testing.T, c netip.AddrPort, port uint16) netip.AddrPort {
+	t.Helper()
+	var out []byte
+	var verdict uint32
+	var err error
+	f.nt.do(func() {
+		verdict, out, _, err = f.dp.Run(frame{srcMAC: clientMAC, dstMAC: lbMAC, src: c, dst: vip6Port(port), syn: true}.bytes(t),
+			f.lb0.ifindex, 1)
+	})
+	if err != nil || verdict != xdpTX || len(out) < 14+40+4 {
+		t.Fatalf("SYN from %s: verdict %d (%v), %d bytes out", c, verdict, err, len(out))
+	}
+	return netip.AddrPortFrom(netip.AddrFrom16([16]byte(out[14+24:14+40])), binary.BigEndian.Uint16(out[14+42:]))
+}
+
+// TestNAT66Schedulers: maglev's tuple hash picks the backend from the
+// IPv6 5-tuple as an independent rendering of the hash says; persistence
+// sends a client back to the backend it got, whatever its port, while
+// another client goes on round robin.
+func TestNAT66Schedulers(t *testing.T) {
+	f := newFixture6With(t, 10000, 10999, 4096)
+	backends := fixtureServices6[2].backends
+	seen := map[netip.AddrPort]bool{}
+	for i := range 16 {
+		c := netip.AddrPortFrom(netip.AddrFrom16([16]byte{0xfd, 0, 0, 0x77, 15: byte(i + 1)}), uint16(40000+i))
+		want := backends[refFlowHash6(c, vip6Port(85), TCP, false)%2]
+		if got := f.backendOf6(t, c, 85); got != want {
+			t.Errorf("maglev: %s went to %s, want %s", c, got, want)
+		}
+		seen[want] = true
+	}
+	if len(seen) != 2 {
+		t.Errorf("16 clients hashed to %v only: pick others", seen)
+	}
+
+	a, b := netip.MustParseAddr("fd00:77::100"), netip.MustParseAddr("fd00:77::200")
+	first := f.backendOf6(t, netip.AddrPortFrom(a, 41000), 87)
+	other := f.backendOf6(t, netip.AddrPortFrom(b, 41000), 87)
+	if first == other {
+		t.Errorf("persistence service: two clients both went to %s; round robin should alternate", first)
+	}
+	for p := uint16(41001); p < 41005; p++ {
+		if got := f.backendOf6(t, netip.AddrPortFrom(a, p), 87); got != first {
+			t.Errorf("persistence: %s's connection from port %d went to %s, want %s", a, p, got, first)
+		}
+	}
+}
