@@ -414,6 +414,10 @@ __attribute__((noinline)) int client64(struct xdp_md *ctx, __u32 l4_off, __u8 ne
 	svc = bpf_map_lookup_elem(&services6, &key);
 	if (!svc)
 		return verdict(R_DROP_ABORTED, XDP_DROP);
+	/* A UDP datagram without a checksum has none to translate: IPv6
+	 * forbids it, so none such opens or uses a connection. */
+	if (p.proto == IPPROTO_UDP && *p.l4_csum == 0)
+		return verdict(R_PASS_BAD_HEADER, XDP_PASS);
 	return from_client6(ctx, &p, svc, 1);
 }
 

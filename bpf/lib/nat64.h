@@ -48,7 +48,7 @@ pick_backend64(const struct svc_value *svc, const struct packet *p, __u32 *backe
 	struct persist6_value *v;
 	const struct backend *be;
 	__u64 now = 0;
-	__u32 slot, *id;
+	__u32 *id;
 
 	if (svc->ring_len == 0) {
 		*reason = R_DROP_NO_BACKEND;
@@ -67,11 +67,7 @@ pick_backend64(const struct svc_value *svc, const struct packet *p, __u32 *backe
 			}
 		}
 	}
-	if (svc->sched == SCHED_LEAST)
-		slot = least_slot(svc);
-	else
-		slot = svc->ring_off + ring_position6(svc, p) % svc->ring_len;
-	id = bpf_map_lookup_elem(&rings, &slot);
+	id = ring_id6(svc, p);
 	be = id ? backend_by_id(*id) : NULL;
 	if (!be) {
 		*reason = R_DROP_BAD_BACKEND;
@@ -202,19 +198,43 @@ static __always_inline int trim_frame(struct xdp_md *ctx, __u32 want, __u32 have
 	return CONTINUE;
 }
 
+/* finish_l4 writes a translated packet's ports (at l4) and moves its
+ * TCP or UDP checksum by delta (the addresses', from one pseudo header to
+ * the other, and the ports'), then cuts the frame of have bytes to the
+ * want its headers say. */
+static __always_inline int finish_l4(struct xdp_md *ctx, __be16 *l4, void *end, __u8 proto, __be16 sport,
+				     __be16 dport, __u32 delta, __u32 want, __u32 have)
+{
+	__be16 *csum = &l4[3];
+	__u16 check;
+
+	if ((void *)l4 + 8 > end)
+		return verdict(R_DROP_ABORTED, XDP_DROP);
+	l4[0] = sport;
+	l4[1] = dport;
+	if (proto == IPPROTO_TCP) {
+		if ((void *)l4 + 18 > end)
+			return verdict(R_DROP_ABORTED, XDP_DROP);
+		csum = &l4[8];
+	}
+	check = csum_apply(bpf_ntohs(*csum), delta);
+	if (proto == IPPROTO_UDP && check == 0)
+		check = 0xffff;
+	*csum = bpf_htons(check);
+	return trim_frame(ctx, want, have);
+}
+
 /* to_ipv4 translates the client's IPv6 packet into the IPv4 one to the
  * backend (conn) and sends it. l2 must be a constant at each call. */
 static __always_inline int to_ipv4(struct xdp_md *ctx, struct packet *p, const struct ct6_fwd *conn,
 				   const __u16 l2)
 {
-	__u32 first = bpf_ntohl(*(__be32 *)p->ip6), delta = 0, shrink, sum;
-	__u16 l4_len = bpf_ntohs(p->ip6->payload_len) - p->ext_len, check;
+	__u32 first = bpf_ntohl(*(__be32 *)p->ip6), delta = 0, shrink;
+	__u16 l4_len = bpf_ntohs(p->ip6->payload_len) - p->ext_len;
 	__u8 proto = p->proto, ttl = p->ip6->hop_limit - 1, tos = first >> 20;
 	__u8 l2hdr[sizeof(struct ethhdr) + sizeof(struct vlan_tag)];
-	__be16 *l4, *csum;
 	struct iphdr *ip;
 	void *data, *end;
-	int i;
 
 	/* The checksum's change: the pseudo header's addresses (its length
 	 * and protocol are the same for both), and the ports. */
@@ -247,26 +267,9 @@ static __always_inline int to_ipv4(struct xdp_md *ctx, struct packet *p, const s
 	ip->check = 0;
 	ip->saddr = conn->local_addr.w[3];
 	ip->daddr = conn->backend_addr.w[3];
-	sum = 0;
-	for (i = 0; i < 10; i++)
-		sum += bpf_ntohs(((__be16 *)ip)[i]);
-	ip->check = bpf_htons(csum_fold_final(sum));
-
-	l4 = (void *)(ip + 1);
-	l4[0] = conn->local_port;
-	l4[1] = conn->backend_port;
-	if (proto == IPPROTO_TCP) {
-		if ((void *)l4 + 18 > end)
-			return verdict(R_DROP_ABORTED, XDP_DROP);
-		csum = &l4[8];
-	} else {
-		csum = &l4[3];
-	}
-	check = csum_apply(bpf_ntohs(*csum), delta);
-	if (proto == IPPROTO_UDP && check == 0)
-		check = 0xffff;
-	*csum = bpf_htons(check);
-	return trim_frame(ctx, l2 + sizeof(*ip) + l4_len, end - data);
+	ip->check = bpf_htons(csum_fold_final(csum_words(0, (__be16 *)ip, sizeof(*ip) / 2, end)));
+	return finish_l4(ctx, (void *)(ip + 1), end, proto, conn->local_port, conn->backend_port, delta,
+			 l2 + sizeof(*ip) + l4_len, end - data);
 }
 
 /* The answers of the families' paths for what their callers must call:
@@ -285,10 +288,6 @@ static __always_inline int nat64_send(struct xdp_md *ctx, struct packet *p, stru
 	__u32 len4, mtu, bytes = p->len;
 	int ret;
 
-	/* A UDP datagram without a checksum has none to translate: IPv6
-	 * forbids it, so none such is balanced. */
-	if (p->proto == IPPROTO_UDP && *p->l4_csum == 0)
-		return verdict(R_PASS_BAD_HEADER, XDP_PASS);
 	ret = hop64(ctx, p, conn, fwd, refresh, fib);
 	if (ret >= 0)
 		return ret;
@@ -316,12 +315,11 @@ static __always_inline int nat64_send(struct xdp_md *ctx, struct packet *p, stru
 static __always_inline int to_ipv6(struct xdp_md *ctx, struct packet *p, const struct ct_rev *rev,
 				   const struct ct6_key *client, const __u16 l2)
 {
-	__u16 l4_len = bpf_ntohs(p->ip->tot_len) - sizeof(struct iphdr), check;
+	__u16 l4_len = bpf_ntohs(p->ip->tot_len) - sizeof(struct iphdr);
 	__u8 proto = p->proto, hop = p->ip->ttl - 1, tos = p->ip->tos;
 	__u8 l2hdr[sizeof(struct ethhdr) + sizeof(struct vlan_tag)];
 	struct addr6 from = mapped4(p->ip->saddr), to = mapped4(p->ip->daddr);
 	struct ipv6hdr *ip6;
-	__be16 *l4, *csum;
 	void *data, *end;
 	__u32 delta;
 
@@ -350,23 +348,9 @@ static __always_inline int to_ipv6(struct xdp_md *ctx, struct packet *p, const s
 	__builtin_memcpy(&ip6->saddr, &client->daddr, sizeof(client->daddr));
 	__builtin_memcpy(&ip6->daddr, &client->saddr, sizeof(client->saddr));
 
-	l4 = (void *)(ip6 + 1);
-	l4[0] = client->dport;
-	l4[1] = client->sport;
-	if (proto == IPPROTO_TCP) {
-		if ((void *)l4 + 18 > end)
-			return verdict(R_DROP_ABORTED, XDP_DROP);
-		csum = &l4[8];
-	} else {
-		csum = &l4[3];
-	}
-	check = csum_apply(bpf_ntohs(*csum), delta);
-	if (proto == IPPROTO_UDP && check == 0)
-		check = 0xffff;
-	*csum = bpf_htons(check);
-	return trim_frame(ctx, l2 + sizeof(*ip6) + l4_len, end - data);
+	return finish_l4(ctx, (void *)(ip6 + 1), end, proto, client->dport, client->sport, delta,
+			 l2 + sizeof(*ip6) + l4_len, end - data);
 }
-
 
 /* nat64_reply handles a backend's reply to a NAT64 connection's local
  * address:port (from_backend found its reverse half): translated into

@@ -35,6 +35,19 @@ static __always_inline __u32 ring_position6(const struct svc_value *svc, const s
 	return pos ? __sync_fetch_and_add(pos, 1) : 0;
 }
 
+/* ring_id6 is the backend id in the ring slot svc's scheduler picks for
+ * a new IPv6 connection (the ring is not empty), of either family. */
+static __always_inline __u32 *ring_id6(const struct svc_value *svc, const struct packet *p)
+{
+	__u32 slot;
+
+	if (svc->sched == SCHED_LEAST)
+		slot = least_slot(svc);
+	else
+		slot = svc->ring_off + ring_position6(svc, p) % svc->ring_len;
+	return bpf_map_lookup_elem(&rings, &slot);
+}
+
 static __always_inline const struct backend6 *backend6_by_id(__u32 id)
 {
 	const struct backend6 *be = bpf_map_lookup_elem(&backends6, &id);
@@ -80,7 +93,7 @@ pick_backend6(const struct svc_value *svc, const struct packet *p, __u32 *backen
 	struct persist6_key k = { .svc_id = svc->id };
 	const struct backend6 *be;
 	__u64 now = 0;
-	__u32 slot, *id;
+	__u32 *id;
 
 	if (svc->ring_len == 0) {
 		*reason = R_DROP_NO_BACKEND;
@@ -93,11 +106,7 @@ pick_backend6(const struct svc_value *svc, const struct packet *p, __u32 *backen
 		if (be)
 			return be;
 	}
-	if (svc->sched == SCHED_LEAST)
-		slot = least_slot(svc);
-	else
-		slot = svc->ring_off + ring_position6(svc, p) % svc->ring_len;
-	id = bpf_map_lookup_elem(&rings, &slot);
+	id = ring_id6(svc, p);
 	be = id ? backend6_by_id(*id) : NULL;
 	if (!be) {
 		*reason = R_DROP_BAD_BACKEND;

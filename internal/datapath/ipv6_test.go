@@ -450,3 +450,39 @@ func TestNAT66Schedulers(t *testing.T) {
 		}
 	}
 }
+
+// TestNAT66ResetKeepsAReclaimedPort: the control plane ends a connection
+// (its forward half marked reset, its reverse half removed, as
+// conntrack.DropBackend does), and its local port goes to another
+// connection before the first client's next packet. That packet forgets
+// the first connection and nothing of the second, which keeps its
+// reverse half.
+func TestNAT66ResetKeepsAReclaimedPort(t *testing.T) {
+	f := newFixture6(t)
+	a := netip.MustParseAddr("fd00:77::300")
+	first := netip.AddrPortFrom(a, 41000)
+	backend := f.backendOf6(t, first, 87) // persistence: a's every connection goes there
+	ended := FlowKey{Src: first, Dst: vip6Port(87), Proto: TCP}
+	rev := FlowKey{Src: backend, Dst: netip.AddrPortFrom(localAddr6, 10000), Proto: TCP}
+	if err := f.dp.ResetForward([]FlowKey{ended}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.dp.DeleteReverse([]FlowKey{rev}); err != nil {
+		t.Fatal(err)
+	}
+	f.backendOf6(t, netip.AddrPortFrom(a, 41001), 87) // the pool's next fresh port, 10001
+	third := netip.AddrPortFrom(a, 41002)
+	f.backendOf6(t, third, 87) // 10000 again, returned by DeleteReverse
+
+	ack := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: first, dst: vip6Port(87), ack: true, seq: 101}
+	f.run(t, ack.bytes(t), f.lb0.ifindex, xdpDrop, nil, "drop_no_conn")
+	k, err := rev.wire6()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v xdplbCt6Rev
+	if err := f.dp.objs.Ct6Reverse.Lookup(k, &v); err != nil || flowKeyFromWire6(v.Client).Src != third {
+		t.Errorf("reverse half %v after the ended connection's packet: client %v (%v), want %s's",
+			rev, flowKeyFromWire6(v.Client), err, third)
+	}
+}

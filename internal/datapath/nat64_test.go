@@ -108,6 +108,21 @@ func TestNAT64UDP(t *testing.T) {
 	// IPv6 requires one.
 	a.zeroUDPCsum, a.payload = true, []byte("an answer without a checksum")
 	f.run(t, a.bytes(t), f.lb0.ifindex, xdpPass, nil, "pass_bad_header")
+
+	// Nor does a client's datagram without one (which IPv6 forbids)
+	// open a connection.
+	other := netip.MustParseAddrPort("[fd00:77::b]:40002")
+	bad := frame{srcMAC: clientMAC, dstMAC: lbMAC, src: other, dst: vip6Port(91), udp: true, zeroUDPCsum: true,
+		payload: []byte("a query without a checksum")}
+	f.run(t, bad.bytes(t), f.lb0.ifindex, xdpPass, nil, "pass_bad_header")
+	f.dp.WalkForward(func(b []Forward) error {
+		for _, fwd := range b {
+			if fwd.Key.Src == other {
+				t.Errorf("a datagram without a checksum opened %+v", fwd)
+			}
+		}
+		return nil
+	})
 }
 
 // TestNAT64TooBig: a backend's full-size IPv4 segment is 20 bytes too big
